@@ -1,0 +1,88 @@
+"""The `lab` command: builds the parser from the verb modules and runs one.
+
+This is the only place where a `LabError` becomes a one-line message and an
+exit code; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+from typing import Protocol
+
+from rich.console import Console
+from rich.markup import escape
+
+from lab import __version__
+from lab.errors import BootError, LabError
+
+
+Subparsers = argparse._SubParsersAction  # type: ignore[type-arg]
+
+
+class Verb(Protocol):
+    """What every `lab.cli.<verb>` module provides."""
+
+    def add_parser(self, sub: Subparsers) -> None: ...
+
+
+# Order is the order shown by `lab --help`.
+VERB_MODULES = (
+    "validate", "up", "down", "status", "exec", "cp", "ssh", "image", "doctor",
+)
+
+DESCRIPTION = """\
+Build network labs of QEMU/KVM Linux guests from one YAML file.
+
+  lab validate topologies/pair.yaml     check a topology, every error at once
+  lab up topologies/pair.yaml           boot it; prints the lab's name
+  lab exec client -- uname -r           run a command on a node
+  lab down --all                        remove every lab socklab created
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lab", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"lab {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for name in VERB_MODULES:
+        module: Verb = import_module(f"lab.cli.{name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s")
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        code: int = asyncio.run(args.handler(args))
+    except LabError as exc:
+        if args.debug:
+            raise
+        if isinstance(exc, BootError) and exc.console_tail:
+            err.print(f"[dim]--- console of {exc.node} (last lines) ---[/dim]")
+            err.out(exc.console_tail.rstrip("\n"))
+            err.print("[dim]---[/dim]")
+        for line in str(exc).splitlines():
+            err.print(f"[bold red]error:[/bold red] {escape(line)}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""One error hierarchy for the whole project.
+
+Every failure a user can cause or meet is a `LabError` with structured fields.
+The CLI is the only place that turns one into a message and an exit code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class LabError(Exception):
+    """Base of every error socklab reports to its user."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if self.hint is None else f"{self.message} (hint: {self.hint})"
+
+
+@dataclass(frozen=True)
+class InputIssue:
+    """One problem in an input file, located as precisely as we can."""
+
+    file: Path
+    line: int | None
+    path: str
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else f"{self.file}"
+        field = f" {self.path}:" if self.path else ""
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        return f"{where}:{field} {self.message}{hint}"
+
+
+class InputError(LabError):
+    """Bad input: every issue found in the file, reported at once."""
+
+    exit_code = 2
+
+    def __init__(self, issues: list[InputIssue]) -> None:
+        if not issues:
+            raise ValueError("InputError needs at least one issue")
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(LabError):
+    """A command-line option or argument that cannot be honoured."""
+
+    exit_code = 2
+
+
+class ImageError(LabError):
+    """A guest image could not be resolved, downloaded or built."""
+
+
+class BackendError(LabError):
+    """The hypervisor backend (libvirt) refused or failed an operation."""
+
+
+class BootError(LabError):
+    """A node did not become ready; carries the tail of its console."""
+
+    def __init__(self, node: str, message: str, *, console_tail: str = "",
+                 hint: str | None = None) -> None:
+        super().__init__(f"node {node}: {message}", hint=hint)
+        self.node = node
+        self.console_tail = console_tail
+
+
+class SSHError(LabError):
+    """Management SSH to a node failed (connection, host key, command)."""
+
+    def __init__(self, node: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"node {node}: {message}", hint=hint)
+        self.node = node
+
+
+class LabNotFound(LabError):
+    """No lab of that name is recorded, or several match where one is needed."""
