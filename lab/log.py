@@ -10,7 +10,8 @@ from typing import Any
 class ContextLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     """Prefixes every message with its key=value context."""
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any],
+                ) -> tuple[Any, MutableMapping[str, Any]]:
         context = " ".join(f"{k}={v}" for k, v in (self.extra or {}).items())
         return f"[{context}] {msg}", kwargs
 

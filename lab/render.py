@@ -14,7 +14,7 @@ def environment() -> Environment:
     return Environment(
         loader=PackageLoader("lab", "templates"),
         undefined=StrictUndefined,
-        autoescape=lambda name: bool(name) and name.endswith((".xml.j2", ".html.j2")),
+        autoescape=lambda name: (name or "").endswith((".xml.j2", ".html.j2")),
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,

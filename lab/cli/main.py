@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from importlib import import_module
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rich.console import Console
 from rich.markup import escape
@@ -20,9 +20,8 @@ from rich.markup import escape
 from lab import __version__
 from lab.errors import BootError, LabError
 
-
-Subparsers = argparse._SubParsersAction  # type: ignore[type-arg]
-
+if TYPE_CHECKING:
+    from lab.cli.common import Subparsers
 
 class Verb(Protocol):
     """What every `lab.cli.<verb>` module provides."""

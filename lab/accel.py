@@ -1,0 +1,113 @@
+"""Choose the accelerator by booting a probe guest, not by trusting /dev/kvm.
+
+On a nested or paravirtual host /dev/kvm can exist while guests hang under it.
+The probe boots the image's kernel under KVM with a short deadline: a working
+KVM guest reaches init well within a second. The verdict is cached per host
+boot, so only the first `lab up` after a reboot pays for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from lab.backends.base import Accelerator
+from lab.images.cpio import CpioWriter
+from lab.log import get_logger
+
+PROBE_LINE = b"socklab-probe-ok"
+PROBE_DEADLINE = 4.0
+QEMU = "qemu-system-x86_64"
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+_log = get_logger(__name__)
+
+
+def _boot_id() -> str:
+    try:
+        return BOOT_ID.read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+async def choose_accelerator(kernel: Path, initrd: Path, cache: Path,
+                             forced: str | None = None) -> Accelerator:
+    """KVM when a probe guest boots under it, else TCG; `forced` (or $LAB_ACCEL) decides."""
+    source = "--accel" if forced else "LAB_ACCEL"
+    match forced or os.environ.get("LAB_ACCEL"):
+        case "kvm":
+            return Accelerator("kvm", f"chosen by {source}")
+        case "tcg":
+            return Accelerator("tcg", f"chosen by {source}")
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return Accelerator("tcg", "/dev/kvm is missing or not accessible")
+    boot_id = _boot_id()
+    try:
+        cached = json.loads(cache.read_text())
+        if cached.get("boot_id") == boot_id:
+            return Accelerator(cached["accel"], str(cached["reason"]) + " (cached)")
+    except (OSError, ValueError, KeyError):
+        pass
+    accel = await probe_kvm(kernel, initrd)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({"boot_id": boot_id, "accel": accel.name,
+                                 "reason": accel.reason}) + "\n")
+    return accel
+
+
+async def probe_kvm(kernel: Path, initrd: Path, deadline: float = PROBE_DEADLINE) -> Accelerator:
+    if shutil.which(QEMU) is None:
+        return Accelerator("tcg", f"{QEMU} not found for the KVM probe")
+    with tempfile.TemporaryDirectory(prefix="socklab-probe-") as tmp:
+        probe_initrd = Path(tmp) / "initrd"
+        _write_probe_initrd(initrd, probe_initrd)
+        started = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            QEMU, "-accel", "kvm", "-machine", "q35", "-cpu", "host", "-m", "256",
+            "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
+            "-kernel", str(kernel), "-initrd", str(probe_initrd),
+            "-append", "console=ttyS0 quiet panic=-1",
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT)
+        assert proc.stdout is not None
+        seen = b""
+        try:
+            async with asyncio.timeout(deadline):
+                while PROBE_LINE not in seen:
+                    chunk = await proc.stdout.read(4096)
+                    if not chunk:
+                        break
+                    seen = (seen + chunk)[-4096:]
+        except TimeoutError:
+            pass
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+        elapsed = time.monotonic() - started
+    if PROBE_LINE in seen:
+        return Accelerator("kvm", f"a KVM probe guest booted in {elapsed:.1f}s")
+    _log.debug("KVM probe output: %r", seen[-500:])
+    if elapsed < deadline:
+        last = seen.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        return Accelerator("tcg", f"QEMU failed under KVM ({last[0][:80]})")
+    return Accelerator("tcg", f"a KVM probe guest did not reach init within {deadline:.0f}s")
+
+
+def _write_probe_initrd(base: Path, out: Path) -> None:
+    """The image's initrd with /init replaced by a script that reports and powers off."""
+    buf = io.BytesIO()
+    cpio = CpioWriter(buf)
+    script = b"#!/bin/busybox sh\n/bin/busybox echo socklab-probe-ok\n/bin/busybox poweroff -f\n"
+    cpio.file("init", script, 0o755)
+    cpio.close()
+    with base.open("rb") as src, out.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+        dst.write(b"\0" * (-dst.tell() % 4))
+        dst.write(buf.getvalue())

@@ -1,0 +1,1 @@
+"""Hypervisor backends: what the lab lifecycle needs from a virtualisation layer."""

@@ -1,0 +1,95 @@
+"""The backend contract: plain specs in, running networks and domains out.
+
+The lifecycle code builds specs from a topology and never sees libvirt; a
+backend turns specs into real objects and finds them again by lab name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+METADATA_NAMESPACE = "https://socklab.dev/xmlns/lab/1"
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    name: Literal["kvm", "tcg"]
+    reason: str = ""
+
+    @property
+    def domain_type(self) -> str:
+        return "kvm" if self.name == "kvm" else "qemu"
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    name: str
+    bridge: str
+    lab: str
+
+
+@dataclass(frozen=True)
+class NicSpec:
+    network: str  # backend network name
+    mac: str
+
+
+@dataclass(frozen=True)
+class ForwardSpec:
+    """Where the host reaches a node's SSH server; the host part is always loopback."""
+
+    host: str
+    port: int
+    mac: str
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    name: str
+    lab: str
+    node: str
+    memory_mib: int
+    vcpus: int
+    kernel: Path
+    initrd: Path
+    cmdline: str
+    accel: Accelerator
+    mgmt: ForwardSpec
+    console_log: Path
+    nics: Sequence[NicSpec] = field(default=())
+    gdb_port: int | None = None
+
+
+@dataclass(frozen=True)
+class Owned:
+    """Backend objects that belong to socklab labs, by lab name."""
+
+    domains: dict[str, list[str]]
+    networks: dict[str, list[str]]
+
+
+class Backend(Protocol):
+    """Everything is async; implementations keep blocking calls off the event loop."""
+
+    uri: str
+
+    async def create_network(self, spec: NetworkSpec) -> None: ...
+
+    async def start_domain(self, spec: DomainSpec) -> None: ...
+
+    async def destroy_domain(self, name: str) -> bool:
+        """Stop and remove a domain; False when it did not exist."""
+        ...
+
+    async def destroy_network(self, name: str) -> bool: ...
+
+    async def domain_running(self, name: str) -> bool: ...
+
+    async def owned(self) -> Owned:
+        """Every domain and network this backend can tell socklab created."""
+        ...
+
+    async def close(self) -> None: ...

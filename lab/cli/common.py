@@ -1,0 +1,79 @@
+"""What several verbs share: the libvirt option, the lab option, progress display."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypeAlias
+
+from rich.console import Console
+
+from lab.backends.libvirt import LibvirtBackend
+from lab.lifecycle import events as ev
+from lab.paths import Paths
+from lab.state import StateStore
+
+DEFAULT_URI = "qemu:///system"
+
+# What each verb module's add_parser() receives.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def add_connect_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c", "--connect", metavar="URI", default=os.environ.get("LIBVIRT_DEFAULT_URI"),
+        help=f"libvirt connection URI (default: $LIBVIRT_DEFAULT_URI or {DEFAULT_URI})")
+
+
+def add_lab_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-l", "--lab", metavar="NAME",
+                        help="the lab to act on (default: the only lab that is up)")
+
+
+@asynccontextmanager
+async def backend_for(uri: str | None) -> AsyncIterator[LibvirtBackend]:
+    backend = LibvirtBackend(uri or DEFAULT_URI)
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+def store() -> StateStore:
+    return StateStore(Paths.default())
+
+
+class ProgressPrinter:
+    """Turns lifecycle events into short lines on stderr (stdout stays for results)."""
+
+    def __init__(self, console: Console = err) -> None:
+        self.console = console
+
+    def __call__(self, event: ev.Event) -> None:
+        line = self.line(event)
+        if line:
+            self.console.print(line)
+
+    @staticmethod
+    def line(event: ev.Event) -> str | None:
+        match event:
+            case ev.ImageStep(image=image, step=step):
+                return f"[dim]image {image}: {step}[/dim]"
+            case ev.ImageReady(image=image, kernel_release=release, cached=cached):
+                return f"image {image}: Linux {release}{' (cached)' if cached else ' built'}"
+            case ev.AcceleratorChosen(accel=accel):
+                if accel.name == "kvm":
+                    return f"accelerator: KVM ({accel.reason})"
+                return f"[yellow]accelerator: TCG, software emulation[/yellow] ({accel.reason})"
+            case ev.NodeBooted(node=node, seconds=s):
+                return f"[dim]{node}: booted in {s:.1f} s[/dim]"
+            case ev.NodeReady(node=node, seconds=s):
+                return f"{node}: ready in {s:.1f} s"
+            case ev.Removed(kind=kind, name=name):
+                return f"[dim]removed {kind} {name}[/dim]"
+        return None

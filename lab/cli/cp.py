@@ -1,0 +1,46 @@
+"""`lab cp SRC DST`: copy files between this host and a node (NODE:PATH)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from lab.cli.common import Subparsers, add_lab_option, store
+from lab.errors import UsageError
+from lab.keys import PRIVATE_KEY_NAME
+from lab.ssh import NodeSession
+
+REMOTE = re.compile(r"^([a-z][a-z0-9-]*):(.*)$")
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "cp", help="copy files to or from a node",
+        description="Copy a file or directory between this host and a node. Exactly one of "
+                    "SRC and DST is NODE:PATH. Modes are kept.",
+        epilog="examples: lab cp ./replyhi server:/root/ | lab cp -r client:/tmp/trace ./out")
+    p.add_argument("source", metavar="SRC")
+    p.add_argument("destination", metavar="DST")
+    p.add_argument("-r", "--recursive", action="store_true", help="copy directories")
+    add_lab_option(p)
+    p.set_defaults(handler=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    src, dst = REMOTE.match(args.source), REMOTE.match(args.destination)
+    if bool(src) == bool(dst):
+        raise UsageError("exactly one of SRC and DST must be NODE:PATH",
+                         hint="lab cp FILE NODE:PATH or lab cp NODE:PATH FILE")
+    remote = src or dst
+    assert remote is not None
+    node, path = remote.group(1), remote.group(2) or "."
+    labs = store()
+    state = labs.resolve(args.lab)
+    key = labs.paths.lab_dir(state.name) / PRIVATE_KEY_NAME
+    async with NodeSession.open(node, state.endpoint(node), key) as session:
+        if dst:
+            await session.put(Path(args.source), path, recursive=args.recursive)
+        else:
+            await session.get(path, Path(args.destination), recursive=args.recursive)
+    return 0

@@ -1,0 +1,107 @@
+"""`lab doctor`: check this host can run labs, and say what to do about each problem."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from lab.accel import choose_accelerator
+from lab.backends.libvirt import LibvirtBackend
+from lab.cli.common import DEFAULT_URI, Subparsers, add_connect_option, out
+from lab.errors import LabError
+from lab.images.build import cached_image
+from lab.images.recipe import available_names, load_recipe
+from lab.paths import Paths
+
+MIN_FREE_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = sub.add_parser("doctor", help="check that this host can run labs",
+                       description="Check libvirt, QEMU, the accelerator, disk space and the "
+                                   "image cache, and print what to do about each problem.")
+    add_connect_option(p)
+    p.set_defaults(handler=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    paths = Paths.default()
+    uri = args.connect or DEFAULT_URI
+    checks: list[Callable[[], Awaitable[Check]]] = [
+        lambda: _libvirt(uri), _qemu, lambda: _disk(paths), lambda: _images(paths),
+        lambda: _accelerator(paths)]
+    failed = 0
+    for check in checks:
+        result = await check()
+        mark = "[green]ok[/green]  " if result.ok else "[red]FAIL[/red]"
+        out.print(f"{mark} {result.name}: {result.detail}")
+        if not result.ok:
+            failed += 1
+            out.print(f"      fix: {result.fix}")
+    return 1 if failed else 0
+
+
+async def _libvirt(uri: str) -> Check:
+    backend = LibvirtBackend(uri)
+    try:
+        conn = await backend.connection()
+        version = conn.getLibVersion()
+        return Check("libvirt", True, f"{uri} answers (libvirt {version // 1000000}."
+                                      f"{version // 1000 % 1000}.{version % 1000})")
+    except LabError as exc:
+        return Check("libvirt", False, exc.message,
+                     "start the daemons: virtlogd -d && libvirtd -d (or run ./setup)")
+    finally:
+        await backend.close()
+
+
+async def _qemu() -> Check:
+    path = shutil.which("qemu-system-x86_64")
+    if path:
+        return Check("qemu", True, path)
+    return Check("qemu", False, "qemu-system-x86_64 not found",
+                 "apt-get install qemu-system-x86 (or run ./setup)")
+
+
+async def _disk(paths: Paths) -> Check:
+    probe = paths.home if paths.home.exists() else paths.home.parent
+    free = shutil.disk_usage(probe).free
+    detail = f"{free / 1024**3:.1f} GiB free under {probe}"
+    if free >= MIN_FREE_BYTES:
+        return Check("disk", True, detail)
+    return Check("disk", False, detail, "free at least 2 GiB, or set LAB_HOME elsewhere")
+
+
+async def _images(paths: Paths) -> Check:
+    names = sorted(available_names())
+    if not names:
+        return Check("images", False, "no image recipes found", "run lab from a socklab checkout")
+    missing = [n for n in names if cached_image(load_recipe(n), paths) is None]
+    if missing:
+        return Check("images", False, f"not built: {', '.join(missing)}",
+                     f"lab image build {' '.join(missing)}")
+    return Check("images", True, f"built: {', '.join(names)} (in {paths.images})")
+
+
+async def _accelerator(paths: Paths) -> Check:
+    for name in sorted(available_names()):
+        image = cached_image(load_recipe(name), paths)
+        if image:
+            accel = await choose_accelerator(image.kernel, image.initrd,
+                                             paths.home / "accel.json")
+            if accel.name == "kvm":
+                return Check("accelerator", True, f"KVM ({accel.reason})")
+            return Check("accelerator", True, f"TCG, software emulation: slower guests "
+                                              f"({accel.reason})")
+    return Check("accelerator", False, "cannot probe KVM without a built image",
+                 "lab image build")

@@ -1,0 +1,43 @@
+"""`lab ssh NODE`: an interactive shell through the lab's generated ssh_config."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+
+from lab.cli.common import Subparsers, add_lab_option, store
+from lab.errors import LabError
+from lab.state import SSH_CONFIG
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "ssh", help="open an interactive shell on a node",
+        description="Run the system's ssh with the lab's ssh_config (host key pinned, lab key). "
+                    "The same file works by hand: ssh -F $(lab ssh --print-config) NODE.",
+        epilog="example: lab ssh server")
+    p.add_argument("node", nargs="?", help="node name")
+    p.add_argument("ssh_args", nargs=argparse.REMAINDER, help="extra ssh arguments or a command")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the path of the lab's ssh_config and exit")
+    add_lab_option(p)
+    p.set_defaults(handler=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    labs = store()
+    state = labs.resolve(args.lab)
+    config = labs.paths.lab_dir(state.name) / SSH_CONFIG
+    if args.print_config:
+        print(config)
+        return 0
+    if not args.node:
+        raise LabError("which node?", hint=f"lab ssh NODE, with NODE one of: "
+                                           f"{', '.join(state.nodes)}")
+    state.endpoint(args.node)  # a clear error for an unknown or unbooted node
+    ssh = shutil.which("ssh")
+    if ssh is None:
+        raise LabError("no ssh client found", hint="install openssh-client")
+    extra = args.ssh_args[1:] if args.ssh_args[:1] == ["--"] else args.ssh_args
+    os.execv(ssh, [ssh, "-F", str(config), args.node, *extra])

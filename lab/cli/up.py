@@ -1,0 +1,44 @@
+"""`lab up TOPOLOGY`: boot a lab and wait until every node answers over SSH."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lab.cli.common import ProgressPrinter, Subparsers, add_connect_option, backend_for, out
+from lab.images.recipe import available_names
+from lab.lifecycle.up import UpOptions, bring_up
+from lab.paths import Paths
+from lab.source import parse_overrides
+from lab.topology import load_topology
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "up", help="boot a lab from a topology file",
+        description="Boot every node of a topology in parallel and return when each one "
+                    "answers a command over SSH. Prints the lab's name, which other verbs "
+                    "take with --lab.",
+        epilog="example: lab up topologies/pair.yaml --set image=debian-12")
+    p.add_argument("topology", type=Path, help="topology YAML file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a variable of the topology's vars: (repeatable)")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="deadline for every node to answer SSH (default: 120)")
+    p.add_argument("--accel", choices=("kvm", "tcg"),
+                   help="skip the KVM probe and use this accelerator")
+    p.add_argument("--mirror", metavar="URL",
+                   help="Debian mirror for image builds (default: the host's apt sources)")
+    add_connect_option(p)
+    p.set_defaults(handler=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    topology = load_topology(args.topology, overrides=parse_overrides(args.overrides),
+                             images=available_names())
+    options = UpOptions(timeout=args.timeout, accel=args.accel, mirror=args.mirror)
+    async with backend_for(args.connect) as backend:
+        state = await bring_up(topology, args.topology, backend, Paths.default(),
+                               options=options, events=ProgressPrinter())
+    out.print(state.name)
+    return 0

@@ -1,0 +1,1 @@
+"""Guest images: declarative recipes built from Debian packages into a kernel and initrd."""

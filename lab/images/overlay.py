@@ -1,0 +1,63 @@
+"""Per-node data layered on the shared base image at boot.
+
+A node's initrd is the image's initrd followed by a small cpio archive with
+its name, interfaces and the lab's authorised key. The kernel unpacks both, so
+one image build serves every node of every lab.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.images.cpio import CpioWriter
+
+
+@dataclass(frozen=True)
+class GuestLink:
+    mac: str
+    ifname: str
+    addresses: Sequence[str] = ()  # CIDR notation, IPv4 and IPv6
+
+
+@dataclass(frozen=True)
+class GuestConfig:
+    hostname: str
+    authorized_key: str
+    links: Sequence[GuestLink]
+    hosts: Sequence[tuple[str, str]] = field(default=())  # (address, name)
+
+    def node_conf(self) -> str:
+        """The line format the guest's boot script reads (lab/guest/rc)."""
+        lines = [f"hostname {self.hostname}"]
+        for link in self.links:
+            lines.append(f"link {link.mac} {link.ifname}")
+            lines += [f"addr {link.ifname} {a}" for a in link.addresses]
+        lines += [f"host {address} {name}" for address, name in self.hosts]
+        return "\n".join(lines) + "\n"
+
+
+def overlay_archive(config: GuestConfig) -> bytes:
+    buf = io.BytesIO()
+    cpio = CpioWriter(buf)
+    for d in ("etc", "etc/socklab", "root", "root/.ssh"):
+        cpio.directory(d, 0o700 if d.startswith("root") else 0o755)
+    cpio.file("etc/socklab/node.conf", config.node_conf().encode())
+    cpio.file("root/.ssh/authorized_keys", config.authorized_key.strip().encode() + b"\n", 0o600)
+    cpio.close()
+    return buf.getvalue()
+
+
+def write_node_initrd(base: Path, config: GuestConfig, out: Path) -> None:
+    """base initrd + this node's overlay, as one file the domain boots."""
+    tmp = out.with_suffix(".tmp")
+    with base.open("rb") as src, tmp.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+        # The kernel looks for each archive on a 4-byte boundary.
+        dst.write(b"\0" * (-dst.tell() % 4))
+        dst.write(overlay_archive(config))
+    tmp.chmod(0o644)
+    tmp.replace(out)

@@ -1,0 +1,1 @@
+"""Bringing labs up and down: the stages between a topology and running, reachable nodes."""

@@ -1,0 +1,57 @@
+"""Reading a node's serial console log: its ready line and its last lines."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.errors import BootError
+
+READY = re.compile(rb"^socklab-ready (\S+) (ssh-ed25519 [A-Za-z0-9+/=]+)", re.M)
+
+
+@dataclass(frozen=True)
+class ReadyLine:
+    hostname: str
+    host_key: str
+
+
+def console_tail(path: Path, lines: int = 25) -> str:
+    try:
+        data = path.read_bytes()[-16384:]
+    except OSError:
+        return ""
+    text = data.decode(errors="replace").replace("\r", "")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+async def wait_for_ready_line(node: str, log: Path, *, deadline: float,
+                              alive: Callable[[], Awaitable[bool]],
+                              interval: float = 0.05) -> ReadyLine:
+    """Poll the console log until the guest's ready line appears.
+
+    `alive` tells whether the guest still runs, so a crashed guest fails at
+    once instead of at the deadline.
+    """
+    loop = asyncio.get_running_loop()
+    checks = 0
+    while True:
+        try:
+            match = READY.search(log.read_bytes())
+        except FileNotFoundError:
+            match = None
+        if match:
+            return ReadyLine(match.group(1).decode(), match.group(2).decode())
+        checks += 1
+        if checks % 10 == 0 and not await alive():
+            raise BootError(node, "the guest stopped before it was ready",
+                            console_tail=console_tail(log),
+                            hint="its console (above) shows why")
+        if loop.time() >= deadline:
+            raise BootError(node, "no ready line on the console before the deadline",
+                            console_tail=console_tail(log),
+                            hint="raise --timeout, or check the console (above)")
+        await asyncio.sleep(interval)

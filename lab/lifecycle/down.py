@@ -1,0 +1,29 @@
+"""`lab down`: remove exactly what socklab created for a lab, and its state."""
+
+from __future__ import annotations
+
+import asyncio
+
+from lab.backends.base import Backend
+from lab.lifecycle import events as ev
+from lab.state import LabState, StateStore
+
+
+async def tear_down(state: LabState, backend: Backend, store: StateStore,
+                    events: ev.EventSink = ev.ignore, *, extra_domains: list[str] | None = None,
+                    extra_networks: list[str] | None = None) -> None:
+    """Destroy the lab's domains (in parallel), then its networks, then its state."""
+    domains = sorted({n.domain for n in state.nodes.values()} | set(extra_domains or []))
+    networks = sorted({n.name for n in state.networks.values()} | set(extra_networks or []))
+
+    async def domain(name: str) -> None:
+        if await backend.destroy_domain(name):
+            events(ev.Removed(state.name, "domain", name))
+
+    async def network(name: str) -> None:
+        if await backend.destroy_network(name):
+            events(ev.Removed(state.name, "network", name))
+
+    await asyncio.gather(*(domain(d) for d in domains))
+    await asyncio.gather(*(network(n) for n in networks))
+    store.remove(state.name)

@@ -1,0 +1,166 @@
+"""`lab up`: from a resolved topology to running nodes that answer over SSH.
+
+Stages: record state → images → keys and accelerator → networks → domains
+(in parallel) → ready line on each console → SSH answers. Any failure tears
+down what was created; the state file written first lets `lab down` finish
+the job even if this process is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.accel import choose_accelerator
+from lab.backends.base import Accelerator, Backend, DomainSpec, ForwardSpec, NetworkSpec, NicSpec
+from lab.errors import BackendError, BootError, LabError
+from lab.images.build import Image, build_image, cached_image
+from lab.images.overlay import GuestConfig, GuestLink, write_node_initrd
+from lab.images.recipe import load_recipe
+from lab.keys import ensure_lab_keypair, public_key_line, write_known_hosts, write_ssh_config
+from lab.lifecycle import events as ev
+from lab.lifecycle.console import console_tail, wait_for_ready_line
+from lab.lifecycle.down import tear_down
+from lab.lifecycle.names import bridge_name, domain_name, mgmt_mac, network_name, new_lab_name
+from lab.log import get_logger
+from lab.paths import Paths
+from lab.ssh import Endpoint, wait_until_ready
+from lab.state import KNOWN_HOSTS, SSH_CONFIG, LabState, NetworkState, NodeState, StateStore
+from lab.topology import Topology
+
+MGMT_HOST = "127.0.0.1"
+GUEST_MGMT_ADDRESS = "10.0.2.15/24"  # QEMU user networking's fixed guest address
+CMDLINE = "console=ttyS0 panic=-1 quiet"
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    timeout: float = 120.0  # seconds until every node answers SSH
+    accel: str | None = None  # "kvm" or "tcg" to skip the probe
+    mirror: str | None = None
+    name: str | None = None
+
+
+async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Paths, *,
+                   options: UpOptions = UpOptions(), events: ev.EventSink = ev.ignore,
+                   ) -> LabState:
+    started = time.monotonic()
+    store = StateStore(paths)
+    lab = options.name or new_lab_name(topology.name)
+    state = LabState(name=lab, topology=str(source), uri=backend.uri,
+                     created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    store.save(state)
+    log = get_logger(__name__, lab=lab)
+    try:
+        images = await _images(topology, paths, lab, options, events)
+        lab_dir = paths.lab_dir(lab)
+        key = ensure_lab_keypair(lab_dir)
+        first = next(iter(images.values()))
+        accel = await choose_accelerator(first.kernel, first.initrd, paths.home / "accel.json",
+                                         options.accel)
+        events(ev.AcceleratorChosen(lab, accel))
+        state.accel = accel.name
+        specs = _domain_specs(topology, lab, lab_dir, images=images,
+                              authorized=public_key_line(key), accel=accel)
+        for index, network in enumerate(topology.networks, start=1):
+            state.networks[network.name] = NetworkState(
+                name=network_name(lab, network.name), bridge=bridge_name(lab, index))
+        for node in topology.nodes:
+            spec = specs[node.name]
+            state.nodes[node.name] = NodeState(
+                domain=spec.name, image=node.image,
+                kernel_release=images[node.image].kernel_release,
+                ssh_host=spec.mgmt.host, ssh_port=spec.mgmt.port,
+                console_log=str(spec.console_log), role=node.role,
+                addresses=[str(a) for i in node.interfaces for a in (i.ipv4, i.ipv6) if a])
+        store.save(state)  # everything is named before anything exists
+        await asyncio.gather(*(
+            backend.create_network(NetworkSpec(n.name, n.bridge, lab))
+            for n in state.networks.values()))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + options.timeout
+        await asyncio.gather(*(
+            _boot(backend, specs[n.name], key, deadline=deadline, state=state, events=events)
+            for n in topology.nodes))
+        endpoints = state.endpoints()
+        write_known_hosts(lab_dir / KNOWN_HOSTS, endpoints)
+        write_ssh_config(lab_dir / SSH_CONFIG, endpoints, identity_file=key,
+                         known_hosts=lab_dir / KNOWN_HOSTS)
+        state.status = "up"
+        store.save(state)
+    except BaseException as exc:
+        log.debug("lab up failed (%r); tearing down", exc)
+        await asyncio.shield(tear_down(state, backend, store))
+        raise
+    events(ev.LabReady(lab, time.monotonic() - started))
+    return state
+
+
+async def _images(topology: Topology, paths: Paths, lab: str, options: UpOptions,
+                  events: ev.EventSink) -> dict[str, Image]:
+    async def one(name: str) -> tuple[str, Image]:
+        recipe = load_recipe(name)
+        cached = cached_image(recipe, paths) is not None
+        image = await build_image(recipe, paths, mirror=options.mirror,
+                                  progress=lambda step: events(ev.ImageStep(lab, name, step)))
+        events(ev.ImageReady(lab, name, image.kernel_release, cached))
+        return name, image
+
+    names = sorted({node.image for node in topology.nodes})
+    return dict(await asyncio.gather(*(one(n) for n in names)))
+
+
+def _domain_specs(topology: Topology, lab: str, lab_dir: Path, *, images: dict[str, Image],
+                  authorized: str, accel: Accelerator) -> dict[str, DomainSpec]:
+    hosts = [(str(a.ip), node.name) for node in topology.nodes
+             for i in node.interfaces for a in (i.ipv4, i.ipv6) if a]
+    specs = {}
+    for node in topology.nodes:
+        mgmt = ForwardSpec(MGMT_HOST, _free_port(), mgmt_mac(node.index))
+        links = [GuestLink(mgmt.mac, "mgmt0", [GUEST_MGMT_ADDRESS])]
+        links += [GuestLink(i.mac, i.ifname, [str(a) for a in (i.ipv4, i.ipv6) if a])
+                  for i in node.interfaces]
+        initrd = lab_dir / f"{node.name}.initrd"
+        write_node_initrd(images[node.image].initrd,
+                          GuestConfig(node.name, authorized, links, hosts), initrd)
+        specs[node.name] = DomainSpec(
+            name=domain_name(lab, node.name), lab=lab, node=node.name,
+            memory_mib=node.memory, vcpus=node.vcpus,
+            kernel=images[node.image].kernel, initrd=initrd, cmdline=CMDLINE, accel=accel,
+            mgmt=mgmt, console_log=lab_dir / f"{node.name}.console.log",
+            nics=[NicSpec(network_name(lab, i.network), i.mac) for i in node.interfaces])
+    return specs
+
+
+async def _boot(backend: Backend, spec: DomainSpec, key: Path, *, deadline: float,
+                state: LabState, events: ev.EventSink) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        await backend.start_domain(spec)
+    except BackendError as exc:
+        raise BootError(spec.node, exc.message, hint=exc.hint) from exc
+    events(ev.NodeStarted(spec.lab, spec.node))
+    ready = await wait_for_ready_line(
+        spec.node, spec.console_log, deadline=deadline,
+        alive=lambda: backend.domain_running(spec.name))
+    events(ev.NodeBooted(spec.lab, spec.node, loop.time() - started))
+    state.nodes[spec.node].host_key = ready.host_key
+    endpoint = Endpoint(spec.mgmt.host, spec.mgmt.port, ready.host_key)
+    try:
+        session = await wait_until_ready(spec.node, endpoint, key, deadline=deadline)
+    except LabError as exc:
+        raise BootError(spec.node, exc.message.removeprefix(f"node {spec.node}: "),
+                        console_tail=console_tail(spec.console_log), hint=exc.hint) from exc
+    await session.close()
+    events(ev.NodeReady(spec.lab, spec.node, loop.time() - started))
+
+
+def _free_port() -> int:
+    """A port on 127.0.0.1 that is free now, for a node's SSH forward."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((MGMT_HOST, 0))
+        return int(s.getsockname()[1])

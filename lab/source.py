@@ -1,0 +1,475 @@
+"""Typed YAML documents: read, template, validate, and locate every issue.
+
+One loader for topologies, image recipes and playbooks:
+
+1. YAML is read with ruamel.yaml's round-trip loader, which remembers the line
+   of every mapping key and list item; duplicate keys are errors.
+2. Each string scalar containing `{{` or `{%` is rendered on its own with
+   Jinja2's NativeEnvironment, so `"{{ mem }}"` stays an int when `mem` is one.
+   Variables: the document's top-level `vars:` mapping (taken literally),
+   overridden by `--set KEY=VALUE` (VALUE read as YAML). An override no
+   template uses and `vars:` does not declare is not an error: it is listed in
+   `Document.unused_overrides` so a caller can warn (the same `--set` may be
+   meant for another document). Mapping keys are never templated.
+3. The plain data is validated by the caller's pydantic model; every pydantic
+   error becomes an `InputIssue` with file:line, dotted path and a hint.
+
+Everything wrong is raised at once as one `InputError`; never a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from jinja2 import StrictUndefined, TemplateError, Undefined, UndefinedError, meta
+from jinja2.nativetypes import NativeEnvironment
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from lab.errors import InputError, InputIssue, UsageError
+
+M = TypeVar("M", bound=BaseModel)
+Loc = tuple[str | int, ...]
+
+VARS_KEY = "vars"
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class FieldError(ValueError):
+    """Raised by model validators: a one-line message plus an optional hint."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Locator:
+    """Maps a path inside a document to the line it came from."""
+
+    file: Path
+    lines: Mapping[Loc, int] = field(default_factory=dict)
+    sequences: frozenset[Loc] = frozenset()
+
+    def line(self, loc: Iterable[str | int]) -> int | None:
+        """Line of `loc`, else of its nearest ancestor that has one."""
+        loc = tuple(loc)
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(loc[:end])
+            if line is not None:
+                return line
+        return None
+
+    def dotted(self, loc: Iterable[str | int]) -> str:
+        """`links[0].nodes[1]` style; ints index lists unless their parent is a mapping."""
+        loc = tuple(loc)
+        out = ""
+        for i, part in enumerate(loc):
+            is_index = isinstance(part, int) and (
+                loc[:i] in self.sequences or loc[:i] not in self.lines)
+            out += f"[{part}]" if is_index else f"{'.' if out else ''}{part}"
+        return out
+
+    def issue(self, loc: Iterable[str | int], message: str, *,
+              hint: str | None = None) -> InputIssue:
+        loc = tuple(loc)
+        return InputIssue(self.file, self.line(loc), self.dotted(loc), message, hint)
+
+
+@dataclass(frozen=True)
+class Document(Generic[M]):
+    """A validated document and where each of its parts came from."""
+
+    model: M
+    locator: Locator
+    unused_overrides: frozenset[str] = frozenset()
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, str]:
+    """`["mem=512", ...]` from `--set` options; the last of a repeated key wins."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE", hint="e.g. --set memory=512")
+        if not _VAR_NAME.match(key):
+            raise UsageError(f"--set {item!r}: {key!r} is not a variable name",
+                             hint="use letters, digits and '_', not starting with a digit")
+        out[key] = value
+    return out
+
+
+def load_document(path: Path, model: type[M], *,
+                  overrides: Mapping[str, str] = {}) -> Document[M]:
+    """Read, template and validate `path` as `model`; raises InputError."""
+    text = _read(path)
+    root = _parse(path, text)
+    if root is None:
+        required = [n for n, f in model.model_fields.items() if f.is_required()]
+        hint = f"start with the required fields: {', '.join(required)}" if required else None
+        raise InputError([InputIssue(path, None, "", "file is empty", hint)])
+    if not isinstance(root, CommentedMap):
+        raise InputError([InputIssue(path, 1, "",
+                                     f"expected a mapping at the top level, got {_kind(root)}")])
+    walker = _Walker(path, text.splitlines(), _variables(path, root, overrides))
+    data = walker.convert(root, ())
+    locator = Locator(path, walker.lines, frozenset(walker.sequences))
+    issues = list(walker.issues)
+    try:
+        instance = model.model_validate(data)
+    except ValidationError as exc:
+        issues += _pydantic_issues(exc, model, data, locator, walker.failed)
+    if issues:
+        raise InputError(sort_issues(issues))
+    unused = frozenset(overrides) - walker.used - set(root.get(VARS_KEY) or ())
+    return Document(instance, locator, unused)
+
+
+def sort_issues(issues: Iterable[InputIssue]) -> list[InputIssue]:
+    """File order, so a reader can walk down the file fixing them."""
+    return sorted(issues, key=lambda i: (str(i.file), i.line or 0))
+
+
+# --- reading and parsing -----------------------------------------------------
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        problem, hint = "file not found", "check the path"
+    except IsADirectoryError:
+        problem, hint = "is a directory, not a file", None
+    except UnicodeDecodeError as exc:
+        problem, hint = f"not UTF-8 text (byte {exc.start})", None
+    except OSError as exc:
+        problem, hint = f"cannot read: {exc.strerror or exc}", None
+    raise InputError([InputIssue(path, None, "", problem, hint)])
+
+
+def _parse(path: Path, text: str) -> Any:
+    try:
+        return YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        raise InputError([_syntax_issue(path, text, exc)]) from None
+    except YAMLError as exc:  # unmarked: rare, but must not become a traceback
+        raise InputError([InputIssue(path, None, "", f"YAML error: {exc}")]) from None
+
+
+def _syntax_issue(path: Path, text: str, exc: MarkedYAMLError) -> InputIssue:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else None
+    problem = " ".join(str(exc.problem or exc.context or "syntax error").split())
+    context = ""
+    if exc.problem and exc.context and exc.context_mark and exc.context_mark.line + 1 != line:
+        context = f" {exc.context} started on line {exc.context_mark.line + 1}"
+    if dup := re.match(r'found duplicate key "(.*?)" with value', problem):
+        return InputIssue(path, line, "", f"duplicate key '{dup.group(1)}'",
+                          "each key may appear once per mapping; merge the two entries")
+    source = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
+    if "'\\t'" in problem:
+        hint = "indent with spaces; YAML does not allow tabs"
+    elif "{{" in source or "{%" in source:
+        hint = 'quote values that start with a template, e.g. memory: "{{ mem }}"'
+    else:
+        hint = "check indentation, and quote values containing ': ' or ' #'"
+    return InputIssue(path, line, "", f"YAML syntax error{context}: {problem}", hint)
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, Mapping) or hasattr(value, "keys"):  # incl. ruamel's key maps
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return _shown(value) if isinstance(value, str | int | float) or value is None \
+        else f"a {type(value).__name__}"
+
+
+# --- conversion to plain data, with templating --------------------------------
+
+@cache
+def _jinja() -> NativeEnvironment:
+    # The user's own file, rendered on the user's machine: no sandbox needed.
+    return NativeEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
+
+
+def _variables(path: Path, root: CommentedMap,
+               overrides: Mapping[str, str]) -> dict[str, Any]:
+    raw = root.get(VARS_KEY)
+    if raw is not None and not isinstance(raw, CommentedMap):
+        line = root.lc.key(VARS_KEY)[0] + 1
+        raise InputError([InputIssue(path, line, VARS_KEY,
+                                     f"expected a mapping of variables, got {_kind(raw)}")])
+    plain = _Walker(path, [], None).convert(raw, ()) if raw is not None else {}
+    return {**plain, **{k: _yaml_value(v) for k, v in overrides.items()}}
+
+
+def _yaml_value(text: str) -> Any:
+    """`--set` values are YAML (`512` is an int); unparsable text stays a string."""
+    if not text.strip():
+        return text
+    try:
+        return YAML(typ="safe", pure=True).load(text)
+    except YAMLError:
+        return text
+
+
+class _Walker:
+    """Turns a round-trip tree into plain data, recording lines and issues."""
+
+    def __init__(self, path: Path, source: list[str], variables: dict[str, Any] | None) -> None:
+        self.path = path
+        self.source = source
+        self.variables = variables  # None: no templating at all
+        self.lines: dict[Loc, int] = {}
+        self.sequences: set[Loc] = set()
+        self.issues: list[InputIssue] = []
+        self.failed: list[Loc] = []  # paths whose value is unknown: mute pydantic there
+        self.used: set[str] = set()
+
+    def convert(self, node: Any, loc: Loc, *, template: bool = True) -> Any:
+        if isinstance(node, CommentedMap):
+            self.lines.setdefault(loc, node.lc.line + 1)
+            out: dict[Any, Any] = {}
+            for key, value in node.items():
+                line = _line(node.lc.key, key) or self.lines[loc]
+                if not isinstance(key, str | int):
+                    self._bad_key(loc, line, key)
+                    continue
+                sub = (*loc, key)
+                self.lines[sub] = line
+                # The vars block itself is taken literally, never templated.
+                literal = not template or (loc == () and key == VARS_KEY)
+                out[key] = self._child(value, sub, _line(node.lc.value, key) or line,
+                                       template=not literal)
+            return out
+        if isinstance(node, CommentedSeq):
+            self.lines.setdefault(loc, node.lc.line + 1)
+            self.sequences.add(loc)
+            items = []
+            for i, value in enumerate(node):
+                line = _line(node.lc.item, i) or self.lines[loc]
+                self.lines[(*loc, i)] = line
+                items.append(self._child(value, (*loc, i), line, template=template))
+            return items
+        return self._child(node, loc, self.lines.get(loc, 1), template=template)
+
+    def _child(self, value: Any, loc: Loc, line: int, *, template: bool) -> Any:
+        if isinstance(value, CommentedMap | CommentedSeq):
+            return self.convert(value, loc, template=template)
+        if isinstance(value, TaggedScalar):
+            tag = str(value.tag).replace("tag:yaml.org,2002:", "!!")
+            self._fail(loc, line, f"unsupported YAML tag '{tag}'",
+                       "remove the tag; plain YAML values only")
+            return None
+        # ruamel's scalar subclasses → builtins (bool first: it is an int).
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            return int(value)
+        if isinstance(value, float):
+            return float(value)
+        if isinstance(value, str):
+            if template and self.variables is not None and ("{{" in value or "{%" in value):
+                return self._render(str(value), loc, line)
+            return str(value)
+        return value
+
+    def _render(self, text: str, loc: Loc, line: int) -> Any:
+        assert self.variables is not None
+        env = _jinja()
+        try:
+            self.used |= meta.find_undeclared_variables(env.parse(text))
+            value = env.from_string(text).render(self.variables)
+            _raise_undefined(value)
+            return value
+        except UndefinedError as exc:
+            # Only a bare name is a missing variable; `d.x` is a template error.
+            if name := re.fullmatch(r"'(\w+)' is undefined", str(exc)):
+                self._fail(loc, line, f"undefined variable '{name.group(1)}'",
+                           f"define it under vars: or pass --set {name.group(1)}=VALUE")
+            else:
+                self._fail(loc, line, f"template error: {exc}")
+        except TemplateError as exc:
+            self._fail(loc, line, f"template error: {str(exc).strip().rstrip('.')}",
+                       "templates are Jinja2: {{ expression }} and {% statement %}")
+        except Exception as exc:  # a user expression failed (1/0, bad filter args…)
+            self._fail(loc, line, f"template error: {type(exc).__name__}: {exc}")
+        return None
+
+    def _fail(self, loc: Loc, line: int, message: str, hint: str | None = None) -> None:
+        message = " ".join(message.split())  # Jinja2's messages may span lines
+        self.failed.append(loc)
+        dotted = Locator(self.path, self.lines, frozenset(self.sequences)).dotted(loc)
+        self.issues.append(InputIssue(self.path, line, dotted, message, hint))
+
+    def _bad_key(self, loc: Loc, line: int, key: object) -> None:
+        text = self.source[line - 1] if 0 < line <= len(self.source) else ""
+        unquoted = re.match(r"(\s*(?:- )?[^:#]*:\s*)(\{[{%].*[}%]\})\s*(#.*)?$", text)
+        if unquoted:  # `memory: {{ mem }}` parses as a mapping with a mapping key
+            self._fail(loc, line, "unquoted template: YAML reads it as a mapping",
+                       f'quote it: {unquoted.group(1).strip()} "{unquoted.group(2)}"')
+        else:
+            self._fail(loc, line, f"a key must be a name, not {_kind(key)}")
+
+
+def _line(lookup: Any, key: Any) -> int | None:
+    try:  # keys from `<<:` merges have no recorded position
+        return int(lookup(key)[0]) + 1
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def _raise_undefined(value: Any) -> None:
+    """NativeEnvironment returns a bare Undefined instead of raising: make it raise."""
+    if isinstance(value, Undefined):
+        str(value)  # StrictUndefined raises UndefinedError with its message
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _raise_undefined(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _raise_undefined(item)
+
+
+# --- pydantic errors → issues ------------------------------------------------
+
+def _pydantic_issues(exc: ValidationError, model: type[BaseModel], data: Any,
+                     locator: Locator, muted: list[Loc]) -> list[InputIssue]:
+    errors = [(err, _data_loc(data, err["loc"])) for err in exc.errors(include_url=False)]
+    # "unknown field 'netwrok' (did you mean 'network'?)" makes "'network' missing" noise.
+    misspelt = set()
+    for err, loc in errors:
+        if err["type"] == "extra_forbidden":
+            owner = _model_at(model, loc[:-1])
+            close = _close(str(loc[-1]), list(owner.model_fields) if owner else [])
+            misspelt.add((*loc[:-1], close))
+    issues = []
+    for err, loc in errors:
+        if any(loc[:len(m)] == m for m in muted):
+            continue  # already reported: the template feeding it failed
+        if err["type"] == "missing" and loc in misspelt:
+            continue
+        message, hint = _describe(err, model, loc)
+        issues.append(locator.issue(loc, message, hint=hint))
+    return issues
+
+
+def _data_loc(data: Any, loc: tuple[str | int, ...]) -> Loc:
+    """Pydantic's loc mapped onto the data: drops `[key]` and union-member tags."""
+    out: list[str | int] = []
+    for i, part in enumerate(loc):
+        if part == "[key]":
+            break
+        in_dict = isinstance(data, dict) and part in data
+        if in_dict or (isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
+            data = data[part]
+        elif i < len(loc) - 1:
+            continue  # a tag pydantic inserted; it is not in the file
+        out.append(part)
+    return tuple(out)
+
+
+def _describe(err: ErrorDetails, model: type[BaseModel], loc: Loc) -> tuple[str, str | None]:
+    kind, ctx, value = err["type"], err.get("ctx", {}), err["input"]
+    got = f", got {_shown(value)}"
+    if kind == "missing":
+        owner = _model_at(model, loc[:-1])
+        field_info = owner.model_fields.get(str(loc[-1])) if owner and loc else None
+        about = field_info.description if field_info else None
+        return "required field missing", _as_hint(about) if about else None
+    if kind == "extra_forbidden":
+        owner = _model_at(model, loc[:-1])
+        return "unknown field", _field_hint(str(loc[-1]), list(owner.model_fields) if owner else [])
+    if kind in ("value_error", "assertion_error"):
+        error = ctx.get("error")
+        if isinstance(error, FieldError):
+            return error.message, error.hint
+        return (str(error) if error else err["msg"]), None
+    simple = {
+        "int_type": "expected an integer", "int_parsing": "expected an integer",
+        "int_from_float": "expected a whole number", "string_type": "expected a string",
+        "bool_type": "expected true or false", "bool_parsing": "expected true or false",
+        "dict_type": "expected a mapping", "model_type": "expected a mapping",
+        "model_attributes_type": "expected a mapping", "list_type": "expected a list",
+        "tuple_type": "expected a list", "float_type": "expected a number",
+    }
+    if kind in simple:
+        return simple[kind] + got, None
+    bounds = {"greater_than_equal": ("at least", "ge"), "less_than_equal": ("at most", "le"),
+              "greater_than": ("more than", "gt"), "less_than": ("less than", "lt")}
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"must be {words} {ctx.get(key)}{got}", None
+    if kind == "too_short" and ctx.get("min_length") == 1:
+        return "must not be empty", None
+    msg = err["msg"]
+    return msg[:1].lower() + msg[1:] + (got if kind != "too_short" else ""), None
+
+
+def _as_hint(description: str) -> str:
+    """"Lab name; prefixes…." → "lab name; prefixes…" (keeps IPv4 and the like)."""
+    text = description.rstrip(".")
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    return str(value) if isinstance(value, int | float) else _kind(value)
+
+
+def _close(name: str, known: list[str]) -> str | None:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _field_hint(name: str, known: list[str]) -> str | None:
+    if close := _close(name, known):
+        return f"did you mean '{close}'?"
+    return f"known fields: {', '.join(known)}" if known else None
+
+
+def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+    """The model class that validates the mapping at `loc`, by following annotations."""
+    tp: Any = model
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            info = tp.model_fields.get(str(part))
+            if info is None:
+                return None
+            tp = info.annotation
+        elif typing.get_origin(tp) in (dict, Mapping):
+            tp = typing.get_args(tp)[1]
+        elif typing.get_origin(tp) in (list, tuple):
+            tp = typing.get_args(tp)[0]
+        else:
+            return None
+    tp = _unwrap(tp)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _unwrap(tp: Any) -> Any:
+    """`Annotated[X, ...]` → X; a union → its model member, if any."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        models = [t for t in typing.get_args(tp)
+                  if isinstance(t, type) and issubclass(t, BaseModel)]
+        return models[0] if models else tp
+    return tp

@@ -1,0 +1,127 @@
+"""What socklab created for a lab, recorded before it is created.
+
+The state file is written before the first network or domain exists and
+updated as the lab comes up, so `lab down` finds everything even when the
+controller was killed half-way through `lab up`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from lab.errors import LabError, LabNotFound
+from lab.paths import Paths
+from lab.ssh import Endpoint
+
+STATE_FILE = "state.json"
+KNOWN_HOSTS = "known_hosts"
+SSH_CONFIG = "ssh_config"
+Status = Literal["creating", "up", "failed"]
+
+
+class NodeState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    domain: str
+    image: str
+    kernel_release: str = ""
+    ssh_host: str
+    ssh_port: int
+    host_key: str | None = None
+    console_log: str
+    role: str | None = None
+    addresses: list[str] = []
+
+
+class NetworkState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    bridge: str
+
+
+class LabState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    topology: str
+    uri: str
+    created_at: str
+    status: Status = "creating"
+    accel: str = ""
+    nodes: dict[str, NodeState] = {}
+    networks: dict[str, NetworkState] = {}
+
+    def endpoint(self, node: str) -> Endpoint:
+        """Where the node's SSH answers; only for a lab that is up."""
+        if node not in self.nodes:
+            raise LabNotFound(f"lab {self.name} has no node {node!r}",
+                              hint=f"its nodes: {', '.join(self.nodes)}")
+        n = self.nodes[node]
+        if n.host_key is None:
+            raise LabError(f"node {node} of lab {self.name} has not booted",
+                           hint=f"the lab is {self.status}; `lab down {self.name}` and up again")
+        return Endpoint(n.ssh_host, n.ssh_port, n.host_key)
+
+    def endpoints(self) -> dict[str, Endpoint]:
+        return {node: self.endpoint(node) for node in self.nodes}
+
+
+class StateStore:
+    """Lab state files under the socklab home, one directory per lab."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+
+    def save(self, state: LabState) -> None:
+        directory = self.paths.lab_dir(state.name)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o755)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".state-")
+        with os.fdopen(fd, "w") as f:
+            f.write(state.model_dump_json(indent=2) + "\n")
+        os.replace(tmp, directory / STATE_FILE)
+
+    def load(self, name: str) -> LabState:
+        path = self.paths.lab_dir(name) / STATE_FILE
+        try:
+            return LabState.model_validate_json(path.read_text())
+        except FileNotFoundError:
+            raise LabNotFound(f"no lab named {name!r}",
+                              hint="`lab status` lists the labs that are up") from None
+        except (ValidationError, ValueError) as exc:
+            raise LabError(f"{path}: unreadable lab state ({str(exc).splitlines()[0]})",
+                           hint=f"remove it with `lab down {name}`") from exc
+
+    def names(self) -> list[str]:
+        if not self.paths.labs.is_dir():
+            return []
+        return sorted(p.parent.name for p in self.paths.labs.glob(f"*/{STATE_FILE}"))
+
+    def all(self) -> list[LabState]:
+        states = []
+        for name in self.names():
+            try:
+                states.append(self.load(name))
+            except LabError:
+                continue
+        return states
+
+    def resolve(self, name: str | None) -> LabState:
+        """The named lab, or the only lab that is up when no name is given."""
+        if name:
+            return self.load(name)
+        names = self.names()
+        if len(names) == 1:
+            return self.load(names[0])
+        if not names:
+            raise LabNotFound("no lab is up", hint="start one with `lab up TOPOLOGY`")
+        raise LabNotFound(f"{len(names)} labs are up: {', '.join(names)}",
+                          hint="choose one with --lab NAME")
+
+    def remove(self, name: str) -> None:
+        shutil.rmtree(self.paths.lab_dir(name), ignore_errors=True)

@@ -1,0 +1,245 @@
+# ruff: noqa: E501  (expected messages stay one line each, as printed)
+"""The generic document loader: YAML, line numbers, templating, pydantic errors."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field
+
+from lab.errors import InputError, UsageError
+from lab.source import Document, load_document, parse_overrides
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="What the item is called.")
+    size: int = 1
+
+
+class Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vars: dict[str, Any] = {}
+    title: str
+    count: int = 0
+    items: list[Item] = []
+    table: dict[str, Item] = {}
+    extra: Any = None
+
+
+@pytest.fixture
+def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.chdir(tmp_path)
+
+    def write(text: str, name: str = "doc.yaml") -> Path:
+        path = Path(name)
+        path.write_text(textwrap.dedent(text))
+        return path
+    return write
+
+
+def load(path: Path, **overrides: str) -> Document[Doc]:
+    return load_document(path, Doc, overrides=overrides)
+
+
+def errors(path: Path, **overrides: str) -> list[str]:
+    with pytest.raises(InputError) as caught:
+        load(path, **overrides)
+    return [str(i) for i in caught.value.issues]
+
+
+# --- reading and YAML ----------------------------------------------------------
+
+def test_loads_a_valid_document_with_its_lines(write: Any) -> None:
+    doc = load(write("""\
+        title: hello
+        items:
+          - name: a
+          - {name: b, size: 3}
+        table:
+          x:
+            name: c
+        """))
+    assert doc.model.items[1] == Item(name="b", size=3)
+    loc = doc.locator
+    assert loc.line(("items", 1, "size")) == 4
+    assert loc.line(("table", "x", "name")) == 7
+    assert loc.line(("items", 7, "nope")) == 2  # falls back to the nearest known ancestor
+    assert loc.dotted(("items", 1, "size")) == "items[1].size"
+    issue = loc.issue(("table", "x", "name"), "taken", hint="rename it")
+    assert str(issue) == "doc.yaml:7: table.x.name: taken (hint: rename it)"
+
+
+def test_integer_keys_of_mappings_are_not_indexes(write: Any) -> None:
+    doc = load(write("title: t\nextra:\n  1: one\n"))
+    assert doc.locator.dotted(("extra", 1)) == "extra.1"
+    assert doc.locator.dotted(("later", 0)) == "later[0]"  # unknown paths: ints index
+
+
+def test_missing_file(write: Any) -> None:
+    assert errors(Path("nope.yaml")) == ["nope.yaml: file not found (hint: check the path)"]
+
+
+def test_directory(write: Any, tmp_path: Path) -> None:
+    (tmp_path / "dir.yaml").mkdir()
+    assert errors(Path("dir.yaml")) == ["dir.yaml: is a directory, not a file"]
+
+
+def test_not_utf8(write: Any, tmp_path: Path) -> None:
+    (tmp_path / "bin.yaml").write_bytes(b"title: \xff\n")
+    assert errors(Path("bin.yaml")) == ["bin.yaml: not UTF-8 text (byte 7)"]
+
+
+def test_empty_file(write: Any) -> None:
+    assert errors(write("")) == [
+        "doc.yaml: file is empty (hint: start with the required fields: title)"]
+
+
+def test_top_level_scalar(write: Any) -> None:
+    assert errors(write("just text\n")) == [
+        "doc.yaml:1: expected a mapping at the top level, got 'just text'"]
+
+
+def test_duplicate_keys(write: Any) -> None:
+    assert errors(write("title: a\ncount: 1\ntitle: b\n")) == [
+        "doc.yaml:3: duplicate key 'title' "
+        "(hint: each key may appear once per mapping; merge the two entries)"]
+
+
+def test_syntax_error(write: Any) -> None:
+    assert errors(write("title: a\ncount: 1: 2\n")) == [
+        "doc.yaml:2: YAML syntax error: mapping values are not allowed here "
+        "(hint: check indentation, and quote values containing ': ' or ' #')"]
+
+
+def test_merge_keys_have_a_line(write: Any) -> None:
+    doc = load(write("""\
+        title: t
+        table:
+          base: &base {name: a, size: 2}
+          copy:
+            <<: *base
+            name: b
+        """))
+    assert doc.model.table["copy"] == Item(name="b", size=2)
+    assert doc.locator.line(("table", "copy", "size")) == 4  # merged: the mapping's line
+
+
+# --- pydantic errors ---------------------------------------------------------------
+
+def test_all_pydantic_errors_at_once_in_file_order(write: Any) -> None:
+    assert errors(write("""\
+        count: many
+        items:
+          - size: 2
+          - {name: b, colour: red}
+        table:
+          x: 5
+        """)) == [
+        "doc.yaml:1: title: required field missing",
+        "doc.yaml:1: count: expected an integer, got 'many'",
+        "doc.yaml:3: items[0].name: required field missing (hint: what the item is called)",
+        "doc.yaml:4: items[1].colour: unknown field (hint: known fields: name, size)",
+        "doc.yaml:6: table.x: expected a mapping, got 5",
+    ]
+
+
+def test_unknown_field_suggests_the_closest_one(write: Any) -> None:
+    # The "missing" error for the intended field would only repeat the point.
+    assert errors(write("titel: t\n")) == [
+        "doc.yaml:1: titel: unknown field (hint: did you mean 'title'?)"]
+
+
+# --- templating ---------------------------------------------------------------------
+
+def test_template_keeps_native_types(write: Any) -> None:
+    doc = load(write("""\
+        vars: {n: 4, word: hi}
+        title: "{{ word }} x{{ n }}"
+        count: "{{ n * 2 }}"
+        items: "{{ [{'name': word}] }}"
+        """))
+    assert doc.model.title == "hi x4"
+    assert doc.model.count == 8
+    assert doc.model.items == [Item(name="hi")]
+
+
+def test_overrides_win_over_vars_and_are_yaml(write: Any) -> None:
+    path = write("""\
+        vars: {n: 4}
+        title: "{{ name }}"
+        count: "{{ n }}"
+        """)
+    doc = load(path, n="512", name="yes")
+    assert (doc.model.count, doc.model.title) == (512, "yes")  # YAML 1.2: yes is a string
+    assert load(path, n="7", name="").model.title == ""
+
+
+def test_vars_are_taken_literally(write: Any) -> None:
+    doc = load(write("""\
+        vars: {raw: "{{ not_rendered }}"}
+        title: t
+        """))
+    assert doc.model.vars == {"raw": "{{ not_rendered }}"}
+
+
+def test_unused_overrides_are_reported_not_rejected(write: Any) -> None:
+    path = write("""\
+        vars: {declared: 1}
+        title: "{{ used }}"
+        """)
+    doc = load(path, used="a", declared="2", stray="3")
+    assert doc.unused_overrides == {"stray"}
+
+
+def test_undefined_variables(write: Any) -> None:
+    assert errors(write("""\
+        title: "{{ a }} and {{ b }}"
+        count: "{{ c.d }}"
+        extra: "{{ e | default('fine') }}"
+        """), c="{}") == [
+        # One per value: the first name Jinja2 trips over.
+        "doc.yaml:1: title: undefined variable 'a' (hint: define it under vars: or pass --set a=VALUE)",
+        "doc.yaml:2: count: template error: 'dict object' has no attribute 'd'",
+    ]
+
+
+def test_template_in_list_item_and_block_scalar(write: Any) -> None:
+    assert errors(write("""\
+        title: t
+        items:
+          - name: ok
+          - name: |
+              {{ missing }}
+        """)) == ["doc.yaml:4: items[1].name: undefined variable 'missing' "
+                  "(hint: define it under vars: or pass --set missing=VALUE)"]
+
+
+def test_template_result_of_the_wrong_type(write: Any) -> None:
+    assert errors(write('vars: {n: x}\ntitle: t\ncount: "{{ n }}"\n')) == [
+        "doc.yaml:3: count: expected an integer, got 'x'"]
+
+
+# --- --set parsing ------------------------------------------------------------------
+
+def test_parse_overrides() -> None:
+    assert parse_overrides(["a=1", "b = x=y", "a=2", "c="]) == {"a": "2", "b": " x=y", "c": ""}
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ("novalue", "--set 'novalue': expected KEY=VALUE (hint: e.g. --set memory=512)"),
+    ("=1", "--set '=1': expected KEY=VALUE (hint: e.g. --set memory=512)"),
+    ("1x=1", "--set '1x=1': '1x' is not a variable name "
+             "(hint: use letters, digits and '_', not starting with a digit)"),
+    ("a-b=1", "--set 'a-b=1': 'a-b' is not a variable name "
+              "(hint: use letters, digits and '_', not starting with a digit)"),
+])
+def test_parse_overrides_rejects(item: str, message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_overrides([item])
+    assert str(caught.value) == message
