@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypeAlias
@@ -20,7 +21,8 @@ DEFAULT_URI = "qemu:///system"
 # What each verb module's add_parser() receives.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-out = Console(highlight=False, soft_wrap=True)
+# Tables are not cut to 80 columns when the output goes to a file or a pipe.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import stat
 import sys
 from collections.abc import AsyncIterator
 from typing import BinaryIO
@@ -51,7 +52,22 @@ def _writer(stream: BinaryIO) -> Sink:
 
 async def _local_stdin() -> AsyncIterator[bytes]:
     """This process's stdin (a pipe or file), forwarded to the remote command."""
-    while chunk := await asyncio.to_thread(os.read, sys.stdin.fileno(), 65536):
-        yield chunk
+    fd = sys.stdin.fileno()
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        # A file or /dev/null never blocks for long, and epoll refuses both.
+        while chunk := os.read(fd, 65536):
+            yield chunk
+        return
+    # A pipe is read without a thread, so an early remote exit can cancel the read.
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    try:
+        while chunk := await reader.read(65536):
+            yield chunk
+    finally:
+        transport.close()
 
 

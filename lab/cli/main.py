@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from importlib import import_module
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 from rich.markup import escape
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s")
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        code: int = asyncio.run(args.handler(args))
+        code: int = asyncio.run(_until_terminated(args.handler(args)))
     except LabError as exc:
         if args.debug:
             raise
@@ -80,7 +81,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
+    except asyncio.CancelledError:
+        err.print("terminated")
+        return 128 + signal.SIGTERM
     return code
+
+
+async def _until_terminated(work: Coroutine[Any, Any, int]) -> int:
+    """Run a verb; SIGTERM cancels it like Ctrl-C does, so its cleanup still runs."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await work
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 if __name__ == "__main__":

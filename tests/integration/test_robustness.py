@@ -1,0 +1,66 @@
+"""Labs side by side, and clean-up after the controller was killed mid-way."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.integration.vmlab import PAIR, ROOT, lab, leftovers, virsh
+
+pytestmark = pytest.mark.vm
+
+
+def test_two_labs_of_one_topology_run_side_by_side() -> None:
+    with ThreadPoolExecutor(2) as pool:
+        ups = list(pool.map(lambda _: lab("up", str(PAIR), check=False), range(2)))
+    names = [u.stdout.strip() for u in ups if u.returncode == 0]
+    try:
+        assert [u.returncode for u in ups] == [0, 0], [u.stderr for u in ups]
+        assert len(set(names)) == 2
+        for name in names:
+            assert lab("exec", "--lab", name, "server", "hostname").stdout == "server\n"
+        # Same topology, same guest addresses, yet separate bridges: each client
+        # reaches its own server only.
+        bridges = {json.loads(lab("status", "--json", n).stdout)[0]["networks"]["lan"]["bridge"]
+                   for n in names}
+        assert len(bridges) == 2
+        for name in names:
+            lab("exec", "--lab", name, "client", "--", "ping", "-c", "1", "-W", "5", "server")
+    finally:
+        for name in names:
+            lab("down", name, check=False)
+    for name in names:
+        assert not leftovers(name)
+
+
+def test_down_all_after_the_controller_is_killed_during_up() -> None:
+    """SIGKILL `lab up` once its domains exist; `lab down --all` must find everything.
+
+    Note: --all removes every socklab lab on this host, as it promises.
+    """
+    proc = subprocess.Popen([sys.executable, "-m", "lab.cli.main", "up", str(PAIR)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        domains: list[str] = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            domains = [d for d in virsh("list", "--name") if d.startswith("sl-pair-")]
+            if domains:
+                break
+            time.sleep(0.05)
+        assert domains, "lab up never started a domain"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    name = domains[0].removeprefix("sl-").rsplit("-", 1)[0]
+    assert leftovers(name).domains, "the killed lab should still be there"
+    lab("down", "--all")
+    assert not leftovers(name)
+    assert "no lab named" in lab("status", name, check=False).stderr
