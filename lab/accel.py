@@ -50,8 +50,8 @@ async def choose_accelerator(kernel: Path, initrd: Path, cache: Path,
     boot_id = _boot_id()
     try:
         cached = json.loads(cache.read_text())
-        if cached.get("boot_id") == boot_id:
-            return Accelerator(cached["accel"], str(cached["reason"]) + " (cached)")
+        if cached.get("boot_id") == boot_id and cached.get("accel") in ("kvm", "tcg"):
+            return Accelerator(cached["accel"], f"{cached['reason']}; probed once per boot")
     except (OSError, ValueError, KeyError):
         pass
     accel = await probe_kvm(kernel, initrd)
@@ -95,9 +95,8 @@ async def probe_kvm(kernel: Path, initrd: Path, deadline: float = PROBE_DEADLINE
         return Accelerator("kvm", f"a KVM probe guest booted in {elapsed:.1f}s")
     _log.debug("KVM probe output: %r", seen[-500:])
     if elapsed < deadline:
-        last = seen.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        return Accelerator("tcg", f"QEMU failed under KVM ({last[0][:80]})")
-    return Accelerator("tcg", f"a KVM probe guest did not reach init within {deadline:.0f}s")
+        return Accelerator("tcg", "QEMU could not start a guest under KVM")
+    return Accelerator("tcg", f"a KVM probe guest did not reach init within {deadline:.0f} s")
 
 
 def _write_probe_initrd(base: Path, out: Path) -> None:

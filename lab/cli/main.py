@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s")
+        format="%(relativeCreated)7.0f ms %(levelname)s %(name)s: %(message)s")
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         code: int = asyncio.run(_until_terminated(args.handler(args)))

@@ -17,7 +17,7 @@ def new_lab_name(topology: str) -> str:
 
 
 def lab_id(lab: str) -> str:
-    m = LAB_NAME.match(lab)
+    m = LAB_NAME.fullmatch(lab)  # not match(): "$" would allow a trailing newline
     if not m:
         raise ValueError(f"not a lab name: {lab!r}")
     return m.group(1)

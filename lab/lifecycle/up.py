@@ -119,7 +119,7 @@ def _domain_specs(topology: Topology, lab: str, lab_dir: Path, *, images: dict[s
              for i in node.interfaces for a in (i.ipv4, i.ipv6) if a]
     specs = {}
     for node in topology.nodes:
-        mgmt = ForwardSpec(MGMT_HOST, _free_port(), mgmt_mac(node.index))
+        mgmt = ForwardSpec(MGMT_HOST, free_port(), mgmt_mac(node.index))
         links = [GuestLink(mgmt.mac, "mgmt0", [GUEST_MGMT_ADDRESS])]
         links += [GuestLink(i.mac, i.ifname, [str(a) for a in (i.ipv4, i.ipv6) if a])
                   for i in node.interfaces]
@@ -143,6 +143,8 @@ async def _boot(backend: Backend, spec: DomainSpec, key: Path, *, deadline: floa
         await backend.start_domain(spec)
     except BackendError as exc:
         raise BootError(spec.node, exc.message, hint=exc.hint) from exc
+    get_logger(__name__, lab=spec.lab, node=spec.node).debug(
+        "domain started in %.2f s", loop.time() - started)
     events(ev.NodeStarted(spec.lab, spec.node))
     ready = await wait_for_ready_line(
         spec.node, spec.console_log, deadline=deadline,
@@ -159,7 +161,7 @@ async def _boot(backend: Backend, spec: DomainSpec, key: Path, *, deadline: floa
     events(ev.NodeReady(spec.lab, spec.node, loop.time() - started))
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """A port on 127.0.0.1 that is free now, for a node's SSH forward."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((MGMT_HOST, 0))

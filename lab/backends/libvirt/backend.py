@@ -81,8 +81,10 @@ class LibvirtBackend:
         conn = await self.connection()
         try:
             dom = await self._call(conn.lookupByName, name)
+            # Ask first: a transient domain is gone once destroyed.
+            persistent = await self._call(dom.isPersistent)
             await self._call(dom.destroy)
-            if await self._call(dom.isPersistent):
+            if persistent:
                 await self._call(dom.undefine)
         except libvirt.libvirtError as exc:
             if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
@@ -94,9 +96,10 @@ class LibvirtBackend:
         conn = await self.connection()
         try:
             net = await self._call(conn.networkLookupByName, name)
+            persistent = await self._call(net.isPersistent)
             if await self._call(net.isActive):
                 await self._call(net.destroy)
-            if await self._call(net.isPersistent):
+            if persistent:
                 await self._call(net.undefine)
         except libvirt.libvirtError as exc:
             if exc.get_error_code() == libvirt.VIR_ERR_NO_NETWORK:

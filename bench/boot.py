@@ -1,0 +1,103 @@
+"""Boot benchmark: `lab up` of the pair against one bare QEMU boot, in one run.
+
+(a) bare: qemu-system-x86_64 started by hand with the same kernel, initrd,
+    machine and accelerator, until the guest prints its ready line;
+(b) lab:  `lab up topologies/pair.yaml` as a user runs it, until it returns,
+    that is until both nodes answer a command over SSH.
+
+Rounds alternate (a) and (b) so machine noise hits both alike; the figure
+that matters is the ratio of medians. Target: (b) <= 1.3 x (a).
+
+    .venv/bin/python bench/boot.py [--rounds 3] [--image debian-11]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lab.accel import choose_accelerator
+from lab.images.build import build_image
+from lab.images.overlay import GuestConfig, GuestLink, write_node_initrd
+from lab.images.recipe import load_recipe
+from lab.keys import ensure_lab_keypair, public_key_line
+from lab.lifecycle.up import CMDLINE, GUEST_MGMT_ADDRESS, free_port
+from lab.paths import Paths
+
+ROOT = Path(__file__).resolve().parents[1]
+READY = b"socklab-ready"
+
+
+async def bare_boot(kernel: Path, initrd: Path, accel: str) -> float:
+    cpu = "host" if accel == "kvm" else "qemu64"
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        "qemu-system-x86_64", "-machine", "q35", "-accel", accel, "-cpu", cpu, "-m", "256",
+        "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
+        "-kernel", str(kernel), "-initrd", str(initrd), "-append", CMDLINE,
+        "-device", "virtio-rng-pci",
+        "-netdev", f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{free_port()}-:22",
+        "-device", "virtio-net-pci,netdev=mgmt,mac=52:54:00:5c:01:00,romfile=",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    assert proc.stdout is not None
+    seen = b""
+    try:
+        async with asyncio.timeout(120):
+            while READY not in seen:
+                chunk = await proc.stdout.read(4096)
+                if not chunk:
+                    raise RuntimeError(f"QEMU exited: {seen[-500:]!r}")
+                seen = seen[-4096:] + chunk
+        return time.monotonic() - started
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
+def lab_up(image: str) -> float:
+    started = time.monotonic()
+    up = subprocess.run([sys.executable, "-m", "lab.cli.main", "up", "topologies/pair.yaml",
+                         "--set", f"image={image}"], cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.monotonic() - started
+    if up.returncode != 0:
+        raise RuntimeError(f"lab up failed: {up.stderr}")
+    subprocess.run([sys.executable, "-m", "lab.cli.main", "down", up.stdout.strip()],
+                   cwd=ROOT, capture_output=True, check=True)
+    return elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--image", default="debian-11")
+    args = parser.parse_args()
+    paths = Paths.default()
+    image = await build_image(load_recipe(args.image), paths)
+    accel = await choose_accelerator(image.kernel, image.initrd, paths.home / "accel.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        key = ensure_lab_keypair(Path(tmp))
+        initrd = Path(tmp) / "node.initrd"
+        write_node_initrd(image.initrd, GuestConfig(
+            "server", public_key_line(key),
+            [GuestLink("52:54:00:5c:01:00", "mgmt0", [GUEST_MGMT_ADDRESS])]), initrd)
+        bare: list[float] = []
+        lab: list[float] = []
+        print(f"image {args.image} (Linux {image.kernel_release}), accelerator {accel.name}")
+        for n in range(1, args.rounds + 1):
+            bare.append(await bare_boot(image.kernel, initrd, accel.name))
+            lab.append(await asyncio.to_thread(lab_up, args.image))
+            print(f"round {n}: bare boot {bare[-1]:.2f} s   lab up (pair) {lab[-1]:.2f} s")
+    b, u = statistics.median(bare), statistics.median(lab)
+    print(f"median: bare boot {b:.2f} s   lab up (pair) {u:.2f} s   "
+          f"ratio {u / b:.2f} (target <= 1.30)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
