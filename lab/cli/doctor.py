@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import grp
+import os
 import shutil
+import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -16,6 +19,7 @@ from lab.images.recipe import available_names, load_recipe
 from lab.paths import Paths
 
 MIN_FREE_BYTES = 2 * 1024**3
+KVM_DEVICE = "/dev/kvm"
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,8 @@ async def run(args: argparse.Namespace) -> int:
     paths = Paths.default()
     uri = args.connect or DEFAULT_URI
     checks: list[Callable[[], Awaitable[Check]]] = [
-        lambda: _libvirt(uri), _qemu, lambda: _disk(paths), lambda: _images(paths),
-        lambda: _accelerator(paths)]
+        lambda: _libvirt(uri), _qemu, _kvm_device, lambda: _disk(paths),
+        lambda: _images(paths), lambda: _accelerator(paths)]
     failed = 0
     for check in checks:
         result = await check()
@@ -71,6 +75,26 @@ async def _qemu() -> Check:
         return Check("qemu", True, path)
     return Check("qemu", False, "qemu-system-x86_64 not found",
                  "apt-get install qemu-system-x86 (or run ./setup)")
+
+
+async def _kvm_device() -> Check:
+    """libvirt checks /dev/kvm as its QEMU user (group kvm on Debian).
+
+    When it is root-only, as without udev, libvirt thinks its cached QEMU
+    capabilities are stale on every call and starting a domain never returns.
+    """
+    try:
+        st = os.stat(KVM_DEVICE)
+    except FileNotFoundError:
+        return Check("/dev/kvm", True, "absent: guests run under TCG (software emulation)")
+    group = grp.getgrgid(st.st_gid).gr_name
+    mode = stat.S_IMODE(st.st_mode)
+    detail = f"owner group {group}, mode {mode:o}"
+    if mode & 0o006 == 0o006 or (group == "kvm" and mode & 0o060 == 0o060):
+        return Check("/dev/kvm", True, detail)
+    return Check("/dev/kvm", False, f"{detail}: libvirt's QEMU user cannot open it, and libvirt "
+                                    "then hangs re-probing QEMU",
+                 "chgrp kvm /dev/kvm && chmod 660 /dev/kvm (Debian's udev rule; ./setup does it)")
 
 
 async def _disk(paths: Paths) -> Check:

@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import json
 import lzma
+import re
 import shutil
 import subprocess
 import tempfile
@@ -109,9 +110,20 @@ async def build_image(recipe: Recipe, paths: Paths, *, mirror: str | None = None
         if final.exists():
             shutil.rmtree(final)
         out.rename(final)
+    _prune_older_builds(recipe.name, keep=final, images=paths.images)
     image = cached_image(recipe, paths)
     assert image is not None
     return image
+
+
+def _prune_older_builds(name: str, *, keep: Path, images: Path) -> None:
+    """Remove builds of earlier versions of a recipe: only the newest is ever booted.
+
+    Running guests are unaffected: QEMU has read their kernel and initrd.
+    """
+    for old in images.glob(f"{name}-*"):
+        if old != keep and re.fullmatch(rf"{re.escape(name)}-[0-9a-f]{{16}}", old.name):
+            shutil.rmtree(old, ignore_errors=True)
 
 
 async def _unpack(debs: list[Path], into: Path) -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from lab.errors import BootError
 
-READY = re.compile(rb"^socklab-ready (\S+) (ssh-ed25519 [A-Za-z0-9+/=]+)", re.M)
+# Only a whole line counts: the log may end half-way through the key.
+READY = re.compile(
+    rb"^socklab-ready (\S+) (ssh-ed25519 [A-Za-z0-9+/=]+)(?: [^\r\n]*)?\r*\n", re.M)
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,15 @@ async def wait_for_ready_line(node: str, log: Path, *, deadline: float,
             return ReadyLine(match.group(1).decode(), match.group(2).decode())
         checks += 1
         if checks % 10 == 0 and not await alive():
-            raise BootError(node, "the guest stopped before it was ready",
-                            console_tail=console_tail(log),
-                            hint="its console (above) shows why")
+            tail = console_tail(log)
+            raise BootError(node, "the guest stopped before it was ready", console_tail=tail,
+                            hint="its console above shows how far it got" if tail else
+                            "its console is empty: check the image with `lab doctor`")
         if loop.time() >= deadline:
+            tail = console_tail(log)
             raise BootError(node, "no ready line on the console before the deadline",
-                            console_tail=console_tail(log),
-                            hint="raise --timeout, or check the console (above)")
+                            console_tail=tail,
+                            hint="raise --timeout, or see its console above" if tail else
+                            "raise --timeout; the console is still empty (the kernel had "
+                            "not reached the boot script)")
         await asyncio.sleep(interval)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,37 @@ def test_down_all_after_the_controller_is_killed_during_up() -> None:
     lab("down", "--all")
     assert not leftovers(name)
     assert "no lab named" in lab("status", name, check=False).stderr
+
+
+def test_a_boot_deadline_names_the_node_and_leaves_nothing() -> None:
+    before = set(virsh("list", "--all", "--name"))
+    failed = lab("up", str(PAIR), "--timeout", "1", check=False)
+    assert failed.returncode == 1
+    assert "no ready line on the console before the deadline" in failed.stderr
+    assert any(f"error: node {n}:" in failed.stderr for n in ("client", "server"))
+    assert set(virsh("list", "--all", "--name")) <= before
+
+
+def test_a_guest_that_dies_while_booting_is_reported_with_its_console() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "lab.cli.main", "up", str(PAIR)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    victim = ""
+    while not victim and time.monotonic() < deadline and proc.poll() is None:
+        victim = next((d for d in virsh("list", "--name") if d.startswith("sl-pair-")
+                       and d.endswith("-server")), "")
+        time.sleep(0.05)
+    assert victim, "lab up never started the server"
+    lab_name = victim.removeprefix("sl-").removesuffix("-server")
+    console = Path(json.loads(lab("status", "--json", lab_name).stdout)[0]["nodes"]["server"][
+        "console_log"])
+    while b"boot script started" not in (console.read_bytes() if console.exists() else b""):
+        assert time.monotonic() < deadline and proc.poll() is None, "server never booted"
+        time.sleep(0.05)
+    virsh("destroy", victim)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "error: node server: the guest stopped before it was ready" in stderr
+    assert "--- console of server (last lines) ---" in stderr
+    assert "socklab: boot script started" in stderr
+    assert not leftovers(lab_name)
