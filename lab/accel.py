@@ -50,14 +50,21 @@ async def choose_accelerator(kernel: Path, initrd: Path, cache: Path,
     boot_id = _boot_id()
     try:
         cached = json.loads(cache.read_text())
-        if cached.get("boot_id") == boot_id and cached.get("accel") in ("kvm", "tcg"):
-            return Accelerator(cached["accel"], f"{cached['reason']}; probed once per boot")
-    except (OSError, ValueError, KeyError):
-        pass
+    except (OSError, ValueError):
+        cached = None
+    if isinstance(cached, dict) and cached.get("boot_id") == boot_id:
+        reason = f"{cached.get('reason', 'probed')}; probed once per boot"
+        match cached.get("accel"):
+            case "kvm":
+                return Accelerator("kvm", reason)
+            case "tcg":
+                return Accelerator("tcg", reason)
     accel = await probe_kvm(kernel, initrd)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps({"boot_id": boot_id, "accel": accel.name,
-                                 "reason": accel.reason}) + "\n")
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"boot_id": boot_id, "accel": accel.name,
+                               "reason": accel.reason}) + "\n")
+    tmp.replace(cache)
     return accel
 
 

@@ -35,8 +35,16 @@ def extract_vmlinux(bzimage: Path, out: Path) -> None:
 
 
 def _unxz(data: bytes) -> bytes:
-    return lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data)
+    decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    out = decompressor.decompress(data)
+    if not decompressor.eof:  # a cut-off stream would give a truncated vmlinux
+        raise EOFError("xz stream ends early")
+    return out
 
 
 def _gunzip(data: bytes) -> bytes:
-    return zlib.decompressobj(wbits=31).decompress(data)
+    decompressor = zlib.decompressobj(wbits=31)
+    out = decompressor.decompress(data)
+    if not decompressor.eof:
+        raise EOFError("gzip stream ends early")
+    return out

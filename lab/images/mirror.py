@@ -36,13 +36,16 @@ def _apt_uris(apt_dir: Path) -> list[str]:
         text = path.read_text(errors="replace")
         if path.suffix == ".sources":  # deb822 format
             for stanza in re.split(r"\n\s*\n", text):
-                fields = dict(re.findall(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M))
-                if "deb" in fields.get("Types", "").split() and \
-                        fields.get("Enabled", "yes") != "no":
-                    uris.extend(fields.get("URIs", "").split())
+                fields = {k.lower(): v for k, v in
+                          re.findall(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M)}
+                if "deb" in fields.get("types", "").split() \
+                        and "main" in fields.get("components", "").split() \
+                        and fields.get("enabled", "yes").lower() not in ("no", "false", "off"):
+                    uris.extend(fields.get("uris", "").split())
         elif path.suffix == ".list" or path.name == "sources.list":
             for line in text.splitlines():
-                m = re.match(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)", line)
-                if m:
+                # deb [options] URI SUITE COMPONENT...: Debian's archive has "main".
+                m = re.match(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+\S+\s+(.*)$", line)
+                if m and "main" in m.group(2).split():
                     uris.append(m.group(1))
     return uris

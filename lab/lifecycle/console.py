@@ -32,14 +32,15 @@ def console_tail(path: Path, lines: int = 25) -> str:
 
 async def wait_for_ready_line(node: str, log: Path, *, deadline: float,
                               alive: Callable[[], Awaitable[bool]],
-                              interval: float = 0.05) -> ReadyLine:
+                              interval: float = 0.05,
+                              alive_interval: float = 0.5) -> ReadyLine:
     """Poll the console log until the guest's ready line appears.
 
-    `alive` tells whether the guest still runs, so a crashed guest fails at
-    once instead of at the deadline.
+    `alive` (asked at once, then every `alive_interval` s) tells whether the
+    guest still runs, so a crashed guest fails at once instead of at the deadline.
     """
     loop = asyncio.get_running_loop()
-    checks = 0
+    next_alive_check = loop.time()
     while True:
         try:
             match = READY.search(log.read_bytes())
@@ -47,12 +48,14 @@ async def wait_for_ready_line(node: str, log: Path, *, deadline: float,
             match = None
         if match:
             return ReadyLine(match.group(1).decode(), match.group(2).decode())
-        checks += 1
-        if checks % 10 == 0 and not await alive():
-            tail = console_tail(log)
-            raise BootError(node, "the guest stopped before it was ready", console_tail=tail,
-                            hint="its console above shows how far it got" if tail else
-                            "its console is empty: check the image with `lab doctor`")
+        if loop.time() >= next_alive_check:
+            if not await alive():
+                tail = console_tail(log)
+                raise BootError(node, "the guest stopped before it was ready",
+                                console_tail=tail,
+                                hint="its console above shows how far it got" if tail else
+                                "its console is empty: check the image with `lab doctor`")
+            next_alive_check = loop.time() + alive_interval
         if loop.time() >= deadline:
             tail = console_tail(log)
             raise BootError(node, "no ready line on the console before the deadline",

@@ -1,0 +1,213 @@
+"""The verbs other than validate, through the real entry point: exit codes and messages.
+
+Nothing here boots a VM or reaches a real libvirt daemon: labs are state files
+under a temporary LAB_HOME, and `lab down` talks to libvirt's test driver
+through a `test://` URI naming a host description in a temporary file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lab.cli.main import main
+from lab.paths import Paths
+from lab.state import LabState, NetworkState, NodeState, StateStore
+
+LAB = "pair-1a2b3c"
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2bzpYMVUGgdhJ7aOnUzNIs2i/tRzyDtQRYG1oXw8ab"
+NO_LAB = "error: no lab named 'nosuch' (hint: `lab status` lists the labs that are up)\n"
+
+# A test-driver host holding what `lab up` would have created for LAB.
+HOST_XML = f"""\
+<node>
+  <domain type="test">
+    <name>sl-{LAB}-server</name>
+    <memory>65536</memory>
+    <os><type>hvm</type></os>
+    <metadata>
+      <socklab:node xmlns:socklab="https://socklab.dev/xmlns/lab/1" lab="{LAB}" node="server"/>
+    </metadata>
+  </domain>
+  <network>
+    <name>sl-{LAB}-lan</name>
+    <bridge name="sl1a2b3c-1"/>
+  </network>
+</node>
+"""
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LAB_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LIBVIRT_DEFAULT_URI", raising=False)
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def host_uri(tmp_path: Path) -> str:
+    host = tmp_path / "host.xml"
+    host.write_text(HOST_XML)
+    return f"test://{host}"
+
+
+def save_lab(home: Path, *, uri: str = "test:///default", booted: bool = True) -> LabState:
+    def node(name: str, port: int, address: str) -> NodeState:
+        return NodeState(domain=f"sl-{LAB}-{name}", image="debian-11",
+                         kernel_release="5.10.0-28-amd64", ssh_host="127.0.0.1",
+                         ssh_port=port, host_key=KEY if booted else None,
+                         console_log=str(home / "labs" / LAB / f"{name}.console.log"),
+                         role=name, addresses=[address])
+    state = LabState(
+        name=LAB, topology="topologies/pair.yaml", uri=uri, created_at="2024-05-01T12:00:00Z",
+        status="up" if booted else "creating", accel="tcg",
+        nodes={"client": node("client", 40010, "10.0.1.10/24"),
+               "server": node("server", 40020, "10.0.1.20/24")},
+        networks={"lan": NetworkState(name=f"sl-{LAB}-lan", bridge="sl1a2b3c-1")})
+    StateStore(Paths(home)).save(state)
+    return state
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- status -------------------------------------------------------------------
+
+def test_status_without_labs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "status") == (0, "no labs (start one with `lab up TOPOLOGY`)\n", "")
+    assert run(capsys, "status", "--json") == (0, "[]\n", "")
+
+
+def test_status_json_is_the_saved_state(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    state = save_lab(home)
+    code, out, err = run(capsys, "status", "--json")
+    assert (code, err) == (0, "")
+    labs = json.loads(out)
+    assert labs == [state.model_dump()]
+    assert labs[0]["nodes"]["server"]["ssh_port"] == 40020
+    assert labs[0]["nodes"]["server"]["host_key"] == KEY
+    # Naming the lab gives the same.
+    assert json.loads(run(capsys, "status", "--json", LAB)[1]) == labs
+
+
+def test_status_table(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    save_lab(home)
+    code, out, err = run(capsys, "status")
+    assert (code, err) == (0, "")
+    rows = [line.split() for line in out.splitlines()]
+    assert rows == [
+        ["LAB", "STATUS", "NODE", "ROLE", "IMAGE", "KERNEL", "SSH", "ADDRESSES"],
+        [LAB, "up", "client", "client", "debian-11", "5.10.0-28-amd64", "127.0.0.1:40010",
+         "10.0.1.10/24"],
+        ["server", "server", "debian-11", "5.10.0-28-amd64", "127.0.0.1:40020", "10.0.1.20/24"],
+    ]
+
+
+def test_status_of_an_unknown_lab(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "status", "nosuch") == (1, "", NO_LAB)
+
+
+# --- down ---------------------------------------------------------------------
+
+def test_down_needs_names_or_all(capsys: pytest.CaptureFixture[str]) -> None:
+    message = "error: name the labs to remove, or pass --all (hint: `lab status` lists the labs)\n"
+    assert run(capsys, "down") == (2, "", message)
+    assert run(capsys, "down", LAB, "--all") == (2, "", message)
+
+
+def test_down_of_an_unknown_lab(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "down", "nosuch") == (1, "", NO_LAB)
+
+
+def test_down_removes_the_labs_objects_and_state(capsys: pytest.CaptureFixture[str],
+                                                 home: Path, host_uri: str) -> None:
+    save_lab(home, uri=host_uri)
+    assert run(capsys, "down", LAB) == (0, "", (
+        f"removed domain sl-{LAB}-server\n"
+        f"removed network sl-{LAB}-lan\n"
+        f"lab {LAB} removed\n"))
+    assert not (home / "labs" / LAB).exists()
+    assert run(capsys, "status")[0:2] == (0, "no labs (start one with `lab up TOPOLOGY`)\n")
+
+
+def test_down_all_finds_objects_without_a_state_file(capsys: pytest.CaptureFixture[str],
+                                                     host_uri: str) -> None:
+    # The controller was killed before it wrote any state: only libvirt knows.
+    assert run(capsys, "down", "--all", "--connect", host_uri) == (0, "", (
+        f"removed domain sl-{LAB}-server\n"
+        f"removed network sl-{LAB}-lan\n"
+        f"lab {LAB} removed (it had no state file)\n"))
+
+
+# --- exec, cp, ssh ------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [("exec", "client"), ("exec", "client", "--")])
+def test_exec_without_a_command(capsys: pytest.CaptureFixture[str], home: Path,
+                                argv: tuple[str, ...]) -> None:
+    save_lab(home)
+    assert run(capsys, *argv) == (
+        2, "", "error: no command given (hint: lab exec NODE -- CMD [ARG...])\n")
+
+
+@pytest.mark.parametrize("argv", [("cp", "a.txt", "b.txt"),
+                                  ("cp", "client:/a", "server:/b"),
+                                  ("cp", "-r", "./dir", "/tmp/dir")])
+def test_cp_needs_exactly_one_remote_side(capsys: pytest.CaptureFixture[str], home: Path,
+                                          argv: tuple[str, ...]) -> None:
+    save_lab(home)
+    assert run(capsys, *argv) == (2, "", (
+        "error: exactly one of SRC and DST must be NODE:PATH "
+        "(hint: lab cp FILE NODE:PATH or lab cp NODE:PATH FILE)\n"))
+
+
+@pytest.mark.parametrize("argv", [
+    ("exec", "--lab", "nosuch", "client", "--", "true"),
+    ("cp", "--lab", "nosuch", "a.txt", "client:/tmp/"),
+    ("ssh", "--lab", "nosuch", "client"),
+])
+def test_unknown_lab_name(capsys: pytest.CaptureFixture[str], home: Path,
+                          argv: tuple[str, ...]) -> None:
+    save_lab(home)
+    assert run(capsys, *argv) == (1, "", NO_LAB)
+
+
+@pytest.mark.parametrize("argv", [("exec", "client", "--", "true"),
+                                  ("cp", "a.txt", "client:/tmp/"),
+                                  ("ssh", "client")])
+def test_no_lab_is_up(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]) -> None:
+    assert run(capsys, *argv) == (
+        1, "", "error: no lab is up (hint: start one with `lab up TOPOLOGY`)\n")
+
+
+@pytest.mark.parametrize("argv", [("exec", "router", "--", "true"),
+                                  ("cp", "a.txt", "router:/tmp/"),
+                                  ("ssh", "router")])
+def test_unknown_node(capsys: pytest.CaptureFixture[str], home: Path,
+                      argv: tuple[str, ...]) -> None:
+    save_lab(home)
+    assert run(capsys, *argv) == (
+        1, "", f"error: lab {LAB} has no node 'router' (hint: its nodes: client, server)\n")
+
+
+def test_node_that_has_not_booted(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    save_lab(home, booted=False)
+    assert run(capsys, "exec", "--lab", LAB, "server", "--", "true") == (1, "", (
+        f"error: node server of lab {LAB} has not booted "
+        f"(hint: the lab is creating; `lab down {LAB}` and up again)\n"))
+
+
+# --- help ---------------------------------------------------------------------
+
+def test_help_lists_every_verb(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["--help"])
+    assert caught.value.code == 0
+    out = capsys.readouterr().out
+    listed = [line.split()[0] for line in out.splitlines() if line.startswith("    ")
+              and not line.startswith("     ")]
+    assert listed == ["validate", "up", "down", "status", "exec", "cp", "ssh", "image", "doctor"]

@@ -1,0 +1,158 @@
+"""Image recipes: loading from images/ (or $LAB_IMAGES_DIR), errors, and the cache key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lab.errors import ImageError, InputError
+from lab.images import build
+from lab.images.build import cache_key, cached_image
+from lab.images.recipe import available_names, load_recipe, recipes_dir
+from lab.paths import Paths
+
+ROOT = Path(__file__).parents[2]
+SHIPPED = sorted(p.stem for p in (ROOT / "images").glob("*.yaml"))
+
+RECIPE = """\
+# A test recipe.
+name: tiny
+description: a tiny image
+suite: bookworm
+packages: [busybox-static, dropbear-bin]
+binaries: [/usr/sbin/dropbear]
+modules: [virtio_net, virtio_rng]
+"""
+
+
+@pytest.fixture
+def recipes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "images"
+    directory.mkdir()
+    monkeypatch.setenv("LAB_IMAGES_DIR", str(directory))
+    return directory
+
+
+def test_the_default_directory_is_images_in_the_checkout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LAB_IMAGES_DIR", raising=False)
+    assert recipes_dir() == ROOT / "images"
+    assert SHIPPED, "no recipes in images/"
+    assert available_names() == set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_recipes_load_and_match_their_file_names(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LAB_IMAGES_DIR", raising=False)
+    recipe = load_recipe(name)
+    assert recipe.name == name
+    # The builder needs busybox for /init and absolute paths for binaries.
+    assert "busybox-static" in recipe.packages
+    assert all(b.startswith("/") for b in recipe.binaries)
+    assert recipe.description
+
+
+def test_a_bad_recipe_reports_every_issue_with_file_and_line(recipes: Path) -> None:
+    path = recipes / "bad.yaml"
+    path.write_text("name: bad\nsuite: Bookworm\npackages: [a]\nmoduls: [virtio_net]\n")
+    with pytest.raises(InputError) as caught:
+        load_recipe("bad")
+    assert [str(i) for i in caught.value.issues] == [
+        f"{path}:2: suite: string should match pattern '^[a-z]+$', got 'Bookworm'",
+        f"{path}:4: moduls: unknown field (hint: did you mean 'modules'?)",
+    ]
+
+
+def test_a_recipe_named_unlike_its_file(recipes: Path) -> None:
+    (recipes / "other.yaml").write_text(RECIPE)
+    with pytest.raises(ImageError) as caught:
+        load_recipe("other")
+    assert caught.value.message == \
+        f"{recipes / 'other.yaml'}: recipe is named 'tiny', file says 'other'"
+    assert caught.value.hint == "make `name:` match the file name"
+
+
+def test_an_unknown_recipe_lists_the_available_ones(recipes: Path) -> None:
+    (recipes / "tiny.yaml").write_text(RECIPE)
+    (recipes / "alpha.yaml").write_text(RECIPE.replace("tiny", "alpha"))
+    (recipes / "Not_A_Name.yaml").write_text(RECIPE)  # not a valid image name: not offered
+    (recipes / "notes.txt").write_text("not a recipe\n")
+    assert available_names() == {"alpha", "tiny"}
+    with pytest.raises(ImageError) as caught:
+        load_recipe("debian-13")
+    assert caught.value.message == f"no image recipe named 'debian-13' in {recipes}"
+    assert caught.value.hint == "available images: alpha, tiny"
+
+
+def test_no_recipes_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAB_IMAGES_DIR", str(tmp_path / "missing"))
+    assert available_names() == set()
+    with pytest.raises(ImageError) as caught:
+        load_recipe("tiny")
+    assert caught.value.hint == "available images: none"
+
+
+def key_of(recipes: Path, text: str) -> str:
+    (recipes / "tiny.yaml").write_text(text)
+    return cache_key(load_recipe("tiny"))
+
+
+def test_cache_key_is_stable_for_the_same_recipe(recipes: Path) -> None:
+    key = key_of(recipes, RECIPE)
+    assert len(key) == 16 and int(key, 16) >= 0
+    assert key_of(recipes, RECIPE) == key
+    # Comments and YAML layout do not shape the image: same key.
+    reformatted = RECIPE.replace("# A test recipe.\n", "").replace(
+        "modules: [virtio_net, virtio_rng]", "modules:\n  - virtio_net  # net\n  - virtio_rng")
+    assert key_of(recipes, reformatted) == key
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("suite: bookworm", "suite: bullseye"),
+    ("[virtio_net, virtio_rng]", "[virtio_rng, virtio_net]"),  # load order matters
+    ("[virtio_net, virtio_rng]", "[virtio_net, virtio_rng, tcp_diag]"),
+    ("dropbear-bin]", "dropbear-bin, strace]"),
+    ("binaries: [/usr/sbin/dropbear]", "binaries: [/usr/sbin/dropbear, /usr/bin/strace]"),
+    ("suite: bookworm", "suite: bookworm\nkernel: linux-image-cloud-amd64"),
+])
+def test_cache_key_changes_with_the_recipe(recipes: Path, old: str, new: str) -> None:
+    assert old in RECIPE
+    assert key_of(recipes, RECIPE.replace(old, new)) != key_of(recipes, RECIPE)
+
+
+def test_cache_key_changes_with_the_builder_format(
+        recipes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = key_of(recipes, RECIPE)
+    monkeypatch.setattr(build, "FORMAT_VERSION", build.FORMAT_VERSION + 1)
+    assert key_of(recipes, RECIPE) != key
+
+
+def test_cache_key_changes_with_the_guest_boot_script(
+        recipes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = key_of(recipes, RECIPE)
+    original = build._guest_file
+    monkeypatch.setattr(build, "_guest_file",
+                        lambda name: original(name) + (b"# changed\n" if name == "rc" else b""))
+    assert key_of(recipes, RECIPE) != key
+
+
+def test_cached_image_is_found_by_key_and_missed_after_a_change(
+        recipes: Path, tmp_path: Path) -> None:
+    paths = Paths(tmp_path / "home")
+    (recipes / "tiny.yaml").write_text(RECIPE)
+    recipe = load_recipe("tiny")
+    assert cached_image(recipe, paths) is None
+    directory = paths.images / f"tiny-{cache_key(recipe)}"
+    directory.mkdir(parents=True)
+    (directory / "manifest.json").write_text(json.dumps(
+        {"kernel": "vmlinux", "kernel_release": "6.1.0-18-amd64", "modules": []}))
+    image = cached_image(recipe, paths)
+    assert image is not None
+    assert (image.name, image.directory) == ("tiny", directory)
+    assert (image.kernel, image.initrd) == (directory / "vmlinux", directory / "initrd.img")
+    assert image.kernel_release == "6.1.0-18-amd64"
+    (recipes / "tiny.yaml").write_text(RECIPE.replace("virtio_rng", "virtio_rng, tcp_diag"))
+    assert cached_image(load_recipe("tiny"), paths) is None

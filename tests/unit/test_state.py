@@ -1,0 +1,140 @@
+"""Lab state files: what `lab down`, `lab status` and `lab exec` find on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lab.errors import LabError, LabNotFound
+from lab.paths import Paths
+from lab.ssh import Endpoint
+from lab.state import STATE_FILE, LabState, NetworkState, NodeState, StateStore
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2bzpYMVUGgdhJ7aOnUzNIs2i/tRzyDtQRYG1oXw8ab"
+
+
+def lab_state(name: str, *, booted: bool = True) -> LabState:
+    def node(node: str, port: int) -> NodeState:
+        return NodeState(domain=f"sl-{name}-{node}", image="debian-11",
+                         kernel_release="5.10.0-28-amd64", ssh_host="127.0.0.1", ssh_port=port,
+                         host_key=KEY if booted else None,
+                         console_log=f"/labs/{name}/{node}.console.log", role=node,
+                         addresses=[f"10.0.1.{port % 100}/24"])
+    return LabState(
+        name=name, topology="topologies/pair.yaml", uri="test:///default",
+        created_at="2024-05-01T12:00:00Z", status="up" if booted else "creating", accel="tcg",
+        nodes={"client": node("client", 40010), "server": node("server", 40020)},
+        networks={"lan": NetworkState(name=f"sl-{name}-lan", bridge="sl1a2b3c-1")})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> StateStore:
+    return StateStore(Paths(tmp_path / "home"))
+
+
+def test_save_then_load_gives_the_same_state(store: StateStore) -> None:
+    state = lab_state("pair-1a2b3c")
+    store.save(state)
+    path = store.paths.labs / "pair-1a2b3c" / STATE_FILE
+    assert json.loads(path.read_text())["nodes"]["server"]["ssh_port"] == 40020
+    assert store.load("pair-1a2b3c") == state
+
+
+def test_save_replaces_the_file_and_leaves_no_temporary(store: StateStore) -> None:
+    state = lab_state("pair-1a2b3c", booted=False)
+    store.save(state)
+    state.status = "up"
+    state.nodes["server"].host_key = KEY
+    store.save(state)
+    assert store.load("pair-1a2b3c").status == "up"
+    assert [p.name for p in (store.paths.labs / "pair-1a2b3c").iterdir()] == [STATE_FILE]
+
+
+def test_names_and_all(store: StateStore) -> None:
+    assert store.names() == []
+    assert store.all() == []
+    for name in ("tri-00ff00", "pair-1a2b3c"):
+        store.save(lab_state(name))
+    # A lab directory without a state file (say, a half-removed lab) is not a lab.
+    (store.paths.labs / "pair-999999").mkdir()
+    assert store.names() == ["pair-1a2b3c", "tri-00ff00"]
+    assert [s.name for s in store.all()] == ["pair-1a2b3c", "tri-00ff00"]
+    store.remove("pair-1a2b3c")
+    assert store.names() == ["tri-00ff00"]
+
+
+def test_resolve_with_no_lab(store: StateStore) -> None:
+    with pytest.raises(LabNotFound) as caught:
+        store.resolve(None)
+    assert str(caught.value) == "no lab is up (hint: start one with `lab up TOPOLOGY`)"
+
+
+def test_resolve_the_only_lab(store: StateStore) -> None:
+    store.save(lab_state("pair-1a2b3c"))
+    assert store.resolve(None).name == "pair-1a2b3c"
+    assert store.resolve("").name == "pair-1a2b3c"
+
+
+def test_resolve_with_several_labs_needs_a_name(store: StateStore) -> None:
+    for name in ("tri-00ff00", "pair-1a2b3c"):
+        store.save(lab_state(name))
+    with pytest.raises(LabNotFound) as caught:
+        store.resolve(None)
+    assert str(caught.value) == ("2 labs are up: pair-1a2b3c, tri-00ff00 "
+                                 "(hint: choose one with --lab NAME)")
+    assert store.resolve("tri-00ff00").name == "tri-00ff00"
+
+
+def test_unknown_name(store: StateStore) -> None:
+    store.save(lab_state("pair-1a2b3c"))
+    with pytest.raises(LabNotFound) as caught:
+        store.resolve("pair-000000")
+    assert str(caught.value) == ("no lab named 'pair-000000' "
+                                 "(hint: `lab status` lists the labs that are up)")
+
+
+@pytest.mark.parametrize("content", ["", "{not json", '{"name": "x"}', "[]",
+                                     json.dumps({**lab_state("x").model_dump(), "extra": 1})],
+                         ids=["empty", "syntax", "incomplete", "not-an-object", "unknown-field"])
+def test_corrupt_state_is_an_error_naming_the_file(store: StateStore, content: str) -> None:
+    store.save(lab_state("pair-1a2b3c"))
+    path = store.paths.labs / "pair-1a2b3c" / STATE_FILE
+    path.write_text(content)
+    with pytest.raises(LabError) as caught:
+        store.load("pair-1a2b3c")
+    assert not isinstance(caught.value, LabNotFound)
+    assert caught.value.message.startswith(f"{path}: unreadable lab state (")
+    assert "\n" not in caught.value.message
+    assert caught.value.hint == "remove it with `lab down pair-1a2b3c`"
+    # Listing skips it rather than failing every other lab.
+    store.save(lab_state("tri-00ff00"))
+    assert [s.name for s in store.all()] == ["tri-00ff00"]
+    assert store.names() == ["pair-1a2b3c", "tri-00ff00"]
+
+
+def test_endpoint_of_a_booted_node() -> None:
+    state = lab_state("pair-1a2b3c")
+    assert state.endpoint("server") == Endpoint("127.0.0.1", 40020, KEY)
+    assert state.endpoints() == {"client": Endpoint("127.0.0.1", 40010, KEY),
+                                 "server": Endpoint("127.0.0.1", 40020, KEY)}
+
+
+def test_endpoint_of_an_unknown_node() -> None:
+    with pytest.raises(LabNotFound) as caught:
+        lab_state("pair-1a2b3c").endpoint("router")
+    assert str(caught.value) == ("lab pair-1a2b3c has no node 'router' "
+                                 "(hint: its nodes: client, server)")
+
+
+def test_endpoint_of_a_node_that_has_not_booted() -> None:
+    state = lab_state("pair-1a2b3c", booted=False)
+    with pytest.raises(LabError) as caught:
+        state.endpoint("server")
+    assert not isinstance(caught.value, LabNotFound)
+    assert str(caught.value) == (
+        "node server of lab pair-1a2b3c has not booted "
+        "(hint: the lab is creating; `lab down pair-1a2b3c` and up again)")
+    with pytest.raises(LabError):
+        state.endpoints()
