@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from lab.accel import choose_accelerator
+from lab.direct_boot import boot_until, qemu_argv
 from lab.images.build import build_image
 from lab.images.overlay import GuestConfig, GuestLink, write_node_initrd
 from lab.images.recipe import load_recipe
@@ -35,30 +36,14 @@ READY = b"socklab-ready"
 
 
 async def bare_boot(kernel: Path, initrd: Path, accel: str) -> float:
-    cpu = "host" if accel == "kvm" else "qemu64"
-    started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        "qemu-system-x86_64", "-machine", "q35", "-accel", accel, "-cpu", cpu, "-m", "256",
-        "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
-        "-kernel", str(kernel), "-initrd", str(initrd), "-append", CMDLINE,
-        "-device", "virtio-rng-pci",
-        "-netdev", f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{free_port()}-:22",
-        "-device", "virtio-net-pci,netdev=mgmt,mac=52:54:00:5c:01:00,romfile=",
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
-    assert proc.stdout is not None
-    seen = b""
-    try:
-        async with asyncio.timeout(120):
-            while READY not in seen:
-                chunk = await proc.stdout.read(4096)
-                if not chunk:
-                    raise RuntimeError(f"QEMU exited: {seen[-500:]!r}")
-                seen = seen[-4096:] + chunk
-        return time.monotonic() - started
-    finally:
-        proc.kill()
-        await proc.wait()
+    forward = f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{free_port()}-:22"
+    argv = qemu_argv(kernel, initrd, accel=accel, cmdline=CMDLINE, extra=[
+        "-netdev", forward,
+        "-device", "virtio-net-pci,netdev=mgmt,mac=52:54:00:5c:01:00,romfile="])
+    boot = await boot_until(argv, READY, deadline=120)
+    if not boot.seen:
+        raise RuntimeError(f"bare boot failed: {boot.output[-500:]!r}")
+    return boot.seconds
 
 
 def lab_up(image: str) -> float:

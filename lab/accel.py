@@ -8,22 +8,20 @@ boot, so only the first `lab up` after a reboot pays for it.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 from lab.backends.base import Accelerator
+from lab.direct_boot import QEMU, boot_until, qemu_argv
 from lab.images.cpio import CpioWriter
 from lab.log import get_logger
 
 PROBE_LINE = b"socklab-probe-ok"
 PROBE_DEADLINE = 4.0
-QEMU = "qemu-system-x86_64"
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 _log = get_logger(__name__)
@@ -74,34 +72,12 @@ async def probe_kvm(kernel: Path, initrd: Path, deadline: float = PROBE_DEADLINE
     with tempfile.TemporaryDirectory(prefix="socklab-probe-") as tmp:
         probe_initrd = Path(tmp) / "initrd"
         _write_probe_initrd(initrd, probe_initrd)
-        started = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            QEMU, "-accel", "kvm", "-machine", "q35", "-cpu", "host", "-m", "256",
-            "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
-            "-kernel", str(kernel), "-initrd", str(probe_initrd),
-            "-append", "console=ttyS0 quiet panic=-1",
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT)
-        assert proc.stdout is not None
-        seen = b""
-        try:
-            async with asyncio.timeout(deadline):
-                while PROBE_LINE not in seen:
-                    chunk = await proc.stdout.read(4096)
-                    if not chunk:
-                        break
-                    seen = (seen + chunk)[-4096:]
-        except TimeoutError:
-            pass
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-            await proc.wait()
-        elapsed = time.monotonic() - started
-    if PROBE_LINE in seen:
-        return Accelerator("kvm", f"a KVM probe guest booted in {elapsed:.1f}s")
-    _log.debug("KVM probe output: %r", seen[-500:])
-    if elapsed < deadline:
+        argv = qemu_argv(kernel, probe_initrd, accel="kvm", cmdline="console=ttyS0 quiet panic=-1")
+        boot = await boot_until(argv, PROBE_LINE, deadline=deadline)
+    if boot.seen:
+        return Accelerator("kvm", f"a KVM probe guest booted in {boot.seconds:.1f} s")
+    _log.debug("KVM probe output: %r", boot.output[-500:])
+    if boot.exited:
         return Accelerator("tcg", "QEMU could not start a guest under KVM")
     return Accelerator("tcg", f"a KVM probe guest did not reach init within {deadline:.0f} s")
 

@@ -6,10 +6,8 @@ import argparse
 import re
 from pathlib import Path
 
-from lab.cli.common import Subparsers, add_lab_option, store
+from lab.cli.common import Subparsers, add_lab_option, node_session
 from lab.errors import UsageError
-from lab.keys import PRIVATE_KEY_NAME
-from lab.ssh import NodeSession
 
 REMOTE = re.compile(r"^([a-z][a-z0-9-]*):(.*)$")
 
@@ -35,10 +33,7 @@ async def run(args: argparse.Namespace) -> int:
     remote = src or dst
     assert remote is not None
     node, path = remote.group(1), remote.group(2) or "."
-    labs = store()
-    state = labs.resolve(args.lab)
-    key = labs.paths.lab_dir(state.name) / PRIVATE_KEY_NAME
-    async with NodeSession.open(node, state.endpoint(node), key) as session:
+    async with node_session(args.lab, node) as session:
         if dst:
             await session.put(Path(args.source), path, recursive=args.recursive)
         else:

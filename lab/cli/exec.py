@@ -10,10 +10,9 @@ import sys
 from collections.abc import AsyncIterator
 from typing import BinaryIO
 
-from lab.cli.common import Subparsers, add_lab_option, store
+from lab.cli.common import Subparsers, add_lab_option, node_session
 from lab.errors import UsageError
-from lab.keys import PRIVATE_KEY_NAME
-from lab.ssh import NodeSession, Sink
+from lab.ssh import Sink
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -35,9 +34,7 @@ async def run(args: argparse.Namespace) -> int:
     if not words:
         raise UsageError("no command given", hint="lab exec NODE -- CMD [ARG...]")
     command = words[0] if len(words) == 1 else words
-    state = store().resolve(args.lab)
-    key = store().paths.lab_dir(state.name) / PRIVATE_KEY_NAME
-    async with NodeSession.open(args.node, state.endpoint(args.node), key) as session:
+    async with node_session(args.lab, args.node) as session:
         return await session.stream(command, _writer(sys.stdout.buffer),
                                     _writer(sys.stderr.buffer), timeout=args.timeout,
                                     stdin=None if sys.stdin.isatty() else _local_stdin())
