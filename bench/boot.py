@@ -3,7 +3,9 @@
 (a) bare: qemu-system-x86_64 started by hand with the same kernel, initrd,
     machine and accelerator, until the guest prints its ready line;
 (b) lab:  `lab up topologies/pair.yaml` as a user runs it, until it returns,
-    that is until both nodes answer a command over SSH.
+    that is until both nodes answer a command over SSH;
+(c) api:  the same through the Python API (`bring_up`), as the test suite and
+    nightly runs use it: (b) without the interpreter's start-up.
 
 Rounds alternate (a) and (b) so machine noise hits both alike; the figure
 that matters is the ratio of medians. Target: (b) <= 1.3 x (a).
@@ -23,15 +25,20 @@ import time
 from pathlib import Path
 
 from lab.accel import choose_accelerator
+from lab.backends.libvirt import LibvirtBackend
 from lab.direct_boot import boot_until, qemu_argv
 from lab.images.build import build_image
 from lab.images.overlay import GuestConfig, GuestLink, write_node_initrd
 from lab.images.recipe import load_recipe
 from lab.keys import ensure_lab_keypair, public_key_line
-from lab.lifecycle.up import CMDLINE, GUEST_MGMT_ADDRESS, free_port
+from lab.lifecycle.down import tear_down
+from lab.lifecycle.up import CMDLINE, GUEST_MGMT_ADDRESS, bring_up, free_port
 from lab.paths import Paths
+from lab.state import StateStore
+from lab.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[1]
+PAIR = ROOT / "topologies" / "pair.yaml"
 READY = b"socklab-ready"
 
 
@@ -44,6 +51,20 @@ async def bare_boot(kernel: Path, initrd: Path, accel: str) -> float:
     if not boot.seen:
         raise RuntimeError(f"bare boot failed: {boot.output[-500:]!r}")
     return boot.seconds
+
+
+async def api_up(image: str) -> float:
+    topology = load_topology(PAIR, overrides={"image": image})
+    paths = Paths.default()
+    backend = LibvirtBackend()
+    try:
+        started = time.monotonic()
+        state = await bring_up(topology, PAIR, backend, paths)
+        elapsed = time.monotonic() - started
+        await tear_down(state, backend, StateStore(paths))
+    finally:
+        await backend.close()
+    return elapsed
 
 
 def lab_up(image: str) -> float:
@@ -74,14 +95,17 @@ async def main() -> None:
             [GuestLink("52:54:00:5c:01:00", "mgmt0", [GUEST_MGMT_ADDRESS])]), initrd)
         bare: list[float] = []
         lab: list[float] = []
+        api: list[float] = []
         print(f"image {args.image} (Linux {image.kernel_release}), accelerator {accel.name}")
         for n in range(1, args.rounds + 1):
             bare.append(await bare_boot(image.kernel, initrd, accel.name))
             lab.append(await asyncio.to_thread(lab_up, args.image))
-            print(f"round {n}: bare boot {bare[-1]:.2f} s   lab up (pair) {lab[-1]:.2f} s")
-    b, u = statistics.median(bare), statistics.median(lab)
-    print(f"median: bare boot {b:.2f} s   lab up (pair) {u:.2f} s   "
-          f"ratio {u / b:.2f} (target <= 1.30)")
+            api.append(await api_up(args.image))
+            print(f"round {n}: (a) bare boot {bare[-1]:.2f} s   (b) lab up {lab[-1]:.2f} s   "
+                  f"(c) bring_up() {api[-1]:.2f} s")
+    b, u, a = statistics.median(bare), statistics.median(lab), statistics.median(api)
+    print(f"median: (a) {b:.2f} s   (b) {u:.2f} s   (c) {a:.2f} s")
+    print(f"ratio (b)/(a) = {u / b:.2f}   ratio (c)/(a) = {a / b:.2f}   (target <= 1.30)")
 
 
 if __name__ == "__main__":
