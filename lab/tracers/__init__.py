@@ -1,0 +1,1 @@
+"""Guest tracers: each has a start and a stop script, a collect step and a parser."""

@@ -1,0 +1,121 @@
+"""Which kernel functions and events the ftrace tracer records, and with which arguments.
+
+Two filters keep management SSH out of the trace: events raised by the traced
+programs themselves are filtered by `comm`; events of the TCP layer, which
+often run in softirq context under another task's name, are filtered by port
+(anything but the guest's SSH port 22). Function returns always run in the
+calling process and are filtered by `comm`.
+
+Arguments are fetched with kprobe fetch-args (x86-64 calling convention:
+%di, %si, %dx, %cx, %r8, %r9). A `struct sock *` starts with `struct
+sock_common`, whose first fields have the same offsets on 5.10 and 6.1:
+daddr +0, rcv_saddr +4, dport +12 (network order), num (local port) +14,
+family +16, state +18.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+def sock_args(reg: str, prefix: str = "") -> str:
+    """The socket identity of a `struct sock *` held in REG."""
+    p = prefix
+    return (f"{p}sk={reg}:x64 {p}family=+16({reg}):u16 {p}sport=+14({reg}):u16 "
+            f"{p}dport=+12({reg}):x16 {p}saddr=+4({reg}):x32 {p}daddr=+0({reg}):x32")
+
+
+def sockaddr_args(reg: str, prefix: str = "uaddr") -> str:
+    """A user `struct sockaddr *` in REG: family, port (network order), IPv4 or IPv6 address."""
+    return (f"{prefix}_family=+u0({reg}):u16 {prefix}_port=+u2({reg}):x16 "
+            f"{prefix}_addr=+u4({reg}):x32 {prefix}_addr6hi=+u8({reg}):x64 "
+            f"{prefix}_addr6lo=+u16({reg}):x64")
+
+
+Filter = Literal["comm", "port"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A kprobe (and kretprobe) on one kernel function."""
+
+    function: str
+    args: str = ""
+    ret: str = "ret=$retval:s64"
+    filter: Filter = "comm"
+
+
+PORT_FILTER = "sport != 22 && dport != 0x1600"  # dport is fetched in network order
+
+DEFAULT_PROBES: tuple[Probe, ...] = (
+    # The system-call layer the classic lab follows, below __x64_sys_*.
+    Probe("__sys_socket", "family=%di:s32 type=%si:s32 protocol=%dx:s32"),
+    Probe("__sys_bind", "fd=%di:s32 " + sockaddr_args("%si")),
+    Probe("__sys_listen", "fd=%di:s32 backlog=%si:s32"),
+    Probe("__sys_accept4", "fd=%di:s32 flags=%cx:x32"),
+    Probe("__sys_connect", "fd=%di:s32 " + sockaddr_args("%si")),
+    Probe("__sys_sendto", "fd=%di:s32 len=%dx:u64 flags=%cx:x32"),
+    Probe("__sys_recvfrom", "fd=%di:s32 size=%dx:u64 flags=%cx:x32"),
+    Probe("__sys_sendmsg", "fd=%di:s32 flags=%dx:x32"),
+    Probe("__sys_recvmsg", "fd=%di:s32 flags=%dx:x32"),
+    Probe("__sys_shutdown", "fd=%di:s32 how=%si:s32"),
+    # The socket and TCP/UDP layers below, identified by their struct sock.
+    Probe("__inet_bind", sock_args("%di"), filter="port"),
+    Probe("inet_csk_listen_start", sock_args("%di"), filter="port"),
+    Probe("tcp_v4_connect", sock_args("%di"), ret="ret=$retval:s32", filter="port"),
+    Probe("tcp_v6_connect", sock_args("%di"), ret="ret=$retval:s32", filter="port"),
+    Probe("tcp_connect", sock_args("%di"), ret="ret=$retval:s32", filter="port"),
+    Probe("inet_csk_accept", sock_args("%di"), ret=sock_args("$retval", "new"), filter="port"),
+    Probe("tcp_sendmsg", sock_args("%di") + " size=%dx:u64", filter="port"),
+    Probe("tcp_recvmsg", sock_args("%di") + " len=%dx:u64", filter="port"),
+    Probe("udp_sendmsg", sock_args("%di") + " len=%dx:u64", filter="port"),
+    Probe("udp_recvmsg", sock_args("%di") + " len=%dx:u64", filter="port"),
+    Probe("udpv6_sendmsg", sock_args("%di") + " len=%dx:u64", filter="port"),
+    Probe("udpv6_recvmsg", sock_args("%di") + " len=%dx:u64", filter="port"),
+    Probe("tcp_set_state", sock_args("%di") + " state=%si:s32 oldstate=+18(%di):u8",
+          ret="", filter="port"),
+    Probe("tcp_fin", sock_args("%di"), ret="", filter="port"),
+    Probe("tcp_close", sock_args("%di"), ret="", filter="port"),
+)
+DEFAULT_FUNCTIONS: tuple[str, ...] = tuple(p.function for p in DEFAULT_PROBES)
+
+DEFAULT_SYSCALLS: tuple[str, ...] = (
+    "socket", "bind", "listen", "accept", "accept4", "connect", "sendto", "recvfrom",
+    "sendmsg", "recvmsg", "shutdown", "close", "read", "write",
+)
+# Tracepoints that carry the 4-tuple, filtered by port.
+PORT_TRACEPOINTS: tuple[str, ...] = (
+    "sock/inet_sock_set_state", "tcp/tcp_destroy_sock", "tcp/tcp_send_reset",
+    "tcp/tcp_receive_reset", "tcp/tcp_retransmit_skb",
+)
+TRACEPOINT_PORT_FILTER = "sport != 22 && dport != 22"
+
+
+@dataclass(frozen=True)
+class Adjust:
+    add: Sequence[str] = ()
+    remove: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class FtraceOptions:
+    """What one node's trace records."""
+
+    comms: Sequence[str]  # process names whose system calls are traced
+    functions: Adjust = field(default_factory=Adjust)  # relative to DEFAULT_FUNCTIONS
+    syscalls: Adjust = field(default_factory=Adjust)  # relative to DEFAULT_SYSCALLS
+    buffer_kb: int = 8192  # per CPU
+
+    def probes(self) -> list[Probe]:
+        known = {p.function: p for p in DEFAULT_PROBES}
+        chosen = [p for p in DEFAULT_PROBES if p.function not in self.functions.remove]
+        # An added function gets no arguments: only its entry, return value and caller.
+        chosen += [known.get(f, Probe(f)) for f in self.functions.add
+                   if f not in {p.function for p in chosen}]
+        return chosen
+
+    def syscall_names(self) -> list[str]:
+        names = [s for s in DEFAULT_SYSCALLS if s not in self.syscalls.remove]
+        return names + [s for s in self.syscalls.add if s not in names]

@@ -1,0 +1,115 @@
+"""The busybox shell scripts that set up, stop and remove the trace in a guest.
+
+Everything lives in the private instance `socklab` and the kprobe group
+`socklab`, so another user of tracefs in the guest is left alone. The start
+script defines only the probes whose functions this kernel has, and reports
+the others; that is how the function set adapts to 5.10 and 6.1.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from lab.tracers.ftrace.probes import (
+    PORT_FILTER,
+    PORT_TRACEPOINTS,
+    TRACEPOINT_PORT_FILTER,
+    FtraceOptions,
+)
+
+TRACEFS = "/sys/kernel/tracing"
+INSTANCE = "socklab"
+GROUP = "socklab"
+INSTANCE_DIR = f"{TRACEFS}/instances/{INSTANCE}"
+# Lines the start script prints about what it did, read back by the controller.
+SKIPPED_PREFIX = "socklab-ftrace: skipped"
+# Remove our kprobes (listed as p:GROUP/NAME or r16:GROUP/NAME); the instance must be gone.
+REMOVE_PROBES = (
+    f"for e in $(grep '^[pr][0-9]*:{GROUP}/' $T/kprobe_events | cut -d' ' -f1 | cut -d: -f2)",
+    "do echo \"-:$e\" >> $T/kprobe_events; done",
+)
+
+
+def comm_filter(comms: list[str]) -> str:
+    return " || ".join(f'comm == "{c}"' for c in comms) or 'comm == ""'
+
+
+def start_script(options: FtraceOptions) -> str:
+    comms = comm_filter(list(options.comms))
+    lines = [
+        "set -e",
+        f"T={TRACEFS}",
+        f"I={INSTANCE_DIR}",
+        # Start from a clean slate: a previous run may have been interrupted.
+        "[ -d $I ] && rmdir $I",
+        *REMOVE_PROBES,
+        "want=$(mktemp)",
+        "cat > $want <<'EOF'",
+        *[p.function for p in options.probes()],
+        "EOF",
+        "have=$(awk 'NR==FNR {w[$1]; next} ($1 in w) {print $1}' $want "
+        "$T/available_filter_functions | sort -u)",
+        "rm -f $want",
+        "probe() {  # FUNCTION FILTER ENTRY-ARGS [RETURN-ARGS]",
+        "    case \" $(echo $have) \" in *\" $1 \"*) ;; *) skipped=\"$skipped $1\"; return ;; esac",
+        f"    echo \"p:{GROUP}/$1 $1 $3\" >> $T/kprobe_events",
+        f"    defined=\"$defined {GROUP}/$1\"",
+        "    filters=\"$filters $1=$2\"",
+        "    if [ -n \"$4\" ]; then",
+        f"        echo \"r:{GROUP}/$1__return $1 $4\" >> $T/kprobe_events",
+        # A return has no socket fields to filter on: it runs in the process, by comm.
+        "        filters=\"$filters $1__return=comm\"",
+        "    fi",
+        "}",
+    ]
+    for p in options.probes():
+        lines.append("probe " + " ".join(shlex.quote(w) for w in (p.function, p.filter,
+                                                                   p.args, p.ret)))
+    lines += [
+        "mkdir $I",
+        "echo mono > $I/trace_clock",
+        f"echo {options.buffer_kb} > $I/buffer_size_kb",
+        "echo 1 > $I/options/record-tgid",
+        "for f in $filters; do",
+        "    event=${f%=*}",
+        f"    if [ ${{f#*=}} = comm ]; then filter={shlex.quote(comms)}; "
+        f"else filter={shlex.quote(PORT_FILTER)}; fi",
+        f"    echo \"$filter\" > $I/events/{GROUP}/$event/filter",
+        f"    echo 1 > $I/events/{GROUP}/$event/enable",
+        "done",
+    ]
+    for name in options.syscall_names():
+        for phase in ("enter", "exit"):
+            event = f"$I/events/syscalls/sys_{phase}_{name}"
+            lines.append(f"if [ -d {event} ]; then echo {shlex.quote(comms)} > {event}/filter; "
+                         f"echo 1 > {event}/enable; else skipped=\"$skipped sys_{phase}_{name}\"; "
+                         "fi")
+    for tracepoint in PORT_TRACEPOINTS:
+        event = f"$I/events/{tracepoint}"
+        lines.append(f"if [ -d {event} ]; then echo {shlex.quote(TRACEPOINT_PORT_FILTER)} > "
+                     f"{event}/filter; echo 1 > {event}/enable; fi")
+    lines += [
+        "echo 1 > $I/tracing_on",
+        f"echo \"{SKIPPED_PREFIX}:$skipped\"",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def stop_script() -> str:
+    """Stop recording; print the per-CPU statistics (lost events are counted there)."""
+    return "\n".join([
+        f"I={INSTANCE_DIR}",
+        "echo 0 > $I/tracing_on",
+        "for s in $I/per_cpu/cpu*/stats; do echo \"== $s\"; cat $s; done",
+    ]) + "\n"
+
+
+def cleanup_script() -> str:
+    """Remove the instance and the kprobes; safe to run twice."""
+    return "\n".join([
+        f"T={TRACEFS}",
+        f"I={INSTANCE_DIR}",
+        "[ -d $I ] && echo 0 > $I/tracing_on && rmdir $I",
+        *REMOVE_PROBES,
+        "true",
+    ]) + "\n"
