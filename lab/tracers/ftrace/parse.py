@@ -123,6 +123,8 @@ def _kprobe(base: dict[str, Any], name: str, args: dict[str, str]) -> Event:
 
 def _tracepoint(base: dict[str, Any], name: str, args: dict[str, str]) -> Event:
     family = FAMILIES.get(args.get("family", ""))
+    if family is None and "saddrv6" in args:  # 5.10's tcp_destroy_sock prints no family
+        family = "inet" if args["saddrv6"].startswith("::ffff:") else "inet6"
     v6 = family == "inet6"
     sock = None
     if "sport" in args:

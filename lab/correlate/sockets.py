@@ -1,0 +1,228 @@
+"""Give every event of a node the full identity of the socket it concerns.
+
+A trace names one socket in three ways: a file descriptor (system calls), a
+kernel `struct sock` address (kernel functions) and a 4-tuple (state changes,
+and IPv4 kernel functions). This module ties them together on one node:
+
+- a socket object starts when a file descriptor is born (socket(), accept())
+  and ends when it is closed; `struct sock` events nested inside a system
+  call on that descriptor (same thread, between its entry and return) bind
+  the descriptor to the sock, and accept() returns the new sock directly;
+- a `tcp_set_state` probe and the `inet_sock_set_state` tracepoint it raises
+  next on the same thread are one state change: the tracepoint brings the
+  (IPv6-capable) 4-tuple, the probe the sock address;
+- the 4-tuple of a socket is the last complete one seen for it (on the
+  server the first state change, LISTEN to SYN_RECV, comes before the peer
+  address is known).
+
+Then every event of the socket carries fd, sock, protocol, family and 4-tuple.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from lab.events import Event, Kind, SocketId
+
+SYSCALL_LAYER_PREFIX = "__sys_"
+NEW_FD = {"__sys_socket", "__sys_accept4"}  # their return value is a new descriptor
+NEW_FD_SYSCALLS = {"socket", "accept", "accept4"}
+
+
+@dataclass
+class _Socket:
+    """One socket as seen through the trace, from birth to close."""
+
+    id: int
+    fd: int | None = None
+    sk: str | None = None
+    proto: str | None = None
+    family: str | None = None
+    tuple: tuple[str | None, int | None, str | None, int | None] | None = None
+    born: bool = False  # created by socket() or accept() in this trace
+
+    @property
+    def is_socket(self) -> bool:
+        return self.born or self.sk is not None or self.tuple is not None
+
+    def identity(self, own: SocketId | None) -> SocketId:
+        saddr, sport, daddr, dport = self.tuple or (None, None, None, None)
+        merged = SocketId(fd=self.fd, sk=self.sk, proto=self.proto, family=self.family,
+                          saddr=saddr, sport=sport, daddr=daddr, dport=dport)
+        if own is None:
+            return merged
+        # What the event itself says wins, except where it knows less (a sock
+        # not yet bound or connected shows zero addresses and ports).
+        return SocketId(**{k: getattr(own, k) if _known(getattr(own, k))
+                           else getattr(merged, k) for k in SocketId.__dataclass_fields__})
+
+
+@dataclass
+class _Tracker:
+    ids: itertools.count[int] = field(default_factory=itertools.count)
+    by_fd: dict[tuple[int, int], _Socket] = field(default_factory=dict)  # (pid, fd)
+    by_sk: dict[str, _Socket] = field(default_factory=dict)
+    open_calls: dict[int, list[Event]] = field(default_factory=dict)  # tid → __sys_* entries
+    last_state_probe: dict[int, Event] = field(default_factory=dict)  # tid → tcp_set_state
+    pending_accept: dict[int, str] = field(default_factory=dict)  # tid → sock being accepted
+    # The socket of the last entry of each function or system call on each thread,
+    # for its return, which names no socket (these calls do not recurse).
+    entered: dict[tuple[int, str, str], int] = field(default_factory=dict)  # → event index
+
+    def new_socket(self, pid: int, fd: int, *, born: bool = True) -> _Socket:
+        sock = _Socket(next(self.ids), fd=fd, born=born)
+        self.by_fd[(pid, fd)] = sock
+        return sock
+
+    def of_fd(self, pid: int, fd: int) -> _Socket:
+        """The descriptor's socket; one opened before the trace began is made up here."""
+        return self.by_fd.get((pid, fd)) or self.new_socket(pid, fd, born=False)
+
+    def bind_sk(self, sock: _Socket, sk: str) -> None:
+        old = self.by_sk.get(sk)
+        if old is not None and old is not sock and old.fd is None and sock.sk is None:
+            # Seen first from the kernel side (a softirq), now found its descriptor.
+            sock.tuple, sock.proto, sock.family = old.tuple, old.proto, old.family
+        sock.sk = sk
+        self.by_sk[sk] = sock
+
+    def of_sk(self, sk: str) -> _Socket:
+        sock = self.by_sk.get(sk)
+        if sock is None:
+            sock = _Socket(next(self.ids), sk=sk)
+            self.by_sk[sk] = sock
+        return sock
+
+
+def annotate_sockets(events: Iterable[Event]) -> list[Event]:
+    """The events of one node, in time order, each with its socket's full identity."""
+    ordered = sorted(events, key=lambda e: e.ts)
+    tracker = _Tracker()
+    owner: list[_Socket | None] = []
+    for e in ordered:
+        owner.append(_observe(tracker, e))
+        _pair_with_entry(tracker, e, owner)
+    # A descriptor never seen as a socket (stdout, a file) stays as the event has it.
+    return [replace(e, sock=s.identity(e.sock)) if s is not None and s.is_socket else e
+            for e, s in zip(ordered, owner, strict=True)]
+
+
+def _pair_with_entry(t: _Tracker, e: Event, owner: list[_Socket | None]) -> None:
+    """A return shares its entry's socket; socket() and accept() learn theirs on return."""
+    layer = "syscall" if e.kind in (Kind.SYSCALL_ENTRY, Kind.SYSCALL_EXIT) else "function"
+    key = (e.tid, layer, e.name)
+    if e.kind in (Kind.SYSCALL_ENTRY, Kind.FUNC_ENTRY):
+        t.entered[key] = len(owner) - 1
+    elif e.kind in (Kind.SYSCALL_EXIT, Kind.FUNC_RETURN) and key in t.entered:
+        entry = t.entered.pop(key)
+        if owner[-1] is None:
+            owner[-1] = owner[entry]
+        elif owner[entry] is None:
+            owner[entry] = owner[-1]
+
+
+def _observe(t: _Tracker, e: Event) -> _Socket | None:
+    """Update what is known from one event; return the socket it concerns."""
+    sock: _Socket | None = None
+    fd = e.sock.fd if e.sock else None
+    sk = e.sock.sk if e.sock else None
+    calls = t.open_calls.setdefault(e.tid, [])
+
+    if e.kind == Kind.FUNC_ENTRY and e.name.startswith(SYSCALL_LAYER_PREFIX):
+        calls.append(e)
+        if fd is not None:
+            sock = t.of_fd(e.pid, fd)
+    elif e.kind == Kind.FUNC_RETURN and e.name.startswith(SYSCALL_LAYER_PREFIX):
+        entry = _pop_call(calls, e.name)
+        if e.name in NEW_FD and e.ret is not None and e.ret >= 0:
+            accepted = t.by_sk.get(t.pending_accept.pop(e.tid, ""))
+            if accepted is not None:
+                # The connection was seen from the kernel side first: it is this descriptor.
+                accepted.fd, accepted.born = e.ret, True
+                t.by_fd[(e.pid, e.ret)] = sock = accepted
+            else:
+                sock = t.new_socket(e.pid, e.ret)
+        elif entry is not None and entry.sock and entry.sock.fd is not None:
+            sock = t.of_fd(e.pid, entry.sock.fd)
+    elif e.kind == Kind.SYSCALL_ENTRY and fd is not None:
+        sock = t.of_fd(e.pid, fd)
+        if e.name == "close":
+            t.by_fd.pop((e.pid, fd), None)
+    elif e.kind == Kind.SYSCALL_EXIT and e.name in NEW_FD_SYSCALLS and (e.ret or -1) >= 0:
+        assert e.ret is not None
+        sock = t.by_fd.get((e.pid, e.ret))
+    elif e.kind in (Kind.FUNC_ENTRY, Kind.FUNC_RETURN) and sk is not None:
+        sock = _kernel_side(t, e, sk, calls)
+    elif e.kind == Kind.SOCK_STATE:
+        probe = t.last_state_probe.pop(e.tid, None)
+        caller = calls[-1] if calls else None
+        if probe is not None and probe.sock and probe.sock.sk:
+            sock = t.of_sk(probe.sock.sk)
+        elif caller is not None and caller.sock and caller.sock.fd is not None:
+            sock = t.of_fd(caller.pid, caller.sock.fd)  # e.g. listen() sets LISTEN itself
+        elif e.sock is not None:
+            sock = _by_tuple(t, e.sock)
+        if sock is not None and e.sock is not None:
+            _learn(sock, e.sock)
+    elif e.kind == Kind.TRACEPOINT and e.sock is not None:
+        sock = _by_tuple(t, e.sock)
+    return sock
+
+
+def _kernel_side(t: _Tracker, e: Event, sk: str, calls: list[Event]) -> _Socket:
+    assert e.sock is not None
+    if e.name == "inet_csk_accept" and e.kind == Kind.FUNC_RETURN:
+        # The new connection's sock; the enclosing accept returns its descriptor.
+        child = t.of_sk(sk)
+        _learn(child, e.sock)
+        t.pending_accept[e.tid] = sk
+        return child
+    caller = calls[-1] if calls else None
+    if caller is not None and caller.sock and caller.sock.fd is not None \
+            and caller.name != "__sys_accept4":
+        sock = t.of_fd(caller.pid, caller.sock.fd)
+        if sock.sk != sk:
+            t.bind_sk(sock, sk)
+    else:
+        sock = t.of_sk(sk)
+    _learn(sock, e.sock)
+    if e.name == "tcp_set_state":
+        t.last_state_probe[e.tid] = e
+    return sock
+
+
+def _known(value: object) -> bool:
+    return value not in (None, 0, "0.0.0.0", "::", "::ffff:0.0.0.0")
+
+
+def _tuple(seen: SocketId) -> tuple[str | None, int | None, str | None, int | None]:
+    return tuple(v if _known(v) else None  # type: ignore[return-value]
+                 for v in (seen.saddr, seen.sport, seen.daddr, seen.dport))
+
+
+def _learn(sock: _Socket, seen: SocketId) -> None:
+    sock.proto = seen.proto or sock.proto
+    sock.family = seen.family or sock.family
+    saddr, sport, daddr, dport = _tuple(seen)
+    if None not in (saddr, sport, daddr, dport):
+        sock.tuple = (saddr, sport, daddr, dport)
+    elif (sock.tuple is None or None in sock.tuple) and saddr and sport:
+        sock.tuple = (saddr, sport, None, None)  # a bound or listening socket
+
+
+def _by_tuple(t: _Tracker, seen: SocketId) -> _Socket | None:
+    key = _tuple(seen)
+    sockets = {id(s): s for s in [*t.by_fd.values(), *t.by_sk.values()]}
+    for sock in reversed(list(sockets.values())):
+        if sock.tuple == key:
+            return sock
+    return None
+
+
+def _pop_call(calls: list[Event], name: str) -> Event | None:
+    for i in range(len(calls) - 1, -1, -1):
+        if calls[i].name == name:
+            return calls.pop(i)
+    return None

@@ -1,0 +1,99 @@
+"""Socket identity on one node: descriptors, kernel socks and 4-tuples tied together.
+
+Run on the ftrace captures of real guests (replyhi/hello, Linux 5.10 and 6.1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.correlate.sockets import annotate_sockets
+from lab.events import Event, Kind, SocketId
+from lab.tracers.ftrace import parse_trace
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "ftrace"
+ADDRESSES = {"replyhi": ("10.0.1.10", "10.0.1.1"), "replyhi6": ("fd00:0:0:1::10", "fd00:0:0:1::1")}
+
+
+def annotated(kernel: str, run: str, side: str) -> list[Event]:
+    text = (FIXTURES / kernel / f"{run}-{side}.trace").read_text().splitlines()
+    return annotate_sockets(parse_trace(text, node=side, kernel=kernel).events)
+
+
+def connected(events: list[Event]) -> list[Event]:
+    """The events of the connection (not of the listening socket or stdout)."""
+    return [e for e in events if e.sock is not None and e.sock.daddr is not None]
+
+
+@pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
+@pytest.mark.parametrize("run", ["replyhi", "replyhi6"])
+def test_every_event_of_the_connection_carries_its_four_tuple(kernel: str, run: str) -> None:
+    server_addr, client_addr = ADDRESSES[run]
+    server = annotated(kernel, run, "server")
+    client = annotated(kernel, run, "client")
+    (tuple_s,) = {(e.sock.saddr, e.sock.sport, e.sock.daddr, e.sock.dport)
+                  for e in connected(server) if e.sock}
+    (tuple_c,) = {(e.sock.saddr, e.sock.sport, e.sock.daddr, e.sock.dport)
+                  for e in connected(client) if e.sock}
+    assert tuple_s[:3] == (server_addr, 7777, client_addr)
+    assert tuple_c == (tuple_s[2], tuple_s[3], tuple_s[0], tuple_s[1])  # the same connection
+    # Every event on the connected socket's descriptor or sock carries it.
+    for events, tuple_ in ((server, tuple_s), (client, tuple_c)):
+        sks = {e.sock.sk for e in connected(events) if e.sock}
+        fds = {e.sock.fd for e in connected(events) if e.sock and e.comm in ("replyhi", "hello")}
+        concerned = [e for e in events if e.sock and (e.sock.sk in sks or (
+            e.sock.fd in fds and e.comm in ("replyhi", "hello")))]
+        assert len(concerned) > 15
+        for e in concerned:
+            assert e.sock is not None
+            assert (e.sock.saddr, e.sock.sport, e.sock.daddr, e.sock.dport) == tuple_, e
+
+
+@pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
+def test_descriptor_sock_and_tuple_are_one_socket(kernel: str) -> None:
+    server = annotated(kernel, "replyhi", "server")
+    accept_ret = next(e for e in server if e.name == "__sys_accept4" and e.kind == Kind.FUNC_RETURN)
+    assert accept_ret.sock is not None
+    assert accept_ret.sock.fd == accept_ret.ret == 4
+    kernel_side = [e for e in server if e.sock and e.sock.sk == accept_ret.sock.sk]
+    assert {e.sock.fd for e in kernel_side if e.sock and e.comm == "replyhi"} == {4}
+    # Softirq events of the connection (wrong comm) still find it through the sock.
+    softirq = [e for e in kernel_side if e.comm != "replyhi"]
+    assert softirq and all(e.sock and e.sock.dport == accept_ret.sock.dport for e in softirq)
+    listening = next(e for e in server if e.name == "__sys_listen" and e.kind == Kind.FUNC_ENTRY)
+    assert listening.sock == SocketId(fd=3, sk=listening.sock.sk if listening.sock else None,
+                                      proto="tcp", family="inet", saddr="10.0.1.10", sport=7777)
+
+
+def test_a_descriptor_that_is_no_socket_is_left_alone() -> None:
+    server = annotated("linux-6.1", "replyhi", "server")
+    write = next(e for e in server if e.name == "write" and e.kind == Kind.SYSCALL_ENTRY)
+    assert write.sock == SocketId(fd=1)
+
+
+def test_a_reused_descriptor_is_a_new_socket() -> None:
+    base = Event(node="n", kernel="k", tracer="ftrace", ts=0, pid=1, tid=1, comm="c",
+                 kind=Kind.FUNC_RETURN, name="__sys_socket", ret=3)
+
+    def at(ts: int, **kw: object) -> Event:
+        return Event(**{**base.__dict__, "ts": ts, **kw})  # type: ignore[arg-type]
+
+    sock_a = SocketId(sk="aaaa", proto="tcp", family="inet", saddr="10.0.0.1", sport=1000,
+                      daddr="10.0.0.2", dport=80)
+    sock_b = SocketId(sk="bbbb", proto="tcp", family="inet", saddr="10.0.0.1", sport=1001,
+                      daddr="10.0.0.2", dport=80)
+    events = [
+        at(1),
+        at(2, kind=Kind.FUNC_ENTRY, name="__sys_connect", ret=None, sock=SocketId(fd=3)),
+        at(3, kind=Kind.FUNC_ENTRY, name="tcp_v4_connect", ret=None, sock=sock_a),
+        at(4, kind=Kind.FUNC_RETURN, name="__sys_connect", ret=0),
+        at(5, kind=Kind.SYSCALL_ENTRY, name="close", ret=None, sock=SocketId(fd=3)),
+        at(6),
+        at(7, kind=Kind.FUNC_ENTRY, name="__sys_connect", ret=None, sock=SocketId(fd=3)),
+        at(8, kind=Kind.FUNC_ENTRY, name="tcp_v4_connect", ret=None, sock=sock_b),
+    ]
+    out = annotate_sockets(events)
+    assert [e.sock.sport if e.sock else None for e in out] == [
+        1000, 1000, 1000, 1000, 1000, 1001, 1001, 1001]
