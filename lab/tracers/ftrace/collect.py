@@ -1,0 +1,60 @@
+"""Running the ftrace scripts on a node over its SSH session, and collecting the trace."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.ssh import NodeSession
+from lab.tracers.ftrace.probes import FtraceOptions
+from lab.tracers.ftrace.script import (
+    INSTANCE_DIR,
+    SKIPPED_PREFIX,
+    cleanup_script,
+    start_script,
+    stop_script,
+)
+
+STARTUP_TIMEOUT = 60.0  # defining probes runs a shell loop under emulation
+
+
+@dataclass(frozen=True)
+class TraceStats:
+    """Per-CPU ring buffer statistics, added up: what the kernel could not record."""
+
+    entries: int = 0
+    overrun: int = 0  # events overwritten because the buffer was full
+    dropped: int = 0  # events dropped (commit overruns and "dropped events")
+
+    @property
+    def lost(self) -> int:
+        return self.overrun + self.dropped
+
+
+def parse_stats(text: str) -> TraceStats:
+    def total(field: str) -> int:
+        return sum(int(n) for n in re.findall(rf"^{field}: (\d+)$", text, re.M))
+
+    return TraceStats(entries=total("entries"), overrun=total("overrun"),
+                      dropped=total("commit overrun") + total("dropped events"))
+
+
+async def start_ftrace(session: NodeSession, options: FtraceOptions) -> list[str]:
+    """Set up and start the trace; returns the probes this kernel does not have."""
+    result = await session.run("sh -s", input=start_script(options).encode(),
+                               timeout=STARTUP_TIMEOUT, check=True)
+    for line in result.stdout.decode(errors="replace").splitlines():
+        if line.startswith(SKIPPED_PREFIX):
+            return line.removeprefix(SKIPPED_PREFIX).strip(": ").split()
+    return []
+
+
+async def stop_ftrace(session: NodeSession, trace_file: Path) -> TraceStats:
+    """Stop recording, save the trace text to `trace_file`, and remove every trace of it."""
+    stopped = await session.run("sh -s", input=stop_script().encode(), check=True)
+    # tracefs files report a size of zero: read with cat, not by size over SFTP.
+    trace = await session.run(["cat", f"{INSTANCE_DIR}/trace"], check=True, timeout=300)
+    trace_file.write_bytes(trace.stdout)
+    await session.run("sh -s", input=cleanup_script().encode(), check=True)
+    return parse_stats(stopped.stdout.decode(errors="replace"))
