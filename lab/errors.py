@@ -90,3 +90,17 @@ class SSHError(LabError):
 
 class LabNotFound(LabError):
     """No lab of that name is recorded, or several match where one is needed."""
+
+
+class ProgramError(LabError):
+    """A socket program is unknown or does not compile; carries the compiler's errors."""
+
+    def __init__(self, program: str, message: str, *, source: Path | None = None,
+                 line: int | None = None, errors: tuple[str, ...] = (),
+                 hint: str | None = None) -> None:
+        details = "".join(f"\n  {e}" for e in errors)
+        super().__init__(f"program {program}: {message}{details}", hint=hint)
+        self.program = program
+        self.source = source
+        self.line = line  # of the first error, when the compiler named one
+        self.errors = errors  # the compiler's first error lines, "file:line:col: error: ..."

@@ -1,77 +1,147 @@
-"""`lab validate`: check topology files without booting anything."""
+"""`lab validate`: check topology and playbook files without booting anything."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from lab.cli.common import Subparsers
 from lab.errors import InputError, InputIssue, UsageError
 from lab.images.recipe import available_names
+from lab.playbook import document_kind, read_playbook, resolve_playbook
+from lab.playbook.schema import schema_json as playbook_schema_json
 from lab.source import load_document, parse_overrides
-from lab.topology import TopologyInput, expand
-from lab.topology.schema import schema_json
+from lab.topology import Topology, TopologyInput, expand
+from lab.topology.schema import schema_json as topology_schema_json
 
 EPILOG = """\
 examples:
   lab validate topologies/pair.yaml
   lab validate topologies/*.yaml --set memory=512
+  lab validate topologies/pair.yaml playbooks/*.yaml
+  lab validate --topology topologies/pair.yaml playbooks/replyhi.yaml --set port=8000
   lab validate --schema > topologies/schema.json
+  lab validate --schema playbook > playbooks/schema.json
 
+A file with a top-level steps: is a playbook, any other a topology. Playbook
+templates use topology facts (nodes.server.ipv4 ...), so each playbook is
+checked against the --topology file, else against every topology given.
 Every problem in every file is reported at once, as FILE:LINE: PATH: MESSAGE.
 """
+
+SCHEMAS: dict[str, Callable[[], str]] = {
+    "topology": topology_schema_json, "playbook": playbook_schema_json}
 
 
 def add_parser(sub: Subparsers) -> None:
     parser = sub.add_parser(
-        "validate", help="check topology files, reporting every error at once",
-        description="Check topology files: YAML syntax, templates, fields, links, "
-                    "addresses and image names. Nothing is booted.",
+        "validate", help="check topology and playbook files, reporting every error at once",
+        description="Check topology and playbook files: YAML syntax, templates, fields, "
+                    "links, addresses and image names; steps, nodes, handles, tracers, "
+                    "programs and expectations. Nothing is booted.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE",
-                        help="topology YAML file(s)")
+                        help="topology or playbook YAML file(s)")
+    parser.add_argument("-t", "--topology", type=Path, metavar="FILE",
+                        help="check playbooks against this topology only")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE",
                         help="set a template variable, overriding vars: (repeatable; "
                              "VALUE is YAML, so 512 is a number)")
-    parser.add_argument("--schema", action="store_true",
-                        help="print the JSON Schema of topology files and exit")
+    parser.add_argument("--schema", nargs="?", const="topology", metavar="KIND",
+                        help="print the JSON Schema of topology (default) or playbook files "
+                             "and exit")
     parser.set_defaults(handler=run)
 
 
 async def run(args: argparse.Namespace) -> int:
-    if args.schema:
-        if args.files:
-            raise UsageError("--schema takes no FILE", hint="lab validate --schema > schema.json")
-        sys.stdout.write(schema_json())
+    if args.schema is not None:
+        if args.files or args.topology or args.schema not in SCHEMAS:
+            if args.files or args.topology or "/" in args.schema or "." in args.schema:
+                raise UsageError("--schema takes no FILE",
+                                 hint="lab validate --schema > schema.json")
+            raise UsageError(f"--schema {args.schema}: no such kind of file",
+                             hint=f"one of: {', '.join(SCHEMAS)}")
+        sys.stdout.write(SCHEMAS[args.schema]())
         return 0
-    if not args.files:
+    if not args.files and args.topology is None:
         raise UsageError("no topology FILE given", hint="lab validate topologies/pair.yaml")
     overrides = parse_overrides(args.overrides)
-    images = available_names()
-    issues: list[InputIssue] = []
-    unused: set[str] | None = set(overrides)  # None: a file we could not read may use them
-    for path in args.files:
+    playbooks = [p for p in args.files if document_kind(p) == "playbook"]
+    topologies = [p for p in args.files if p not in playbooks and p != args.topology]
+    if args.topology is not None:
+        if document_kind(args.topology) == "playbook":
+            raise UsageError(f"--topology {args.topology} is a playbook",
+                             hint="give the topology the playbooks run on")
+        topologies.insert(0, args.topology)
+    if playbooks and not topologies:
+        raise UsageError(f"playbook {playbooks[0]} needs a topology for its facts",
+                         hint=f"lab validate topologies/pair.yaml {playbooks[0]}")
+    check = _Check(overrides)
+    resolved = {p: topo for p in topologies if (topo := check.topology(p))}
+    targets = [args.topology] if args.topology is not None else topologies
+    for path in playbooks:
+        for target in targets:
+            if target in resolved:
+                check.playbook(path, target, resolved[target])
+    for key in sorted(check.unused or ()):
+        print(f"warning: --set {key}: no file uses or declares this variable", file=sys.stderr)
+    if check.issues:
+        raise InputError(check.issues)
+    return 0
+
+
+class _Check:
+    """Loads files, printing what is fine and collecting every issue (each once)."""
+
+    def __init__(self, overrides: dict[str, str]) -> None:
+        self.overrides = overrides
+        self.images = available_names()
+        self.issues: list[InputIssue] = []
+        self.unused: set[str] | None = set(overrides)  # None: a file we could not read may use them
+
+    def topology(self, path: Path) -> Topology | None:
         try:
-            doc = load_document(path, TopologyInput, overrides=overrides)
+            doc = load_document(path, TopologyInput, overrides=self.overrides)
         except InputError as exc:
-            issues += exc.issues
-            unused = None
-            continue
-        unused = None if unused is None else unused & doc.unused_overrides
+            self.failed(exc)
+            return None
+        self.used(doc.unused_overrides)
         try:
-            topo = expand(doc, images=images)
+            topo = expand(doc, images=self.images)
         except InputError as exc:
-            issues += exc.issues
-            continue
+            self.add(exc)
+            return None
         print(f"{path}: ok ({_count(len(topo.nodes), 'node')}, "
               f"{_count(len(topo.networks), 'network')})")
-    for key in sorted(unused or ()):
-        print(f"warning: --set {key}: no file uses or declares this variable", file=sys.stderr)
-    if issues:
-        raise InputError(issues)
-    return 0
+        return topo
+
+    def playbook(self, path: Path, topology_path: Path, topology: Topology) -> None:
+        try:
+            doc = read_playbook(path, topology, overrides=self.overrides)
+        except InputError as exc:
+            self.failed(exc)
+            return
+        self.used(doc.unused_overrides)
+        try:
+            book = resolve_playbook(doc, topology, overrides=self.overrides)
+        except InputError as exc:
+            self.add(exc)
+            return
+        print(f"{path}: ok with {topology_path} ({_count(len(book.steps), 'step')}, "
+              f"{_count(len(book.expect), 'expectation')})")
+
+    def used(self, unused: frozenset[str]) -> None:
+        self.unused = None if self.unused is None else self.unused & unused
+
+    def failed(self, exc: InputError) -> None:
+        self.unused = None
+        self.add(exc)
+
+    def add(self, exc: InputError) -> None:
+        self.issues += [i for i in exc.issues if i not in self.issues]
 
 
 def _count(n: int, noun: str) -> str:

@@ -1,0 +1,112 @@
+"""Topology facts: what playbook templates know about the lab they run on.
+
+    {{ nodes.server.ipv4 }}          10.0.1.10 (first data address, no prefix length)
+    {{ nodes.server.ipv6 }}          fd00:0:0:1::10
+    {{ nodes.server.addresses }}     ['10.0.1.10', 'fd00:0:0:1::10'] (every data address)
+    {{ nodes.server.role }}          server
+    {{ nodes.server.interfaces.lan.ifname }}   eth0 (also .mac, .ipv4, .ipv6)
+    {{ networks.lan.ipv4 }}          10.0.1.0/24 (the subnet; also .ipv6, .nodes)
+    {{ roles.server }}               ['server'] (node names by role: nodes: "{{ roles.server }}")
+    {{ lab.name }}                   pair-3f2a9c ({{ lab.topology }}: pair)
+
+A fact a node does not have (no IPv6, no role) is left out, so a template
+using it fails at load time instead of rendering "None". Names that are not
+identifiers (web-1) are reached with brackets: nodes['web-1'].ipv4.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from lab.errors import InputIssue
+from lab.topology import Node, Topology
+
+FACT_NAMES = ("lab", "nodes", "networks", "roles")
+
+
+def topology_facts(topology: Topology, *, lab_name: str | None = None) -> dict[str, Any]:
+    """Template variables describing `topology`, booted as lab `lab_name` (default: its name).
+
+    Plain JSON-able data (str, int, list, dict).
+    """
+    roles: dict[str, list[str]] = {}
+    for node in topology.nodes:
+        if node.role:
+            roles.setdefault(node.role, []).append(node.name)
+    return {
+        "lab": {"name": lab_name or topology.name, "topology": topology.name},
+        "nodes": {n.name: node_facts(n) for n in topology.nodes},
+        "networks": {n.name: _present({
+            "name": n.name, "ipv4": _str(n.ipv4), "ipv6": _str(n.ipv6), "nodes": list(n.nodes),
+        }) for n in topology.networks},
+        "roles": roles,
+    }
+
+
+def node_facts(node: Node) -> dict[str, Any]:
+    v4 = [str(i.ipv4.ip) for i in node.interfaces if i.ipv4]
+    v6 = [str(i.ipv6.ip) for i in node.interfaces if i.ipv6]
+    addresses = [str(a.ip) for i in node.interfaces for a in (i.ipv4, i.ipv6) if a]
+    return _present({
+        "name": node.name, "index": node.index, "role": node.role,
+        "ipv4": v4[0] if v4 else None, "ipv6": v6[0] if v6 else None,
+        "addresses": addresses,
+        "interfaces": {i.network: _present({
+            "ifname": i.ifname, "mac": i.mac,
+            "ipv4": str(i.ipv4.ip) if i.ipv4 else None,
+            "ipv6": str(i.ipv6.ip) if i.ipv6 else None,
+        }) for i in node.interfaces},
+    })
+
+
+# --- hints for template errors --------------------------------------------------
+
+_MISSING_ATTRIBUTE = re.compile(r"template error: 'dict object' has no attribute '([\w-]+)'")
+
+
+def explain_missing_fact(issue: InputIssue, facts: Mapping[str, Any]) -> InputIssue:
+    """Add a hint to "'dict object' has no attribute 'sever'": most are misspelt facts."""
+    match = _MISSING_ATTRIBUTE.fullmatch(issue.message)
+    if match is None or issue.hint is not None:
+        return issue
+    return replace(issue, hint=_fact_hint(match.group(1), facts))
+
+
+def _fact_hint(name: str, facts: Mapping[str, Any]) -> str | None:
+    nodes: dict[str, dict[str, Any]] = facts["nodes"]
+    optional = {"ipv4": "an IPv4 address", "ipv6": "an IPv6 address", "role": "a role"}
+    if name in optional:
+        lacking = [n for n, f in nodes.items() if name not in f]
+        if lacking:
+            return f"{_and(lacking)} {'has' if len(lacking) == 1 else 'have'} no {name}" \
+                   if name != "role" else f"without a role: {', '.join(lacking)}"
+    groups = [("nodes", list(nodes)), ("networks", list(facts["networks"])),
+              ("roles", list(facts["roles"]))]
+    for what, names in groups:
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        if close:
+            return f"did you mean '{close[0]}'? {what}: {', '.join(names)}"
+    # Fact names (ipv4, name, topology ...): which mapping failed is unknown here.
+    keys = {k for f in [*nodes.values(), *facts["networks"].values(), facts["lab"]] for k in f}
+    close = difflib.get_close_matches(name, sorted(keys), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return f"nodes: {', '.join(nodes)}; networks: {', '.join(facts['networks'])}"
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+
+
+def _present(facts: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in facts.items() if v is not None}
+
+
+def _str(value: object | None) -> str | None:
+    return None if value is None else str(value)

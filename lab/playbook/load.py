@@ -1,0 +1,80 @@
+"""Loading a playbook against a topology: templates with facts, then every check at once.
+
+    topo = load_topology(Path("topologies/pair.yaml"))
+    book = load_playbook(Path("playbooks/replyhi.yaml"), topo, lab_name="pair-3f2a9c")
+
+Templates see the playbook's vars (with --set applied) and the topology facts
+of facts.py, so a playbook is always loaded against a resolved topology.
+`read_playbook` parses, renders and checks shapes (lab.source with model.py);
+`resolve_playbook` (resolve.py) checks the rest and builds the `Playbook`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Literal
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from lab.errors import InputError
+from lab.playbook.facts import FACT_NAMES, explain_missing_fact, topology_facts
+from lab.playbook.model import PlaybookInput
+from lab.playbook.plan import Playbook
+from lab.playbook.resolve import resolve_playbook
+from lab.source import Document, load_document
+from lab.topology import Topology
+
+
+def load_playbook(path: Path, topology: Topology, *, lab_name: str | None = None,
+                  overrides: Mapping[str, str] = {},
+                  programs: Collection[str] | None = None) -> Playbook:
+    """Load, render and check a playbook for `topology` booted as lab `lab_name`.
+
+    `lab_name` defaults to the topology's name; `programs` to the shipped
+    programs. Raises InputError with every issue.
+    """
+    doc = read_playbook(path, topology, lab_name=lab_name, overrides=overrides)
+    return resolve_playbook(doc, topology, lab_name=lab_name, overrides=overrides,
+                            programs=programs)
+
+
+def read_playbook(path: Path, topology: Topology, *, lab_name: str | None = None,
+                  overrides: Mapping[str, str] = {}) -> Document[PlaybookInput]:
+    """Parse, render and shape-check; `unused_overrides` is as for topologies."""
+    facts = topology_facts(topology, lab_name=lab_name)
+    # lab.source takes variables as --set text, which it reads as YAML: JSON is
+    # YAML, so the facts travel that way, overriding any --set of the same name.
+    given = {**overrides, **{name: json.dumps(value) for name, value in facts.items()}}
+    try:
+        doc = load_document(path, PlaybookInput, overrides=given)
+    except InputError as exc:
+        raise InputError([explain_missing_fact(i, facts) for i in exc.issues]) from None
+    return replace(doc, unused_overrides=doc.unused_overrides - set(FACT_NAMES))
+
+
+
+DocumentKind = Literal["topology", "playbook"]
+
+
+def document_kind(path: Path) -> DocumentKind:
+    """`playbook` if the file has a top-level `steps:`, else `topology`.
+
+    A file that cannot be read or parsed counts as a topology: loading it
+    reports the problem either way.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return "topology"
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except YAMLError:
+        data = None
+    if isinstance(data, dict):
+        return "playbook" if "steps" in data else "topology"
+    return "playbook" if re.search(r"^steps\s*:", text, re.MULTILINE) else "topology"

@@ -1,0 +1,554 @@
+"""The checks of a playbook that need the whole file or the topology, and its resolution.
+
+After pydantic has checked shapes (model.py), this checks what depends on
+more than one value: one action per step and options that fit it, node
+names, handles of background commands (started before they are waited for
+or stopped, once each), tracer start/stop order, program and host files,
+and that every expectation looks at a node something traces. It builds the
+`Playbook` of plan.py, filling in every default. Every problem is collected
+and raised at once, located by the document's locator.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shlex
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from lab.errors import InputError, InputIssue
+from lab.events import Kind
+from lab.playbook.facts import FACT_NAMES
+from lab.playbook.model import (
+    ExpectInput,
+    FunctionChanges,
+    PlaybookInput,
+    StepInput,
+    SyscallChanges,
+)
+from lab.playbook.plan import (
+    DEFAULT_KINDS,
+    Absent,
+    Action,
+    Bound,
+    Changes,
+    Check,
+    Count,
+    Deploy,
+    Expectation,
+    FtraceSettings,
+    InOrder,
+    Playbook,
+    Present,
+    Pull,
+    Push,
+    Run,
+    Sleep,
+    Step,
+    Stop,
+    StraceSettings,
+    TraceStart,
+    TraceStop,
+    Wait,
+    WaitPort,
+    describe_check,
+    describe_step,
+)
+from lab.playbook.values import (
+    ACTIONS,
+    CHECKS,
+    COMM_LENGTH,
+    DEFAULT_STOP_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    FTRACE_BUFFER_KB,
+)
+from lab.programs import shipped_programs as programs_in_package
+from lab.source import Document, Loc, sort_issues
+from lab.topology import Topology
+from lab.tracers.ftrace.probes import DEFAULT_FUNCTIONS, DEFAULT_SYSCALLS
+
+PROGRAM_DIR = "/opt/socklab/bin"
+
+# Options of a step, and the actions each applies to.
+OPTIONS = ("node", "nodes", "timeout", "background", "strace",
+           "expect_exit", "expect_stdout", "expect_stderr")
+_CHECKED = {"timeout", "expect_exit", "expect_stdout", "expect_stderr"}
+APPLIES: dict[str, set[str]] = {
+    "run": set(OPTIONS),
+    "wait": _CHECKED,
+    "stop": {"timeout"},
+    "wait_port": {"node", "nodes", "timeout"},
+    "push": {"node", "nodes", "timeout"},
+    "pull": {"node", "timeout"},
+    "deploy": {"node", "nodes", "timeout"},
+    "trace": {"node", "nodes", "timeout"},
+    "sleep": set(),
+}
+_NOT_HERE = {  # why an option does not apply, when there is more to say than the list
+    ("wait", "node"): "the handle knows where its command runs",
+    ("stop", "node"): "the handle knows where its command runs",
+    ("sleep", "node"): "sleep pauses the whole playbook",
+    ("pull", "nodes"): "pull from one node (node: NAME); one pull step per node",
+}
+
+
+def resolve_playbook(doc: Document[PlaybookInput], topology: Topology, *,
+                     lab_name: str | None = None, overrides: Mapping[str, str] = {},
+                     programs: Collection[str] | None = None) -> Playbook:
+    """The checks that need the whole file and the topology; builds the `Playbook`."""
+    known = shipped_programs() if programs is None else tuple(programs)
+    return _Resolver(doc, topology, lab_name or topology.name, overrides, known).run()
+
+
+def shipped_programs() -> tuple[str, ...]:
+    """Names of the programs socklab ships (lab.programs), sorted."""
+    return tuple(programs_in_package())
+
+
+@dataclass
+class _Background:
+    line: int
+    run: Run
+    ended: str | None = None  # "waited for on line N" / "stopped on line N"
+
+
+class _Resolver:
+    def __init__(self, doc: Document[PlaybookInput], topology: Topology, lab: str,
+                 overrides: Mapping[str, str], programs: tuple[str, ...]) -> None:
+        self.doc = doc
+        self.top = doc.model
+        self.locator = doc.locator
+        self.topology = topology
+        self.lab = lab
+        self.overrides = overrides
+        self.programs = programs
+        self.node_names = [n.name for n in topology.nodes]
+        self.base = doc.locator.file.parent  # relative host paths start here
+        self.issues: list[InputIssue] = []
+        self.background: dict[str, _Background] = {}
+        self.ftrace_on: dict[str, int] = {}  # node → line of the step that started it
+        self.ftraced: set[str] = set()  # nodes ftrace ran on at some point
+        self.straced: set[str] = set()  # nodes with a command run under strace
+        self.pulled: dict[str, int] = {}  # results path → line
+        self.later = self.handles_started()
+        self.ftrace = self.ftrace_settings()  # playbook-wide; trace steps build on it
+
+    def issue(self, loc: Loc, message: str, hint: str | None = None) -> None:
+        self.issues.append(self.locator.issue(loc, message, hint=hint))
+
+    def line(self, loc: Loc) -> int:
+        return self.locator.line(loc) or 0
+
+    def run(self) -> Playbook:
+        self.check_vars()
+        steps = [self.step(i, s) for i, s in enumerate(self.top.steps)]
+        expect = [self.expectation(i, e) for i, e in enumerate(self.top.expect)]
+        if self.issues:
+            raise InputError(sort_issues(self.issues))
+        return Playbook(
+            name=self.top.name, description=self.top.description.strip(),
+            path=self.locator.file, lab=self.lab, topology=self.topology.name,
+            vars=self.variables(), ftrace=self.ftrace,
+            strace=StraceSettings(self.top.tracers.strace.syscalls),
+            steps=tuple(s for s in steps if s is not None),
+            expect=tuple(e for e in expect if e is not None))
+
+    def check_vars(self) -> None:
+        for name in self.top.vars:
+            if name in FACT_NAMES:
+                self.issue(("vars", name), f"'{name}' is a topology fact, not a variable",
+                           f"rename it: {', '.join(FACT_NAMES)} come from the topology")
+
+    def variables(self) -> dict[str, Any]:
+        """vars: with the --set values a template used or vars: declares."""
+        used = {k: v for k, v in self.overrides.items()
+                if k not in self.doc.unused_overrides and k not in FACT_NAMES}
+        return {**self.top.vars, **{k: _override_value(v) for k, v in used.items()}}
+
+    def handles_started(self) -> dict[str, int]:
+        """Handle → line of the first step that starts it (to tell 'later' from 'never')."""
+        out: dict[str, int] = {}
+        for i, step in enumerate(self.top.steps):
+            if step.background is not None:
+                out.setdefault(step.background, self.line(("steps", i, "background")))
+        return out
+
+    # --- tracer settings -------------------------------------------------------
+
+    def ftrace_settings(self) -> FtraceSettings:
+        ftrace = self.top.tracers.ftrace
+        loc: Loc = ("tracers", "ftrace")
+        comms = ftrace.comms
+        if comms is None:  # the programs this playbook deploys, by their names on the nodes
+            comms = tuple(dict.fromkeys(
+                _comm(s.deploy.dest or _program_name(s.deploy.program))
+                for s in self.top.steps if s.deploy))
+        return FtraceSettings(
+            comms=comms,
+            functions=self.changes((*loc, "functions"), ftrace.functions, Changes()),
+            syscalls=self.changes((*loc, "syscalls"), ftrace.syscalls, Changes()),
+            buffer_kb=ftrace.buffer_kb or FTRACE_BUFFER_KB)
+
+    def changes(self, loc: Loc, given: FunctionChanges | SyscallChanges | None,
+                base: Changes) -> Changes:
+        """`base` then `given`: a later add cancels an earlier remove and vice versa."""
+        if given is None:
+            return base
+        functions = isinstance(given, FunctionChanges)
+        defaults = DEFAULT_FUNCTIONS if functions else DEFAULT_SYSCALLS
+        for j, name in enumerate(given.remove):
+            if name in given.add:
+                self.issue((*loc, "remove", j), f"'{name}' is both added and removed",
+                           "keep it in one of the two lists")
+            elif name not in defaults and name not in base.add:
+                what = "function" if functions else "system call"
+                close = difflib.get_close_matches(name, defaults, n=1, cutoff=0.6)
+                self.issue((*loc, "remove", j), f"{what} '{name}' is not traced by default",
+                           f"did you mean '{close[0]}'?" if close else
+                           f"remove takes {what}s of the default set: " + ", ".join(defaults))
+        add = [n for n in base.add if n not in given.remove] + list(given.add)
+        remove = [n for n in base.remove if n not in given.add] + list(given.remove)
+        return Changes(tuple(dict.fromkeys(add)), tuple(dict.fromkeys(remove)))
+
+    # --- steps -----------------------------------------------------------------
+
+    def step(self, i: int, s: StepInput) -> Step | None:
+        loc: Loc = ("steps", i)
+        given = [a for a in ACTIONS if getattr(s, a) is not None]
+        if not given:
+            self.issue(loc, "the step does nothing", f"give it one action: {', '.join(ACTIONS)}")
+            return None
+        if len(given) > 1:
+            self.issue((*loc, given[1]),
+                       f"a step does one thing; this one has {given[0]} and {given[1]}",
+                       "split it into two steps")
+            return None
+        kind = given[0]
+        ok = True
+        for option in OPTIONS:
+            if getattr(s, option) is not None and option not in APPLIES[kind]:
+                ok = False
+                key = (kind, "node" if option == "nodes" and kind != "pull" else option)
+                known = [o for o in OPTIONS if o in APPLIES[kind]]
+                self.issue((*loc, option), f"{option} does not apply to a {kind} step",
+                           _NOT_HERE.get(key) or (f"a {kind} step takes: {', '.join(known)}"
+                                                  if known else f"a {kind} step takes no "
+                                                                "options"))
+        takes = APPLIES[kind]
+        misplaced = s.nodes is not None and "nodes" not in takes  # pull: already reported
+        nodes = self.nodes(loc, s.node if "node" in takes else None,
+                           s.nodes if "nodes" in takes else None,
+                           required="node" in takes and not misplaced)
+        action = self.action(kind, loc, s, nodes)
+        if action is None or not ok:
+            return None
+        return Step(index=i, name=s.name or describe_step(action, nodes), line=self.line(loc),
+                    nodes=nodes, action=action)
+
+    def nodes(self, loc: Loc, node: str | None, nodes: str | list[str] | None, *,
+              required: bool) -> tuple[str, ...]:
+        if node is not None and nodes is not None:
+            self.issue((*loc, "nodes"), "give node or nodes, not both",
+                       "node: NAME for one node, nodes: [NAME, ...] or nodes: all for several")
+            return ()
+        if node is None and nodes is None:
+            if required:
+                self.issue(loc, "which node? none is given",
+                           "add node: NAME, or nodes: [NAME, ...], or nodes: all")
+            return ()
+        if nodes == "all":
+            return tuple(self.node_names)
+        if node is not None:
+            named = [(node, (*loc, "node"))]
+        else:
+            assert isinstance(nodes, list)
+            if not nodes:
+                self.issue((*loc, "nodes"), "must not be empty", "nodes: all for every node")
+            listed = (*loc, "nodes") in self.locator.sequences  # else rendered by a template
+            named = [(n, (*loc, "nodes", j) if listed else (*loc, "nodes"))
+                     for j, n in enumerate(nodes)]
+        out: list[str] = []
+        for name, where in named:
+            for one in self.node_names if name == "all" else [name]:
+                if one not in self.node_names:
+                    self.issue(where, f"unknown node '{one}'", self.name_hint(one))
+                elif one in out:
+                    self.issue(where, f"node {one} is listed twice",
+                               "all already names every node" if "all" in (nodes or ()) else
+                               "list each node once")
+                else:
+                    out.append(one)
+        return tuple(out)
+
+    def name_hint(self, name: str) -> str:
+        return _hint(name, self.node_names, f"nodes of topology {self.topology.name}")
+
+    def action(self, kind: str, loc: Loc, s: StepInput,
+               nodes: tuple[str, ...]) -> Action | None:
+        timeout = s.timeout if s.timeout is not None else DEFAULT_TIMEOUT
+        line = self.line(loc)
+        match kind:
+            case "run":
+                return self.run_action(loc, s, nodes)
+            case "wait":
+                assert s.wait is not None
+                started = self.end(loc, "wait", s.wait, f"waited for on line {line}")
+                if started is None:
+                    return None
+                run = started.run
+                return Wait(s.wait, timeout,
+                            _exit(s.expect_exit) if s.expect_exit is not None
+                            else run.expect_exit,
+                            s.expect_stdout if s.expect_stdout is not None else run.expect_stdout,
+                            s.expect_stderr if s.expect_stderr is not None else run.expect_stderr)
+            case "stop":
+                assert s.stop is not None
+                if self.end(loc, "stop", s.stop, f"stopped on line {line}") is None:
+                    return None
+                return Stop(s.stop, s.timeout if s.timeout is not None else DEFAULT_STOP_TIMEOUT)
+            case "wait_port":
+                assert s.wait_port is not None
+                proto: Literal["tcp", "udp"] = "udp" if s.wait_port.proto == "udp" else "tcp"
+                return WaitPort(s.wait_port.port, proto, timeout)
+            case "push":
+                assert s.push is not None
+                src = self.host_file((*loc, "push", "src"), s.push.src, "host file")
+                return Push(src, s.push.dst, timeout) if src else None
+            case "pull":
+                assert s.pull is not None
+                dst = s.pull.dst
+                if dst in self.pulled:
+                    self.issue((*loc, "pull", "dst"),
+                               f"{dst} is already pulled to on line {self.pulled[dst]}",
+                               "give each pulled file its own name")
+                self.pulled.setdefault(dst, line)
+                return Pull(s.pull.src, dst, timeout)
+            case "deploy":
+                return self.deploy(loc, s, timeout)
+            case "trace":
+                return self.trace(loc, s, nodes, timeout)
+            case _:
+                assert s.sleep is not None
+                return Sleep(s.sleep)
+
+    def run_action(self, loc: Loc, s: StepInput, nodes: tuple[str, ...]) -> Run | None:
+        assert s.run is not None
+        command = s.run if isinstance(s.run, str) else shlex.join(s.run)
+        handle = s.background
+        if handle is not None:
+            first = self.background.get(handle)
+            if first is not None:
+                self.issue((*loc, "background"),
+                           f"handle '{handle}' is already used on line {first.line}",
+                           "give each background command its own handle")
+        if s.strace:
+            self.straced.update(nodes)
+        run = Run(command=command,
+                  timeout=s.timeout if s.timeout is not None or handle
+                  else DEFAULT_TIMEOUT,
+                  expect_exit=_exit(s.expect_exit if s.expect_exit is not None else 0),
+                  expect_stdout=s.expect_stdout, expect_stderr=s.expect_stderr,
+                  background=handle, strace=bool(s.strace))
+        if handle is not None and handle not in self.background:
+            self.background[handle] = _Background(self.line((*loc, "background")), run)
+        return run
+
+    def end(self, loc: Loc, verb: str, handle: str, how: str) -> _Background | None:
+        """The background command `handle` ends here (wait or stop); None if it cannot."""
+        where = (*loc, verb)
+        started = self.background.get(handle)
+        if started is None:
+            later = self.later.get(handle)
+            if later is not None:
+                self.issue(where, f"handle '{handle}' is only started later, on line {later}",
+                           "move this step after the run step that starts it")
+            else:
+                known = list(self.background)
+                self.issue(where, f"unknown handle '{handle}'", _hint(
+                    handle, known, "handles started so far") if known else
+                    "start a command with background: NAME on a run step first")
+            return None
+        if started.ended is not None:
+            self.issue(where, f"handle '{handle}' has already ended: {started.ended}",
+                       "wait for or stop a background command once")
+            return None
+        started.ended = how
+        return started
+
+    def host_file(self, loc: Loc, given: str, what: str) -> Path | None:
+        path = Path(given).expanduser()
+        path = path if path.is_absolute() else self.base / path
+        hint = "relative paths start from the playbook's directory" + (
+            f" ({self.base})" if str(self.base) != "." else "")
+        if not path.exists():
+            self.issue(loc, f"{what} not found: {given}", hint)
+        elif path.is_dir():
+            self.issue(loc, f"{given} is a directory, not a file", hint)
+        else:
+            return path
+        return None
+
+    def deploy(self, loc: Loc, s: StepInput, timeout: float) -> Deploy | None:
+        assert s.deploy is not None
+        program = s.deploy.program
+        name = _program_name(program)
+        where = (*loc, "deploy", "program") if (*loc, "deploy", "program") in self.locator.lines \
+            else (*loc, "deploy")
+        source: Path | None = None
+        if _is_path(program):
+            source = self.host_file(where, program, "program file")
+            if source is None:
+                return None
+            if source.suffix != ".c" and not os.access(source, os.X_OK):
+                self.issue(where, f"{program} is not executable",
+                           "chmod +x it, or give a C source (.c), which is compiled for the guest")
+                return None
+        elif program not in self.programs:
+            close = difflib.get_close_matches(program, list(self.programs), n=1, cutoff=0.6)
+            self.issue(where, f"unknown program '{program}'",
+                       (f"did you mean '{close[0]}'? " if close else "")
+                       + f"shipped programs: {', '.join(self.programs)}; "
+                         "or a path (./mine.c, ./script.sh)")
+            return None
+        return Deploy(name, source, s.deploy.dest or f"{PROGRAM_DIR}/{name}", timeout)
+
+    def trace(self, loc: Loc, s: StepInput, nodes: tuple[str, ...],
+              timeout: float) -> Action | None:
+        t = s.trace
+        assert t is not None
+        where = (*loc, "trace")
+        if (t.start is None) == (t.stop is None):
+            self.issue(where, "give start or stop, not both" if t.start else
+                       "trace needs start or stop", "trace: {start: ftrace} or trace: "
+                                                    "{stop: ftrace}")
+            return None
+        if t.stop is not None:
+            for option in ("functions", "syscalls"):
+                if getattr(t, option) is not None:
+                    self.issue((*where, option), f"{option} applies when a tracer starts",
+                               "move it to the trace: {start: ...} step, or to tracers:")
+            for node in nodes:
+                if self.ftrace_on.pop(node, None) is None:
+                    self.issue((*where, "stop"), f"{t.stop} is not running on node {node}",
+                               "start it first: trace: {start: " + t.stop + "}")
+            return TraceStop(t.stop, timeout)
+        assert t.start is not None
+        for node in nodes:
+            if node in self.ftrace_on:
+                self.issue((*where, "start"), f"{t.start} is already running on node {node} "
+                                              f"(started on line {self.ftrace_on[node]})",
+                           "stop it before starting it again")
+            else:
+                self.ftrace_on[node] = self.line(loc)
+        self.ftraced.update(nodes)
+        base = self.ftrace
+        settings = replace(base, functions=self.changes((*where, "functions"), t.functions,
+                                                        base.functions),
+                           syscalls=self.changes((*where, "syscalls"), t.syscalls, base.syscalls))
+        if not settings.comms:
+            self.issue((*where, "start"), f"{t.start} has no process to trace",
+                       "deploy a program, or name processes under tracers.ftrace.comms")
+        return TraceStart(t.start, settings, timeout)
+
+    # --- expectations ----------------------------------------------------------
+
+    def expectation(self, i: int, e: ExpectInput) -> Expectation | None:
+        loc: Loc = ("expect", i)
+        given = [c for c in CHECKS if getattr(e, c) is not None]
+        nodes = self.nodes(loc, e.node, e.nodes, required=True)
+        if not given:
+            self.issue(loc, "the expectation checks nothing",
+                       f"give it one check: {', '.join(CHECKS)}")
+            return None
+        if len(given) > 1:
+            self.issue((*loc, given[1]),
+                       f"an expectation checks one thing; this one has {given[0]} and "
+                       f"{given[1]}", "split it into two expectations")
+            return None
+        check = self.check(loc, e)
+        self.check_traced(loc, e, nodes)
+        if check is None or not nodes:
+            return None
+        kinds = (DEFAULT_KINDS if e.kind is None else tuple(Kind) if e.kind == "any"
+                 else (Kind(e.kind),))
+        return Expectation(index=i, name=e.name or describe_check(check, nodes, e.comm),
+                           line=self.line(loc), nodes=nodes, comm=e.comm, kinds=kinds,
+                           tracer=e.tracer, check=check)
+
+    def check(self, loc: Loc, e: ExpectInput) -> Check | None:
+        if e.present is not None:
+            return Present(e.present)
+        if e.absent is not None:
+            return Absent(e.absent)
+        if e.in_order is not None:
+            return InOrder(e.in_order)
+        assert e.count is not None
+        bounds = []
+        for name, given in e.count.items():
+            where = (*loc, "count", name)
+            if given.min is None and given.max is None:
+                self.issue(where, "give min, max or both", "e.g. {min: 1} or {min: 2, max: 4}")
+            elif given.min is not None and given.max is not None and given.min > given.max:
+                self.issue(where, f"min {given.min} is more than max {given.max}",
+                           "swap them")
+            else:
+                bounds.append(Bound(name, given.min or 0, given.max))
+        return Count(tuple(bounds)) if len(bounds) == len(e.count) else None
+
+    def check_traced(self, loc: Loc, e: ExpectInput, nodes: tuple[str, ...]) -> None:
+        """Every node checked has a tracer that could produce the events."""
+        for node in nodes:
+            tracers = {"ftrace"} if node in self.ftraced else set()
+            tracers |= {"strace"} if node in self.straced else set()
+            if e.tracer is not None and e.tracer not in tracers:
+                how = ("start it with a trace: {start: ftrace} step" if e.tracer == "ftrace"
+                       else "set strace: true on a run step there")
+                self.issue((*loc, "tracer"), f"{e.tracer} never traces node {node}", how)
+            elif not tracers:
+                self.issue((*loc, "node" if e.node is not None else "nodes"),
+                           f"nothing traces node {node}",
+                           "start ftrace there (trace: {start: ftrace}) or run a command "
+                           "there with strace: true")
+
+
+# --- small helpers ---------------------------------------------------------------
+
+def _exit(value: int | str) -> int | None:
+    return None if value == "any" else int(value)
+
+
+def _is_path(program: str) -> bool:
+    """A name without '/' or '.' is a shipped program; anything else is a file."""
+    return "/" in program or "." in program
+
+
+def _comm(path: str) -> str:
+    """The kernel's name for a process running the executable at `path`."""
+    return PurePosixPath(path).name[:COMM_LENGTH]
+
+
+def _program_name(program: str) -> str:
+    name = program.rstrip("/").rsplit("/", 1)[-1]
+    return name.removesuffix(".c")
+
+
+def _hint(name: str, known: Iterable[str], what: str) -> str:
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else f"{what}: {', '.join(known)}"
+
+
+def _override_value(text: str) -> Any:
+    """A --set value as lab.source reads it: YAML, else the text itself."""
+    if not text.strip():
+        return text
+    try:
+        return YAML(typ="safe", pure=True).load(text)
+    except YAMLError:
+        return text

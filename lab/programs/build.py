@@ -1,0 +1,149 @@
+"""Compile socket programs on the host into static binaries for the guests.
+
+A guest carries no C library beyond what dropbear and strace need, so every
+program is linked statically against glibc. A program is one C file: a
+shipped one by name, or a user's own by path. The binary is cached under a
+hash of the source, the compiler and its flags, so an unchanged source is
+never rebuilt, and is named like the program: the guest kernel's `comm`,
+which the tracers filter on, is the executable's file name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+from collections.abc import Iterable
+from contextlib import ExitStack, suppress
+from importlib import resources
+from pathlib import Path
+
+from lab.errors import ProgramError
+from lab.log import get_logger
+
+# Bump when the build changes in a way the flags do not show.
+FORMAT_VERSION = 1
+COMPILE_TIMEOUT = 120.0
+MAX_ERRORS = 5
+COMMON_FLAGS = ("-O2", "-static", "-Wall", "-Wextra",
+                "-fdiagnostics-color=never", "-fno-diagnostics-show-caret")
+# Shipped programs are held to strict C11; a user's file gets the compiler's
+# own dialect and may carry warnings (they are logged, not fatal).
+SHIPPED_FLAGS = ("-std=c11", "-Werror")
+USER_FLAGS: tuple[str, ...] = ()
+
+_ERROR_LINE = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?:\d+:)? (?:fatal )?error: ", re.M)
+_LINK_ERROR = re.compile(r"undefined reference|cannot find|multiple definition|error:")
+_PACKAGE = "lab.programs"
+_log = get_logger(__name__)
+
+
+def shipped_programs() -> list[str]:
+    """Names of the programs shipped with socklab, e.g. "replyhi"."""
+    files = resources.files(_PACKAGE).iterdir()
+    return sorted(f.name.removesuffix(".c") for f in files if f.name.endswith(".c"))
+
+
+async def build_program(program: str | Path, cache: Path, *, compiler: str = "gcc") -> Path:
+    """The static binary for a shipped program name or a C file path, built when needed."""
+    with ExitStack() as stack:
+        name, source, shipped = _resolve(program, stack)
+        binary = await _build(name, source, shipped, cache, compiler)
+    return binary
+
+
+async def build_programs(programs: Iterable[str | Path], cache: Path, *,
+                         compiler: str = "gcc") -> list[Path]:
+    """Build several programs in parallel; the binaries in the same order."""
+    return list(await asyncio.gather(
+        *(build_program(p, cache, compiler=compiler) for p in programs)))
+
+
+def _resolve(program: str | Path, stack: ExitStack) -> tuple[str, Path, bool]:
+    """(name, C source path, shipped?) for a program name or a path."""
+    shipped = shipped_programs()
+    if isinstance(program, str) and program in shipped:
+        ref = resources.files(_PACKAGE).joinpath(f"{program}.c")
+        return program, stack.enter_context(resources.as_file(ref)), True
+    path = Path(program)
+    if path.suffix != ".c" or not path.is_file():
+        what = "not a C file" if path.exists() else "no such program or C file"
+        raise ProgramError(str(program), what, source=path,
+                           hint=f"name one of {', '.join(shipped)}, or the path of a .c file")
+    return path.stem, path.resolve(), False
+
+
+async def _build(name: str, source: Path, shipped: bool, cache: Path, compiler: str) -> Path:
+    flags = COMMON_FLAGS + (SHIPPED_FLAGS if shipped else USER_FLAGS)
+    binary = cache / f"{name}-{_cache_key(name, source, compiler, flags)}" / name
+    if binary.is_file():
+        return binary
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    temp = binary.with_name(f".{name}.{secrets.token_hex(4)}.tmp")
+    try:
+        await _compile(name, source, temp, compiler, flags)
+        temp.chmod(0o755)
+        os.replace(temp, binary)  # readers see no binary or a whole one
+    finally:
+        temp.unlink(missing_ok=True)
+    return binary
+
+
+def _cache_key(name: str, source: Path, compiler: str, flags: tuple[str, ...]) -> str:
+    found = shutil.which(compiler)
+    if found is None:
+        raise ProgramError(name, f"C compiler {compiler!r} not found",
+                           source=source, hint="install gcc and libc6-dev")
+    stat = Path(found).resolve().stat()  # an upgraded compiler builds afresh
+    h = hashlib.sha256()
+    h.update(f"format={FORMAT_VERSION}\0{found}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    h.update("\0".join(flags).encode() + b"\0")
+    h.update(source.read_bytes())
+    return h.hexdigest()[:16]
+
+
+async def _compile(name: str, source: Path, output: Path, compiler: str,
+                   flags: tuple[str, ...]) -> None:
+    argv = [compiler, *flags, "-o", str(output), str(source)]
+    shown = shlex.join([compiler, *flags, "-o", name, str(source)])  # without the temp name
+    # The C locale keeps "error:" untranslated and quotes ASCII, for parsing.
+    env = {**os.environ, "LC_ALL": "C"}
+    # Its own session, so that on a timeout the whole group (cc1, as, ld) goes.
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        async with asyncio.timeout(COMPILE_TIMEOUT):
+            raw, _ = await proc.communicate()
+    except TimeoutError:
+        raise ProgramError(name, f"the compiler took over {COMPILE_TIMEOUT:.0f} s",
+                           source=source, hint=f"the command was: {shown}") from None
+    finally:
+        if proc.returncode is None:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+    output_text = raw.decode(errors="replace")
+    if proc.returncode != 0:
+        raise _compile_error(name, source, output_text, shown)
+    if output_text.strip():
+        _log.debug("compiler output for %s:\n%s", name, output_text.rstrip())
+
+
+def _compile_error(name: str, source: Path, output: str, command: str) -> ProgramError:
+    lines = output.splitlines()
+    errors = [ln for ln in lines if _ERROR_LINE.match(ln)]
+    first = _ERROR_LINE.match(errors[0]) if errors else None
+    if not errors:  # a link error names no line: take what ld said
+        errors = [ln for ln in lines if _LINK_ERROR.search(ln)] or lines
+    hint = f"the command was: {command}"
+    if any("cannot find -lc" in ln for ln in lines):
+        hint = "static glibc (libc.a) is missing: install libc6-dev"
+    return ProgramError(name, "does not compile", source=source,
+                        line=int(first["line"]) if first else None,
+                        errors=tuple(errors[:MAX_ERRORS]), hint=hint)

@@ -1,0 +1,85 @@
+"""The ftrace tracer on real guests of both kernels: replyhi on the server, hello on the client."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from lab.correlate.sockets import annotate_sockets
+from lab.events import Event, Kind
+from lab.keys import PRIVATE_KEY_NAME
+from lab.paths import Paths
+from lab.programs import build_program
+from lab.ssh import NodeSession
+from lab.state import StateStore
+from lab.tracers.ftrace import FtraceOptions, parse_trace, start_ftrace, stop_ftrace
+
+pytestmark = pytest.mark.vm
+
+SERVER_CLASSIC = ["__sys_socket", "__sys_bind", "__sys_listen", "__sys_accept4",
+                  "__sys_recvfrom", "__sys_sendto"]
+CLIENT_CLASSIC = ["__sys_socket", "__sys_connect", "__sys_sendto", "__sys_recvfrom"]
+
+
+async def traced_replyhi(lab_name: str, tmp: Path) -> dict[str, list[Event]]:
+    store = StateStore(Paths.default())
+    state = store.load(lab_name)
+    key = store.paths.lab_dir(lab_name) / PRIVATE_KEY_NAME
+    cache = Paths.default().home / "programs"
+    binaries = {p: await build_program(p, cache) for p in ("replyhi", "hello")}
+    events: dict[str, list[Event]] = {}
+    async with NodeSession.open("server", state.endpoint("server"), key) as server, \
+            NodeSession.open("client", state.endpoint("client"), key) as client:
+        await server.put(binaries["replyhi"], "/tmp/replyhi")
+        await client.put(binaries["hello"], "/tmp/hello")
+        options = FtraceOptions(comms=("replyhi", "hello"))
+        for session in (server, client):
+            assert await start_ftrace(session, options) in ([], ["__sys_accept4_file"])
+        await server.run("/tmp/replyhi 10.0.1.10 7777 1 > /tmp/replyhi.out 2>&1 &", check=True)
+        await asyncio.sleep(0.5)
+        hello = await client.run(["/tmp/hello", "10.0.1.10", "7777", "1"], check=True,
+                                 timeout=30)
+        assert hello.stdout.startswith(b"hi")
+        for name, session in (("server", server), ("client", client)):
+            stats = await stop_ftrace(session, tmp / f"ftrace-{name}.txt")
+            assert stats.lost == 0 and stats.entries > 20
+            kernel = state.nodes[name].kernel_release
+            result = parse_trace((tmp / f"ftrace-{name}.txt").read_text().splitlines(),
+                                 node=name, kernel=kernel)
+            assert (result.unparsed, result.unparsed_samples, result.lost) == (0, [], 0)
+            events[name] = annotate_sockets(result.events)
+            leftover = await session.run("ls /sys/kernel/tracing/instances; "
+                                         "grep -c socklab /sys/kernel/tracing/kprobe_events")
+            assert leftover.stdout.split() == [b"0"], "the tracer must clean up after itself"
+    return events
+
+
+def test_classic_sequence_on_both_sides_with_the_four_tuple(pair: tuple[str, str],
+                                                            tmp_path: Path) -> None:
+    name, _ = pair
+    events = asyncio.run(traced_replyhi(name, tmp_path))
+    server = [e for e in events["server"] if e.comm == "replyhi"]
+    client = [e for e in events["client"] if e.comm == "hello"]
+    assert [e.name for e in server if e.kind == Kind.FUNC_ENTRY
+            and e.name.startswith("__sys_")] == SERVER_CLASSIC
+    assert [e.name for e in client if e.kind == Kind.FUNC_ENTRY
+            and e.name.startswith("__sys_")] == CLIENT_CLASSIC
+    # The connection's 4-tuple, seen from both ends, on every event of it.
+    accepted = next(e for e in server if e.name == "__sys_accept4" and e.kind == Kind.FUNC_RETURN)
+    assert accepted.sock is not None
+    four = (accepted.sock.saddr, accepted.sock.sport, accepted.sock.daddr, accepted.sock.dport)
+    assert four[:3] == ("10.0.1.10", 7777, "10.0.1.1")
+    for e in server:
+        if e.sock and e.sock.sk == accepted.sock.sk:
+            assert (e.sock.saddr, e.sock.sport, e.sock.daddr, e.sock.dport) == four
+    connects = [e for e in client if e.name in ("__sys_connect", "tcp_v4_connect")]
+    for e in connects:
+        assert e.sock is not None
+        assert (e.sock.saddr, e.sock.sport, e.sock.daddr, e.sock.dport) == (
+            four[2], four[3], four[0], four[1])
+    # Management SSH never shows up.
+    for e in events["server"] + events["client"]:
+        assert e.comm != "dropbear"
+        assert e.sock is None or 22 not in (e.sock.sport, e.sock.dport)

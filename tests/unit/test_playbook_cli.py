@@ -1,0 +1,113 @@
+"""`lab validate` with playbooks, through the real entry point: pairing, output, errors."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lab.cli.main import main
+
+ROOT = Path(__file__).parents[2]
+PAIR_OK = "topologies/pair.yaml: ok (2 nodes, 1 network)\n"
+
+
+@pytest.fixture(autouse=True)
+def examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in a scratch copy of topologies/ and playbooks/."""
+    shutil.copytree(ROOT / "topologies", tmp_path / "topologies")
+    shutil.copytree(ROOT / "playbooks", tmp_path / "playbooks")
+    monkeypatch.chdir(tmp_path)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["validate", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_playbook_with_its_topology(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "topologies/pair.yaml", "playbooks/replyhi.yaml") == (0, PAIR_OK + (
+        "playbooks/replyhi.yaml: ok with topologies/pair.yaml (8 steps, 3 expectations)\n"), "")
+
+
+def test_every_example_against_topology_option(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "playbooks/udp.yaml", "playbooks/bulk.yaml",
+                         "--topology", "topologies/pair.yaml")
+    assert (code, err) == (0, "")
+    assert out == PAIR_OK + (
+        "playbooks/udp.yaml: ok with topologies/pair.yaml (8 steps, 4 expectations)\n"
+        "playbooks/bulk.yaml: ok with topologies/pair.yaml (8 steps, 3 expectations)\n")
+
+
+def test_playbooks_are_checked_against_every_topology(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "topologies/pair.yaml", "topologies/triangle.yaml",
+                       "playbooks/replyhi6.yaml")
+    assert code == 0
+    assert out.splitlines()[2:] == [
+        "playbooks/replyhi6.yaml: ok with topologies/pair.yaml (8 steps, 4 expectations)",
+        "playbooks/replyhi6.yaml: ok with topologies/triangle.yaml (8 steps, 4 expectations)",
+    ]
+
+
+def test_set_reaches_topology_and_playbook(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ("topologies/pair.yaml", "playbooks/concurrent.yaml")
+    assert run(capsys, *argv, "--set", "connections=200", "--set", "memory=512")[0] == 0
+    code, _, err = run(capsys, *argv, "--set", "port=99999")
+    assert (code, err) == (2, "error: playbooks/concurrent.yaml:29: steps[4].wait_port.port: "
+                              "must be at most 65535, got 99999\n")
+    code, _, err = run(capsys, *argv, "--set", "colour=red")
+    assert (code, err) == (0, "warning: --set colour: no file uses or declares this variable\n")
+
+
+def test_issues_of_every_file_once(capsys: pytest.CaptureFixture[str]) -> None:
+    Path("bad.yaml").write_text(textwrap.dedent("""\
+        name: bad
+        steps:
+          - node: sever
+            run: "true"
+          - wait: nothing
+        """))
+    code, out, err = run(capsys, "topologies/pair.yaml", "topologies/triangle.yaml", "bad.yaml",
+                         "missing.yaml")
+    assert code == 2
+    assert out == PAIR_OK + "topologies/triangle.yaml: ok (3 nodes, 2 networks)\n"
+    assert err.splitlines() == [  # missing.yaml counts as a topology: it cannot be read
+        "error: missing.yaml: file not found (hint: check the path)",
+        "error: bad.yaml:3: steps[0].node: unknown node 'sever' (hint: did you mean 'server'?)",
+        "error: bad.yaml:5: steps[1].wait: unknown handle 'nothing' "
+        "(hint: start a command with background: NAME on a run step first)",
+    ]
+
+
+def test_a_broken_topology_skips_its_playbooks(capsys: pytest.CaptureFixture[str]) -> None:
+    Path("broken.yaml").write_text("name: broken\nnodes: {}\n")
+    code, out, err = run(capsys, "-t", "broken.yaml", "playbooks/replyhi.yaml")
+    assert (code, out) == (2, "")
+    assert err == "error: broken.yaml:2: nodes: must not be empty\n"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("playbooks/replyhi.yaml",),
+     "error: playbook playbooks/replyhi.yaml needs a topology for its facts "
+     "(hint: lab validate topologies/pair.yaml playbooks/replyhi.yaml)"),
+    (("--topology", "playbooks/udp.yaml", "playbooks/replyhi.yaml"),
+     "error: --topology playbooks/udp.yaml is a playbook "
+     "(hint: give the topology the playbooks run on)"),
+    (("--schema", "playbok"),
+     "error: --schema playbok: no such kind of file (hint: one of: topology, playbook)"),
+    (("--schema", "playbook", "playbooks/replyhi.yaml"),
+     "error: --schema takes no FILE (hint: lab validate --schema > schema.json)"),
+])
+def test_usage_errors(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...],
+                      message: str) -> None:
+    assert run(capsys, *argv) == (2, "", message + "\n")
+
+
+def test_schemas(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "--schema", "playbook") == (
+        0, (ROOT / "playbooks" / "schema.json").read_text(), "")
+    assert run(capsys, "--schema", "topology") == (
+        0, (ROOT / "topologies" / "schema.json").read_text(), "")

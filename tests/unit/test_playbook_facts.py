@@ -1,0 +1,100 @@
+"""Topology facts: what playbook templates know about the lab."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lab.errors import InputError
+from lab.playbook import Run, load_playbook, topology_facts
+from lab.topology import Topology, load_topology
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_facts_of_pair() -> None:
+    facts = topology_facts(load_topology(ROOT / "topologies" / "pair.yaml"),
+                           lab_name="pair-c0ffee")
+    assert facts["lab"] == {"name": "pair-c0ffee", "topology": "pair"}
+    assert facts["nodes"]["server"] == {
+        "name": "server", "index": 2, "role": "server",
+        "ipv4": "10.0.1.10", "ipv6": "fd00:0:0:1::10",
+        "addresses": ["10.0.1.10", "fd00:0:0:1::10"],
+        "interfaces": {"lan": {"ifname": "eth0", "mac": "52:54:00:5c:02:01",
+                               "ipv4": "10.0.1.10", "ipv6": "fd00:0:0:1::10"}},
+    }
+    assert facts["networks"] == {"lan": {"name": "lan", "ipv4": "10.0.1.0/24",
+                                         "ipv6": "fd00:0:0:1::/64",
+                                         "nodes": ["client", "server"]}}
+    assert facts["roles"] == {"client": ["client"], "server": ["server"]}
+    json.dumps(facts)  # plain data
+
+
+def test_lab_name_defaults_to_the_topology_name() -> None:
+    facts = topology_facts(load_topology(ROOT / "topologies" / "pair.yaml"))
+    assert facts["lab"] == {"name": "pair", "topology": "pair"}
+
+
+def test_first_address_of_a_node_on_two_networks() -> None:
+    router = topology_facts(load_topology(ROOT / "topologies" / "triangle.yaml"))["nodes"]["router"]
+    assert (router["ipv4"], router["ipv6"]) == ("10.77.1.2", "fd77:0:0:1::2")
+    assert router["addresses"] == ["10.77.1.2", "fd77:0:0:1::2", "10.77.2.1", "fd77:0:0:2::1"]
+    assert router["interfaces"]["right"]["ifname"] == "eth1"
+
+
+@pytest.fixture
+def v4only(tmp_path: Path) -> Topology:
+    path = tmp_path / "v4.yaml"
+    path.write_text(textwrap.dedent("""\
+        name: v4
+        nodes: {a: {}, b: {role: peer}, c: {role: peer}}
+        networks: {lan: {ipv4: 10.0.9.0/24, ipv6: false}}
+        links: [{network: lan, nodes: [a, b, c]}]
+        """))
+    return load_topology(path)
+
+
+def test_missing_facts_are_left_out(v4only: Topology) -> None:
+    facts = topology_facts(v4only)
+    assert "ipv6" not in facts["nodes"]["a"] and "role" not in facts["nodes"]["a"]
+    assert "ipv6" not in facts["networks"]["lan"]
+    assert facts["roles"] == {"peer": ["b", "c"]}
+
+
+def test_a_missing_fact_fails_with_a_hint(v4only: Topology, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("p.yaml").write_text(textwrap.dedent("""\
+        name: p
+        steps:
+          - node: a
+            run: "ping {{ nodes.b.ipv6 }}"
+          - node: a
+            run: "echo {{ nodes.a.role }}"
+        """))
+    with pytest.raises(InputError) as caught:
+        load_playbook(Path("p.yaml"), v4only)
+    assert [str(i) for i in caught.value.issues] == [
+        "p.yaml:4: steps[0].run: template error: 'dict object' has no attribute 'ipv6' "
+        "(hint: a, b and c have no ipv6)",
+        "p.yaml:6: steps[1].run: template error: 'dict object' has no attribute 'role' "
+        "(hint: without a role: a)",
+    ]
+
+
+def test_roles_select_nodes(v4only: Topology, tmp_path: Path,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("p.yaml").write_text(textwrap.dedent("""\
+        name: p
+        steps:
+          - nodes: "{{ roles.peer }}"
+            run: "ping -c 1 {{ nodes.a.ipv4 }} # {{ lab.name }} {{ networks.lan.ipv4 }}"
+        """))
+    step = load_playbook(Path("p.yaml"), v4only, lab_name="v4-123456").steps[0]
+    assert step.nodes == ("b", "c")
+    assert step.action == Run("ping -c 1 10.0.9.1 # v4-123456 10.0.9.0/24", 30.0, 0, None, None,
+                              None, False)
