@@ -32,7 +32,7 @@ class Verb(Protocol):
 
 # Order is the order shown by `lab --help`.
 VERB_MODULES = (
-    "validate", "up", "down", "status", "exec", "cp", "ssh", "image", "doctor",
+    "validate", "up", "run", "down", "status", "exec", "cp", "ssh", "image", "doctor",
 )
 
 DESCRIPTION = """\

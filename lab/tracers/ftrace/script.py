@@ -47,11 +47,12 @@ def start_script(options: FtraceOptions) -> str:
         "cat > $want <<'EOF'",
         *[p.function for p in options.probes()],
         "EOF",
-        "have=$(awk 'NR==FNR {w[$1]; next} ($1 in w) {print $1}' $want "
-        "$T/available_filter_functions | sort -u)",
+        "have=\" $(awk 'NR==FNR {w[$1]; next} ($1 in w) {print $1}' $want "
+        "$T/available_filter_functions | sort -u | tr '\\n' ' ') \"",
         "rm -f $want",
         "probe() {  # FUNCTION FILTER ENTRY-ARGS [RETURN-ARGS]",
-        "    case \" $(echo $have) \" in *\" $1 \"*) ;; *) skipped=\"$skipped $1\"; return ;; esac",
+        # No subshell per probe: forks are slow under emulation.
+        "    case \"$have\" in *\" $1 \"*) ;; *) skipped=\"$skipped $1\"; return ;; esac",
         f"    echo \"p:{GROUP}/$1 $1 $3\" >> $T/kprobe_events",
         f"    defined=\"$defined {GROUP}/$1\"",
         "    filters=\"$filters $1=$2\"",

@@ -1,0 +1,118 @@
+"""`lab run TOPOLOGY PLAYBOOK`: bring a lab up, run a playbook, collect, tear down."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.markup import escape
+
+from lab.cli.common import ProgressPrinter, Subparsers, add_connect_option, backend_for, err, out
+from lab.errors import UsageError
+from lab.images.recipe import available_names
+from lab.lifecycle.down import tear_down
+from lab.lifecycle.up import UpOptions, bring_up
+from lab.paths import Paths
+from lab.playbook import load_playbook, shipped_programs
+from lab.run import RunDir, StepResult, run_playbook
+from lab.run.runner import StepSink
+from lab.source import parse_overrides
+from lab.state import StateStore
+from lab.topology import load_topology
+
+EPILOG = """\
+examples:
+  lab run topologies/pair.yaml playbooks/replyhi.yaml
+  lab run topologies/pair.yaml playbooks/concurrent.yaml --set connections=200 --keep
+  lab run --lab pair-3f2a9c playbooks/udp.yaml        # on a lab that is already up
+
+The run directory (runs/<lab>-<time>/) holds the rendered topology and
+playbook, console logs, raw traces, events.jsonl and summary.json.
+"""
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "run", help="run a playbook on a lab and collect its traces",
+        description="Bring a lab up (or use one with --lab), run a playbook's steps, stop "
+                    "and collect the tracers, parse every trace into events.jsonl, check the "
+                    "playbook's expectations and tear the lab down (unless --keep). Exits 1 "
+                    "when a step or an expectation fails.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("files", nargs="+", type=Path, metavar="[TOPOLOGY] PLAYBOOK",
+                   help="a topology and a playbook, or only a playbook with --lab")
+    p.add_argument("--lab", "-l", metavar="NAME", help="run on this lab, which is up")
+    p.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="set a variable of the topology or playbook")
+    p.add_argument("--runs", type=Path, default=Path("runs"), metavar="DIR",
+                   help="where run directories are made (default: ./runs)")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="deadline for the lab's nodes to answer SSH (default: 120)")
+    add_connect_option(p)
+    p.set_defaults(handler=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    overrides = parse_overrides(args.overrides)
+    paths = Paths.default()
+    store = StateStore(paths)
+    if args.lab:
+        if len(args.files) != 1:
+            raise UsageError("with --lab, give only the PLAYBOOK",
+                             hint=f"lab run --lab {args.lab} playbooks/replyhi.yaml")
+        state = store.load(args.lab)
+        topology_file, playbook_file = Path(state.topology), args.files[0]
+    elif len(args.files) == 2:
+        state = None
+        topology_file, playbook_file = args.files
+    else:
+        raise UsageError("give a TOPOLOGY and a PLAYBOOK (or --lab NAME and a PLAYBOOK)",
+                         hint="lab run topologies/pair.yaml playbooks/replyhi.yaml")
+    topology = load_topology(topology_file, overrides=overrides, images=available_names())
+    # Check the playbook before booting anything; it is rendered again with the lab's name.
+    load_playbook(playbook_file, topology, overrides=overrides, programs=shipped_programs())
+    async with backend_for(args.connect if state is None else state.uri) as backend:
+        if state is None:
+            state = await bring_up(topology, topology_file, backend, paths,
+                                   options=UpOptions(timeout=args.timeout),
+                                   events=ProgressPrinter())
+            err.print(f"lab {state.name} is up")
+        try:
+            book = load_playbook(playbook_file, topology, lab_name=state.name,
+                                 overrides=overrides, programs=shipped_programs())
+            run_dir = RunDir.create(args.runs, state.name)
+            err.print(f"running {book.name} ({len(book.steps)} steps) → {run_dir.path}")
+            summary = await run_playbook(book, topology, state, paths, run_dir,
+                                         on_step=_print_step(len(book.steps)))
+        finally:
+            if not (args.keep or args.lab):
+                await tear_down(state, backend, store)
+                err.print(f"lab {state.name} removed")
+            else:
+                err.print(f"lab {state.name} is still up")
+    for line in summary.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(line)}")
+    for e in summary.expectations:
+        mark = "[green]ok[/green]  " if e["ok"] else "[red]FAIL[/red]"
+        err.print(f"{mark} expect {escape(e['name'])} {escape('[' + e['node'] + ']')}: "
+                  f"{escape(e['detail'])}")
+    counts = ", ".join(f"{node} {sum(c.values())}" for node, c in summary.event_counts.items())
+    err.print(f"events: {counts or 'none'}")
+    for line in summary.failures:
+        err.print(f"[bold red]error:[/bold red] {escape(line)}")
+    out.print(str(run_dir.path))
+    return 0 if summary.ok else 1
+
+
+def _print_step(total: int) -> StepSink:
+    def show(step: StepResult) -> None:
+        where = f" ({', '.join(step.nodes)})" if step.nodes else ""
+        status = {"ok": "[green]ok[/green]", "failed": "[red]FAILED[/red]",
+                  "skipped": "[dim]skipped[/dim]"}[step.status]
+        err.print(f"[{step.index + 1}/{total}] {escape(step.name)}{escape(where)}: {status}"
+                  + (f" {step.seconds:.1f} s" if step.status != "skipped" else ""))
+        for failure in step.failures:
+            err.print(f"    {escape(failure)}")
+    return show
+

@@ -1,0 +1,254 @@
+"""One function per kind of step; each returns one NodeResult per node it ran on.
+
+Steps on several nodes run on all of them at once. A result that is not ok
+carries a one-line reason; nothing here raises for an expected failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import posixpath
+import shlex
+from collections.abc import Awaitable, Callable
+
+from lab.errors import LabError
+from lab.playbook import (
+    Deploy,
+    Pull,
+    Push,
+    Run,
+    Sleep,
+    Step,
+    Stop,
+    TraceStart,
+    TraceStop,
+    Wait,
+    WaitPort,
+)
+from lab.playbook.plan import output_matches
+from lab.programs import build_program
+from lab.run.context import PIDS, Background, RunContext, pidfile
+from lab.run.results import TAIL, NodeResult, TracerResult
+from lab.ssh import CommandResult, CommandTimeout
+from lab.tracers.ftrace import FtraceOptions, start_ftrace, stop_ftrace
+from lab.tracers.ftrace.probes import Adjust
+
+STOP_POLL = 0.1
+
+
+async def run_step(ctx: RunContext, step: Step) -> list[NodeResult]:
+    action = step.action
+    match action:
+        case Run(background=str()):
+            return await _each(ctx, step, lambda n: _start_background(ctx, step, n))
+        case Run():
+            return await _each(ctx, step, lambda n: _run(ctx, step, n))
+        case Wait():
+            return await _wait(ctx, action)
+        case Stop():
+            return await _stop(ctx, action.handle, action.timeout)
+        case WaitPort():
+            return await _each(ctx, step, lambda n: _wait_port(ctx, n, action))
+        case Push():
+            return await _each(ctx, step, lambda n: _push(ctx, n, action))
+        case Pull():
+            return await _each(ctx, step, lambda n: _pull(ctx, n, action))
+        case Deploy():
+            return await _deploy(ctx, step, action)
+        case TraceStart():
+            return await _each(ctx, step, lambda n: _trace_start(ctx, n, action))
+        case TraceStop():
+            return await _each(ctx, step, lambda n: _trace_stop(ctx, n, action.tracer))
+        case Sleep():
+            await asyncio.sleep(action.seconds)
+            return []
+
+
+async def _each(ctx: RunContext, step: Step,
+                one: Callable[[str], Awaitable[NodeResult]]) -> list[NodeResult]:
+    async def guarded(node: str) -> NodeResult:
+        try:
+            return await one(node)
+        except LabError as exc:
+            return NodeResult(node, ok=False, error=exc.message.removeprefix(f"node {node}: "))
+    return list(await asyncio.gather(*(guarded(n) for n in step.nodes)))
+
+
+def _judge(ctx: RunContext, step: Step, node: str, result: CommandResult, *,
+           expect_exit: int | None, expect_stdout: str | None,
+           expect_stderr: str | None) -> NodeResult:
+    """Save a command's output and check it against the step's expectations."""
+    ctx.run_dir.output(step.index, node, "out").write_bytes(result.stdout)
+    ctx.run_dir.output(step.index, node, "err").write_bytes(result.stderr)
+    stdout = result.stdout.decode(errors="replace")
+    stderr = result.stderr.decode(errors="replace")
+    error = None
+    if expect_exit is not None and result.exit_status != expect_exit:
+        last = (stderr.strip().splitlines() or [""])[-1]
+        error = f"exit status {result.exit_status}, expected {expect_exit}" + (
+            f": {last}" if last else "")
+    elif expect_stdout is not None and not output_matches(expect_stdout, stdout):
+        error = f"stdout does not match {expect_stdout!r}"
+    elif expect_stderr is not None and not output_matches(expect_stderr, stderr):
+        error = f"stderr does not match {expect_stderr!r}"
+    return NodeResult(node, ok=error is None, exit_status=result.exit_status,
+                      stdout_tail=stdout[-TAIL:], stderr_tail=stderr[-TAIL:], error=error)
+
+
+async def _run(ctx: RunContext, step: Step, node: str) -> NodeResult:
+    action = step.action
+    assert isinstance(action, Run)
+    try:
+        result = await ctx.session(node).run(action.command, timeout=action.timeout)
+    except CommandTimeout as exc:
+        ctx.run_dir.output(step.index, node, "out").write_bytes(exc.stdout)
+        ctx.run_dir.output(step.index, node, "err").write_bytes(exc.stderr)
+        return NodeResult(node, ok=False, error=f"did not finish within {exc.timeout:g} s")
+    return _judge(ctx, step, node, result, expect_exit=action.expect_exit,
+                  expect_stdout=action.expect_stdout, expect_stderr=action.expect_stderr)
+
+
+async def _start_background(ctx: RunContext, step: Step, node: str) -> NodeResult:
+    action = step.action
+    assert isinstance(action, Run) and action.background
+    # The command's process id is written first, so that `stop` can signal it.
+    line = (f"mkdir -p {PIDS} && echo $$ > {pidfile(step, node)} && "
+            f"exec sh -c {shlex.quote(action.command)}")
+    task = asyncio.create_task(ctx.session(node).run(line))
+    ctx.backgrounds.setdefault(action.background, []).append(Background(node, step, task))
+    return NodeResult(node, ok=True)
+
+
+async def _wait(ctx: RunContext, action: Wait) -> list[NodeResult]:
+    results = []
+    for bg in ctx.backgrounds.get(action.handle, []):
+        try:
+            result = await asyncio.wait_for(asyncio.shield(bg.task), action.timeout)
+        except TimeoutError:
+            results.append(NodeResult(bg.node, ok=False,
+                                      error=f"{action.handle} still runs after "
+                                            f"{action.timeout:g} s"))
+            continue
+        except LabError as exc:
+            results.append(NodeResult(bg.node, ok=False, error=exc.message))
+            continue
+        results.append(_judge(ctx, bg.step, bg.node, result, expect_exit=action.expect_exit,
+                              expect_stdout=action.expect_stdout,
+                              expect_stderr=action.expect_stderr))
+    return results
+
+
+async def _stop(ctx: RunContext, handle: str, timeout: float) -> list[NodeResult]:
+    """SIGTERM to the command's process group, SIGKILL after `timeout`."""
+    results = []
+    for bg in ctx.backgrounds.get(handle, []):
+        session = ctx.session(bg.node)
+        for signal in ("TERM", "KILL"):
+            if bg.task.done():
+                break
+            await session.run(f"p=$(cat {bg.pidfile}) && (kill -{signal} -$p || kill -{signal} $p)"
+                              " 2>/dev/null")
+            try:
+                await asyncio.wait_for(asyncio.shield(bg.task), timeout)
+            except TimeoutError:
+                continue
+            except LabError:
+                break
+        if not bg.task.done():
+            bg.task.cancel()
+        outcome = None if bg.task.cancelled() else bg.task.exception()
+        if not bg.task.cancelled() and outcome is None:
+            result = bg.task.result()
+            ctx.run_dir.output(bg.step.index, bg.node, "out").write_bytes(result.stdout)
+            ctx.run_dir.output(bg.step.index, bg.node, "err").write_bytes(result.stderr)
+        results.append(NodeResult(bg.node, ok=True))
+    return results
+
+
+async def stop_all_backgrounds(ctx: RunContext) -> None:
+    for handle, backgrounds in ctx.backgrounds.items():
+        if any(not bg.task.done() for bg in backgrounds):
+            await _stop(ctx, handle, 2.0)
+
+
+async def _wait_port(ctx: RunContext, node: str, action: WaitPort) -> NodeResult:
+    tables = ["/proc/net/tcp", "/proc/net/tcp6"] if action.proto == "tcp" else \
+        ["/proc/net/udp", "/proc/net/udp6"]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + action.timeout
+    while True:
+        listing = await ctx.session(node).run(["cat", *tables], check=True)
+        if _port_in(listing.stdout.decode(), action.port, listening=action.proto == "tcp"):
+            return NodeResult(node, ok=True)
+        if loop.time() >= deadline:
+            return NodeResult(node, ok=False, error=f"nothing on {action.proto} port "
+                                                    f"{action.port} after {action.timeout:g} s")
+        await asyncio.sleep(STOP_POLL)
+
+
+def _port_in(table: str, port: int, *, listening: bool) -> bool:
+    """Whether /proc/net/{tcp,udp}[6] lists a local `port` (TCP: in state LISTEN)."""
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[1].rsplit(":", 1)[-1] == f"{port:04X}" \
+                and (not listening or fields[3] == "0A"):
+            return True
+    return False
+
+
+async def _push(ctx: RunContext, node: str, action: Push) -> NodeResult:
+    await ctx.session(node).put(action.src, action.dst, timeout=action.timeout)
+    return NodeResult(node, ok=True)
+
+
+async def _pull(ctx: RunContext, node: str, action: Pull) -> NodeResult:
+    target = ctx.run_dir.path / action.dst
+    target.parent.mkdir(parents=True, exist_ok=True)
+    await ctx.session(node).get(action.src, target, timeout=action.timeout)
+    return NodeResult(node, ok=True)
+
+
+async def _deploy(ctx: RunContext, step: Step, action: Deploy) -> list[NodeResult]:
+    try:
+        if action.source is None or action.source.suffix == ".c":
+            binary = await build_program(action.source or action.program, ctx.program_cache)
+        else:
+            binary = action.source  # an executable or a script, copied as it is
+    except LabError as exc:
+        return [NodeResult(n, ok=False, error=str(exc)) for n in step.nodes]
+
+    async def install(node: str) -> NodeResult:
+        session = ctx.session(node)
+        await session.run(["mkdir", "-p", posixpath.dirname(action.dest)], check=True)
+        await session.put(binary, action.dest, timeout=action.timeout)
+        await session.run(["chmod", "755", action.dest], check=True)
+        return NodeResult(node, ok=True)
+    return await _each(ctx, step, install)
+
+
+async def _trace_start(ctx: RunContext, node: str, action: TraceStart) -> NodeResult:
+    s = action.settings
+    options = FtraceOptions(comms=s.comms, functions=Adjust(s.functions.add, s.functions.remove),
+                            syscalls=Adjust(s.syscalls.add, s.syscalls.remove),
+                            buffer_kb=s.buffer_kb)
+    skipped = await start_ftrace(ctx.session(node), options)
+    raw = ctx.run_dir.raw("ftrace", node)
+    ctx.tracers[("ftrace", node)] = TracerResult(
+        node, "ftrace", str(raw.relative_to(ctx.run_dir.path)), skipped_probes=skipped)
+    return NodeResult(node, ok=True)
+
+
+async def _trace_stop(ctx: RunContext, node: str, tracer: str) -> NodeResult:
+    result = ctx.tracers.get((tracer, node))
+    if result is None:
+        return NodeResult(node, ok=False, error=f"{tracer} was not started on {node}")
+    stats = await stop_ftrace(ctx.session(node), ctx.run_dir.path / result.raw)
+    result.entries, result.lost = stats.entries, stats.lost
+    return NodeResult(node, ok=True)
+
+
+async def stop_all_tracers(ctx: RunContext) -> None:
+    """Tracers a failed or short playbook left running are stopped and collected."""
+    for (tracer, node), result in ctx.tracers.items():
+        if not (ctx.run_dir.path / result.raw).exists():
+            await _trace_stop(ctx, node, tracer)

@@ -1,0 +1,45 @@
+"""What the steps of one run share: sessions, background commands, tracers, results."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.playbook import Playbook, Step
+from lab.run.results import RunDir, TracerResult
+from lab.ssh import CommandResult, NodeSession
+from lab.state import LabState
+
+PIDS = "/run/socklab"  # where background commands leave their process ids on a node
+
+
+@dataclass
+class Background:
+    """A command started by `run: ... background: HANDLE` on one node."""
+
+    node: str
+    step: Step
+    task: asyncio.Task[CommandResult]
+
+    @property
+    def pidfile(self) -> str:
+        return pidfile(self.step, self.node)
+
+
+def pidfile(step: Step, node: str) -> str:
+    return f"{PIDS}/{step.index}-{node}.pid"
+
+
+@dataclass
+class RunContext:
+    book: Playbook
+    state: LabState
+    sessions: dict[str, NodeSession]
+    run_dir: RunDir
+    program_cache: Path
+    backgrounds: dict[str, list[Background]] = field(default_factory=dict)
+    tracers: dict[tuple[str, str], TracerResult] = field(default_factory=dict)  # (tracer, node)
+
+    def session(self, node: str) -> NodeSession:
+        return self.sessions[node]

@@ -1,0 +1,122 @@
+"""What a run leaves behind: the run directory and its machine-readable summary.
+
+    runs/<lab>-<timestamp>/
+        topology.json  playbook.json   the topology and playbook as rendered
+        consoles/<node>.log            serial consoles
+        raw/ftrace-<node>.txt          raw traces, as the guest wrote them
+        outputs/<step>-<node>.out|err  every command's output
+        events.jsonl                   every event, one schema (lab/events.py)
+        summary.json                   steps, exit statuses, durations, counts, losses
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Status = Literal["ok", "failed", "skipped"]
+TAIL = 2000  # characters of output kept in the summary (the files hold all of it)
+
+
+@dataclass
+class NodeResult:
+    node: str
+    ok: bool
+    exit_status: int | None = None
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    error: str | None = None  # why it failed, in one line
+
+
+@dataclass
+class StepResult:
+    index: int
+    name: str
+    line: int
+    action: str
+    nodes: list[str]
+    status: Status = "skipped"
+    seconds: float = 0.0
+    results: list[NodeResult] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"{r.node}: {r.error}" for r in self.results if not r.ok and r.error]
+
+
+@dataclass
+class TracerResult:
+    node: str
+    tracer: str
+    raw: str  # path inside the run directory
+    entries: int = 0
+    lost: int = 0  # lost in the ring buffer or marked lost in the text
+    unparsed: int = 0
+    unparsed_samples: list[str] = field(default_factory=list)
+    skipped_probes: list[str] = field(default_factory=list)
+    events: int = 0
+
+
+@dataclass
+class RunSummary:
+    lab: str
+    playbook: str
+    topology: str
+    started_at: str = field(default_factory=lambda: time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    seconds: float = 0.0
+    ok: bool = False
+    steps: list[StepResult] = field(default_factory=list)
+    tracers: list[TracerResult] = field(default_factory=list)
+    event_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # node → kind → n
+    expectations: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[str]:
+        lines = [f"step {s.index + 1} ({s.name}) failed: {f}"
+                 for s in self.steps if s.status == "failed" for f in s.failures]
+        lines += [f"expectation {e['name']} [{e['node']}] failed: {e['detail']}"
+                  for e in self.expectations if not e["ok"]]
+        return lines
+
+    @property
+    def warnings(self) -> list[str]:
+        """What makes the trace incomplete without failing the run."""
+        lines = [f"{t.tracer} on {t.node}: {t.lost} events lost (buffer too small?)"
+                 for t in self.tracers if t.lost]
+        lines += [f"{t.tracer} on {t.node}: {t.unparsed} lines not understood, e.g. "
+                  f"{t.unparsed_samples[0]!r}" for t in self.tracers if t.unparsed]
+        return lines
+
+    def to_json(self) -> str:
+        data = {**asdict(self), "failures": self.failures, "warnings": self.warnings}
+        return json.dumps(data, indent=2) + "\n"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @classmethod
+    def create(cls, runs: Path, lab: str) -> RunDir:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = runs / f"{lab}-{stamp}"
+        n = 1
+        while path.exists():
+            n += 1
+            path = runs / f"{lab}-{stamp}-{n}"
+        for sub in ("raw", "outputs", "consoles"):
+            (path / sub).mkdir(parents=True)
+        return cls(path)
+
+    def write_json(self, name: str, data: object) -> None:
+        (self.path / name).write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+    def output(self, step: int, node: str, stream: str) -> Path:
+        return self.path / "outputs" / f"{step + 1:02d}-{node}.{stream}"
+
+    def raw(self, tracer: str, node: str) -> Path:
+        return self.path / "raw" / f"{tracer}-{node}.txt"

@@ -1,0 +1,125 @@
+"""Run a playbook on a lab that is up, and leave everything in a run directory.
+
+Stages: open a session per node → steps in order (the first failure skips
+the rest) → stop what is still running (background commands, tracers) →
+collect consoles and traces → parse and annotate events → check
+expectations → summary.json. Every stage after the steps runs on every
+path, so a failed run still leaves its traces behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+from lab.correlate.sockets import annotate_sockets
+from lab.errors import LabError
+from lab.events import Event, write_events
+from lab.keys import PRIVATE_KEY_NAME
+from lab.log import get_logger
+from lab.paths import Paths
+from lab.playbook import Playbook, evaluate
+from lab.run.actions import run_step, stop_all_backgrounds, stop_all_tracers
+from lab.run.context import RunContext
+from lab.run.results import RunDir, RunSummary, StepResult
+from lab.ssh import NodeSession
+from lab.state import LabState
+from lab.topology import Topology
+from lab.tracers.ftrace import parse_trace
+
+StepSink = Callable[[StepResult], None]
+
+
+async def run_playbook(book: Playbook, topology: Topology, state: LabState, paths: Paths,
+                       run_dir: RunDir, *, on_step: StepSink = lambda _: None) -> RunSummary:
+    started = time.monotonic()
+    summary = RunSummary(lab=state.name, playbook=str(book.path), topology=state.topology)
+    run_dir.write_json("topology.json", topology.to_dict())
+    run_dir.write_json("playbook.json", book.to_dict())
+    key = paths.lab_dir(state.name) / PRIVATE_KEY_NAME
+    async with AsyncExitStack() as stack:
+        sessions = {node: await stack.enter_async_context(
+            NodeSession.open(node, state.endpoint(node), key)) for node in state.nodes}
+        ctx = RunContext(book, state, sessions, run_dir, paths.home / "programs")
+        try:
+            await _steps(ctx, summary, on_step)
+        finally:
+            # Leave nothing running in the guests, whatever happened above.
+            await asyncio.shield(_wind_down(ctx))
+        summary.tracers = list(ctx.tracers.values())
+    _copy_consoles(state, run_dir)
+    events = _events(summary, state, run_dir)
+    write_events(run_dir.path / "events.jsonl", events)
+    summary.event_counts = _counts(events)
+    summary.expectations = [
+        {"name": o.expectation.name, "line": o.expectation.line, "node": o.node, "ok": o.ok,
+         "detail": o.detail} for o in evaluate(book.expect, events)]
+    summary.ok = all(s.status == "ok" for s in summary.steps) and all(
+        e["ok"] for e in summary.expectations)
+    summary.seconds = round(time.monotonic() - started, 3)
+    (run_dir.path / "summary.json").write_text(summary.to_json())
+    return summary
+
+
+async def _steps(ctx: RunContext, summary: RunSummary, on_step: StepSink) -> None:
+    failed = False
+    for step in ctx.book.steps:
+        result = StepResult(step.index, step.name, step.line, step.action.kind,
+                            list(step.nodes))
+        summary.steps.append(result)
+        if failed:
+            on_step(result)  # skipped
+            continue
+        began = time.monotonic()
+        result.results = await run_step(ctx, step)
+        result.seconds = round(time.monotonic() - began, 3)
+        result.status = "ok" if all(r.ok for r in result.results) else "failed"
+        failed = result.status == "failed"
+        on_step(result)
+
+
+async def _wind_down(ctx: RunContext) -> None:
+    log = get_logger(__name__, lab=ctx.state.name, run=ctx.run_dir.path.name)
+    for stop in (stop_all_backgrounds, stop_all_tracers):
+        try:
+            await stop(ctx)
+        except LabError as exc:  # one failure must not keep the other from running
+            log.warning("%s failed: %s", stop.__name__, exc)
+
+
+def _copy_consoles(state: LabState, run_dir: RunDir) -> None:
+    for name, node in state.nodes.items():
+        source = Path(node.console_log)
+        if source.exists():
+            shutil.copyfile(source, run_dir.path / "consoles" / f"{name}.log")
+
+
+def _events(summary: RunSummary, state: LabState, run_dir: RunDir) -> list[Event]:
+    """Every collected trace, parsed and annotated node by node."""
+    events: list[Event] = []
+    for tracer in summary.tracers:
+        raw = run_dir.path / tracer.raw
+        if not raw.exists():
+            continue
+        with raw.open(errors="replace") as lines:
+            parsed = parse_trace(lines, node=tracer.node,
+                                 kernel=state.nodes[tracer.node].kernel_release)
+        tracer.unparsed, tracer.unparsed_samples = parsed.unparsed, parsed.unparsed_samples
+        tracer.lost += parsed.lost
+        tracer.events = len(parsed.events)
+        events += annotate_sockets(parsed.events)
+    events.sort(key=lambda e: (e.node, e.ts))
+    return events
+
+
+def _counts(events: list[Event]) -> dict[str, dict[str, int]]:
+    counts: dict[str, Counter[str]] = {}
+    for e in events:
+        counts.setdefault(e.node, Counter())[e.kind.value] += 1
+    return {node: dict(c) for node, c in counts.items()}
+
