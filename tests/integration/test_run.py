@@ -1,0 +1,78 @@
+"""`lab run`: the shipped playbooks on real guests of both kernels, and their run directories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lab.events import Kind, read_events
+from tests.integration.vmlab import PAIR, ROOT, lab, leftovers
+
+pytestmark = pytest.mark.vm
+PLAYBOOKS = ["replyhi", "replyhi6", "udp", "concurrent", "bulk"]
+
+
+def run_dir_of(stdout: str) -> Path:
+    return ROOT / stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("playbook", PLAYBOOKS)
+def test_shipped_playbooks_pass(pair: tuple[str, str], playbook: str, tmp_path: Path) -> None:
+    name, _ = pair
+    result = lab("run", "--lab", name, f"playbooks/{playbook}.yaml", "--runs", str(tmp_path),
+                 check=False)
+    assert result.returncode == 0, result.stderr
+    run_dir = run_dir_of(result.stdout)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["ok"] and summary["failures"] == [] and summary["warnings"] == []
+    assert {t["node"]: t["lost"] for t in summary["tracers"]} == {"client": 0, "server": 0}
+    assert summary["expectations"] and all(e["ok"] for e in summary["expectations"])
+    for item in ("topology.json", "playbook.json", "events.jsonl", "consoles/server.log",
+                 "raw/ftrace-server.txt", "raw/ftrace-client.txt"):
+        assert (run_dir / item).exists(), item
+
+
+def test_replyhi_events_carry_the_connection_on_both_sides(pair: tuple[str, str],
+                                                           tmp_path: Path) -> None:
+    name, image = pair
+    result = lab("run", "--lab", name, "playbooks/replyhi.yaml", "--runs", str(tmp_path))
+    events = list(read_events(run_dir_of(result.stdout) / "events.jsonl"))
+    assert {e.kernel[:4] for e in events} == {"5.10" if image == "debian-11" else "6.1."}
+    accepted = next(e for e in events if e.node == "server" and e.name == "__sys_accept4"
+                    and e.kind == Kind.FUNC_RETURN)
+    assert accepted.sock is not None
+    client_port = accepted.sock.dport
+    for e in events:
+        if e.sock is not None and e.sock.sport in (client_port,) and e.node == "client":
+            assert (e.sock.daddr, e.sock.dport) == ("10.0.1.10", 7777)
+    sides = {(e.node, e.name) for e in events if e.kind == Kind.FUNC_ENTRY}
+    assert {("server", "inet_csk_accept"), ("client", "tcp_v4_connect"),
+            ("server", "tcp_recvmsg"), ("client", "tcp_sendmsg")} <= sides
+
+
+def test_a_failed_expectation_fails_the_run_and_says_why(pair: tuple[str, str],
+                                                         tmp_path: Path) -> None:
+    name, _ = pair
+    book = (ROOT / "playbooks" / "replyhi.yaml").read_text().replace(
+        "count: {__sys_accept4: \"{{ count }}\"}", "count: {__sys_accept4: 2}")
+    assert "__sys_accept4: 2" in book
+    path = ROOT / "playbooks" / f".test-failing-{name}.yaml"
+    path.write_text(book)
+    try:
+        result = lab("run", "--lab", name, str(path), "--runs", str(tmp_path), check=False)
+    finally:
+        path.unlink()
+    assert result.returncode == 1
+    assert "error: expectation one accept per connection [server] failed" in result.stderr
+    summary = json.loads((run_dir_of(result.stdout) / "summary.json").read_text())
+    assert summary["ok"] is False and len(summary["failures"]) == 1
+
+
+def test_run_brings_the_lab_up_and_down(tmp_path: Path) -> None:
+    result = lab("run", str(PAIR), "playbooks/replyhi.yaml", "--runs", str(tmp_path))
+    run_dir = run_dir_of(result.stdout)
+    lab_name = json.loads((run_dir / "summary.json").read_text())["lab"]
+    assert "lab " + lab_name + " removed" in result.stderr
+    assert not leftovers(lab_name)
