@@ -34,7 +34,7 @@ from lab.paths import Paths
 # Bump when the layout of a built image changes, so old caches are not reused.
 FORMAT_VERSION = 1
 LIB_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "lib", "usr/lib")
-GUEST_FILES = ("rc", "inittab")
+GUEST_FILES = ("rc", "inittab", "shell")
 
 Progress = Callable[[str], None]
 
@@ -174,18 +174,18 @@ def _skeleton(root: Path) -> None:
     (root / "tmp").chmod(0o1777)
     (root / "root").chmod(0o700)
     files = {
-        "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
+        "etc/passwd": "root:x:0:0:root:/root:/bin/lab-shell\n",
         "etc/group": "root:x:0:\ntty:x:5:\n",
-        "etc/shells": "/bin/sh\n",
+        "etc/shells": "/bin/sh\n/bin/lab-shell\n",
         "etc/nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
         "etc/profile": "export PATH=/usr/sbin:/usr/bin:/sbin:/bin\nexport PS1='\\h:\\w# '\n",
         "etc/inittab": _guest_file("inittab").decode(),
     }
     for name, text in files.items():
         (root / name).write_text(text)
-    rc = root / "etc/socklab/rc"
-    rc.write_bytes(_guest_file("rc"))
-    rc.chmod(0o755)
+    for source, target in (("rc", "etc/socklab/rc"), ("shell", "bin/lab-shell")):
+        (root / target).write_bytes(_guest_file(source))
+        (root / target).chmod(0o755)
     (root / "init").symlink_to("bin/busybox")
 
 

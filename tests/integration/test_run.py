@@ -76,3 +76,24 @@ def test_run_brings_the_lab_up_and_down(tmp_path: Path) -> None:
     lab_name = json.loads((run_dir / "summary.json").read_text())["lab"]
     assert "lab " + lab_name + " removed" in result.stderr
     assert not leftovers(lab_name)
+
+
+def test_users_deploy_their_own_c_file_and_script(pair: tuple[str, str],
+                                                  tmp_path: Path) -> None:
+    name, _ = pair
+    (tmp_path / "greet.c").write_text(
+        '#include <stdio.h>\nint main(int c, char **v) { printf("greetings %s\\n", '
+        'c > 1 ? v[1] : "?"); return 0; }\n')
+    script = tmp_path / "where.sh"
+    script.write_text("#!/bin/sh\nhostname\n")
+    script.chmod(0o755)
+    (tmp_path / "mine.yaml").write_text(
+        "name: mine\nsteps:\n"
+        "  - {nodes: all, deploy: ./greet.c}\n"
+        "  - {node: server, deploy: {program: ./where.sh, dest: /usr/local/bin/where}}\n"
+        "  - {node: client, run: '/opt/socklab/bin/greet {{ lab.name }}',"
+        " expect_stdout: 'greetings {{ lab.name }}'}\n"
+        "  - {node: server, run: where, expect_stdout: '^server$'}\n")
+    result = lab("run", "--lab", name, str(tmp_path / "mine.yaml"), "--runs",
+                 str(tmp_path / "runs"), check=False)
+    assert result.returncode == 0, result.stderr
