@@ -87,8 +87,8 @@ CASES = [
         'paths.yaml:12: steps[4].push.src: must not be empty',
     ]),
     ('programs.yaml', [
-        "programs.yaml:4: steps[0].deploy: unknown program 'replhi' (hint: did you mean 'replyhi'? shipped programs: bulk-recv, bulk-send, concurrent, hello, replyhi, udpecho, udpsend; or a path (./mine.c, ./script.sh))",
-        "programs.yaml:6: steps[1].deploy: unknown program 'frobnicate' (hint: shipped programs: bulk-recv, bulk-send, concurrent, hello, replyhi, udpecho, udpsend; or a path (./mine.c, ./script.sh))",
+        "programs.yaml:4: steps[0].deploy: unknown program 'replhi' (hint: did you mean 'replyhi'? shipped programs: bulk-recv, bulk-send, clocks, concurrent, hello, replyhi, udpecho, udpsend; or a path (./mine.c, ./script.sh))",
+        "programs.yaml:6: steps[1].deploy: unknown program 'frobnicate' (hint: shipped programs: bulk-recv, bulk-send, clocks, concurrent, hello, replyhi, udpecho, udpsend; or a path (./mine.c, ./script.sh))",
         "programs.yaml:8: steps[2].deploy: program file not found: ./missing.c (hint: relative paths start from the playbook's directory)",
         'programs.yaml:10: steps[3].deploy.program: data.txt is not executable (hint: chmod +x it, or give a C source (.c), which is compiled for the guest)',
         "programs.yaml:12: steps[4].deploy.program: ../bad_playbooks is a directory, not a file (hint: relative paths start from the playbook's directory)",

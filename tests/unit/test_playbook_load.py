@@ -239,8 +239,8 @@ def test_output_matches_searches_each_line() -> None:
 
 
 def test_shipped_programs() -> None:
-    assert shipped_programs() == ("bulk-recv", "bulk-send", "concurrent", "hello", "replyhi",
-                                  "udpecho", "udpsend")
+    assert shipped_programs() == ("bulk-recv", "bulk-send", "clocks", "concurrent", "hello",
+                                  "replyhi", "udpecho", "udpsend")
 
 
 @pytest.mark.parametrize(("text", "kind"), [

@@ -26,7 +26,8 @@ from lab.programs import build, build_program, build_programs, shipped_programs
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
-SHIPPED = ["bulk-recv", "bulk-send", "concurrent", "hello", "replyhi", "udpecho", "udpsend"]
+SHIPPED = ["bulk-recv", "bulk-send", "clocks", "concurrent", "hello", "replyhi", "udpecho",
+           "udpsend"]
 RUN_TIMEOUT = 10.0
 
 

@@ -6,9 +6,9 @@
     parse_strace(local_file.read_text().splitlines(), node=..., kernel=...,
                  clocks=capture.clocks)
 
-`collect_strace` reads the guest's clocks (see clock.py), copies the trace
-file and stores the clocks line beside it (`clocks_file(local_file)`), so a
-raw trace can be parsed again later on its own.
+`collect_strace` copies the trace file, reads the guest's clocks (see
+clock.py) and stores the clocks line beside the copy (`clocks_file(local_file)`),
+so that a raw trace can be parsed again later on its own.
 """
 
 from __future__ import annotations
@@ -81,16 +81,17 @@ async def collect_strace(session: NodeSession, remote_output: str, local_file: P
                          clocks: str = CLOCKS_PATH, remove: bool = True) -> StraceCapture:
     """Copy the trace file `remote_output` of a finished command to `local_file`.
 
-    The guest's clocks are read first and saved beside it. With `remove`, the
-    file on the node is deleted once copied.
+    Then the guest's clocks are read (by the program installed at `clocks`)
+    and saved beside it; should that fail, the copy is kept. With `remove`,
+    the file on the node is deleted once all went well.
     """
-    sample = await read_clocks(session, clocks)
     present = await session.run(["test", "-f", remote_output], timeout=COMMAND_TIMEOUT)
     if not present.ok:
         raise StraceError(session.node, f"no strace output {remote_output}",
                           hint="did the command run under strace (see its stderr)?")
     local_file.parent.mkdir(parents=True, exist_ok=True)
     await session.get(remote_output, local_file, timeout=COPY_TIMEOUT)
+    sample = await read_clocks(session, clocks)
     side = clocks_file(local_file)
     side.write_text(sample.line() + "\n")
     if remove:
