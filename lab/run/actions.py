@@ -32,6 +32,7 @@ from lab.run.results import TAIL, NodeResult, TracerResult
 from lab.ssh import CommandResult, CommandTimeout
 from lab.tracers.ftrace import FtraceOptions, start_ftrace, stop_ftrace
 from lab.tracers.ftrace.probes import Adjust
+from lab.tracers.strace import collect_strace, install_clocks, wrap
 
 STOP_POLL = 0.1
 
@@ -98,22 +99,57 @@ def _judge(ctx: RunContext, step: Step, node: str, result: CommandResult, *,
 async def _run(ctx: RunContext, step: Step, node: str) -> NodeResult:
     action = step.action
     assert isinstance(action, Run)
+    command = await _command_line(ctx, step, node)
     try:
-        result = await ctx.session(node).run(action.command, timeout=action.timeout)
+        result = await ctx.session(node).run(command, timeout=action.timeout)
     except CommandTimeout as exc:
         ctx.run_dir.output(step.index, node, "out").write_bytes(exc.stdout)
         ctx.run_dir.output(step.index, node, "err").write_bytes(exc.stderr)
         return NodeResult(node, ok=False, error=f"did not finish within {exc.timeout:g} s")
+    finally:
+        await _collect_strace(ctx, step, node)
     return _judge(ctx, step, node, result, expect_exit=action.expect_exit,
                   expect_stdout=action.expect_stdout, expect_stderr=action.expect_stderr)
+
+
+def _strace_output(step: Step, node: str) -> str:
+    return f"{PIDS}/strace-{step.index + 1:02d}-{node}.txt"
+
+
+async def _command_line(ctx: RunContext, step: Step, node: str) -> str:
+    """The step's command, wrapped in strace when the step asks for it."""
+    action = step.action
+    assert isinstance(action, Run)
+    if not action.strace:
+        return action.command
+    session = ctx.session(node)
+    if node not in ctx.clocks_installed:
+        await install_clocks(session, ctx.program_cache)
+        ctx.clocks_installed.add(node)
+    await session.run(["mkdir", "-p", PIDS], check=True)
+    syscalls = ctx.book.strace.syscalls
+    return wrap(action.command, _strace_output(step, node),
+                list(syscalls) if syscalls is not None else None)
+
+
+async def _collect_strace(ctx: RunContext, step: Step, node: str) -> None:
+    """Fetch the strace output of a step that has ended, into raw/."""
+    action = step.action
+    if not (isinstance(action, Run) and action.strace):
+        return
+    local = ctx.run_dir.raw(f"strace-{step.index + 1:02d}", node)
+    await collect_strace(ctx.session(node), _strace_output(step, node), local)
+    ctx.tracers[(f"strace-{step.index + 1:02d}", node)] = TracerResult(
+        node, "strace", str(local.relative_to(ctx.run_dir.path)))
 
 
 async def _start_background(ctx: RunContext, step: Step, node: str) -> NodeResult:
     action = step.action
     assert isinstance(action, Run) and action.background
     # The command's process id is written first, so that `stop` can signal it.
+    command = await _command_line(ctx, step, node)
     line = (f"mkdir -p {PIDS} && echo $$ > {pidfile(step, node)} && "
-            f"exec sh -c {shlex.quote(action.command)}")
+            f"exec sh -c {shlex.quote(command)}")
     task = asyncio.create_task(ctx.session(node).run(line))
     ctx.backgrounds.setdefault(action.background, []).append(Background(node, step, task))
     return NodeResult(node, ok=True)
@@ -132,6 +168,7 @@ async def _wait(ctx: RunContext, action: Wait) -> list[NodeResult]:
         except LabError as exc:
             results.append(NodeResult(bg.node, ok=False, error=exc.message))
             continue
+        await _collect_strace(ctx, bg.step, bg.node)
         results.append(_judge(ctx, bg.step, bg.node, result, expect_exit=action.expect_exit,
                               expect_stdout=action.expect_stdout,
                               expect_stderr=action.expect_stderr))
@@ -161,6 +198,7 @@ async def _stop(ctx: RunContext, handle: str, timeout: float) -> list[NodeResult
             result = bg.task.result()
             ctx.run_dir.output(bg.step.index, bg.node, "out").write_bytes(result.stdout)
             ctx.run_dir.output(bg.step.index, bg.node, "err").write_bytes(result.stderr)
+            await _collect_strace(ctx, bg.step, bg.node)
         results.append(NodeResult(bg.node, ok=True))
     return results
 
@@ -249,6 +287,6 @@ async def _trace_stop(ctx: RunContext, node: str, tracer: str) -> NodeResult:
 
 async def stop_all_tracers(ctx: RunContext) -> None:
     """Tracers a failed or short playbook left running are stopped and collected."""
-    for (tracer, node), result in ctx.tracers.items():
-        if not (ctx.run_dir.path / result.raw).exists():
+    for (tracer, node), result in list(ctx.tracers.items()):
+        if result.tracer == "ftrace" and not (ctx.run_dir.path / result.raw).exists():
             await _trace_stop(ctx, node, tracer)

@@ -39,7 +39,9 @@ class RunContext:
     run_dir: RunDir
     program_cache: Path
     backgrounds: dict[str, list[Background]] = field(default_factory=dict)
-    tracers: dict[tuple[str, str], TracerResult] = field(default_factory=dict)  # (tracer, node)
+    # (tracer, node); each strace-wrapped step is a tracer of its own, "strace-NN".
+    tracers: dict[tuple[str, str], TracerResult] = field(default_factory=dict)
+    clocks_installed: set[str] = field(default_factory=set)
 
     def session(self, node: str) -> NodeSession:
         return self.sessions[node]

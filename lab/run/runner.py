@@ -30,7 +30,10 @@ from lab.run.results import RunDir, RunSummary, StepResult
 from lab.ssh import NodeSession
 from lab.state import LabState
 from lab.topology import Topology
+from lab.tracers.ftrace import ParseResult as FtraceResult
 from lab.tracers.ftrace import parse_trace
+from lab.tracers.strace import ParseResult as StraceResult
+from lab.tracers.strace import parse_strace, read_clocks_file
 
 StepSink = Callable[[StepResult], None]
 
@@ -106,11 +109,17 @@ def _events(summary: RunSummary, state: LabState, run_dir: RunDir) -> list[Event
         raw = run_dir.path / tracer.raw
         if not raw.exists():
             continue
+        kernel = state.nodes[tracer.node].kernel_release
         with raw.open(errors="replace") as lines:
-            parsed = parse_trace(lines, node=tracer.node,
-                                 kernel=state.nodes[tracer.node].kernel_release)
+            parsed: FtraceResult | StraceResult
+            if tracer.tracer == "ftrace":
+                ftrace = parse_trace(lines, node=tracer.node, kernel=kernel)
+                tracer.lost += ftrace.lost  # LOST markers in the text itself
+                parsed = ftrace
+            else:
+                parsed = parse_strace(lines, node=tracer.node, kernel=kernel,
+                                      clocks=read_clocks_file(raw))
         tracer.unparsed, tracer.unparsed_samples = parsed.unparsed, parsed.unparsed_samples
-        tracer.lost += parsed.lost
         tracer.events = len(parsed.events)
         events += annotate_sockets(parsed.events)
     events.sort(key=lambda e: (e.node, e.ts))

@@ -11,7 +11,7 @@ from lab.events import Kind, read_events
 from tests.integration.vmlab import PAIR, ROOT, lab, leftovers
 
 pytestmark = pytest.mark.vm
-PLAYBOOKS = ["replyhi", "replyhi6", "udp", "concurrent", "bulk"]
+PLAYBOOKS = ["replyhi", "replyhi6", "udp", "concurrent", "bulk", "strace"]
 
 
 def run_dir_of(stdout: str) -> Path:
@@ -29,9 +29,12 @@ def test_shipped_playbooks_pass(pair: tuple[str, str], playbook: str, tmp_path: 
     assert summary["ok"] and summary["failures"] == [] and summary["warnings"] == []
     assert {t["node"]: t["lost"] for t in summary["tracers"]} == {"client": 0, "server": 0}
     assert summary["expectations"] and all(e["ok"] for e in summary["expectations"])
-    for item in ("topology.json", "playbook.json", "events.jsonl", "consoles/server.log",
-                 "raw/ftrace-server.txt", "raw/ftrace-client.txt"):
+    raws = [t["raw"] for t in summary["tracers"]]
+    assert {t["node"] for t in summary["tracers"]} == {"client", "server"}
+    for item in ("topology.json", "playbook.json", "events.jsonl", "consoles/server.log", *raws):
         assert (run_dir / item).exists(), item
+    counts = summary["event_counts"]
+    assert counts["client"]["syscall_entry"] > 3 and counts["server"]["syscall_entry"] > 3
 
 
 def test_replyhi_events_carry_the_connection_on_both_sides(pair: tuple[str, str],
