@@ -14,7 +14,7 @@ REMOTE = re.compile(r"^([a-z][a-z0-9-]*):(.*)$")
 
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
-        "cp", help="copy files to or from a node",
+        "cp",
         description="Copy a file or directory between this host and a node. Exactly one of "
                     "SRC and DST is NODE:PATH. Modes are kept.",
         epilog="examples: lab cp ./replyhi server:/root/ | lab cp -r client:/tmp/trace ./out")

@@ -31,9 +31,10 @@ class Check:
 
 
 def add_parser(sub: Subparsers) -> None:
-    p = sub.add_parser("doctor", help="check that this host can run labs",
-                       description="Check libvirt, QEMU, the accelerator, disk space and the "
-                                   "image cache, and print what to do about each problem.")
+    p = sub.add_parser(
+        "doctor",
+        description="Check libvirt, QEMU, the accelerator, disk space and the "
+                    "image cache, and print what to do about each problem.")
     add_connect_option(p)
     p.set_defaults(handler=run)
 

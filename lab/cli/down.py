@@ -13,7 +13,7 @@ from lab.state import LabState, StateStore
 
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
-        "down", help="remove a lab, or every lab",
+        "down",
         description="Destroy a lab's domains and networks and delete its state. --all also "
                     "finds domains and networks that socklab created but no state file names "
                     "(for example after the controller was killed).",

@@ -17,7 +17,7 @@ from lab.ssh import Sink
 
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
-        "exec", help="run a command on a node",
+        "exec",
         description="Run a command on a node over SSH. Output is streamed; the exit status "
                     "is the command's. Arguments after -- are passed as separate words "
                     "(quoted for the remote shell); a single argument is a shell command line.",

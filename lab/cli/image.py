@@ -14,7 +14,7 @@ from lab.paths import Paths
 
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
-        "image", help="build and list guest images",
+        "image",
         description="Guest images are built from the recipes in images/ (Debian packages "
                     "unpacked into an initramfs) and cached by content: building an unchanged "
                     "recipe again is instant.")

@@ -30,10 +30,21 @@ class Verb(Protocol):
     def add_parser(self, sub: Subparsers) -> None: ...
 
 
-# Order is the order shown by `lab --help`.
-VERB_MODULES = (
-    "validate", "up", "run", "down", "status", "exec", "cp", "ssh", "image", "doctor",
-)
+# Each verb is a module lab/cli/<verb>.py; only the one a command names is
+# imported, so `lab --help` and every verb start without loading all of
+# socklab. The order is the order `lab --help` shows.
+VERBS = {
+    "validate": "check topology and playbook files, reporting every error at once",
+    "up": "boot a lab from a topology file",
+    "run": "run a playbook on a lab and collect its traces",
+    "down": "remove a lab, or every lab",
+    "status": "list labs and their nodes",
+    "exec": "run a command on a node",
+    "cp": "copy files to or from a node",
+    "ssh": "open an interactive shell on a node",
+    "image": "build and list guest images",
+    "doctor": "check that this host can run labs",
+}
 
 DESCRIPTION = """\
 Build network labs of QEMU/KVM Linux guests from one YAML file.
@@ -45,7 +56,7 @@ Build network labs of QEMU/KVM Linux guests from one YAML file.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lab", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,14 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for name in VERB_MODULES:
-        module: Verb = import_module(f"lab.cli.{name}")
-        module.add_parser(sub)
+    chosen = next((word for word in argv if word in VERBS), None)
+    for name, summary in VERBS.items():
+        if name == chosen:
+            module: Verb = import_module(f"lab.cli.{name}")
+            module.add_parser(sub)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,

@@ -33,7 +33,7 @@ playbook, console logs, raw traces, events.jsonl and summary.json.
 
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
-        "run", help="run a playbook on a lab and collect its traces",
+        "run",
         description="Bring a lab up (or use one with --lab), run a playbook's steps, stop "
                     "and collect the tracers, parse every trace into events.jsonl, check the "
                     "playbook's expectations and tear the lab down (unless --keep). Exits 1 "

@@ -13,7 +13,7 @@ from lab.state import SSH_CONFIG
 
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
-        "ssh", help="open an interactive shell on a node",
+        "ssh",
         description="Run the system's ssh with the lab's ssh_config (host key pinned, lab key). "
                     "The same file works by hand: ssh -F $(lab ssh --print-config) NODE.",
         epilog="example: lab ssh server")

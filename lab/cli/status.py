@@ -11,8 +11,9 @@ from lab.cli.common import Subparsers, out, store
 
 
 def add_parser(sub: Subparsers) -> None:
-    p = sub.add_parser("status", help="list labs and their nodes",
-                       description="Show every lab recorded on this host, or one lab.")
+    p = sub.add_parser(
+        "status",
+        description="Show every lab recorded on this host, or one lab.")
     p.add_argument("names", nargs="*", metavar="NAME", help="only these labs")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=run)

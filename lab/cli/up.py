@@ -15,7 +15,7 @@ from lab.topology import load_topology
 
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
-        "up", help="boot a lab from a topology file",
+        "up",
         description="Boot every node of a topology in parallel and return when each one "
                     "answers a command over SSH. Prints the lab's name, which other verbs "
                     "take with --lab.",

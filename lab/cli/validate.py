@@ -37,7 +37,7 @@ SCHEMAS: dict[str, Callable[[], str]] = {
 
 def add_parser(sub: Subparsers) -> None:
     parser = sub.add_parser(
-        "validate", help="check topology and playbook files, reporting every error at once",
+        "validate",
         description="Check topology and playbook files: YAML syntax, templates, fields, "
                     "links, addresses and image names; steps, nodes, handles, tracers, "
                     "programs and expectations. Nothing is booted.",
