@@ -31,7 +31,7 @@ from typing import Any, Generic, TypeVar
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, UndefinedError, meta
 from jinja2.nativetypes import NativeEnvironment
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
@@ -53,6 +53,17 @@ class FieldError(ValueError):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+
+def matching(pattern: str, what: str, rule: str) -> AfterValidator:
+    """A validator for names and the like: a one-line message and a hint with the rule."""
+    regex = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):  # not match(): "$" would allow a trailing newline
+            raise FieldError(f"{value!r} is not a valid {what}", hint=rule)
+        return value
+    return AfterValidator(check)
 
 
 @dataclass(frozen=True)
@@ -213,10 +224,10 @@ def _variables(path: Path, root: CommentedMap,
         raise InputError([InputIssue(path, line, VARS_KEY,
                                      f"expected a mapping of variables, got {_kind(raw)}")])
     plain = _Walker(path, [], None).convert(raw, ()) if raw is not None else {}
-    return {**plain, **{k: _yaml_value(v) for k, v in overrides.items()}}
+    return {**plain, **{k: override_value(v) for k, v in overrides.items()}}
 
 
-def _yaml_value(text: str) -> Any:
+def override_value(text: str) -> Any:
     """`--set` values are YAML (`512` is an int); unparsable text stays a string."""
     if not text.strip():
         return text

@@ -19,9 +19,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from lab.errors import InputError, InputIssue
 from lab.events import Kind
 from lab.playbook.facts import FACT_NAMES
@@ -69,7 +66,7 @@ from lab.playbook.values import (
     FTRACE_BUFFER_KB,
 )
 from lab.programs import shipped_programs as programs_in_package
-from lab.source import Document, Loc, sort_issues
+from lab.source import Document, Loc, override_value, sort_issues
 from lab.topology import Topology
 from lab.tracers.ftrace.probes import DEFAULT_FUNCTIONS, DEFAULT_SYSCALLS
 
@@ -169,7 +166,7 @@ class _Resolver:
         """vars: with the --set values a template used or vars: declares."""
         used = {k: v for k, v in self.overrides.items()
                 if k not in self.doc.unused_overrides and k not in FACT_NAMES}
-        return {**self.top.vars, **{k: _override_value(v) for k, v in used.items()}}
+        return {**self.top.vars, **{k: override_value(v) for k, v in used.items()}}
 
     def handles_started(self) -> dict[str, int]:
         """Handle → line of the first step that starts it (to tell 'later' from 'never')."""
@@ -542,13 +539,3 @@ def _hint(name: str, known: Iterable[str], what: str) -> str:
     known = list(known)
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else f"{what}: {', '.join(known)}"
-
-
-def _override_value(text: str) -> Any:
-    """A --set value as lab.source reads it: YAML, else the text itself."""
-    if not text.strip():
-        return text
-    try:
-        return YAML(typ="safe", pure=True).load(text)
-    except YAMLError:
-        return text

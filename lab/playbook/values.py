@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, WithJsonSchema
 
 from lab.events import Kind
-from lab.source import FieldError
+from lab.source import FieldError, matching
 
 PLAYBOOK_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 HANDLE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
@@ -43,17 +43,6 @@ EVENT_TRACERS = ("ftrace", "strace")  # the `tracer` field of lab.events.Event
 KIND_NAMES = tuple(k.value for k in Kind)
 
 
-def _matching(pattern: str, what: str, rule: str) -> AfterValidator:
-    """A validator with a friendly message; the pattern also goes to the JSON Schema."""
-    regex = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not regex.fullmatch(value):  # not match(): "$" would allow a trailing newline
-            raise FieldError(f"{value!r} is not a valid {what}", hint=rule)
-        return value
-    return AfterValidator(check)
-
-
 def _choice(values: Sequence[str], what: str, *, hint: str | None = None) -> PlainValidator:
     """One of `values`, with a 'did you mean' hint (pair it with an enum schema)."""
     def check(value: Any) -> str:
@@ -74,24 +63,24 @@ def _enum(values: Sequence[str]) -> WithJsonSchema:
     return WithJsonSchema({"type": "string", "enum": list(values)})
 
 
-PlaybookName = Annotated[str, _matching(
+PlaybookName = Annotated[str, matching(
     PLAYBOOK_NAME_PATTERN, "playbook name",
     "1-32 characters: a-z, 0-9 and '-', starting with a letter"),
     Field(json_schema_extra={"pattern": PLAYBOOK_NAME_PATTERN})]
-Handle = Annotated[str, _matching(
+Handle = Annotated[str, matching(
     HANDLE_PATTERN, "handle", "1-32 characters: a-z, 0-9, '_' and '-', starting with a letter"),
     Field(json_schema_extra={"pattern": HANDLE_PATTERN})]
-Function = Annotated[str, _matching(
+Function = Annotated[str, matching(
     FUNCTION_PATTERN, "kernel function name", "e.g. tcp_v4_connect"),
     Field(json_schema_extra={"pattern": FUNCTION_PATTERN})]
-Syscall = Annotated[str, _matching(
+Syscall = Annotated[str, matching(
     SYSCALL_PATTERN, "system call name", "e.g. accept4, without the sys_ prefix"),
     Field(json_schema_extra={"pattern": SYSCALL_PATTERN})]
-StraceSyscall = Annotated[str, _matching(
+StraceSyscall = Annotated[str, matching(
     STRACE_SYSCALL_PATTERN, "strace syscall filter",
     "a system call name (sendto) or a class (%network)"),
     Field(json_schema_extra={"pattern": STRACE_SYSCALL_PATTERN})]
-EventName = Annotated[str, _matching(
+EventName = Annotated[str, matching(
     EVENT_NAME_PATTERN, "event name",
     "a function (__sys_bind), a system call (bind) or a tracepoint"),
     Field(json_schema_extra={"pattern": EVENT_NAME_PATTERN})]

@@ -30,9 +30,7 @@ from lab.run.results import RunDir, RunSummary, StepResult
 from lab.ssh import NodeSession
 from lab.state import LabState
 from lab.topology import Topology
-from lab.tracers.ftrace import ParseResult as FtraceResult
 from lab.tracers.ftrace import parse_trace
-from lab.tracers.strace import ParseResult as StraceResult
 from lab.tracers.strace import parse_strace, read_clocks_file
 
 StepSink = Callable[[StepResult], None]
@@ -111,15 +109,12 @@ def _events(summary: RunSummary, state: LabState, run_dir: RunDir) -> list[Event
             continue
         kernel = state.nodes[tracer.node].kernel_release
         with raw.open(errors="replace") as lines:
-            parsed: FtraceResult | StraceResult
-            if tracer.tracer == "ftrace":
-                ftrace = parse_trace(lines, node=tracer.node, kernel=kernel)
-                tracer.lost += ftrace.lost  # LOST markers in the text itself
-                parsed = ftrace
-            else:
-                parsed = parse_strace(lines, node=tracer.node, kernel=kernel,
-                                      clocks=read_clocks_file(raw))
+            parsed = (parse_trace(lines, node=tracer.node, kernel=kernel)
+                      if tracer.tracer == "ftrace" else
+                      parse_strace(lines, node=tracer.node, kernel=kernel,
+                                   clocks=read_clocks_file(raw)))
         tracer.unparsed, tracer.unparsed_samples = parsed.unparsed, parsed.unparsed_samples
+        tracer.lost += parsed.lost  # LOST markers in the text itself
         tracer.events = len(parsed.events)
         events += annotate_sockets(parsed.events)
     events.sort(key=lambda e: (e.node, e.ts))

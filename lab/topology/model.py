@@ -7,14 +7,13 @@ descriptions feed the editor JSON Schema (schema.py), so write them for users.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator
 
-from lab.source import FieldError
+from lab.source import FieldError, matching
 
 # Names end up in libvirt object names, interface configs and shell commands:
 # a closed alphabet means they never need quoting anywhere.
@@ -27,24 +26,13 @@ DEFAULT_MEMORY = 256
 DEFAULT_VCPUS = 1
 
 
-def _matching(pattern: str, what: str, rule: str) -> AfterValidator:
-    """A validator with a friendly message; the pattern also goes to the JSON Schema."""
-    regex = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not regex.fullmatch(value):  # not match(): "$" would allow a trailing newline
-            raise FieldError(f"{value!r} is not a valid {what}", hint=rule)
-        return value
-    return AfterValidator(check)
-
-
-Name = Annotated[str, _matching(
+Name = Annotated[str, matching(
     NAME_PATTERN, "name", "1-16 characters: a-z, 0-9 and '-', starting with a letter"),
     Field(json_schema_extra={"pattern": NAME_PATTERN})]
-ImageName = Annotated[str, _matching(
+ImageName = Annotated[str, matching(
     IMAGE_PATTERN, "image name", "an image recipe name such as debian-11"),
     Field(json_schema_extra={"pattern": IMAGE_PATTERN})]
-Role = Annotated[str, _matching(
+Role = Annotated[str, matching(
     ROLE_PATTERN, "role", "a short identifier such as client or server"),
     Field(json_schema_extra={"pattern": ROLE_PATTERN})]
 Memory = Annotated[int, Field(strict=True, ge=64, le=16384)]

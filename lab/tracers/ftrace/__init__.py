@@ -7,9 +7,10 @@
 """
 
 from lab.tracers.ftrace.collect import TraceStats, parse_stats, start_ftrace, stop_ftrace
-from lab.tracers.ftrace.parse import ParseResult, parse_trace
+from lab.tracers.ftrace.parse import parse_trace
 from lab.tracers.ftrace.probes import DEFAULT_FUNCTIONS, DEFAULT_SYSCALLS, FtraceOptions
 from lab.tracers.ftrace.script import INSTANCE, cleanup_script, start_script, stop_script
+from lab.tracers.result import ParseResult
 
 __all__ = [
     "DEFAULT_FUNCTIONS", "DEFAULT_SYSCALLS", "INSTANCE", "FtraceOptions", "ParseResult",

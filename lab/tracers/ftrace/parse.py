@@ -17,10 +17,10 @@ import ipaddress
 import re
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from lab.events import Event, Kind, SocketId
+from lab.tracers.result import ParseResult
 
 LINE = re.compile(
     r"^\s*(?P<comm>.+?)-(?P<tid>\d+)\s+\(\s*(?P<tgid>[\d-]+)\)\s+\[(?P<cpu>\d+)\]\s+"
@@ -36,15 +36,6 @@ TCP_STATES = {
     9: "TCP_LAST_ACK", 10: "TCP_LISTEN", 11: "TCP_CLOSING", 12: "TCP_NEW_SYN_RECV",
 }
 FAMILIES = {2: "inet", 10: "inet6", "AF_INET": "inet", "AF_INET6": "inet6"}
-SAMPLES = 5
-
-
-@dataclass
-class ParseResult:
-    events: list[Event] = field(default_factory=list)
-    unparsed: int = 0  # lines that are neither comments, events nor LOST markers
-    unparsed_samples: list[str] = field(default_factory=list)
-    lost: int = 0  # events the kernel reported lost in the text itself
 
 
 def parse_trace(lines: Iterable[str], *, node: str, kernel: str) -> ParseResult:
@@ -58,9 +49,7 @@ def parse_trace(lines: Iterable[str], *, node: str, kernel: str) -> ParseResult:
             continue
         event = _event(line, node, kernel)
         if event is None:
-            result.unparsed += 1
-            if len(result.unparsed_samples) < SAMPLES:
-                result.unparsed_samples.append(line)
+            result.not_understood(line)
         else:
             result.events.append(event)
     return result

@@ -7,6 +7,7 @@
     parse_strace(lines, node=..., kernel=..., clocks=capture.clocks) → events in the one schema
 """
 
+from lab.tracers.result import ParseResult
 from lab.tracers.strace.clock import (
     ClockSample,
     parse_clocks,
@@ -23,7 +24,7 @@ from lab.tracers.strace.collect import (
     read_clocks,
     read_clocks_file,
 )
-from lab.tracers.strace.parse import ParseResult, parse_strace
+from lab.tracers.strace.parse import parse_strace
 from lab.tracers.strace.wrap import PROCESS_CALLS, strace_options, syscall_set, wrap
 
 __all__ = [

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab.events import Event, Kind, SocketId
+from lab.tracers.result import ParseResult
 from lab.tracers.strace.calls import (
     CLONE,
     EXEC,
@@ -93,15 +94,6 @@ FAILURE = re.compile(r"^(?:-1|\?) (?P<errno>E[A-Z0-9_]+) \(.*\)$")
 THREAD = re.compile(r"\bCLONE_THREAD\b")
 CLONE_FLAGS = re.compile(r"\bflags=(?P<flags>[A-Z0-9_|]+)")
 FIRST_COMM = "strace"
-SAMPLES = 5
-
-
-@dataclass
-class ParseResult:
-    events: list[Event] = field(default_factory=list)
-    unparsed: int = 0  # lines that are neither calls, signals nor process ends
-    unparsed_samples: list[str] = field(default_factory=list)
-    unfinished: int = 0  # calls that never returned in the trace (exit_group included)
 
 
 @dataclass
@@ -171,10 +163,7 @@ def _calls(lines: Iterable[str], result: ParseResult) -> list[tuple[bool, _Call]
     moments: list[tuple[bool, _Call]] = []
     pending: dict[int, _Call] = {}  # tid → its unfinished call
 
-    def unparsed(line: str) -> None:
-        result.unparsed += 1
-        if len(result.unparsed_samples) < SAMPLES:
-            result.unparsed_samples.append(line)
+    unparsed = result.not_understood
 
     for raw in lines:
         line = raw.rstrip("\n")
