@@ -38,8 +38,9 @@ def add_parser(sub: Subparsers) -> None:
                     "and collect the tracers, parse every trace into events.jsonl, check the "
                     "playbook's expectations and tear the lab down (unless --keep). Exits 1 "
                     "when a step or an expectation fails.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("files", nargs="+", type=Path, metavar="[TOPOLOGY] PLAYBOOK",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="lab run [options] TOPOLOGY PLAYBOOK\n       lab run [options] --lab NAME PLAYBOOK")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE",
                    help="a topology and a playbook, or only a playbook with --lab")
     p.add_argument("--lab", "-l", metavar="NAME", help="run on this lab, which is up")
     p.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
