@@ -178,7 +178,7 @@ def _skeleton(root: Path) -> None:
         "etc/group": "root:x:0:\ntty:x:5:\n",
         "etc/shells": "/bin/sh\n/bin/lab-shell\n",
         "etc/nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
-        "etc/profile": "export PATH=/usr/sbin:/usr/bin:/sbin:/bin\nexport PS1='\\h:\\w# '\n",
+        "etc/profile": "export PS1='\\h:\\w# '\n",  # PATH comes from lab-shell
         "etc/inittab": _guest_file("inittab").decode(),
     }
     for name, text in files.items():
