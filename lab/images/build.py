@@ -1,7 +1,7 @@
 """Build a recipe into a cached image: an uncompressed vmlinux and a gzipped initrd.
 
 The cache key is a hash of everything that shapes the result: the recipe,
-the guest boot files and the builder's format version. An unchanged recipe
+the guest boot files and the builder's own source. An unchanged recipe
 is found in the cache instantly; any change builds a new image beside it.
 """
 
@@ -31,8 +31,8 @@ from lab.images.mirror import debian_mirror
 from lab.images.recipe import Recipe
 from lab.paths import Paths
 
-# Bump when the layout of a built image changes, so old caches are not reused.
-FORMAT_VERSION = 1
+# The modules whose code decides what an image contains: part of the cache key.
+BUILDER_MODULES = ("build.py", "cpio.py", "kernel.py", "elf.py")
 LIB_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "lib", "usr/lib")
 GUEST_FILES = ("rc", "inittab", "shell")
 
@@ -55,10 +55,16 @@ def _guest_file(name: str) -> bytes:
     return resources.files("lab").joinpath("guest", name).read_bytes()
 
 
+def _builder_source() -> bytes:
+    package = resources.files("lab.images")
+    return b"".join(m.encode() + b"\0" + package.joinpath(m).read_bytes()
+                    for m in BUILDER_MODULES)
+
+
 def cache_key(recipe: Recipe) -> str:
     h = hashlib.sha256()
-    h.update(f"format={FORMAT_VERSION}\n".encode())
     h.update(recipe.model_dump_json().encode())
+    h.update(_builder_source())
     for name in GUEST_FILES:
         h.update(name.encode() + b"\0" + _guest_file(name))
     return h.hexdigest()[:16]

@@ -123,10 +123,11 @@ def test_cache_key_changes_with_the_recipe(recipes: Path, old: str, new: str) ->
     assert key_of(recipes, RECIPE.replace(old, new)) != key_of(recipes, RECIPE)
 
 
-def test_cache_key_changes_with_the_builder_format(
+def test_cache_key_changes_with_the_builder_code(
         recipes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key = key_of(recipes, RECIPE)
-    monkeypatch.setattr(build, "FORMAT_VERSION", build.FORMAT_VERSION + 1)
+    original = build._builder_source
+    monkeypatch.setattr(build, "_builder_source", lambda: original() + b"# changed\n")
     assert key_of(recipes, RECIPE) != key
 
 
