@@ -34,7 +34,7 @@ from lab.tracers.ftrace import FtraceOptions, start_ftrace, stop_ftrace
 from lab.tracers.ftrace.probes import Adjust
 from lab.tracers.strace import collect_strace, install_clocks, wrap
 
-STOP_POLL = 0.1
+PORT_POLL = 0.1  # seconds between looks at a node's socket tables
 
 
 async def run_step(ctx: RunContext, step: Step) -> list[NodeResult]:
@@ -221,7 +221,7 @@ async def _wait_port(ctx: RunContext, node: str, action: WaitPort) -> NodeResult
         if loop.time() >= deadline:
             return NodeResult(node, ok=False, error=f"nothing on {action.proto} port "
                                                     f"{action.port} after {action.timeout:g} s")
-        await asyncio.sleep(STOP_POLL)
+        await asyncio.sleep(PORT_POLL)
 
 
 def _port_in(table: str, port: int, *, listening: bool) -> bool:
