@@ -1,0 +1,161 @@
+"""Both ends of each connection: every node's view of a socket, paired across nodes.
+
+An *endpoint* is one node's view of one connection: the events of a socket
+with a known 4-tuple. The client's view (A:p → B:q) and the server's view
+(B:q → A:p) of the same connection have mirrored 4-tuples; pairing matches
+them. A port reused by a later connection is a new endpoint (a new
+generation of the same 4-tuple), and the k-th generation on one side pairs
+with the k-th on the other. Events that concern no endpoint are listed with
+the reason, never dropped.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from lab.events import Event, Kind
+
+Address = tuple[str, int]
+# TCP states after which a 4-tuple can be used by a new connection.
+ENDED = {"TCP_CLOSE"}
+BEGUN = {"TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_NEW_SYN_RECV"}
+ROLE_ORDER = {"client": 0, "peer": 1, "server": 2}
+UDP_IDLE_NS = 5_000_000_000  # a UDP flow silent this long is over: the next is a new flow
+
+
+@dataclass
+class Endpoint:
+    node: str
+    proto: str
+    family: str | None
+    local: Address
+    remote: Address
+    generation: int
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def first(self) -> int:
+        return self.events[0].ts
+
+    @property
+    def last(self) -> int:
+        return self.events[-1].ts
+
+    @property
+    def role(self) -> str:
+        """"client" when this side connected (or sent first, for UDP)."""
+        names = {e.name for e in self.events}
+        if names & {"connect", "__sys_connect", "tcp_v4_connect", "tcp_v6_connect"}:
+            return "client"
+        if names & {"accept", "accept4", "__sys_accept4", "inet_csk_accept"}:
+            return "server"
+        return "peer"
+
+
+@dataclass
+class Connection:
+    id: str
+    proto: str
+    ends: list[Endpoint]  # one or two; the client first when known
+
+    @property
+    def paired(self) -> bool:
+        return len(self.ends) == 2
+
+
+@dataclass(frozen=True)
+class Unattributed:
+    event: Event
+    reason: str
+
+
+@dataclass
+class Pairing:
+    connections: list[Connection]
+    unattributed: list[Unattributed]
+
+
+def endpoints(events: Iterable[Event]) -> tuple[list[Endpoint], list[Unattributed]]:
+    """Every node's endpoints, in time order, and the socket events that fit none."""
+    open_: dict[tuple[str, str, Address, Address], Endpoint] = {}
+    generations: dict[tuple[str, str, Address, Address], int] = defaultdict(int)
+    found: list[Endpoint] = []
+    loose: list[Unattributed] = []
+    for e in sorted(events, key=lambda e: (e.node, e.ts)):
+        s = e.sock
+        if s is None or (s.sk is None and s.saddr is None):
+            continue  # not a socket event
+        if s.saddr is None or s.sport is None or not s.daddr or not s.dport:
+            loose.append(Unattributed(e, _why_loose(e)))
+            continue
+        proto = s.proto or "tcp"
+        key = (e.node, proto, (_addr(s.saddr), s.sport), (_addr(s.daddr), s.dport))
+        current = open_.get(key)
+        if current is None or _starts_anew(current, e):
+            generations[key] += 1
+            current = Endpoint(e.node, proto, s.family, key[2], key[3], generations[key])
+            open_[key] = current
+            found.append(current)
+        current.events.append(e)
+    return found, loose
+
+
+def pair(events: Iterable[Event]) -> Pairing:
+    ends, loose = endpoints(events)
+    by_tuple: dict[tuple[str, Address, Address], list[Endpoint]] = defaultdict(list)
+    for end in ends:
+        by_tuple[(end.proto, end.local, end.remote)].append(end)
+    connections: list[Connection] = []
+    taken: set[int] = set()
+    for end in ends:
+        if id(end) in taken:
+            continue
+        taken.add(id(end))
+        mirror = [m for m in by_tuple[(end.proto, end.remote, end.local)]
+                  if id(m) not in taken and m.node != end.node
+                  and m.generation == end.generation]
+        ends_of = [end]
+        if mirror:
+            taken.add(id(mirror[0]))
+            ends_of.append(mirror[0])
+        ends_of.sort(key=lambda x: (ROLE_ORDER[x.role], x.first))
+        connections.append(Connection(_name(ends_of[0]), end.proto, ends_of))
+    connections.sort(key=lambda c: min(x.first for x in c.ends))
+    return Pairing(connections, loose)
+
+
+def _starts_anew(current: Endpoint, e: Event) -> bool:
+    if current.proto == "udp":
+        return e.ts - current.last > UDP_IDLE_NS
+    ended = any(x.kind == Kind.SOCK_STATE and x.args.get("newstate") in ENDED
+                for x in current.events)
+    return ended and e.kind == Kind.SOCK_STATE and e.args.get("newstate") in BEGUN
+
+
+def _why_loose(e: Event) -> str:
+    s = e.sock
+    assert s is not None
+    if s.sport and not s.dport:
+        return "listening or unconnected socket (no peer)"
+    return "socket whose 4-tuple is not known yet"
+
+
+def _addr(text: str) -> str:
+    """One spelling per address: IPv4-mapped IPv6 as IPv4, IPv6 compressed."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return text
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def _name(end: Endpoint) -> str:
+    def fmt(a: Address) -> str:
+        return f"[{a[0]}]:{a[1]}" if ":" in a[0] else f"{a[0]}:{a[1]}"
+    suffix = f" #{end.generation}" if end.generation > 1 else ""
+    return f"{end.proto} {fmt(end.local)} > {fmt(end.remote)}{suffix}"

@@ -1,0 +1,93 @@
+"""Pairing both ends of each connection, on traces captured from real guests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.correlate.pairing import pair
+from lab.correlate.sockets import annotate_sockets
+from lab.events import Event, Kind, SocketId
+from lab.tracers.ftrace import parse_trace
+from lab.tracers.strace import parse_strace, read_clocks_file
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+KERNELS = ["linux-5.10", "linux-6.1"]
+
+
+def ftrace_run(kernel: str, run: str) -> list[Event]:
+    events: list[Event] = []
+    for side in ("client", "server"):
+        text = (FIXTURES / "ftrace" / kernel / f"{run}-{side}.trace").read_text()
+        events += annotate_sockets(parse_trace(text.splitlines(), node=side, kernel=kernel).events)
+    return events
+
+
+def strace_run(kernel: str, run: str) -> list[Event]:
+    events: list[Event] = []
+    for side in ("client", "server"):
+        path = FIXTURES / "strace" / kernel / f"{run}-{side}.strace"
+        events += annotate_sockets(parse_strace(path.read_text().splitlines(), node=side,
+                                                kernel=kernel,
+                                                clocks=read_clocks_file(path)).events)
+    return events
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize(("run", "client", "server"), [
+    ("replyhi", "10.0.1.1", ("10.0.1.10", 7777)),
+    ("replyhi6", "fd00:0:0:1::1", ("fd00:0:0:1::10", 7777)),
+])
+def test_one_tcp_connection_both_ends(kernel: str, run: str, client: str,
+                                      server: tuple[str, int]) -> None:
+    result = pair(ftrace_run(kernel, run))
+    (connection,) = result.connections
+    assert connection.paired
+    near, far = connection.ends
+    assert (near.node, near.role, far.node, far.role) == ("client", "client", "server", "server")
+    assert near.local[0] == client and near.remote == server
+    assert (far.local, far.remote) == (near.remote, near.local)
+    names = {e.name for e in near.events} | {e.name for e in far.events}
+    assert {"__sys_connect", "__sys_accept4", "tcp_sendmsg", "tcp_recvmsg"} <= names
+    # What is left is the server's listening socket, reported with the reason.
+    assert {(u.event.node, u.reason) for u in result.unattributed} == {
+        ("server", "listening or unconnected socket (no peer)")}
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_concurrent_connections_are_each_paired(kernel: str) -> None:
+    result = pair(strace_run(kernel, "concurrent"))
+    assert len(result.connections) == 5
+    assert all(c.paired for c in result.connections)
+    assert len({c.ends[0].local for c in result.connections}) == 5  # five client ports
+
+
+def test_a_reused_port_is_a_new_connection() -> None:
+    def state(node: str, ts: int, new: str, local: tuple[str, int],
+              remote: tuple[str, int]) -> Event:
+        return Event(node=node, kernel="k", tracer="ftrace", ts=ts, pid=1, tid=1, comm="c",
+                     kind=Kind.SOCK_STATE, name="inet_sock_set_state",
+                     args={"oldstate": "x", "newstate": new},
+                     sock=SocketId(proto="tcp", family="inet", saddr=local[0], sport=local[1],
+                                   daddr=remote[0], dport=remote[1]))
+    a, b = ("10.0.0.1", 4000), ("10.0.0.2", 80)
+    events = [state("c", 1, "TCP_SYN_SENT", a, b), state("s", 2, "TCP_SYN_RECV", b, a),
+              state("c", 3, "TCP_CLOSE", a, b), state("s", 4, "TCP_CLOSE", b, a),
+              state("c", 5, "TCP_SYN_SENT", a, b), state("s", 6, "TCP_SYN_RECV", b, a)]
+    result = pair(events)
+    assert [c.id for c in result.connections] == [
+        "tcp 10.0.0.1:4000 > 10.0.0.2:80", "tcp 10.0.0.1:4000 > 10.0.0.2:80 #2"]
+    assert all(c.paired for c in result.connections)
+    assert [[e.ts for e in c.ends[0].events] for c in result.connections] == [[1, 3], [5]]
+
+
+def test_ipv4_mapped_addresses_pair_with_plain_ipv4() -> None:
+    def sent(node: str, local: tuple[str, int], remote: tuple[str, int]) -> Event:
+        return Event(node=node, kernel="k", tracer="ftrace", ts=1, pid=1, tid=1, comm="c",
+                     kind=Kind.FUNC_ENTRY, name="tcp_sendmsg",
+                     sock=SocketId(proto="tcp", saddr=local[0], sport=local[1],
+                                   daddr=remote[0], dport=remote[1]))
+    events = [sent("c", ("::ffff:10.0.0.1", 5), ("::ffff:10.0.0.2", 6)),
+              sent("s", ("10.0.0.2", 6), ("10.0.0.1", 5))]
+    assert pair(events).connections[0].paired
