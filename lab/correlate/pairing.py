@@ -23,7 +23,9 @@ Address = tuple[str, int]
 ENDED = {"TCP_CLOSE"}
 BEGUN = {"TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_NEW_SYN_RECV"}
 ROLE_ORDER = {"client": 0, "peer": 1, "server": 2}
-UDP_IDLE_NS = 5_000_000_000  # a UDP flow silent this long is over: the next is a new flow
+BINDS = {"bind", "__sys_bind"}
+UDP_IDLE_NS = 5_000_000_000
+WILDCARDS = {"0.0.0.0", "::"}  # a UDP flow silent this long is over: the next is a new flow
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Endpoint:
     local: Address
     remote: Address
     generation: int
+    bound: bool = False  # its local port was bound explicitly (bind()) on this node
     events: list[Event] = field(default_factory=list)
 
     @property
@@ -46,12 +49,14 @@ class Endpoint:
 
     @property
     def role(self) -> str:
-        """"client" when this side connected (or sent first, for UDP)."""
+        """"client" when this side connected (for UDP: sent before it received)."""
         names = {e.name for e in self.events}
         if names & {"connect", "__sys_connect", "tcp_v4_connect", "tcp_v6_connect"}:
             return "client"
         if names & {"accept", "accept4", "__sys_accept4", "inet_csk_accept"}:
             return "server"
+        if self.proto == "udp":
+            return "server" if self.bound else "client"
         return "peer"
 
 
@@ -84,19 +89,24 @@ def endpoints(events: Iterable[Event]) -> tuple[list[Endpoint], list[Unattribute
     generations: dict[tuple[str, str, Address, Address], int] = defaultdict(int)
     found: list[Endpoint] = []
     loose: list[Unattributed] = []
+    bound: set[tuple[str, int]] = set()  # (node, port) given to bind()
     for e in sorted(events, key=lambda e: (e.node, e.ts)):
+        if e.name in BINDS and (port := _port_of(e.args.get("umyaddr") or e.args.get("uaddr"))):
+            bound.add((e.node, port))
         s = e.sock
-        if s is None or (s.sk is None and s.saddr is None):
+        if s is None or (s.sk is None and s.saddr is None and s.proto is None):
             continue  # not a socket event
-        if s.saddr is None or s.sport is None or not s.daddr or not s.dport:
+        remote = _remote(e)
+        if s.saddr is None or not s.sport or remote is None:
             loose.append(Unattributed(e, _why_loose(e)))
             continue
         proto = s.proto or "tcp"
-        key = (e.node, proto, (_addr(s.saddr), s.sport), (_addr(s.daddr), s.dport))
+        key = (e.node, proto, (_addr(s.saddr), s.sport), remote)
         current = open_.get(key)
         if current is None or _starts_anew(current, e):
             generations[key] += 1
-            current = Endpoint(e.node, proto, s.family, key[2], key[3], generations[key])
+            current = Endpoint(e.node, proto, s.family, key[2], key[3], generations[key],
+                               bound=(e.node, s.sport) in bound)
             open_[key] = current
             found.append(current)
         current.events.append(e)
@@ -114,17 +124,54 @@ def pair(events: Iterable[Event]) -> Pairing:
         if id(end) in taken:
             continue
         taken.add(id(end))
-        mirror = [m for m in by_tuple[(end.proto, end.remote, end.local)]
+        mirror = [m for m in _mirrors(by_tuple, end)
                   if id(m) not in taken and m.node != end.node
                   and m.generation == end.generation]
         ends_of = [end]
         if mirror:
             taken.add(id(mirror[0]))
             ends_of.append(mirror[0])
+            for one, other in ((end, mirror[0]), (mirror[0], end)):
+                if one.local[0] in WILDCARDS:  # an unbound UDP socket: the peer saw its address
+                    one.local = (other.remote[0], one.local[1])
         ends_of.sort(key=lambda x: (ROLE_ORDER[x.role], x.first))
         connections.append(Connection(_name(ends_of[0]), end.proto, ends_of))
     connections.sort(key=lambda c: min(x.first for x in c.ends))
     return Pairing(connections, loose)
+
+
+def _remote(e: Event) -> Address | None:
+    """The peer of the event's socket: its 4-tuple, or a datagram's address (UDP)."""
+    s = e.sock
+    assert s is not None
+    if s.daddr and s.dport:
+        return (_addr(s.daddr), s.dport)
+    text = e.args.get("addr") or e.args.get("uaddr")
+    if s.proto == "udp" and isinstance(text, str) and (port := _port_of(text)):
+        return (_addr(text.rpartition(":")[0].strip("[]")), port)
+    return None
+
+
+def _port_of(text: object) -> int | None:
+    """The port of an "address:port" or "[address]:port" argument."""
+    if not isinstance(text, str):
+        return None
+    host, _, port = text.rpartition(":")
+    return int(port) if host and port.isdigit() else None
+
+
+def _mirrors(by_tuple: dict[tuple[str, Address, Address], list[Endpoint]],
+             end: Endpoint) -> list[Endpoint]:
+    exact = by_tuple.get((end.proto, end.remote, end.local), [])
+    if exact or end.proto != "udp":
+        return exact
+    # A wildcard local address (on either side) matches by port.
+    return [m for (proto, local, remote), ms in by_tuple.items() for m in ms
+            if proto == "udp" and _same(local, end.remote) and _same(remote, end.local)]
+
+
+def _same(a: Address, b: Address) -> bool:
+    return a[1] == b[1] and (a[0] == b[0] or a[0] in WILDCARDS or b[0] in WILDCARDS)
 
 
 def _starts_anew(current: Endpoint, e: Event) -> bool:
@@ -138,6 +185,8 @@ def _starts_anew(current: Endpoint, e: Event) -> bool:
 def _why_loose(e: Event) -> str:
     s = e.sock
     assert s is not None
+    if s.proto == "udp":
+        return "datagram socket call with no peer address"
     if s.sport and not s.dport:
         return "listening or unconnected socket (no peer)"
     return "socket whose 4-tuple is not known yet"

@@ -63,6 +63,24 @@ def test_concurrent_connections_are_each_paired(kernel: str) -> None:
     assert len({c.ends[0].local for c in result.connections}) == 5  # five client ports
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize(("run", "server"), [("udp", ("10.0.1.10", 7779)),
+                                             ("udp6", ("fd00:0:0:1::10", 7784))])
+def test_a_udp_flow_pairs_by_its_datagrams(kernel: str, run: str,
+                                           server: tuple[str, int]) -> None:
+    result = pair(strace_run(kernel, run))
+    (flow,) = result.connections
+    assert flow.paired and flow.proto == "udp"
+    client, far = flow.ends
+    assert (client.node, client.role, far.node, far.role) == ("client", "client", "server",
+                                                               "server")
+    assert client.remote == server and far.local == server
+    # The client's socket was never bound: its address is the one the server saw.
+    assert client.local == far.remote
+    assert {u.reason for u in result.unattributed} == {
+        "datagram socket call with no peer address"}
+
+
 def test_a_reused_port_is_a_new_connection() -> None:
     def state(node: str, ts: int, new: str, local: tuple[str, int],
               remote: tuple[str, int]) -> Event:
