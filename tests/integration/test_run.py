@@ -100,3 +100,25 @@ def test_users_deploy_their_own_c_file_and_script(pair: tuple[str, str],
     result = lab("run", "--lab", name, str(tmp_path / "mine.yaml"), "--runs",
                  str(tmp_path / "runs"), check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_lost_events_are_reported_never_silently_dropped(pair: tuple[str, str],
+                                                         tmp_path: Path) -> None:
+    name, _ = pair
+    book = (ROOT / "playbooks" / "concurrent.yaml").read_text()
+    book = book.replace("\nsteps:", "\ntracers:\n  ftrace: {buffer_kb: 64}\n\nsteps:", 1)
+    assert "buffer_kb: 64" in book
+    path = ROOT / "playbooks" / f".test-small-buffer-{name}.yaml"
+    path.write_text(book)
+    try:
+        result = lab("run", "--lab", name, str(path), "--set", "connections=500",
+                     "--runs", str(tmp_path), check=False)
+    finally:
+        path.unlink()
+    summary = json.loads((run_dir_of(result.stdout) / "summary.json").read_text())
+    lost = {t["node"]: t["lost"] for t in summary["tracers"]}
+    assert sum(lost.values()) > 0, lost
+    for node, n in lost.items():
+        if n:
+            assert f"warning: ftrace on {node}: {n} events lost" in result.stderr
+    assert summary["warnings"]
