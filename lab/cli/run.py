@@ -99,7 +99,9 @@ async def run(args: argparse.Namespace) -> int:
         err.print(f"{mark} expect {escape(e['name'])} {escape('[' + e['node'] + ']')}: "
                   f"{escape(e['detail'])}")
     counts = ", ".join(f"{node} {sum(c.values())}" for node, c in summary.event_counts.items())
-    err.print(f"events: {counts or 'none'}")
+    err.print(f"events: {counts or 'none'}; connections: "
+              f"{summary.connections.get('paired', 0)} paired, "
+              f"{summary.connections.get('unpaired', 0)} one-sided")
     for line in summary.failures:
         err.print(f"[bold red]error:[/bold red] {escape(line)}")
     out.print(str(run_dir.path))

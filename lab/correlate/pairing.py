@@ -24,6 +24,8 @@ ENDED = {"TCP_CLOSE"}
 BEGUN = {"TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_NEW_SYN_RECV"}
 ROLE_ORDER = {"client": 0, "peer": 1, "server": 2}
 BINDS = {"bind", "__sys_bind"}
+# Calls whose address argument is the peer of the datagram (bind's is the local one).
+DATAGRAM_CALLS = {"sendto", "recvfrom", "sendmsg", "recvmsg", "__sys_sendto", "__sys_recvfrom"}
 UDP_IDLE_NS = 5_000_000_000
 WILDCARDS = {"0.0.0.0", "::"}  # a UDP flow silent this long is over: the next is a new flow
 
@@ -97,11 +99,13 @@ def endpoints(events: Iterable[Event]) -> tuple[list[Endpoint], list[Unattribute
         if s is None or (s.sk is None and s.saddr is None and s.proto is None):
             continue  # not a socket event
         remote = _remote(e)
-        if s.saddr is None or not s.sport or remote is None:
+        proto = s.proto or "tcp"
+        # An unbound UDP socket has a port but no address of its own: a wildcard.
+        saddr = s.saddr if s.saddr is not None or proto != "udp" else "0.0.0.0"
+        if saddr is None or not s.sport or remote is None:
             loose.append(Unattributed(e, _why_loose(e)))
             continue
-        proto = s.proto or "tcp"
-        key = (e.node, proto, (_addr(s.saddr), s.sport), remote)
+        key = (e.node, proto, (_addr(saddr), s.sport), remote)
         current = open_.get(key)
         if current is None or _starts_anew(current, e):
             generations[key] += 1
@@ -147,7 +151,8 @@ def _remote(e: Event) -> Address | None:
     if s.daddr and s.dport:
         return (_addr(s.daddr), s.dport)
     text = e.args.get("addr") or e.args.get("uaddr")
-    if s.proto == "udp" and isinstance(text, str) and (port := _port_of(text)):
+    if s.proto == "udp" and e.name in DATAGRAM_CALLS and (port := _port_of(text)):
+        assert isinstance(text, str)
         return (_addr(text.rpartition(":")[0].strip("[]")), port)
     return None
 

@@ -208,8 +208,10 @@ def _learn(sock: _Socket, seen: SocketId) -> None:
     saddr, sport, daddr, dport = _tuple(seen)
     if None not in (saddr, sport, daddr, dport):
         sock.tuple = (saddr, sport, daddr, dport)
-    elif (sock.tuple is None or None in sock.tuple) and saddr and sport:
-        sock.tuple = (saddr, sport, None, None)  # a bound or listening socket
+    elif (sock.tuple is None or None in sock.tuple) and sport and (
+            saddr or sock.proto == "udp"):
+        # A bound or listening socket; an unbound UDP socket has only its port.
+        sock.tuple = (saddr, sport, None, None)
 
 
 def _by_tuple(t: _Tracker, seen: SocketId) -> _Socket | None:

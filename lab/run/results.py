@@ -6,6 +6,7 @@
         raw/ftrace-<node>.txt          raw traces, as the guest wrote them
         outputs/<step>-<node>.out|err  every command's output
         events.jsonl                   every event, one schema (lab/events.py)
+        connections.json               each connection, both ends paired, bytes and lifecycle
         summary.json                   steps, exit statuses, durations, counts, losses
 """
 
@@ -72,6 +73,7 @@ class RunSummary:
     steps: list[StepResult] = field(default_factory=list)
     tracers: list[TracerResult] = field(default_factory=list)
     event_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # node → kind → n
+    connections: dict[str, int] = field(default_factory=dict)  # paired / unpaired
     expectations: list[dict[str, Any]] = field(default_factory=list)
 
     @property

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+from lab.correlate.report import connections_report
 from lab.correlate.sockets import annotate_sockets
 from lab.errors import LabError
 from lab.events import Event, write_events
@@ -57,6 +58,9 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     events = _events(summary, state, run_dir)
     write_events(run_dir.path / "events.jsonl", events)
     summary.event_counts = _counts(events)
+    connections = connections_report(events)
+    run_dir.write_json("connections.json", connections)
+    summary.connections = {k: connections[k] for k in ("paired", "unpaired")}
     summary.expectations = [
         {"name": o.expectation.name, "line": o.expectation.line, "node": o.node, "ok": o.ok,
          "detail": o.detail} for o in evaluate(book.expect, events)]

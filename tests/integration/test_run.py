@@ -35,6 +35,10 @@ def test_shipped_playbooks_pass(pair: tuple[str, str], playbook: str, tmp_path: 
         assert (run_dir / item).exists(), item
     counts = summary["event_counts"]
     assert counts["client"]["syscall_entry"] > 3 and counts["server"]["syscall_entry"] > 3
+    # Both ends of every connection found each other.
+    expected = {"concurrent": 50, "udp": 1}.get(playbook, 1)
+    assert summary["connections"] == {"paired": expected, "unpaired": 0}
+    assert (run_dir / "connections.json").exists()
 
 
 def test_replyhi_events_carry_the_connection_on_both_sides(pair: tuple[str, str],

@@ -56,7 +56,8 @@ DEFAULT_PROBES: tuple[Probe, ...] = (
     Probe("__sys_listen", "fd=%di:s32 backlog=%si:s32"),
     Probe("__sys_accept4", "fd=%di:s32 flags=%cx:x32"),
     Probe("__sys_connect", "fd=%di:s32 " + sockaddr_args("%si")),
-    Probe("__sys_sendto", "fd=%di:s32 len=%dx:u64 flags=%cx:x32"),
+    # sendto's destination (%r8): the peer of an unconnected UDP socket.
+    Probe("__sys_sendto", "fd=%di:s32 len=%dx:u64 flags=%cx:x32 " + sockaddr_args("%r8")),
     Probe("__sys_recvfrom", "fd=%di:s32 size=%dx:u64 flags=%cx:x32"),
     Probe("__sys_sendmsg", "fd=%di:s32 flags=%dx:x32"),
     Probe("__sys_recvmsg", "fd=%di:s32 flags=%dx:x32"),
