@@ -39,7 +39,7 @@ def _connection(c: Connection) -> dict[str, Any]:
 
 
 def _end(end: Endpoint) -> dict[str, Any]:
-    tracer = _main_tracer(end.events)
+    tracer = main_tracer(end.events)
     calls = [e for e in end.events if e.tracer == tracer]
     sent = sum(e.ret for e in calls if e.kind == Kind.SYSCALL_EXIT and e.name in SENDS
                and e.ret and e.ret > 0)
@@ -60,7 +60,7 @@ def _end(end: Endpoint) -> dict[str, Any]:
     }
 
 
-def _main_tracer(events: list[Event]) -> str:
+def main_tracer(events: list[Event]) -> str:
     """Bytes are counted from one tracer's system calls, so none is counted twice."""
     counts = Counter(e.tracer for e in events if e.kind == Kind.SYSCALL_EXIT)
     return counts.most_common(1)[0][0] if counts else (events[0].tracer if events else "")
