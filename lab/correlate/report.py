@@ -7,10 +7,9 @@ clock for now; clock alignment (sync/) puts them on one time line.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from typing import Any
 
-from lab.correlate.pairing import Connection, Endpoint, pair
+from lab.correlate.pairing import Connection, Endpoint, Pairing
 from lab.events import Event, Kind
 
 SENDS = {"sendto", "sendmsg", "write", "writev"}
@@ -22,8 +21,7 @@ LIFECYCLE = {
 }
 
 
-def connections_report(events: Iterable[Event]) -> dict[str, Any]:
-    result = pair(events)
+def connections_report(result: Pairing) -> dict[str, Any]:
     reasons = Counter(u.reason for u in result.unattributed)
     return {
         "connections": [_connection(c) for c in result.connections],

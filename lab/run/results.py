@@ -7,6 +7,7 @@
         outputs/<step>-<node>.out|err  every command's output
         events.jsonl                   every event, one schema (lab/events.py)
         connections.json               each connection, both ends paired, bytes and lifecycle
+        timeline.txt                   both sides' calls on one clock, classic lab style
         summary.json                   steps, exit statuses, durations, counts, losses
 """
 
@@ -74,6 +75,7 @@ class RunSummary:
     tracers: list[TracerResult] = field(default_factory=list)
     event_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # node → kind → n
     connections: dict[str, int] = field(default_factory=dict)  # paired / unpaired
+    clocks: dict[str, str] = field(default_factory=dict)  # node → its fit to the reference
     expectations: list[dict[str, Any]] = field(default_factory=list)
 
     @property

@@ -39,6 +39,9 @@ def test_shipped_playbooks_pass(pair: tuple[str, str], playbook: str, tmp_path: 
     expected = {"concurrent": 50, "udp": 1}.get(playbook, 1)
     assert summary["connections"] == {"paired": expected, "unpaired": 0}
     assert (run_dir / "connections.json").exists()
+    timeline = (run_dir / "timeline.txt").read_text()
+    assert " client " in timeline and " server " in timeline
+    assert set(summary["clocks"]) == {"server"}
 
 
 def test_replyhi_events_carry_the_connection_on_both_sides(pair: tuple[str, str],

@@ -1,0 +1,35 @@
+"""timeline.txt from real captures: both sides merged on the client's clock."""
+
+from __future__ import annotations
+
+import re
+
+from lab.correlate.messages import messages
+from lab.correlate.pairing import pair
+from lab.correlate.sync import align
+from lab.export.timeline import timeline
+from tests.unit.test_correlate_pairing import ftrace_run
+
+
+def test_classic_calls_of_both_sides_in_causal_order() -> None:
+    events = [e for e in ftrace_run("linux-6.1", "replyhi") if e.comm in ("hello", "replyhi")]
+    fits = align("client", messages(pair(events).connections))
+    text = timeline(events, fits, "client")
+    lines = text.splitlines()
+    assert lines[0].startswith("# times in seconds on client's clock")
+    assert lines[1].startswith("# server vs client:")
+    calls = [re.sub(r"^\s*[-+]\d+\.\d+\s+", "", line) for line in lines[2:]]
+
+    def at(node: str, call: str) -> int:
+        return next(i for i, c in enumerate(calls) if c.startswith(node) and call in c)
+
+    # hello's bytes reach replyhi, and "hi" comes back, in that order on one clock.
+    assert at("client", "→ __sys_sendto") < at("server", "← __sys_recvfrom = 5")
+    assert at("server", "→ __sys_sendto") < at("client", "← __sys_recvfrom = 2")
+    # Calls nest per thread, in the classic lab's style.
+    assert any(re.search(r"hello\[\d+\]\s+→ connect\(", c) for c in calls)
+    assert any(re.search(r"hello\[\d+\]\s{3,}→ __sys_connect\(fd=3, uaddr=10\.0\.1\.10:7777\)", c)
+               for c in calls)
+    assert any("← inet_csk_accept = sock " in c for c in calls)
+    times = [float(line.split()[0]) for line in lines[2:]]
+    assert times == sorted(times)
