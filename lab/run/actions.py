@@ -192,9 +192,9 @@ async def _stop(ctx: RunContext, handle: str, timeout: float) -> list[NodeResult
             except LabError:
                 break
         if not bg.task.done():
-            bg.task.cancel()
-        outcome = None if bg.task.cancelled() else bg.task.exception()
-        if not bg.task.cancelled() and outcome is None:
+            bg.task.cancel()  # its channel closes; dropbear signals what is left
+        await asyncio.wait([bg.task])
+        if not bg.task.cancelled() and bg.task.exception() is None:
             result = bg.task.result()
             ctx.run_dir.output(bg.step.index, bg.node, "out").write_bytes(result.stdout)
             ctx.run_dir.output(bg.step.index, bg.node, "err").write_bytes(result.stderr)

@@ -129,3 +129,16 @@ def test_lost_events_are_reported_never_silently_dropped(pair: tuple[str, str],
         if n:
             assert f"warning: ftrace on {node}: {n} events lost" in result.stderr
     assert summary["warnings"]
+
+
+def test_stop_ends_a_background_command(pair: tuple[str, str], tmp_path: Path) -> None:
+    name, _ = pair
+    (tmp_path / "stop.yaml").write_text(
+        "name: stop\nsteps:\n"
+        "  - {node: server, run: 'sleep 300', background: sleeper}\n"
+        "  - {sleep: 0.5}\n"
+        "  - {stop: sleeper, timeout: 2}\n"
+        "  - {node: server, run: \"ps | grep -q '[s]leep 300'\", expect_exit: 1}\n")
+    result = lab("run", "--lab", name, str(tmp_path / "stop.yaml"), "--runs",
+                 str(tmp_path / "runs"), check=False, timeout=60)
+    assert result.returncode == 0, result.stderr
