@@ -1,11 +1,16 @@
 """Happened-before constraints between nodes, read off paired connections.
 
-Bytes returned by a receive were sent before it returned: for every receive
-on one end that returned bytes up to offset y of its stream, the send on the
-other end that carried byte y-1 started before the receive returned. Each
-such pair is a `Message` (sent on the sender's clock, received on the
-receiver's) for clock alignment (sync/). Only one tracer's system calls per
-endpoint are used, so no byte is counted twice.
+Each is a `Message` (sent on the sender's clock, received on the receiver's)
+for clock alignment (sync/). Three kinds, all certain:
+
+- bytes: a receive that returned bytes up to offset y of its stream came
+  after the start of the send on the other end that carried byte y-1;
+- handshake: accept() returned a connection after the client's connect()
+  started (its SYN);
+- close: the FIN of one end's close() or shutdown() reached the other end
+  after that call started (`tcp_fin` there, or a read that returned 0).
+
+Only one tracer's system calls per endpoint are used, so no byte counts twice.
 """
 
 from __future__ import annotations
@@ -26,9 +31,38 @@ def messages(connections: Iterable[Connection]) -> dict[tuple[str, str], list[Me
         if not connection.paired or connection.proto != "tcp":
             continue  # datagrams may be lost or reordered: no byte stream to follow
         a, b = connection.ends
-        found[(a.node, b.node)] += _stream(a, b)
-        found[(b.node, a.node)] += _stream(b, a)
+        for sender, receiver in ((a, b), (b, a)):
+            found[(sender.node, receiver.node)] += [
+                *_stream(sender, receiver), *_handshake(sender, receiver),
+                *_close(sender, receiver)]
     return dict(found)
+
+
+def _first(end: Endpoint, kind: Kind, names: set[str], *, ret: int | None = None) -> int | None:
+    tracer = main_tracer(end.events)
+    for e in end.events:
+        if e.tracer == tracer and e.kind == kind and e.name in names \
+                and (ret is None or e.ret == ret):
+            return e.ts
+    return None
+
+
+def _handshake(client: Endpoint, server: Endpoint) -> list[Message]:
+    connect = _first(client, Kind.SYSCALL_ENTRY, {"connect"})
+    accepted = _first(server, Kind.SYSCALL_EXIT, {"accept", "accept4"})
+    if connect is None or accepted is None:
+        return []
+    return [Message(sent=connect, received=accepted)]
+
+
+def _close(closer: Endpoint, peer: Endpoint) -> list[Message]:
+    closed = _first(closer, Kind.SYSCALL_ENTRY, {"close", "shutdown"})
+    if closed is None:
+        return []
+    fin = [e.ts for e in peer.events if e.kind == Kind.FUNC_ENTRY and e.name == "tcp_fin"]
+    eof = _first(peer, Kind.SYSCALL_EXIT, RECEIVES, ret=0)
+    arrived = min([*fin, *([eof] if eof is not None else [])], default=None)
+    return [] if arrived is None else [Message(sent=closed, received=arrived)]
 
 
 def _stream(sender: Endpoint, receiver: Endpoint) -> list[Message]:

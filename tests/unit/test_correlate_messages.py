@@ -11,17 +11,29 @@ from tests.unit.test_correlate_pairing import ftrace_run, strace_run
 
 
 @pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
-@pytest.mark.parametrize(("source", "run", "each_way"), [
-    ("ftrace", "replyhi", 1), ("strace", "replyhi", 1), ("strace", "concurrent", 5)])
+@pytest.mark.parametrize(("source", "run", "counts"), [
+    # ftrace sees the handshake (connect → accept) and both FINs (close → tcp_fin)
+    # besides "hello" and "hi"; strace sees only the bytes.
+    ("ftrace", "replyhi", (3, 2)), ("strace", "replyhi", (1, 1)),
+    ("strace", "concurrent", (5, 5))])
 def test_every_receive_is_after_its_send_once_aligned(kernel: str, source: str, run: str,
-                                                      each_way: int) -> None:
+                                                      counts: tuple[int, int]) -> None:
     events = (ftrace_run if source == "ftrace" else strace_run)(kernel, run)
     found = messages(pair(events).connections)
     assert {k: len(v) for k, v in found.items()} == {
-        ("client", "server"): each_way, ("server", "client"): each_way}
+        ("client", "server"): counts[0], ("server", "client"): counts[1]}
     fit = align("client", found)["server"]
     assert fit.quality != Quality.CONTRADICTORY, fit.explain()
     for m in found[("client", "server")]:
         assert fit.to_reference(m.received) >= m.sent
     for m in found[("server", "client")]:
         assert m.received >= fit.to_reference(m.sent)
+
+
+@pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
+def test_a_short_exchange_bounds_the_offset_and_assumes_no_drift(kernel: str) -> None:
+    fit = align("client", messages(pair(ftrace_run(kernel, "replyhi")).connections))["server"]
+    assert fit.quality == Quality.EXACT  # messages both ways, interleaved in time
+    assert fit.drift == 1 and "none assumed" in fit.explain()
+    assert fit.ref_offset_min is not None and fit.ref_offset_max is not None
+    assert fit.ref_offset_min <= fit.offset_at(fit.ref_time) <= fit.ref_offset_max

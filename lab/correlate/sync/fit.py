@@ -23,6 +23,10 @@ from functools import cached_property
 
 from lab.correlate.sync.hull import Bridge, Point, lower_hull, min_slope_bridge, negate, upper_hull
 
+# Wider drift bounds than this (a fraction: 1e-3 is 1000 ppm) mean the trace cannot
+# tell drift from delay; no drift is assumed then, if the bounds allow it.
+PLAUSIBLE_DRIFT = Fraction(1, 1000)
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -203,9 +207,19 @@ def _fit(a_to_b: Sequence[Message], b_to_a: Sequence[Message],
     if steep is not None and flat is not None:
         assert off_min is not None and off_max is not None
         quality = Quality.EXACT
-        # The bisector, the mean of the extreme lines: feasible since the set is convex.
-        d = (flat.slope + steep.slope) / 2
-        c = (off_min + off_max) / 2
+        if flat.slope <= 0 <= steep.slope and steep.slope - flat.slope > PLAUSIBLE_DRIFT:
+            # A trace too short to tell drift from delay: the bisector could claim
+            # any drift in a huge range. Guests of one host drift by parts per
+            # million, so take none, and the middle of the offsets it allows.
+            d = Fraction(0)
+            c = Fraction(max(v for _, v in high) + min(v for _, v in low), 2)
+            note = (f"drift undetermined over so short a trace (bounds "
+                    f"{float(flat.slope) * 1e6:+.0f}..{float(steep.slope) * 1e6:+.0f} ppm): "
+                    "none assumed")
+        else:
+            # The bisector, the mean of the extreme lines: feasible since the set is convex.
+            d = (flat.slope + steep.slope) / 2
+            c = (off_min + off_max) / 2
     else:
         # A drift bound is open. Assume no drift if allowed (guests of one host drift
         # little, and one-way data cannot tell drift from delay), else the nearest
