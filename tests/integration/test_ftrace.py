@@ -9,12 +9,8 @@ import pytest
 
 from lab.correlate.sockets import annotate_sockets
 from lab.events import Event, Kind
-from lab.keys import PRIVATE_KEY_NAME
-from lab.paths import Paths
-from lab.programs import build_program
-from lab.ssh import NodeSession
-from lab.state import StateStore
 from lab.tracers.ftrace import FtraceOptions, parse_trace, start_ftrace, stop_ftrace
+from tests.integration.vmlab import replyhi_pair
 
 pytestmark = pytest.mark.vm
 
@@ -24,16 +20,8 @@ CLIENT_CLASSIC = ["__sys_socket", "__sys_connect", "__sys_sendto", "__sys_recvfr
 
 
 async def traced_replyhi(lab_name: str, tmp: Path) -> dict[str, list[Event]]:
-    store = StateStore(Paths.default())
-    state = store.load(lab_name)
-    key = store.paths.lab_dir(lab_name) / PRIVATE_KEY_NAME
-    cache = Paths.default().home / "programs"
-    binaries = {p: await build_program(p, cache) for p in ("replyhi", "hello")}
     events: dict[str, list[Event]] = {}
-    async with NodeSession.open("server", state.endpoint("server"), key) as server, \
-            NodeSession.open("client", state.endpoint("client"), key) as client:
-        await server.put(binaries["replyhi"], "/tmp/replyhi")
-        await client.put(binaries["hello"], "/tmp/hello")
+    async with replyhi_pair(lab_name) as (state, server, client):
         options = FtraceOptions(comms=("replyhi", "hello"))
         for session in (server, client):
             assert await start_ftrace(session, options) in ([], ["__sys_accept4_file"])

@@ -9,11 +9,8 @@ from pathlib import Path
 import pytest
 
 from lab.events import Event, Kind
-from lab.keys import PRIVATE_KEY_NAME
 from lab.paths import Paths
-from lab.programs import build_program
 from lab.ssh import NodeSession
-from lab.state import StateStore
 from lab.tracers.strace import (
     ClockSample,
     clocks_file,
@@ -23,6 +20,7 @@ from lab.tracers.strace import (
     read_clocks,
     wrap,
 )
+from tests.integration.vmlab import replyhi_pair
 
 pytestmark = pytest.mark.vm
 
@@ -43,22 +41,15 @@ async def wait_listening(session: NodeSession, port: int) -> None:
 
 
 async def straced_replyhi(lab_name: str, tmp: Path) -> dict[str, list[Event]]:
-    store = StateStore(Paths.default())
-    state = store.load(lab_name)
-    key = store.paths.lab_dir(lab_name) / PRIVATE_KEY_NAME
     cache = Paths.default().home / "programs"
-    binaries = {p: await build_program(p, cache) for p in ("replyhi", "hello")}
     events: dict[str, list[Event]] = {}
-    async with NodeSession.open("server", state.endpoint("server"), key) as server, \
-            NodeSession.open("client", state.endpoint("client"), key) as client:
+    async with replyhi_pair(lab_name) as (state, server, client):
         sessions = {"server": server, "client": client}
         before: dict[str, ClockSample] = {}
         for name, session in sessions.items():
             await session.run(["mkdir", "-p", "/tmp/socklab-test"], check=True)
             await install_clocks(session, cache)
             before[name] = await read_clocks(session)
-        await server.put(binaries["replyhi"], "/tmp/replyhi")
-        await client.put(binaries["hello"], "/tmp/hello")
         served = asyncio.create_task(server.run(
             wrap("/tmp/replyhi 10.0.1.10 7777 1", OUTPUT.format("server"), None), timeout=60))
         await wait_listening(server, 7777)

@@ -9,8 +9,16 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from lab.keys import PRIVATE_KEY_NAME
+from lab.paths import Paths
+from lab.programs import build_program
+from lab.ssh import NodeSession
+from lab.state import LabState, StateStore
 
 ROOT = Path(__file__).resolve().parents[2]
 PAIR = ROOT / "topologies" / "pair.yaml"
@@ -64,3 +72,17 @@ def status(lab_name: str) -> dict[str, object]:
     return states[0]
 
 
+
+
+@asynccontextmanager
+async def replyhi_pair(lab_name: str) -> AsyncIterator[tuple[LabState, NodeSession, NodeSession]]:
+    """SSH sessions to a pair lab's server and client, with replyhi and hello in /tmp."""
+    store = StateStore(Paths.default())
+    state = store.load(lab_name)
+    key = store.paths.lab_dir(lab_name) / PRIVATE_KEY_NAME
+    cache = store.paths.home / "programs"
+    async with NodeSession.open("server", state.endpoint("server"), key) as server, \
+            NodeSession.open("client", state.endpoint("client"), key) as client:
+        await server.put(await build_program("replyhi", cache), "/tmp/replyhi")
+        await client.put(await build_program("hello", cache), "/tmp/hello")
+        yield state, server, client
