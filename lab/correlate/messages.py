@@ -1,100 +1,122 @@
-"""Happened-before constraints between nodes, read off paired connections.
+"""Happened-before arrows between the two ends of each connection.
 
-Each is a `Message` (sent on the sender's clock, received on the receiver's)
-for clock alignment (sync/). Three kinds, all certain:
+An `Arrow` leaves one node at `sent` (its clock) and arrives at another at
+`received` (the other's clock). Three kinds, all certain for TCP:
 
-- bytes: a receive that returned bytes up to offset y of its stream came
-  after the start of the send on the other end that carried byte y-1;
-- handshake: accept() returned a connection after the client's connect()
-  started (its SYN);
+- data: a receive returned bytes of a send, so it ended after that send
+  began (streams.py matches each send to its receives);
+- handshake: accept() returned the connection after the client's connect()
+  began (its SYN);
 - close: the FIN of one end's close() or shutdown() reached the other end
-  after that call started (`tcp_fin` there, or a read that returned 0).
+  after that call began (`tcp_fin` there, or a read that returned 0).
 
-Only one tracer's system calls per endpoint are used, so no byte counts twice.
+TCP arrows are the constraints of clock alignment (`sync_messages`).
+Datagrams are matched by size and order, which a lost datagram can fool, so
+UDP arrows are drawn but never constrain the clocks.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 
 from lab.correlate.pairing import Connection, Endpoint
-from lab.correlate.report import RECEIVES, SENDS, main_tracer
+from lab.correlate.streams import (
+    RECEIVES,
+    SENDS,
+    Call,
+    Transfer,
+    datagram_transfers,
+    stream_transfers,
+    syscalls,
+)
 from lab.correlate.sync import Message
 from lab.events import Kind
 
+CONNECTS = frozenset({"connect"})
+ACCEPTS = frozenset({"accept", "accept4"})
+CLOSES = frozenset({"close", "shutdown"})
 
-def messages(connections: Iterable[Connection]) -> dict[tuple[str, str], list[Message]]:
+
+class Link(StrEnum):
+    DATA = "data"
+    HANDSHAKE = "handshake"
+    CLOSE = "close"
+
+
+@dataclass(frozen=True, slots=True)
+class Arrow:
+    kind: Link
+    sender: str  # node
+    receiver: str
+    sent: int  # on the sender's clock
+    received: int  # on the receiver's clock
+    size: int = 0  # bytes of the send it belongs to (data)
+
+
+@dataclass
+class Flow:
+    """One connection's traffic: each end's calls, each direction's transfers, the arrows."""
+
+    connection: Connection
+    calls: list[list[Call]]  # per end, in the order of connection.ends
+    transfers: list[list[Transfer]]  # [0]: ends[0] → ends[1], [1]: the other way
+    arrows: list[Arrow]
+
+
+def flows(connections: Iterable[Connection]) -> list[Flow]:
+    return [_flow(c) for c in connections]
+
+
+def sync_messages(all_flows: Iterable[Flow]) -> dict[tuple[str, str], list[Message]]:
+    """The arrows that constrain clocks: TCP only, by (sender, receiver) node."""
     found: dict[tuple[str, str], list[Message]] = defaultdict(list)
-    for connection in connections:
-        if not connection.paired or connection.proto != "tcp":
-            continue  # datagrams may be lost or reordered: no byte stream to follow
-        a, b = connection.ends
-        for sender, receiver in ((a, b), (b, a)):
-            found[(sender.node, receiver.node)] += [
-                *_stream(sender, receiver), *_handshake(sender, receiver),
-                *_close(sender, receiver)]
+    for flow in all_flows:
+        if flow.connection.proto == "tcp":
+            for a in flow.arrows:
+                found[(a.sender, a.receiver)].append(Message(a.sent, a.received))
     return dict(found)
 
 
-def _first(end: Endpoint, kind: Kind, names: set[str], *, ret: int | None = None) -> int | None:
-    tracer = main_tracer(end.events)
-    for e in end.events:
-        if e.tracer == tracer and e.kind == kind and e.name in names \
-                and (ret is None or e.ret == ret):
-            return e.ts
-    return None
+def _flow(connection: Connection) -> Flow:
+    calls = [syscalls(end.events) for end in connection.ends]
+    if not connection.paired:
+        return Flow(connection, calls, [], [])
+    match = stream_transfers if connection.proto == "tcp" else datagram_transfers
+    a, b = connection.ends
+    transfers = [match(_moving(calls[0], SENDS), _moving(calls[1], RECEIVES)),
+                 match(_moving(calls[1], SENDS), _moving(calls[0], RECEIVES))]
+    arrows = [Arrow(Link.DATA, sender.node, receiver.node, t.send.start, r.end, t.size)
+              for (sender, receiver), moved in zip(((a, b), (b, a)), transfers, strict=True)
+              for t in moved if t.send.start is not None for r in t.receives]
+    if connection.proto == "tcp":
+        arrows += [*_handshake(a, calls[0], b, calls[1]), *_handshake(b, calls[1], a, calls[0]),
+                   *_close(a, calls[0], b, calls[1]), *_close(b, calls[1], a, calls[0])]
+    return Flow(connection, calls, transfers, arrows)
 
 
-def _handshake(client: Endpoint, server: Endpoint) -> list[Message]:
-    connect = _first(client, Kind.SYSCALL_ENTRY, {"connect"})
-    accepted = _first(server, Kind.SYSCALL_EXIT, {"accept", "accept4"})
+def _moving(calls: Sequence[Call], names: frozenset[str]) -> list[Call]:
+    return [c for c in calls if c.name in names]
+
+
+def _handshake(client: Endpoint, client_calls: list[Call], server: Endpoint,
+               server_calls: list[Call]) -> list[Arrow]:
+    connect = next((c.start for c in client_calls if c.name in CONNECTS), None)
+    accepted = next((c.end for c in server_calls if c.name in ACCEPTS), None)
     if connect is None or accepted is None:
         return []
-    return [Message(sent=connect, received=accepted)]
+    return [Arrow(Link.HANDSHAKE, client.node, server.node, connect, accepted)]
 
 
-def _close(closer: Endpoint, peer: Endpoint) -> list[Message]:
-    closed = _first(closer, Kind.SYSCALL_ENTRY, {"close", "shutdown"})
+def _close(closer: Endpoint, closer_calls: list[Call], peer: Endpoint,
+           peer_calls: list[Call]) -> list[Arrow]:
+    closed = next((c.start for c in closer_calls if c.name in CLOSES), None)
     if closed is None:
         return []
-    fin = [e.ts for e in peer.events if e.kind == Kind.FUNC_ENTRY and e.name == "tcp_fin"]
-    eof = _first(peer, Kind.SYSCALL_EXIT, RECEIVES, ret=0)
-    arrived = min([*fin, *([eof] if eof is not None else [])], default=None)
-    return [] if arrived is None else [Message(sent=closed, received=arrived)]
-
-
-def _stream(sender: Endpoint, receiver: Endpoint) -> list[Message]:
-    """Messages for the bytes `sender` wrote and `receiver` read, in stream order."""
-    starts, ends = _sends(sender)
-    out: list[Message] = []
-    received = 0
-    tracer = main_tracer(receiver.events)
-    for e in receiver.events:
-        if e.tracer == tracer and e.kind == Kind.SYSCALL_EXIT and e.name in RECEIVES \
-                and e.ret and e.ret > 0:
-            received += e.ret
-            k = bisect.bisect_left(ends, received)  # the send holding byte received-1
-            if k < len(starts):
-                out.append(Message(sent=starts[k], received=e.ts))
-    return out
-
-
-def _sends(end: Endpoint) -> tuple[list[int], list[int]]:
-    """Each send's start time and the stream offset just past its last byte."""
-    tracer = main_tracer(end.events)
-    started: dict[int, int] = {}  # tid → entry time of its send in progress
-    starts: list[int] = []
-    ends: list[int] = []
-    total = 0
-    for e in end.events:
-        if e.tracer != tracer or e.name not in SENDS:
-            continue
-        if e.kind == Kind.SYSCALL_ENTRY:
-            started[e.tid] = e.ts
-        elif e.kind == Kind.SYSCALL_EXIT and e.ret and e.ret > 0 and e.tid in started:
-            total += e.ret
-            starts.append(started.pop(e.tid))
-            ends.append(total)
-    return starts, ends
+    fin = next((e.ts for e in peer.events if e.kind == Kind.FUNC_ENTRY and e.name == "tcp_fin"),
+               None)
+    eof = next((c.end for c in peer_calls if c.name in RECEIVES and c.ret == 0), None)
+    arrived = min((t for t in (fin, eof) if t is not None), default=None)
+    return [] if arrived is None else [Arrow(Link.CLOSE, closer.node, peer.node, closed, arrived)]

@@ -15,6 +15,8 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache, cached_property
+from operator import attrgetter
 
 from lab.events import Event, Kind
 
@@ -40,6 +42,7 @@ class Endpoint:
     generation: int
     bound: bool = False  # its local port was bound explicitly (bind()) on this node
     events: list[Event] = field(default_factory=list)
+    ended: bool = False  # a TCP state change closed it: its 4-tuple is free again
 
     @property
     def first(self) -> int:
@@ -49,7 +52,7 @@ class Endpoint:
     def last(self) -> int:
         return self.events[-1].ts
 
-    @property
+    @cached_property
     def role(self) -> str:
         """"client" when this side connected (for UDP: sent before it received)."""
         names = {e.name for e in self.events}
@@ -92,7 +95,7 @@ def endpoints(events: Iterable[Event]) -> tuple[list[Endpoint], list[Unattribute
     found: list[Endpoint] = []
     loose: list[Unattributed] = []
     bound: set[tuple[str, int]] = set()  # (node, port) given to bind()
-    for e in sorted(events, key=lambda e: (e.node, e.ts)):
+    for e in sorted(events, key=attrgetter("node", "ts")):
         if e.name in BINDS and (port := _port_of(e.args.get("umyaddr") or e.args.get("uaddr"))):
             bound.add((e.node, port))
         s = e.sock
@@ -114,6 +117,8 @@ def endpoints(events: Iterable[Event]) -> tuple[list[Endpoint], list[Unattribute
             open_[key] = current
             found.append(current)
         current.events.append(e)
+        if e.kind == Kind.SOCK_STATE and e.args.get("newstate") in ENDED:
+            current.ended = True
     return found, loose
 
 
@@ -182,9 +187,7 @@ def _same(a: Address, b: Address) -> bool:
 def _starts_anew(current: Endpoint, e: Event) -> bool:
     if current.proto == "udp":
         return e.ts - current.last > UDP_IDLE_NS
-    ended = any(x.kind == Kind.SOCK_STATE and x.args.get("newstate") in ENDED
-                for x in current.events)
-    return ended and e.kind == Kind.SOCK_STATE and e.args.get("newstate") in BEGUN
+    return current.ended and e.kind == Kind.SOCK_STATE and e.args.get("newstate") in BEGUN
 
 
 def _why_loose(e: Event) -> str:
@@ -197,6 +200,7 @@ def _why_loose(e: Event) -> str:
     return "socket whose 4-tuple is not known yet"
 
 
+@cache  # a run names few addresses, each on most of its events
 def _addr(text: str) -> str:
     """One spelling per address: IPv4-mapped IPv6 as IPv4, IPv6 compressed."""
     try:

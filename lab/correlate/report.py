@@ -1,7 +1,9 @@
-"""connections.json: every connection of a run, both ends, with bytes and lifecycle.
+"""connections.json: every connection of a run, both ends, bytes, transfers and latencies.
 
-Built from the paired endpoints (pairing.py). Times are each node's own
-clock for now; clock alignment (sync/) puts them on one time line.
+All times are nanoseconds on the reference node's clock (its guest
+CLOCK_MONOTONIC); the other nodes' events are converted by their clock fit,
+given under "clocks" with its bounds. `events.jsonl` keeps every node's own
+timestamps.
 """
 
 from __future__ import annotations
@@ -9,59 +11,92 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from lab.correlate.pairing import Connection, Endpoint, Pairing
-from lab.events import Event, Kind
+from lab.correlate.correlation import Correlation, Latencies, run_statistics
+from lab.correlate.messages import Flow
+from lab.correlate.pairing import Endpoint
+from lab.correlate.streams import RECEIVES, SENDS, Call, main_tracer
+from lab.correlate.sync import ClockFit
+from lab.events import Kind
 
-SENDS = {"sendto", "sendmsg", "write", "writev"}
-RECEIVES = {"recvfrom", "recvmsg", "read", "readv"}
-# The moments of a connection's life, by the calls and states that mark them.
+# The moments of a connection's life, by the calls that mark them.
 LIFECYCLE = {
     "socket": "socket", "connect": "connect", "accept": "accept", "accept4": "accept",
     "shutdown": "shutdown", "close": "close",
 }
 
 
-def connections_report(result: Pairing) -> dict[str, Any]:
-    reasons = Counter(u.reason for u in result.unattributed)
+def connections_report(result: Correlation) -> dict[str, Any]:
+    reasons = Counter(u.reason for u in result.pairing.unattributed)
+    connections = result.pairing.connections
     return {
-        "connections": [_connection(c) for c in result.connections],
-        "paired": sum(c.paired for c in result.connections),
-        "unpaired": sum(not c.paired for c in result.connections),
+        "reference": result.reference,
+        "clocks": {node: clock_summary(fit) for node, fit in sorted(result.fits.items())},
+        "paired": sum(c.paired for c in connections),
+        "unpaired": sum(not c.paired for c in connections),
+        "inversions": len(result.inversions),
+        "latency_ns": run_statistics(result.latencies),
+        "connections": [_connection(result, flow, latency)
+                        for flow, latency in zip(result.flows, result.latencies, strict=True)],
         "unattributed": [{"reason": r, "events": n} for r, n in sorted(reasons.items())],
     }
 
 
-def _connection(c: Connection) -> dict[str, Any]:
-    return {"id": c.id, "proto": c.proto, "paired": c.paired,
-            "ends": [_end(e) for e in c.ends]}
+def clock_summary(fit: ClockFit) -> dict[str, Any]:
+    """A clock fit for scripts: offset at the reference's first event, bounds, drift."""
+    def ns(value: object) -> float | None:
+        return None if value is None else round(float(value), 1)  # type: ignore[arg-type]
 
-
-def _end(end: Endpoint) -> dict[str, Any]:
-    tracer = main_tracer(end.events)
-    calls = [e for e in end.events if e.tracer == tracer]
-    sent = sum(e.ret for e in calls if e.kind == Kind.SYSCALL_EXIT and e.name in SENDS
-               and e.ret and e.ret > 0)
-    received = sum(e.ret for e in calls if e.kind == Kind.SYSCALL_EXIT
-                   and e.name in RECEIVES and e.ret and e.ret > 0)
-    # accept() belongs to the new connection only once it returns it.
-    moments = [(e.ts, LIFECYCLE[e.name]) for e in calls if e.name in LIFECYCLE and e.kind == (
-        Kind.SYSCALL_EXIT if LIFECYCLE[e.name] == "accept" else Kind.SYSCALL_ENTRY)]
-    moments += [(e.ts, str(e.args.get("newstate"))) for e in end.events
-                if e.kind == Kind.SOCK_STATE]
-    lifecycle = [{"event": what, "ts": ts} for ts, what in sorted(moments)]
     return {
-        "node": end.node, "role": end.role, "family": end.family,
-        "local": _address(end.local), "remote": _address(end.remote),
-        "first_ts": end.first, "last_ts": end.last, "events": len(end.events),
-        "tracer": tracer, "bytes_sent": sent, "bytes_received": received,
-        "lifecycle": lifecycle,
+        "quality": str(fit.quality), "at_ns": fit.ref_time,
+        "offset_ns": ns(fit.ref_offset), "offset_min_ns": ns(fit.ref_offset_min),
+        "offset_max_ns": ns(fit.ref_offset_max), "drift_ppm": ns((fit.drift - 1) * 10**6),
+        "explain": fit.explain(),
     }
 
 
-def main_tracer(events: list[Event]) -> str:
-    """Bytes are counted from one tracer's system calls, so none is counted twice."""
-    counts = Counter(e.tracer for e in events if e.kind == Kind.SYSCALL_EXIT)
-    return counts.most_common(1)[0][0] if counts else (events[0].tracer if events else "")
+def _connection(result: Correlation, flow: Flow, latency: Latencies) -> dict[str, Any]:
+    c = flow.connection
+    return {
+        "id": c.id, "proto": c.proto, "paired": c.paired,
+        "ends": [_end(result, end, calls) for end, calls in zip(c.ends, flow.calls, strict=True)],
+        "latency_ns": {"connect_to_accept": latency.connect_to_accept,
+                       "send_to_receive": latency.send_to_receive,
+                       "first_to_last_byte": latency.first_to_last_byte},
+        "transfers": [
+            {"from": sender.node, "to": receiver.node, "offset": t.offset, "bytes": t.size,
+             "send": _call(result, sender.node, t.send),
+             "receives": [_call(result, receiver.node, r) for r in t.receives]}
+            for (sender, receiver), moved in zip(
+                ((c.ends[0], c.ends[-1]), (c.ends[-1], c.ends[0])), flow.transfers, strict=False)
+            for t in moved],
+    }
+
+
+def _call(result: Correlation, node: str, call: Call) -> dict[str, Any]:
+    return {"name": call.name, "tid": call.tid, "ret": call.ret,
+            "start_ns": None if call.start is None else result.aligned(node, call.start),
+            "end_ns": result.aligned(node, call.end)}
+
+
+def _end(result: Correlation, end: Endpoint, calls: list[Call]) -> dict[str, Any]:
+    on_reference = result.aligned
+    # accept() belongs to the new connection only once it returns it.
+    moments = [(c.end if LIFECYCLE[c.name] == "accept" else c.start, LIFECYCLE[c.name])
+               for c in calls if c.name in LIFECYCLE]
+    moments += [(e.ts, str(e.args.get("newstate"))) for e in end.events
+                if e.kind == Kind.SOCK_STATE]
+    lifecycle = [{"event": what, "ts": on_reference(end.node, ts)}
+                 for ts, what in sorted((t, w) for t, w in moments if t is not None)]
+    return {
+        "node": end.node, "role": end.role, "family": end.family,
+        "local": _address(end.local), "remote": _address(end.remote),
+        "first_ts": on_reference(end.node, end.first),
+        "last_ts": on_reference(end.node, end.last), "events": len(end.events),
+        "tracer": main_tracer(end.events),
+        "bytes_sent": sum(c.moved for c in calls if c.name in SENDS),
+        "bytes_received": sum(c.moved for c in calls if c.name in RECEIVES),
+        "lifecycle": lifecycle,
+    }
 
 
 def _address(a: tuple[str, int]) -> str:

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+
+from msgspec.structs import replace
 
 from lab.events import Event, Kind, SocketId
 
@@ -56,7 +58,7 @@ class _Socket:
         # What the event itself says wins, except where it knows less (a sock
         # not yet bound or connected shows zero addresses and ports).
         return SocketId(**{k: getattr(own, k) if _known(getattr(own, k))
-                           else getattr(merged, k) for k in SocketId.__dataclass_fields__})
+                           else getattr(merged, k) for k in SocketId.__struct_fields__})
 
 
 @dataclass

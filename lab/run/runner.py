@@ -17,14 +17,11 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from lab.correlate.messages import messages
-from lab.correlate.pairing import pair
-from lab.correlate.report import connections_report
+from lab.correlate.correlation import correlate
 from lab.correlate.sockets import annotate_sockets
-from lab.correlate.sync import align
 from lab.errors import LabError
 from lab.events import Event, write_events
-from lab.export.timeline import timeline
+from lab.export.outputs import write_reports
 from lab.keys import PRIVATE_KEY_NAME
 from lab.log import get_logger
 from lab.paths import Paths
@@ -62,17 +59,9 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     events = _events(summary, state, run_dir)
     write_events(run_dir.path / "events.jsonl", events)
     summary.event_counts = _counts(events)
-    pairing = pair(events)
-    connections = connections_report(pairing)
-    run_dir.write_json("connections.json", connections)
-    summary.connections = {k: connections[k] for k in ("paired", "unpaired")}
-    reference = next(iter(state.nodes))
-    fits = align(reference, messages(pairing.connections))
-    summary.clocks = {
-        node: fits[node].explain() if node in fits else
-        f"{node}: no TCP bytes exchanged with {reference}; its own clock is used"
-        for node in state.nodes if node != reference}
-    (run_dir.path / "timeline.txt").write_text(timeline(events, fits, reference))
+    written = write_reports(run_dir.path, correlate(events, reference=next(iter(state.nodes))))
+    summary.connections = {"paired": written.paired, "unpaired": written.unpaired}
+    summary.clocks = written.clocks
     summary.expectations = [
         {"name": o.expectation.name, "line": o.expectation.line, "node": o.node, "ok": o.ok,
          "detail": o.detail} for o in evaluate(book.expect, events)]

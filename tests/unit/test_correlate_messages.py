@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.correlate.messages import messages
+from lab.correlate.messages import flows, sync_messages
 from lab.correlate.pairing import pair
 from lab.correlate.sync import Quality, align
 from tests.unit.test_correlate_pairing import ftrace_run, strace_run
@@ -19,7 +19,7 @@ from tests.unit.test_correlate_pairing import ftrace_run, strace_run
 def test_every_receive_is_after_its_send_once_aligned(kernel: str, source: str, run: str,
                                                       counts: tuple[int, int]) -> None:
     events = (ftrace_run if source == "ftrace" else strace_run)(kernel, run)
-    found = messages(pair(events).connections)
+    found = sync_messages(flows(pair(events).connections))
     assert {k: len(v) for k, v in found.items()} == {
         ("client", "server"): counts[0], ("server", "client"): counts[1]}
     fit = align("client", found)["server"]
@@ -32,7 +32,8 @@ def test_every_receive_is_after_its_send_once_aligned(kernel: str, source: str, 
 
 @pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
 def test_a_short_exchange_bounds_the_offset_and_assumes_no_drift(kernel: str) -> None:
-    fit = align("client", messages(pair(ftrace_run(kernel, "replyhi")).connections))["server"]
+    found = sync_messages(flows(pair(ftrace_run(kernel, "replyhi")).connections))
+    fit = align("client", found)["server"]
     assert fit.quality == Quality.EXACT  # messages both ways, interleaved in time
     assert fit.drift == 1 and "none assumed" in fit.explain()
     assert fit.ref_offset_min is not None and fit.ref_offset_max is not None

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from lab.correlate.pairing import pair
+from lab.correlate.correlation import correlate
 from lab.correlate.report import connections_report
 from tests.unit.test_correlate_pairing import ftrace_run, strace_run
 
 
 @pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
 def test_replyhi_bytes_each_way_and_lifecycle(kernel: str) -> None:
-    report = connections_report(pair(ftrace_run(kernel, "replyhi")))
+    report = connections_report(correlate(ftrace_run(kernel, "replyhi")))
     assert (report["paired"], report["unpaired"]) == (1, 0)
     client, server = report["connections"][0]["ends"]
     # "hello" one way, "hi" the other, seen identically from both ends.
@@ -28,7 +28,7 @@ def test_replyhi_bytes_each_way_and_lifecycle(kernel: str) -> None:
 
 @pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
 def test_concurrent_connections_all_paired_with_their_bytes(kernel: str) -> None:
-    report = connections_report(pair(strace_run(kernel, "concurrent")))
+    report = connections_report(correlate(strace_run(kernel, "concurrent")))
     assert (report["paired"], report["unpaired"]) == (5, 0)
     for connection in report["connections"]:
         client, server = connection["ends"]

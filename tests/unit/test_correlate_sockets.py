@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from lab.correlate.sockets import annotate_sockets
 from lab.events import Event, Kind, SocketId
@@ -78,7 +79,7 @@ def test_a_reused_descriptor_is_a_new_socket() -> None:
                  kind=Kind.FUNC_RETURN, name="__sys_socket", ret=3)
 
     def at(ts: int, **kw: object) -> Event:
-        return Event(**{**base.__dict__, "ts": ts, **kw})  # type: ignore[arg-type]
+        return replace(base, ts=ts, **kw)
 
     sock_a = SocketId(sk="aaaa", proto="tcp", family="inet", saddr="10.0.0.1", sport=1000,
                       daddr="10.0.0.2", dport=80)

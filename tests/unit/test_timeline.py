@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import re
 
-from lab.correlate.messages import messages
-from lab.correlate.pairing import pair
-from lab.correlate.sync import align
+from lab.correlate.correlation import correlate
 from lab.export.timeline import timeline
 from tests.unit.test_correlate_pairing import ftrace_run
 
 
 def test_classic_calls_of_both_sides_in_causal_order() -> None:
     events = [e for e in ftrace_run("linux-6.1", "replyhi") if e.comm in ("hello", "replyhi")]
-    fits = align("client", messages(pair(events).connections))
-    text = timeline(events, fits, "client")
+    result = correlate(events, reference="client")
+    text = timeline(result.events, result.fits, "client")
     lines = text.splitlines()
     assert lines[0].startswith("# times in seconds on client's clock")
     assert lines[1].startswith("# server vs client:")

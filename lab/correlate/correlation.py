@@ -1,0 +1,109 @@
+"""A run's events correlated: connections paired, clocks aligned, sends matched, latencies.
+
+The one entry point of correlation, used by `lab run` and `lab report`:
+
+    events ─ pair (pairing.py) ─ flows (messages.py, streams.py)
+           ─ align clocks (sync/) ─ latencies, on the reference node's clock
+
+Every output (connections.json, timeline.txt, trace.json, report.html)
+is drawn from a `Correlation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from lab.correlate.messages import Arrow, Flow, Link, flows, sync_messages
+from lab.correlate.pairing import Pairing, pair
+from lab.correlate.sync import ClockFit, Quality, align
+from lab.correlate.sync.fit import identity
+from lab.events import Event
+
+_Align = Callable[[str, int], int]  # (node, its timestamp) → the reference clock's
+
+
+@dataclass(frozen=True)
+class Latencies:
+    """One connection's latencies in ns on the reference clock (None: not seen)."""
+
+    connect_to_accept: int | None
+    send_to_receive: list[int]  # each send that was received, to its last byte's receive
+    first_to_last_byte: dict[str, int]  # "client→server" → first send to last receive
+
+
+@dataclass
+class Correlation:
+    events: list[Event]  # sorted by node, then time
+    pairing: Pairing
+    flows: list[Flow]  # one per connection, in the same order
+    reference: str
+    fits: dict[str, ClockFit]  # every node but the reference that has a fit
+    latencies: list[Latencies] = field(default_factory=list)  # one per flow
+    inversions: list[Arrow] = field(default_factory=list)  # still backwards once aligned
+
+    def aligned(self, node: str, ts: int) -> int:
+        """A timestamp of `node`'s clock on the reference clock."""
+        fit = self.fits.get(node)
+        return ts if fit is None else fit.to_reference(ts)
+
+
+def correlate(events: Iterable[Event], reference: str | None = None) -> Correlation:
+    """Correlate `events`; the reference clock is `reference`'s, or the first node's."""
+    ordered = sorted(events, key=lambda e: (e.node, e.ts))
+    pairing = pair(ordered)
+    found = flows(pairing.connections)
+    nodes = sorted({e.node for e in ordered})
+    reference = reference or (nodes[0] if nodes else "")
+    fits = {node: fit for node, fit in align(reference, sync_messages(found)).items()
+            if node != reference}
+    for node in nodes:
+        if node != reference and node not in fits:
+            fits[node] = identity(Quality.NO_DATA, reference, node,
+                                  note="no TCP traffic with another node")
+    result = Correlation(ordered, pairing, found, reference, fits)
+    result.latencies = [_latencies(flow, result.aligned) for flow in found]
+    result.inversions = [a for flow in found if flow.connection.proto == "tcp"
+                         for a in flow.arrows if _late(a, result.aligned) < 0]
+    return result
+
+
+def _late(a: Arrow, aligned: _Align) -> int:
+    return aligned(a.receiver, a.received) - aligned(a.sender, a.sent)
+
+
+def _latencies(flow: Flow, aligned: _Align) -> Latencies:
+    handshake = next((a for a in flow.arrows if a.kind == Link.HANDSHAKE), None)
+    ends = flow.connection.ends
+    per_send: list[int] = []
+    first_to_last: dict[str, int] = {}
+    for (sender, receiver), moved in zip(((0, 1), (1, 0)), flow.transfers, strict=False):
+        starts = [aligned(ends[sender].node, t.send.start) for t in moved
+                  if t.send.start is not None and t.delivered is not None]
+        ends_at = [aligned(ends[receiver].node, t.delivered.end) for t in moved
+                   if t.send.start is not None and t.delivered is not None]
+        per_send += [b - a for a, b in zip(starts, ends_at, strict=True)]
+        if starts:
+            first_to_last[f"{ends[sender].node}→{ends[receiver].node}"] = max(ends_at) - starts[0]
+    return Latencies(None if handshake is None else _late(handshake, aligned),
+                     per_send, first_to_last)
+
+
+def summarise(values: Sequence[int]) -> dict[str, int] | None:
+    """count, min, median, p90 and max of latencies (nearest rank), or None."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    n = len(ordered)
+    return {"count": n, "min": ordered[0], "median": ordered[(n - 1) // 2],
+            "p90": ordered[max(0, -(-9 * n // 10) - 1)], "max": ordered[-1]}
+
+
+def run_statistics(latencies: Sequence[Latencies]) -> Mapping[str, dict[str, int] | None]:
+    return {
+        "connect_to_accept": summarise([x.connect_to_accept for x in latencies
+                                         if x.connect_to_accept is not None]),
+        "send_to_receive": summarise([v for x in latencies for v in x.send_to_receive]),
+        "first_to_last_byte": summarise([v for x in latencies
+                                          for v in x.first_to_last_byte.values()]),
+    }

@@ -1,0 +1,120 @@
+"""What each end sent and received: its system calls, and each send matched to its receives.
+
+A TCP end's sends write consecutive ranges of one byte stream and the peer's
+receives read consecutive ranges of the same stream, so a send is matched to
+every receive whose range overlaps its own: the receive that returned its
+last byte is the one that ends its journey. Datagrams (UDP) are matched one
+send to one receive of the same size, in order; a send with no such receive
+was lost (or is still queued).
+
+Only one tracer's system calls per end are used, so no byte counts twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lab.events import Event, Kind
+
+SENDS = frozenset({"sendto", "sendmsg", "write", "writev"})
+RECEIVES = frozenset({"recvfrom", "recvmsg", "read", "readv"})
+UDP_WINDOW = 64  # receives looked ahead for a datagram's match (the rest were lost)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One system call of one thread: entered at `start` (None when its entry is not
+    in the trace or concerned another socket, as accept()'s does) and left at `end`."""
+
+    name: str
+    tid: int
+    start: int | None
+    end: int
+    ret: int | None
+
+    @property
+    def moved(self) -> int:
+        """Bytes this call sent or received (0 for errors and end of file)."""
+        return self.ret if self.ret is not None and self.ret > 0 else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """One send, and the receives that returned its bytes [offset, offset + size)."""
+
+    send: Call
+    receives: tuple[Call, ...]
+    offset: int
+    size: int
+
+    @property
+    def delivered(self) -> Call | None:
+        """The receive that returned the send's last byte, if any did."""
+        return self.receives[-1] if self.receives else None
+
+
+def main_tracer(events: Sequence[Event]) -> str:
+    """The tracer whose system calls count: the one that saw most returns."""
+    counts = Counter(e.tracer for e in events if e.kind == Kind.SYSCALL_EXIT)
+    return counts.most_common(1)[0][0] if counts else (events[0].tracer if events else "")
+
+
+def syscalls(events: Sequence[Event]) -> list[Call]:
+    """The system calls of one end (main tracer only), in the order they returned."""
+    tracer = main_tracer(events)
+    entered: dict[tuple[int, str], int] = {}
+    calls: list[Call] = []
+    for e in events:
+        if e.tracer != tracer:
+            continue
+        if e.kind == Kind.SYSCALL_ENTRY:
+            entered[(e.tid, e.name)] = e.ts
+        elif e.kind == Kind.SYSCALL_EXIT:
+            calls.append(Call(e.name, e.tid, entered.pop((e.tid, e.name), None), e.ts, e.ret))
+    return calls
+
+
+def stream_transfers(sends: Sequence[Call], receives: Sequence[Call]) -> list[Transfer]:
+    """Each send of a byte stream with the receives that read any of its bytes."""
+    out: list[Transfer] = []
+    k = 0  # the first receive that may still hold bytes of the current send
+    read_before_k = 0  # stream offset where receive k starts
+    offset = 0
+    for send in sends:
+        size = send.moved
+        if not size:
+            continue
+        end = offset + size
+        while k < len(receives) and read_before_k + receives[k].moved <= offset:
+            read_before_k += receives[k].moved
+            k += 1
+        got: list[Call] = []
+        j, at = k, read_before_k
+        while j < len(receives) and at < end:
+            if receives[j].moved:
+                got.append(receives[j])
+            at += receives[j].moved
+            j += 1
+        out.append(Transfer(send, tuple(got), offset, size))
+        offset = end
+    return out
+
+
+def datagram_transfers(sends: Sequence[Call], receives: Sequence[Call]) -> list[Transfer]:
+    """Each datagram sent with the receive of the same size that took it, in order."""
+    out: list[Transfer] = []
+    k = 0
+    offset = 0
+    for send in sends:
+        if send.ret is None or send.ret < 0:
+            continue
+        match = next((j for j in range(k, min(k + UDP_WINDOW, len(receives)))
+                      if receives[j].ret == send.ret), None)
+        receives_of: tuple[Call, ...] = ()
+        if match is not None:
+            receives_of, k = (receives[match],), match + 1
+        out.append(Transfer(send, receives_of, offset, send.ret))
+        offset += send.ret
+    return out
