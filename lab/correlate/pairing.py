@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from functools import cache, cached_property
 from operator import attrgetter
 
-from lab.events import Event, Kind
+from lab.events import Event, Kind, SocketId
 
 Address = tuple[str, int]
+_Key = tuple[str, str, Address, Address]  # node, protocol, local, remote
 # TCP states after which a 4-tuple can be used by a new connection.
 ENDED = {"TCP_CLOSE"}
 BEGUN = {"TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_NEW_SYN_RECV"}
@@ -89,37 +90,63 @@ class Pairing:
 
 
 def endpoints(events: Iterable[Event]) -> tuple[list[Endpoint], list[Unattributed]]:
-    """Every node's endpoints, in time order, and the socket events that fit none."""
-    open_: dict[tuple[str, str, Address, Address], Endpoint] = {}
-    generations: dict[tuple[str, str, Address, Address], int] = defaultdict(int)
+    """Every node's endpoints, in time order, and the socket events that fit none.
+
+    This loop sees every event of a run (a million in bench/correlate.py): the
+    endpoint key of a connected socket is computed once per distinct socket
+    identity, and the checks are inlined.
+    """
+    open_: dict[_Key, Endpoint] = {}
+    generations: dict[_Key, int] = defaultdict(int)
     found: list[Endpoint] = []
     loose: list[Unattributed] = []
     bound: set[tuple[str, int]] = set()  # (node, port) given to bind()
+    keys: dict[SocketId, _Key] = {}  # connected sockets' keys, for the current node
+    node = None
     for e in sorted(events, key=attrgetter("node", "ts")):
+        if e.node != node:
+            node, keys = e.node, {}
         if e.name in BINDS and (port := _port_of(e.args.get("umyaddr") or e.args.get("uaddr"))):
             bound.add((e.node, port))
         s = e.sock
-        if s is None or (s.sk is None and s.saddr is None and s.proto is None):
-            continue  # not a socket event
-        remote = _remote(e)
-        proto = s.proto or "tcp"
-        # An unbound UDP socket has a port but no address of its own: a wildcard.
-        saddr = s.saddr if s.saddr is not None or proto != "udp" else "0.0.0.0"
-        if saddr is None or not s.sport or remote is None:
-            loose.append(Unattributed(e, _why_loose(e)))
+        if s is None:
             continue
-        key = (e.node, proto, (_addr(saddr), s.sport), remote)
+        key = keys.get(s)
+        if key is None:
+            if s.sk is None and s.saddr is None and s.proto is None:
+                continue  # not a socket event
+            key = _key(e)
+            if key is None:
+                loose.append(Unattributed(e, _why_loose(e)))
+                continue
+            if s.daddr and s.dport:  # the key of a connected socket depends on it alone
+                keys[s] = key
         current = open_.get(key)
-        if current is None or _starts_anew(current, e):
+        if current is None or (
+                e.ts - current.last > UDP_IDLE_NS if current.proto == "udp" else
+                current.ended and e.kind == Kind.SOCK_STATE and e.args.get("newstate") in BEGUN):
             generations[key] += 1
-            current = Endpoint(e.node, proto, s.family, key[2], key[3], generations[key],
-                               bound=(e.node, s.sport) in bound)
+            current = Endpoint(e.node, key[1], s.family, key[2], key[3], generations[key],
+                               bound=(e.node, key[2][1]) in bound)
             open_[key] = current
             found.append(current)
         current.events.append(e)
         if e.kind == Kind.SOCK_STATE and e.args.get("newstate") in ENDED:
             current.ended = True
     return found, loose
+
+
+def _key(e: Event) -> _Key | None:
+    """(node, protocol, local, remote) of a socket event, if it names both ends."""
+    s = e.sock
+    assert s is not None
+    remote = _remote(e)
+    proto = s.proto or "tcp"
+    # An unbound UDP socket has a port but no address of its own: a wildcard.
+    saddr = s.saddr if s.saddr is not None or proto != "udp" else "0.0.0.0"
+    if saddr is None or not s.sport or remote is None:
+        return None
+    return (e.node, proto, (_addr(saddr), s.sport), remote)
 
 
 def pair(events: Iterable[Event]) -> Pairing:
@@ -182,12 +209,6 @@ def _mirrors(by_tuple: dict[tuple[str, Address, Address], list[Endpoint]],
 
 def _same(a: Address, b: Address) -> bool:
     return a[1] == b[1] and (a[0] == b[0] or a[0] in WILDCARDS or b[0] in WILDCARDS)
-
-
-def _starts_anew(current: Endpoint, e: Event) -> bool:
-    if current.proto == "udp":
-        return e.ts - current.last > UDP_IDLE_NS
-    return current.ended and e.kind == Kind.SOCK_STATE and e.args.get("newstate") in BEGUN
 
 
 def _why_loose(e: Event) -> str:

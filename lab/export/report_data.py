@@ -1,0 +1,102 @@
+"""What report.html draws, as one JSON document: connections on the reference clock.
+
+Times are nanoseconds from the run's first event, on the reference node's
+clock. At most `MAX_DRAWN` connections are drawn (the first ones); the
+statistics cover all of them.
+
+    {"title", "reference", "nodes": [...], "clocks": {node: clock_summary},
+     "inversions", "latency_ns": {...}, "paired", "unpaired", "omitted",
+     "connections": [{"id", "proto", "paired",
+        "ends": [{"node", "role", "local", "remote", "processes"}],
+        "slices": [{"node", "tid", "comm", "kind", "name", "start", "end", "depth", "ret"}],
+        "instants": [{"node", "tid", "name", "ts", "label"}],
+        "arrows": [{"kind", "from", "to", "sent", "received", "bytes"}],
+        "latency_ns": {"connect_to_accept", "send_to_receive", "first_to_last_byte"}}],
+     "unattributed": [{"reason", "events"}]}
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from lab.correlate.correlation import Correlation, Latencies, run_statistics
+from lab.correlate.messages import Flow
+from lab.correlate.report import clock_summary
+from lab.events import Event, Kind
+from lab.export.slices import Slice, slices
+
+MAX_DRAWN = 100
+
+
+def report_data(result: Correlation, title: str) -> dict[str, Any]:
+    all_slices, instants = slices(result.events)
+    origin = min((result.aligned(e.node, e.ts) for e in result.events), default=0)
+    connections = result.pairing.connections
+    drawn = list(zip(result.flows, result.latencies, strict=True))[:MAX_DRAWN]
+    reasons = Counter(u.reason for u in result.pairing.unattributed)
+    return {
+        "title": title,
+        "reference": result.reference,
+        "nodes": sorted({e.node for e in result.events},
+                        key=lambda n: (n != result.reference, n)),
+        "clocks": {node: clock_summary(fit) for node, fit in sorted(result.fits.items())},
+        "inversions": len(result.inversions),
+        "latency_ns": run_statistics(result.latencies),
+        "paired": sum(c.paired for c in connections),
+        "unpaired": sum(not c.paired for c in connections),
+        "omitted": len(connections) - len(drawn),
+        "connections": [_connection(result, flow, latency, all_slices=all_slices,
+                                    instants=instants, origin=origin)
+                        for flow, latency in drawn],
+        "unattributed": [{"reason": r, "events": n} for r, n in sorted(reasons.items())],
+    }
+
+
+def _connection(result: Correlation, flow: Flow, latency: Latencies, *,
+                all_slices: list[Slice], instants: list[Event], origin: int) -> dict[str, Any]:
+    c = flow.connection
+    mine = {id(e) for end in c.ends for e in end.events}
+
+    def at(node: str, ts: int) -> int:
+        return result.aligned(node, ts) - origin
+
+    return {
+        "id": c.id, "proto": c.proto, "paired": c.paired,
+        "ends": [{"node": end.node, "role": end.role,
+                  "local": _address(end.local), "remote": _address(end.remote),
+                  "processes": sorted({f"{e.comm}[{e.pid}]" for e in end.events if e.pid})}
+                 for end in c.ends],
+        "slices": [{"node": s.node, "tid": s.tid, "comm": s.comm, "kind": s.kind,
+                    "name": s.name, "start": at(s.node, s.start), "end": at(s.node, s.end),
+                    "depth": s.depth, "ret": _ret(s)}
+                   for s in all_slices if id(s.entry) in mine or id(s.exit) in mine],
+        "instants": [{"node": e.node, "tid": e.tid, "name": e.name, "ts": at(e.node, e.ts),
+                      "label": _label(e)} for e in instants if id(e) in mine],
+        "arrows": [{"kind": str(a.kind), "from": a.sender, "to": a.receiver,
+                    "sent": at(a.sender, a.sent), "received": at(a.receiver, a.received),
+                    "bytes": a.size} for a in flow.arrows],
+        "latency_ns": {"connect_to_accept": latency.connect_to_accept,
+                       "send_to_receive": latency.send_to_receive,
+                       "first_to_last_byte": latency.first_to_last_byte},
+    }
+
+
+def _ret(s: Slice) -> int | str | None:
+    if s.exit is None:
+        return None
+    if s.exit.ret is None and "ret" in s.exit.args:  # inet_csk_accept returns a sock
+        return f"sock {s.exit.args['ret']}"
+    return s.exit.ret
+
+
+def _label(e: Event) -> str:
+    if e.kind == Kind.SOCK_STATE:
+        return f"{e.args.get('oldstate')} → {e.args.get('newstate')}"
+    if e.name == "tcp_set_state":
+        return f"→ {e.args.get('state')}"
+    return e.name
+
+
+def _address(a: tuple[str, int]) -> str:
+    return f"[{a[0]}]:{a[1]}" if ":" in a[0] else f"{a[0]}:{a[1]}"

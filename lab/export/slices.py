@@ -1,0 +1,81 @@
+"""Entries and returns paired into slices, per thread: what trace.json and report.html draw.
+
+A system call or a probed kernel function is a slice from its entry to its
+return, nested in whatever was running on the same thread. A function probed
+without a return probe (`tcp_set_state`, `tcp_fin`...), a state change and any
+other tracepoint are instants. A return whose entry is not in the trace (the
+trace began inside the call) starts where it ends; an entry that never
+returned (the trace ended inside it) ends at the thread's last event.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from lab.events import Event, Kind
+
+ENTRIES = {Kind.SYSCALL_ENTRY: "syscall", Kind.FUNC_ENTRY: "function"}
+RETURNS = {Kind.SYSCALL_EXIT: "syscall", Kind.FUNC_RETURN: "function"}
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    node: str
+    pid: int
+    tid: int
+    comm: str
+    kind: str  # "syscall" or "function"
+    name: str
+    start: int  # the node's own clock, ns
+    end: int
+    depth: int  # 0 for a system call made by the program, +1 per level inside
+    entry: Event | None  # None: the trace began inside the call
+    exit: Event | None  # None: the trace ended inside it
+
+    @property
+    def ret(self) -> int | None:
+        return None if self.exit is None else self.exit.ret
+
+
+def slices(events: Iterable[Event]) -> tuple[list[Slice], list[Event]]:
+    """Every slice of the run, and the events that are instants."""
+    ordered = sorted(events, key=lambda e: (e.node, e.ts))
+    returning = {(e.node, e.name) for e in ordered if e.kind == Kind.FUNC_RETURN}
+    stacks: dict[tuple[str, int], list[Event]] = defaultdict(list)
+    last: dict[tuple[str, int], int] = {}
+    found: list[Slice] = []
+    instants: list[Event] = []
+    for e in ordered:
+        thread = (e.node, e.tid)
+        last[thread] = e.ts
+        stack = stacks[thread]
+        if e.kind in ENTRIES and (e.kind == Kind.SYSCALL_ENTRY or (e.node, e.name) in returning):
+            stack.append(e)
+        elif e.kind in RETURNS:
+            names = [x.name for x in stack]
+            if e.name in names:  # close it, and whatever it left open above it
+                k = len(names) - 1 - names[::-1].index(e.name)
+                for depth in range(len(stack) - 1, k, -1):
+                    found.append(_slice(stack[depth], None, depth, e.ts))
+                found.append(_slice(stack[k], e, k, e.ts))
+                del stack[k:]
+            else:
+                found.append(_slice(None, e, len(stack), e.ts))
+        else:
+            instants.append(e)
+    for thread, stack in stacks.items():
+        found += [_slice(entry, None, depth, last[thread]) for depth, entry in enumerate(stack)]
+    found.sort(key=lambda s: (s.node, s.start, s.depth))
+    return found, instants
+
+
+def _slice(entry: Event | None, exit_: Event | None, depth: int, end: int) -> Slice:
+    if entry is not None:
+        some, kind = entry, ENTRIES[entry.kind]
+    else:
+        assert exit_ is not None
+        some, kind = exit_, RETURNS[exit_.kind]
+    return Slice(some.node, some.pid, some.tid, some.comm, kind, some.name,
+                 entry.ts if entry else end, end, depth, entry, exit_)
