@@ -37,6 +37,7 @@ VERBS = {
     "validate": "check topology and playbook files, reporting every error at once",
     "up": "boot a lab from a topology file",
     "run": "run a playbook on a lab and collect its traces",
+    "report": "correlate a run's traces into one timeline and reports",
     "down": "remove a lab, or every lab",
     "status": "list labs and their nodes",
     "exec": "run a command on a node",

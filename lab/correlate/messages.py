@@ -54,6 +54,8 @@ class Arrow:
     sent: int  # on the sender's clock
     received: int  # on the receiver's clock
     size: int = 0  # bytes of the send it belongs to (data)
+    sender_tid: int = 0  # the threads that sent and received it
+    receiver_tid: int = 0
 
 
 @dataclass
@@ -88,7 +90,8 @@ def _flow(connection: Connection) -> Flow:
     a, b = connection.ends
     transfers = [match(_moving(calls[0], SENDS), _moving(calls[1], RECEIVES)),
                  match(_moving(calls[1], SENDS), _moving(calls[0], RECEIVES))]
-    arrows = [Arrow(Link.DATA, sender.node, receiver.node, t.send.start, r.end, t.size)
+    arrows = [Arrow(Link.DATA, sender.node, receiver.node, t.send.start, r.end, t.size,
+                    t.send.tid, r.tid)
               for (sender, receiver), moved in zip(((a, b), (b, a)), transfers, strict=True)
               for t in moved if t.send.start is not None for r in t.receives]
     if connection.proto == "tcp":
@@ -103,20 +106,26 @@ def _moving(calls: Sequence[Call], names: frozenset[str]) -> list[Call]:
 
 def _handshake(client: Endpoint, client_calls: list[Call], server: Endpoint,
                server_calls: list[Call]) -> list[Arrow]:
-    connect = next((c.start for c in client_calls if c.name in CONNECTS), None)
-    accepted = next((c.end for c in server_calls if c.name in ACCEPTS), None)
-    if connect is None or accepted is None:
+    connect = next((c for c in client_calls if c.name in CONNECTS and c.start is not None), None)
+    accepted = next((c for c in server_calls if c.name in ACCEPTS), None)
+    if connect is None or connect.start is None or accepted is None:
         return []
-    return [Arrow(Link.HANDSHAKE, client.node, server.node, connect, accepted)]
+    return [Arrow(Link.HANDSHAKE, client.node, server.node, connect.start, accepted.end,
+                  sender_tid=connect.tid, receiver_tid=accepted.tid)]
 
 
 def _close(closer: Endpoint, closer_calls: list[Call], peer: Endpoint,
            peer_calls: list[Call]) -> list[Arrow]:
-    closed = next((c.start for c in closer_calls if c.name in CLOSES), None)
-    if closed is None:
+    closed = next((c for c in closer_calls if c.name in CLOSES and c.start is not None), None)
+    if closed is None or closed.start is None:
         return []
-    fin = next((e.ts for e in peer.events if e.kind == Kind.FUNC_ENTRY and e.name == "tcp_fin"),
-               None)
-    eof = next((c.end for c in peer_calls if c.name in RECEIVES and c.ret == 0), None)
-    arrived = min((t for t in (fin, eof) if t is not None), default=None)
-    return [] if arrived is None else [Arrow(Link.CLOSE, closer.node, peer.node, closed, arrived)]
+    # The FIN arrives when the peer's kernel handles it, or at the latest when a read
+    # there returns the end of file.
+    fin = [(e.ts, e.tid) for e in peer.events
+           if e.kind == Kind.FUNC_ENTRY and e.name == "tcp_fin"][:1]
+    eof = [(c.end, c.tid) for c in peer_calls if c.name in RECEIVES and c.ret == 0][:1]
+    if not fin and not eof:
+        return []
+    arrived, tid = min(fin + eof)
+    return [Arrow(Link.CLOSE, closer.node, peer.node, closed.start, arrived,
+                  sender_tid=closed.tid, receiver_tid=tid)]

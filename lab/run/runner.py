@@ -59,9 +59,10 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     events = _events(summary, state, run_dir)
     write_events(run_dir.path / "events.jsonl", events)
     summary.event_counts = _counts(events)
-    written = write_reports(run_dir.path, correlate(events, reference=next(iter(state.nodes))))
+    result = correlate(events, reference=next(iter(state.nodes)))
+    written = write_reports(run_dir.path, result)
     summary.connections = {"paired": written.paired, "unpaired": written.unpaired}
-    summary.clocks = written.clocks
+    summary.clocks = {node: fit.explain() for node, fit in sorted(result.fits.items())}
     summary.expectations = [
         {"name": o.expectation.name, "line": o.expectation.line, "node": o.node, "ok": o.ok,
          "detail": o.detail} for o in evaluate(book.expect, events)]

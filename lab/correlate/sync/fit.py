@@ -136,13 +136,13 @@ class ClockFit:
         return f"{head} from {counts}: {self._estimate()}{self._bounds()}{extra}"
 
     def _estimate(self) -> str:
-        return (f"offset {_duration(self.ref_offset)} at {self.reference} "
-                f"{_duration(self.ref_time)}, drift {_ppm(self.drift)}")
+        return (f"offset {duration(self.ref_offset)} at {self.reference} "
+                f"{duration(self.ref_time)}, drift {_ppm(self.drift)}")
 
     def _bounds(self) -> str:
         lo, hi = self.ref_offset_min, self.ref_offset_max
-        offset = f"[{_duration(lo) if lo is not None else '-∞'}, " \
-                 f"{_duration(hi) if hi is not None else '+∞'}]"
+        offset = f"[{duration(lo) if lo is not None else '-∞'}, " \
+                 f"{duration(hi) if hi is not None else '+∞'}]"
         lo, hi = self.drift_min, self.drift_max
         drift = f"[{_ppm(lo) if lo is not None else '-∞'}, {_ppm(hi) if hi is not None else '+∞'}]"
         return f"; bounds: offset {offset} there, drift {drift}"
@@ -183,8 +183,8 @@ def _fit(a_to_b: Sequence[Message], b_to_a: Sequence[Message],
     if clash is not None:
         (u, v_max), (_, v_min) = clash
         return _fallback(above, below, t0, (
-            f"at {reference} {_duration(u + t0)} {reference}→{other} needs an offset "
-            f"≤ {_duration(v_max)} but {other}→{reference} ≥ {_duration(v_min)}"))
+            f"at {reference} {duration(u + t0)} {reference}→{other} needs an offset "
+            f"≤ {duration(v_max)} but {other}→{reference} ≥ {duration(v_min)}"))
     # Steepest feasible line: pinned by a B→A point on its left and an A→B point on
     # its right; the flattest the other way round (found mirrored).
     steep = min_slope_bridge(high, low)
@@ -193,9 +193,9 @@ def _fit(a_to_b: Sequence[Message], b_to_a: Sequence[Message],
     if steep is not None and flat is not None and flat.slope > steep.slope:
         return _fallback(above, below, t0, (
             f"drift must be ≤ {_ppm(1 + steep.slope)} (messages at {reference} "
-            f"{_duration(steep.left[0] + t0)} and {_duration(steep.right[0] + t0)}) "
-            f"and ≥ {_ppm(1 + flat.slope)} (at {_duration(flat.left[0] + t0)} and "
-            f"{_duration(flat.right[0] + t0)})"))
+            f"{duration(steep.left[0] + t0)} and {duration(steep.right[0] + t0)}) "
+            f"and ≥ {_ppm(1 + flat.slope)} (at {duration(flat.left[0] + t0)} and "
+            f"{duration(flat.right[0] + t0)})"))
 
     # Offset bounds at u = 0: every u >= 0, so the lowest feasible line there is the
     # steepest and the highest the flattest; with a slope open, its limit.
@@ -276,7 +276,7 @@ def _median(values: Sequence[int]) -> Fraction:
     return Fraction(values[mid - 1] + values[mid], 2)
 
 
-def _duration(ns: Fraction | int) -> str:
+def duration(ns: Fraction | int) -> str:
     """Nanoseconds for people: seconds with µs precision, or smaller units."""
     x = float(ns)
     if abs(x) >= 1e9:

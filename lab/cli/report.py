@@ -1,0 +1,71 @@
+"""`lab report RUN_DIR`: correlate a run's events again and write every report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.markup import escape
+
+from lab.cli.common import Subparsers, err, out
+from lab.correlate.correlation import correlate
+from lab.errors import UsageError
+from lab.events import read_events
+from lab.export.outputs import describe, write_reports
+
+EPILOG = """\
+examples:
+  lab report runs/pair-1a2b3c-20261125-101500
+  lab report runs/pair-1a2b3c-20261125-101500 --reference server
+
+It reads events.jsonl and writes, in the same directory:
+  connections.json   both ends of each connection, each send with its receives, latencies
+  timeline.txt       both sides' calls merged on the reference node's clock
+  trace.json         open it in https://ui.perfetto.dev (flows: send → receive)
+`lab run` does this by itself at the end of every run.
+"""
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "report", description="Correlate the events of a run directory: pair both ends of "
+        "each connection, align the nodes' clocks, and write the reports.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a directory `lab run` made")
+    p.add_argument("--reference", metavar="NODE",
+                   help="the node whose clock the others are aligned to "
+                        "(default: the topology's first node)")
+    p.set_defaults(handler=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    run_dir: Path = args.run_dir
+    events_file = run_dir / "events.jsonl"
+    if not events_file.is_file():
+        raise UsageError(f"{run_dir}: no events.jsonl here",
+                         hint="give a directory that `lab run` made, e.g. runs/<lab>-<time>")
+    events = list(read_events(events_file))
+    nodes = sorted({e.node for e in events})
+    reference = args.reference or _first_node(run_dir, nodes)
+    if events and reference not in nodes:
+        raise UsageError(f"--reference {reference}: no events of that node in {events_file}",
+                         hint=f"nodes with events: {', '.join(nodes)}")
+    err.print(f"correlating {len(events)} events of {len(nodes)} nodes "
+              f"on {escape(reference or 'the first node')}'s clock")
+    result = correlate(events, reference=reference)
+    written = write_reports(run_dir, result)
+    for line in describe(result, written):
+        err.print(escape(line))
+    for path in written.paths:
+        out.print(str(path))
+    return 0
+
+
+def _first_node(run_dir: Path, nodes: list[str]) -> str | None:
+    """The topology's first node, as `lab run` chose it; else the first by name."""
+    try:
+        topology = json.loads((run_dir / "topology.json").read_text())
+        return str(topology["nodes"][0]["name"])
+    except (OSError, ValueError, LookupError, TypeError):
+        return nodes[0] if nodes else None
