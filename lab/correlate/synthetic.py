@@ -100,9 +100,9 @@ def _connection(c: _Emitter, s: _Emitter, net: _Network, t: int, *, request: int
     s.at(ack + 10_000, Kind.FUNC_RETURN, "__sys_accept4", ret=4)
     s.at(ack + 11_000, Kind.SYSCALL_EXIT, "accept4", ret=4)
     # The request, the reply, then the client closes first.
-    s.at(ack + 20_000, Kind.SYSCALL_ENTRY, "read", {"fd": 4, "count": 64})
+    s.at(ack + 12_000, Kind.SYSCALL_ENTRY, "read", {"fd": 4, "count": 64})
     sent = c.send(established + 20_000, request)
-    arrived = max(sent + net.delay(), ack + 30_000)
+    arrived = max(sent + net.delay(), ack + 13_000)
     s.at(arrived, Kind.SYSCALL_EXIT, "read", ret=request)
     c.at(sent + 10_000, Kind.SYSCALL_ENTRY, "recvfrom", {"fd": 3, "size": 63})
     replied = s.send(arrived + 20_000, reply)

@@ -1,0 +1,102 @@
+"""Correlation end to end on synthetic runs whose true clocks are known, and on captures."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.correlate.correlation import correlate, run_statistics
+from lab.correlate.messages import Link
+from lab.correlate.streams import Call, datagram_transfers, stream_transfers
+from lab.correlate.sync import Quality
+from lab.correlate.synthetic import synthetic_run
+from tests.unit.test_correlate_pairing import ftrace_run, strace_run
+
+
+@pytest.mark.parametrize(("offset_ns", "drift_ppm", "connections"), [
+    (0, 0.0, 20), (3_000_000, 0.0, 20), (-75_000_000, 0.0, 200),
+    (1_000_000_000, 40.0, 3000), (-2_500_000, -120.0, 3000)])
+def test_known_offset_and_drift_are_recovered_within_the_reported_bounds(
+        offset_ns: int, drift_ppm: float, connections: int) -> None:
+    run = synthetic_run(connections, offset_ns=offset_ns, drift_ppm=drift_ppm)
+    result = correlate(run.events, reference="client")
+    fit = result.fits["server"]
+    assert fit.quality == Quality.EXACT, fit.explain()
+    assert fit.ref_offset_min is not None and fit.ref_offset_max is not None
+    true_offset = run.server_clock(fit.ref_time) - fit.ref_time
+    assert fit.ref_offset_min <= true_offset <= fit.ref_offset_max, fit.explain()
+    # The bounds are as tight as the network allows: its delays are 50-300 µs.
+    assert fit.ref_offset_max - fit.ref_offset_min < 600_000
+    if fit.drift_min is not None and fit.drift_max is not None and fit.drift != 1:
+        assert fit.drift_min <= 1 + drift_ppm / 1e6 <= fit.drift_max
+    assert not result.inversions
+    assert [c.paired for c in result.pairing.connections] == [True] * connections
+
+
+def test_with_symmetric_delays_the_latencies_are_the_network_delay() -> None:
+    delay = 120_000
+    run = synthetic_run(30, offset_ns=42_000_000, min_delay_ns=delay, max_delay_ns=delay)
+    result = correlate(run.events, reference="client")
+    stats = run_statistics(result.latencies)
+    # The request and the reply each reach a reader that is already waiting.
+    assert stats["send_to_receive"] == {"count": 60, "min": delay, "median": delay,
+                                        "p90": delay, "max": delay}
+    # connect() starts 6 µs before its SYN leaves; the SYN, SYN-ACK and ACK each take
+    # one delay; accept() returns 11 µs after the ACK.
+    assert stats["connect_to_accept"] is not None
+    assert stats["connect_to_accept"]["median"] == 3 * delay + 6_000 + 11_000
+
+
+def test_every_send_is_matched_to_the_receive_that_returned_it() -> None:
+    result = correlate(synthetic_run(50, offset_ns=-9_000_000).events, reference="client")
+    for flow in result.flows:
+        request, reply = flow.transfers
+        assert [(t.size, len(t.receives)) for t in request] == [(5, 1)]
+        assert [(t.size, len(t.receives)) for t in reply] == [(2, 1)]
+        kinds = sorted(a.kind for a in flow.arrows)
+        assert kinds == sorted([Link.HANDSHAKE, Link.DATA, Link.DATA, Link.CLOSE])
+
+
+def call(name: str, ret: int, at: int) -> Call:
+    return Call(name, tid=1, start=at, end=at + 1, ret=ret)
+
+
+def test_a_stream_send_is_matched_to_every_receive_holding_its_bytes() -> None:
+    sends = [call("write", 5, 0), call("write", 10, 10), call("write", -11, 15),
+             call("write", 3, 20)]
+    receives = [call("read", 7, 0), call("read", 8, 10), call("read", 3, 20), call("read", 0, 30)]
+    transfers = stream_transfers(sends, receives)
+    assert [(t.offset, t.size, [r.start for r in t.receives]) for t in transfers] == [
+        (0, 5, [0]), (5, 10, [0, 10]), (15, 3, [20])]
+    assert transfers[1].delivered == receives[1]
+
+
+def test_bytes_never_read_leave_a_send_without_receive() -> None:
+    transfers = stream_transfers([call("write", 4, 0), call("write", 4, 1)], [call("read", 4, 0)])
+    assert [len(t.receives) for t in transfers] == [1, 0]
+    assert transfers[1].delivered is None
+
+
+def test_a_lost_datagram_is_skipped_and_the_next_one_matched_by_size() -> None:
+    sends = [call("sendto", 10, 0), call("sendto", 20, 1), call("sendto", 10, 2)]
+    receives = [call("recvfrom", 10, 0), call("recvfrom", 10, 1)]
+    transfers = datagram_transfers(sends, receives)
+    assert [[r.start for r in t.receives] for t in transfers] == [[0], [], [1]]
+
+
+@pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
+def test_captured_replyhi_is_one_connection_with_no_inversion(kernel: str) -> None:
+    result = correlate(ftrace_run(kernel, "replyhi"), reference="client")
+    assert len(result.flows) == 1 and not result.inversions
+    (latency,) = result.latencies
+    assert latency.connect_to_accept is not None and latency.connect_to_accept >= 0
+    assert len(latency.send_to_receive) == 2 and min(latency.send_to_receive) >= 0
+    assert set(latency.first_to_last_byte) == {"client→server", "server→client"}
+
+
+@pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
+def test_captured_concurrent_sends_all_matched(kernel: str) -> None:
+    result = correlate(strace_run(kernel, "concurrent"), reference="client")
+    assert len(result.flows) == 5 and not result.inversions
+    for flow in result.flows:
+        for direction in flow.transfers:
+            assert direction and all(t.receives for t in direction)

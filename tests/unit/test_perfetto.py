@@ -1,0 +1,72 @@
+"""trace.json: Chrome Trace Event format, as Perfetto reads it, from real captures."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from lab.correlate.correlation import correlate
+from lab.export.perfetto import chrome_trace
+from tests.unit.test_correlate_pairing import ftrace_run
+
+
+@pytest.fixture(params=["linux-5.10", "linux-6.1"])
+def trace(request: pytest.FixtureRequest) -> tuple[dict[str, Any], int]:
+    result = correlate(ftrace_run(request.param, "replyhi"), reference="client")
+    data = json.loads(json.dumps(chrome_trace(result)))  # what a file holds
+    return data, sum(len(flow.arrows) for flow in result.flows)
+
+
+def by_phase(data: dict[str, Any], phase: str) -> list[dict[str, Any]]:
+    return [e for e in data["traceEvents"] if e["ph"] == phase]
+
+
+def test_one_process_per_node_named_with_its_kernel(trace: tuple[dict[str, Any], int]) -> None:
+    data, _ = trace
+    names = {e["pid"]: e["args"]["name"] for e in by_phase(data, "M")
+             if e["name"] == "process_name"}
+    assert sorted(n.split()[0] for n in names.values()) == ["client", "server"]
+    assert names[1].startswith("client (linux-")  # the reference first
+    threads = {e["args"]["name"] for e in by_phase(data, "M") if e["name"] == "thread_name"}
+    assert any(t.startswith("hello[") for t in threads)
+    assert any(t.startswith("replyhi[") for t in threads)
+
+
+def test_calls_nest_within_their_callers_on_each_thread(
+        trace: tuple[dict[str, Any], int]) -> None:
+    data, _ = trace
+    slices = by_phase(data, "X")
+    names = {s["name"] for s in slices}
+    assert {"connect", "__sys_connect", "tcp_v4_connect", "accept", "__sys_accept4",
+            "sendto", "tcp_sendmsg", "recvfrom", "tcp_recvmsg"} <= names
+    threads: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    for s in slices:
+        assert s["ts"] >= 0 and s["dur"] >= 0
+        threads[(s["pid"], s["tid"])].append(s)
+    for calls in threads.values():  # any two slices of a thread nest or are disjoint
+        for a in calls:
+            for b in calls:
+                a_end, b_end = a["ts"] + a["dur"], b["ts"] + b["dur"]
+                assert (a_end <= b["ts"] or b_end <= a["ts"]
+                        or (a["ts"] <= b["ts"] and b_end <= a_end)
+                        or (b["ts"] <= a["ts"] and a_end <= b_end)), (a, b)
+    connect = next(s for s in slices if s["name"] == "connect")
+    inner = next(s for s in slices if s["name"] == "tcp_v4_connect")
+    assert connect["ts"] <= inner["ts"] <= inner["ts"] + inner["dur"] <= connect["ts"] + connect[
+        "dur"]
+
+
+def test_each_arrow_is_a_flow_forward_in_time(trace: tuple[dict[str, Any], int]) -> None:
+    data, arrows = trace
+    starts = {e["id"]: e for e in by_phase(data, "s")}
+    finishes = {e["id"]: e for e in by_phase(data, "f")}
+    assert len(starts) == len(finishes) == arrows == 5  # connect, hello, hi, two FINs
+    for flow_id, start in starts.items():
+        finish = finishes[flow_id]
+        assert start["pid"] != finish["pid"] and start["ts"] <= finish["ts"]
+        assert finish["bp"] == "e"
+    assert sorted(e["cat"] for e in starts.values()) == [
+        "flow.close", "flow.close", "flow.data", "flow.data", "flow.handshake"]

@@ -1,0 +1,71 @@
+"""`lab report RUN_DIR`: the reports written again from a run's events."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lab.cli.main import main
+from lab.correlate.synthetic import synthetic_run
+from lab.events import write_events
+from tests.unit.test_correlate_pairing import ftrace_run
+
+
+def report(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["report", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_report_writes_every_output_and_summarises(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    write_events(tmp_path / "events.jsonl", ftrace_run("linux-6.1", "replyhi"))
+    code, out, err = report(capsys, str(tmp_path))
+    assert code == 0, err
+    assert out.split() == [str(tmp_path / n) for n in (
+        "connections.json", "timeline.txt", "trace.json")]
+    assert "connections: 1 paired, 0 one-sided; 0 inversions after clock alignment" in err
+    assert "clock server vs client: exact" in err and "latency (median): connect→accept" in err
+    connections = json.loads((tmp_path / "connections.json").read_text())
+    (connection,) = connections["connections"]
+    assert [(t["from"], t["bytes"], len(t["receives"])) for t in connection["transfers"]] == [
+        ("client", 5, 1), ("server", 2, 1)]
+    assert connections["clocks"]["server"]["quality"] == "exact"
+
+
+def test_the_reference_clock_can_be_chosen(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    write_events(tmp_path / "events.jsonl", synthetic_run(5, offset_ns=7_000_000).events)
+    code, _, err = report(capsys, str(tmp_path), "--reference", "server")
+    assert code == 0 and "clock client vs server: exact" in err
+    assert json.loads((tmp_path / "connections.json").read_text())["reference"] == "server"
+
+
+def test_a_directory_without_events(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert report(capsys, str(tmp_path)) == (2, "", (
+        f"error: {tmp_path}: no events.jsonl here (hint: give a directory that `lab run` made, "
+        "e.g. runs/<lab>-<time>)\n"))
+
+
+def test_a_bad_line_is_named_with_its_field(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    events = tmp_path / "events.jsonl"
+    write_events(events, synthetic_run(1).events)
+    lines = events.read_text().splitlines()
+    lines[3] = lines[3].replace('"tid":', '"tid":"x",  "old":')
+    events.write_text("\n".join(lines) + "\n")
+    code, out, err = report(capsys, str(tmp_path))
+    assert (code, out) == (2, "")
+    assert err == (f"error: {events}:4: tid: expected `int`, got `str` (hint: each line must "
+                   "be one event of the schema in lab/events.py)\n")
+    assert not (tmp_path / "connections.json").exists()
+
+
+def test_an_unknown_reference_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_events(tmp_path / "events.jsonl", synthetic_run(1).events)
+    code, _, err = report(capsys, str(tmp_path), "--reference", "router")
+    assert code == 2
+    assert err == (f"error: --reference router: no events of that node in "
+                   f"{tmp_path / 'events.jsonl'} (hint: nodes with events: client, server)\n")
