@@ -210,5 +210,5 @@ def test_help_lists_every_verb(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     listed = [line.split()[0] for line in out.splitlines() if line.startswith("    ")
               and not line.startswith("     ")]
-    assert listed == ["validate", "up", "run", "report", "down", "status", "exec", "cp", "ssh", "image",
-                      "doctor"]
+    assert listed == ["validate", "up", "run", "report", "down", "status", "exec", "cp", "ssh",
+                      "image", "doctor"]
