@@ -121,11 +121,11 @@ def _close(closer: Endpoint, closer_calls: list[Call], peer: Endpoint,
         return []
     # The FIN arrives when the peer's kernel handles it, or at the latest when a read
     # there returns the end of file.
-    fin = [(e.ts, e.tid) for e in peer.events
-           if e.kind == Kind.FUNC_ENTRY and e.name == "tcp_fin"][:1]
-    eof = [(c.end, c.tid) for c in peer_calls if c.name in RECEIVES and c.ret == 0][:1]
-    if not fin and not eof:
+    fin = next(((e.ts, e.tid) for e in peer.events
+                if e.name == "tcp_fin" and e.kind is Kind.FUNC_ENTRY), None)
+    eof = next(((c.end, c.tid) for c in peer_calls if c.name in RECEIVES and c.ret == 0), None)
+    if fin is None and eof is None:
         return []
-    arrived, tid = min(fin + eof)
+    arrived, tid = min(t for t in (fin, eof) if t is not None)
     return [Arrow(Link.CLOSE, closer.node, peer.node, closed.start, arrived,
                   sender_tid=closed.tid, receiver_tid=tid)]

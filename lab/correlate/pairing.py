@@ -16,9 +16,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from operator import attrgetter
 
-from lab.events import Event, Kind, SocketId
+from lab.events import Event, Kind, SocketId, in_order
 
 Address = tuple[str, int]
 _Key = tuple[str, str, Address, Address]  # node, protocol, local, remote
@@ -87,10 +86,13 @@ class Unattributed:
 class Pairing:
     connections: list[Connection]
     unattributed: list[Unattributed]
+    events: list[Event]  # every event paired, by node then time
 
 
-def endpoints(events: Iterable[Event]) -> tuple[list[Endpoint], list[Unattributed]]:
+def endpoints(ordered: Iterable[Event]) -> tuple[list[Endpoint], list[Unattributed]]:
     """Every node's endpoints, in time order, and the socket events that fit none.
+
+    `ordered`: by node, then time (`in_order`).
 
     This loop sees every event of a run (a million in bench/correlate.py): the
     endpoint key of a connected socket is computed once per distinct socket
@@ -103,7 +105,8 @@ def endpoints(events: Iterable[Event]) -> tuple[list[Endpoint], list[Unattribute
     bound: set[tuple[str, int]] = set()  # (node, port) given to bind()
     keys: dict[SocketId, _Key] = {}  # connected sockets' keys, for the current node
     node = None
-    for e in sorted(events, key=attrgetter("node", "ts")):
+    state = Kind.SOCK_STATE
+    for e in ordered:
         if e.node != node:
             node, keys = e.node, {}
         if e.name in BINDS and (port := _port_of(e.args.get("umyaddr") or e.args.get("uaddr"))):
@@ -124,14 +127,14 @@ def endpoints(events: Iterable[Event]) -> tuple[list[Endpoint], list[Unattribute
         current = open_.get(key)
         if current is None or (
                 e.ts - current.last > UDP_IDLE_NS if current.proto == "udp" else
-                current.ended and e.kind == Kind.SOCK_STATE and e.args.get("newstate") in BEGUN):
+                current.ended and e.kind is state and e.args.get("newstate") in BEGUN):
             generations[key] += 1
             current = Endpoint(e.node, key[1], s.family, key[2], key[3], generations[key],
                                bound=(e.node, key[2][1]) in bound)
             open_[key] = current
             found.append(current)
         current.events.append(e)
-        if e.kind == Kind.SOCK_STATE and e.args.get("newstate") in ENDED:
+        if e.kind is state and e.args.get("newstate") in ENDED:
             current.ended = True
     return found, loose
 
@@ -150,7 +153,8 @@ def _key(e: Event) -> _Key | None:
 
 
 def pair(events: Iterable[Event]) -> Pairing:
-    ends, loose = endpoints(events)
+    ordered = in_order(events)
+    ends, loose = endpoints(ordered)
     by_tuple: dict[tuple[str, Address, Address], list[Endpoint]] = defaultdict(list)
     for end in ends:
         by_tuple[(end.proto, end.local, end.remote)].append(end)
@@ -173,7 +177,7 @@ def pair(events: Iterable[Event]) -> Pairing:
         ends_of.sort(key=lambda x: (ROLE_ORDER[x.role], x.first))
         connections.append(Connection(_name(ends_of[0]), end.proto, ends_of))
     connections.sort(key=lambda c: min(x.first for x in c.ends))
-    return Pairing(connections, loose)
+    return Pairing(connections, loose, ordered)
 
 
 def _remote(e: Event) -> Address | None:

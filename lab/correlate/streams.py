@@ -57,21 +57,25 @@ class Transfer:
 
 def main_tracer(events: Sequence[Event]) -> str:
     """The tracer whose system calls count: the one that saw most returns."""
-    counts = Counter(e.tracer for e in events if e.kind == Kind.SYSCALL_EXIT)
-    return counts.most_common(1)[0][0] if counts else (events[0].tracer if events else "")
+    tracers = {e.tracer for e in events}
+    if len(tracers) < 2:  # nearly always: one tracer per node
+        return tracers.pop() if tracers else ""
+    counts = Counter(e.tracer for e in events if e.kind is Kind.SYSCALL_EXIT)
+    return counts.most_common(1)[0][0] if counts else events[0].tracer
 
 
 def syscalls(events: Sequence[Event]) -> list[Call]:
     """The system calls of one end (main tracer only), in the order they returned."""
     tracer = main_tracer(events)
+    entry, exit_ = Kind.SYSCALL_ENTRY, Kind.SYSCALL_EXIT  # this loop sees every event
     entered: dict[tuple[int, str], int] = {}
     calls: list[Call] = []
     for e in events:
-        if e.tracer != tracer:
-            continue
-        if e.kind == Kind.SYSCALL_ENTRY:
-            entered[(e.tid, e.name)] = e.ts
-        elif e.kind == Kind.SYSCALL_EXIT:
+        kind = e.kind
+        if kind is entry:
+            if e.tracer == tracer:
+                entered[(e.tid, e.name)] = e.ts
+        elif kind is exit_ and e.tracer == tracer:
             calls.append(Call(e.name, e.tid, entered.pop((e.tid, e.name), None), e.ts, e.ret))
     return calls
 
