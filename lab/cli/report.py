@@ -12,7 +12,7 @@ from lab.cli.common import Subparsers, err, out
 from lab.correlate.correlation import correlate
 from lab.errors import UsageError
 from lab.events import read_events
-from lab.export.outputs import describe, write_reports
+from lab.export.outputs import write_reports
 
 EPILOG = """\
 examples:
@@ -23,6 +23,7 @@ It reads events.jsonl and writes, in the same directory:
   connections.json   both ends of each connection, each send with its receives, latencies
   timeline.txt       both sides' calls merged on the reference node's clock
   trace.json         open it in https://ui.perfetto.dev (flows: send → receive)
+  report.html        open it in a browser: a sequence diagram per connection, offline
 `lab run` does this by itself at the end of every run.
 """
 
@@ -55,7 +56,7 @@ async def run(args: argparse.Namespace) -> int:
               f"on {escape(reference or 'the first node')}'s clock")
     result = correlate(events, reference=reference)
     written = write_reports(run_dir, result)
-    for line in describe(result, written):
+    for line in written.describe():
         err.print(escape(line))
     for path in written.paths:
         out.print(str(path))

@@ -6,8 +6,10 @@
         raw/ftrace-<node>.txt          raw traces, as the guest wrote them
         outputs/<step>-<node>.out|err  every command's output
         events.jsonl                   every event, one schema (lab/events.py)
-        connections.json               each connection, both ends paired, bytes and lifecycle
+        connections.json               each connection: both ends, bytes, each send and its
+                                       receives, latencies, clock fits
         timeline.txt                   both sides' calls on one clock, classic lab style
+        trace.json                     the same for Perfetto: slices per thread, flows
         summary.json                   steps, exit statuses, durations, counts, losses
 """
 
@@ -76,6 +78,8 @@ class RunSummary:
     event_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # node → kind → n
     connections: dict[str, int] = field(default_factory=dict)  # paired / unpaired
     clocks: dict[str, str] = field(default_factory=dict)  # node → its fit to the reference
+    inversions: int = 0  # messages still received before sent once clocks are aligned
+    latency_ns: dict[str, dict[str, int] | None] = field(default_factory=dict)
     expectations: list[dict[str, Any]] = field(default_factory=list)
 
     @property

@@ -62,7 +62,9 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     result = correlate(events, reference=next(iter(state.nodes)))
     written = write_reports(run_dir.path, result)
     summary.connections = {"paired": written.paired, "unpaired": written.unpaired}
-    summary.clocks = {node: fit.explain() for node, fit in sorted(result.fits.items())}
+    summary.clocks = written.clocks
+    summary.inversions = written.inversions
+    summary.latency_ns = written.latency_ns
     summary.expectations = [
         {"name": o.expectation.name, "line": o.expectation.line, "node": o.node, "ok": o.ok,
          "detail": o.detail} for o in evaluate(book.expect, events)]

@@ -25,7 +25,7 @@ def test_report_writes_every_output_and_summarises(tmp_path: Path,
     code, out, err = report(capsys, str(tmp_path))
     assert code == 0, err
     assert out.split() == [str(tmp_path / n) for n in (
-        "connections.json", "timeline.txt", "trace.json")]
+        "connections.json", "timeline.txt", "trace.json", "report.html")]
     assert "connections: 1 paired, 0 one-sided; 0 inversions after clock alignment" in err
     assert "clock server vs client: exact" in err and "latency (median): connect→accept" in err
     connections = json.loads((tmp_path / "connections.json").read_text())
