@@ -53,6 +53,10 @@ Build network labs of QEMU/KVM Linux guests from one YAML file.
   lab validate topologies/pair.yaml     check a topology, every error at once
   lab up topologies/pair.yaml           boot it; prints the lab's name
   lab exec client -- uname -r           run a command on a node
+  lab run topologies/pair.yaml playbooks/replyhi.yaml
+                                        up, trace both ends of a connection, down;
+                                        prints the run directory with its reports
+  lab report runs/<run>                 correlate a run again (report.html, trace.json)
   lab down --all                        remove every lab socklab created
 """
 
