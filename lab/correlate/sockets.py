@@ -150,6 +150,8 @@ def _observe(t: _Tracker, e: Event) -> _Socket | None:
             sock = t.of_fd(e.pid, entry.sock.fd)
     elif e.kind == Kind.SYSCALL_ENTRY and fd is not None:
         sock = t.of_fd(e.pid, fd)
+        if e.sock is not None:  # strace decodes the socket behind the descriptor
+            _learn(sock, e.sock)
         if e.name == "close":
             t.by_fd.pop((e.pid, fd), None)
     elif e.kind == Kind.SYSCALL_EXIT and e.name in NEW_FD_SYSCALLS and (e.ret or -1) >= 0:
