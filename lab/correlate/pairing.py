@@ -11,11 +11,13 @@ the reason, never dropped.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache, cached_property
+from operator import attrgetter
 
 from lab.events import Event, Kind, SocketId, in_order
 
@@ -155,6 +157,7 @@ def _key(e: Event) -> _Key | None:
 def pair(events: Iterable[Event]) -> Pairing:
     ordered = in_order(events)
     ends, loose = endpoints(ordered)
+    loose = _adopt_datagram_calls(ends, loose)
     by_tuple: dict[tuple[str, Address, Address], list[Endpoint]] = defaultdict(list)
     for end in ends:
         by_tuple[(end.proto, end.local, end.remote)].append(end)
@@ -178,6 +181,27 @@ def pair(events: Iterable[Event]) -> Pairing:
         connections.append(Connection(_name(ends_of[0]), end.proto, ends_of))
     connections.sort(key=lambda c: min(x.first for x in c.ends))
     return Pairing(connections, loose, ordered)
+
+
+def _adopt_datagram_calls(ends: list[Endpoint],
+                          loose: list[Unattributed]) -> list[Unattributed]:
+    """A UDP socket's calls that name no peer (a receive's entry; with ftrace, every
+    receive, and close) belong to its flow when the socket talks to one peer only."""
+    flows: dict[tuple[str, int], list[Endpoint]] = defaultdict(list)  # (node, local port)
+    for end in ends:
+        if end.proto == "udp":
+            flows[(end.node, end.local[1])].append(end)
+    kept: list[Unattributed] = []
+    for u in loose:
+        s = u.event.sock
+        candidates = flows.get((u.event.node, s.sport or 0)) if s and s.proto == "udp" else None
+        if not candidates or len({c.remote for c in candidates}) != 1:
+            kept.append(u)
+            continue
+        ts = u.event.ts  # the generation of the flow it falls in, or the nearest one
+        end = min(candidates, key=lambda c: max(c.first - ts, ts - c.last, 0))
+        bisect.insort(end.events, u.event, key=attrgetter("ts"))
+    return kept
 
 
 def _remote(e: Event) -> Address | None:

@@ -100,3 +100,16 @@ def test_captured_concurrent_sends_all_matched(kernel: str) -> None:
     for flow in result.flows:
         for direction in flow.transfers:
             assert direction and all(t.receives for t in direction)
+
+
+@pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
+@pytest.mark.parametrize(("run", "datagrams"), [("udp", 3), ("udp6", 2)])
+def test_captured_datagrams_all_matched_both_ways(kernel: str, run: str,
+                                                  datagrams: int) -> None:
+    result = correlate(strace_run(kernel, run), reference="client")
+    (flow,) = result.flows
+    # udpsend sends its datagrams and udpecho returns each; receives that name no peer
+    # (their entries) still belong to the flow, as the socket talks to one peer only.
+    assert [[(t.size, len(t.receives)) for t in d] for d in flow.transfers] == [
+        [(6, 1)] * datagrams, [(6, 1)] * datagrams]
+    assert {u.event.name for u in result.pairing.unattributed} == {"socket"}
