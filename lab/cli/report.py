@@ -12,7 +12,7 @@ from lab.cli.common import Subparsers, err, out
 from lab.correlate.correlation import correlate
 from lab.errors import UsageError
 from lab.events import read_events
-from lab.export.outputs import write_reports
+from lab.export.outputs import Outcome, write_reports
 
 EPILOG = """\
 examples:
@@ -55,11 +55,9 @@ async def run(args: argparse.Namespace) -> int:
     err.print(f"correlating {len(events)} events of {len(nodes)} nodes "
               f"on {escape(reference or 'the first node')}'s clock")
     result = correlate(events, reference=reference)
-    written = write_reports(run_dir, result)
-    for line in written.describe():
+    for line in Outcome.of(result).lines():
         err.print(escape(line))
-    for path in written.paths:
-        out.print(str(path))
+    write_reports(run_dir, result, on_written=lambda path: out.print(str(path)))
     return 0
 
 

@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from lab.cli.common import ProgressPrinter, Subparsers, add_connect_option, backend_for, err, out
 from lab.errors import UsageError
-from lab.export.outputs import describe
+from lab.export.outputs import Outcome
 from lab.images.recipe import available_names
 from lab.lifecycle.down import tear_down
 from lab.lifecycle.up import UpOptions, bring_up
@@ -101,10 +101,10 @@ async def run(args: argparse.Namespace) -> int:
                   f"{escape(e['detail'])}")
     counts = ", ".join(f"{node} {sum(c.values())}" for node, c in summary.event_counts.items())
     err.print(f"events: {counts or 'none'}")
-    for line in describe(paired=summary.connections.get("paired", 0),
-                         unpaired=summary.connections.get("unpaired", 0),
-                         inversions=summary.inversions, clocks=summary.clocks,
-                         latency_ns=summary.latency_ns):
+    outcome = Outcome(summary.connections.get("paired", 0),
+                      summary.connections.get("unpaired", 0), summary.inversions,
+                      summary.clocks, summary.latency_ns)
+    for line in outcome.lines():
         err.print(escape(line))
     for line in summary.failures:
         err.print(f"[bold red]error:[/bold red] {escape(line)}")

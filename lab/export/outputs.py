@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,40 +30,46 @@ LATENCIES = {"connect_to_accept": "connect→accept", "send_to_receive": "send�
 
 
 @dataclass(frozen=True)
-class Written:
-    paths: list[Path]
+class Outcome:
+    """What a person wants to know of a correlation first."""
+
     paired: int
     unpaired: int
     inversions: int
     clocks: dict[str, str]  # node → its clock fit, explained
     latency_ns: dict[str, dict[str, int] | None]  # run_statistics
 
-    def describe(self) -> list[str]:
-        return describe(paired=self.paired, unpaired=self.unpaired, inversions=self.inversions,
-                        clocks=self.clocks, latency_ns=self.latency_ns)
-
-
-def write_reports(directory: Path, result: Correlation) -> Written:
-    report = connections_report(result)
-    paths = [directory / name for name in (CONNECTIONS, TIMELINE, TRACE, HTML)]
-    paths[0].write_text(json.dumps(report, indent=2) + "\n")
-    paths[1].write_text(timeline(result.events, result.fits, result.reference))
-    with paths[2].open("w") as f:
-        json.dump(chrome_trace(result), f, separators=(",", ":"))
-    paths[3].write_text(render_report(report_data(result, title=directory.resolve().name)))
-    return Written(paths, report["paired"], report["unpaired"], report["inversions"],
+    @classmethod
+    def of(cls, result: Correlation) -> Outcome:
+        connections = result.pairing.connections
+        paired = sum(c.paired for c in connections)
+        return cls(paired, len(connections) - paired, len(result.inversions),
                    {node: fit.explain() for node, fit in sorted(result.fits.items())},
                    dict(run_statistics(result.latencies)))
 
+    def lines(self) -> list[str]:
+        lines = [f"connections: {self.paired} paired, {self.unpaired} one-sided; "
+                 f"{self.inversions} inversions after clock alignment"]
+        lines += [f"clock {explained}" for _, explained in sorted(self.clocks.items())]
+        medians = [f"{label} {duration(stats['median'])}" for key, label in LATENCIES.items()
+                   if (stats := self.latency_ns.get(key)) is not None]
+        if medians:
+            lines.append(f"latency (median): {', '.join(medians)}")
+        return lines
 
-def describe(*, paired: int, unpaired: int, inversions: int, clocks: Mapping[str, str],
-             latency_ns: Mapping[str, Mapping[str, int] | None]) -> list[str]:
-    """What a person wants to know of a correlation, a line each."""
-    lines = [f"connections: {paired} paired, {unpaired} one-sided; "
-             f"{inversions} inversions after clock alignment"]
-    lines += [f"clock {explained}" for _, explained in sorted(clocks.items())]
-    medians = [f"{label} {duration(stats['median'])}" for key, label in LATENCIES.items()
-               if (stats := latency_ns.get(key)) is not None]
-    if medians:
-        lines.append(f"latency (median): {', '.join(medians)}")
-    return lines
+
+def write_reports(directory: Path, result: Correlation, *,
+                  on_written: Callable[[Path], None] = lambda _: None) -> list[Path]:
+    """Every report into `directory`; `on_written` hears of each file as it is done."""
+    writers: dict[str, Callable[[], str]] = {
+        CONNECTIONS: lambda: json.dumps(connections_report(result), indent=2) + "\n",
+        TIMELINE: lambda: timeline(result.events, result.fits, result.reference),
+        TRACE: lambda: json.dumps(chrome_trace(result), separators=(",", ":")),
+        HTML: lambda: render_report(report_data(result, title=directory.resolve().name)),
+    }
+    paths = []
+    for name, text in writers.items():
+        (directory / name).write_text(text())
+        paths.append(directory / name)
+        on_written(directory / name)
+    return paths

@@ -30,10 +30,14 @@ MAX_DRAWN = 100
 
 
 def report_data(result: Correlation, title: str) -> dict[str, Any]:
-    all_slices, instants = slices(result.events)
     origin = min((result.aligned(e.node, e.ts) for e in result.events), default=0)
     connections = result.pairing.connections
     drawn = list(zip(result.flows, result.latencies, strict=True))[:MAX_DRAWN]
+    # Slices need every event of the threads drawn (accept() begins on the listening
+    # socket), and no other: a run of a million events draws only a few of them.
+    threads = {(e.node, e.tid) for flow, _ in drawn for end in flow.connection.ends
+               for e in end.events}
+    all_slices, instants = slices(e for e in result.events if (e.node, e.tid) in threads)
     reasons = Counter(u.reason for u in result.pairing.unattributed)
     return {
         "title": title,

@@ -21,7 +21,7 @@ from lab.correlate.correlation import correlate
 from lab.correlate.sockets import annotate_sockets
 from lab.errors import LabError
 from lab.events import Event, write_events
-from lab.export.outputs import write_reports
+from lab.export.outputs import Outcome, write_reports
 from lab.keys import PRIVATE_KEY_NAME
 from lab.log import get_logger
 from lab.paths import Paths
@@ -60,11 +60,11 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     write_events(run_dir.path / "events.jsonl", events)
     summary.event_counts = _counts(events)
     result = correlate(events, reference=next(iter(state.nodes)))
-    written = write_reports(run_dir.path, result)
-    summary.connections = {"paired": written.paired, "unpaired": written.unpaired}
-    summary.clocks = written.clocks
-    summary.inversions = written.inversions
-    summary.latency_ns = written.latency_ns
+    outcome = Outcome.of(result)
+    summary.connections = {"paired": outcome.paired, "unpaired": outcome.unpaired}
+    summary.clocks, summary.inversions = outcome.clocks, outcome.inversions
+    summary.latency_ns = outcome.latency_ns
+    write_reports(run_dir.path, result)
     summary.expectations = [
         {"name": o.expectation.name, "line": o.expectation.line, "node": o.node, "ok": o.ok,
          "detail": o.detail} for o in evaluate(book.expect, events)]
