@@ -15,11 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncssh
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from lab import ssh
 from lab.errors import LabError
 from lab.render import render
-from lab.ssh.connect import Endpoint, host_key_algorithms, parse_host_key
+from lab.ssh import Endpoint
 
 PRIVATE_KEY_NAME = "id_ed25519"
 KEY_COMMENT = "socklab"
@@ -47,18 +49,32 @@ def ensure_lab_keypair(directory: Path) -> Path:
                            "(then recreate the lab)")
         if not public.exists():
             try:
-                key = asyncssh.read_private_key(private)
-            except (OSError, asyncssh.KeyImportError) as exc:
+                key = serialization.load_ssh_private_key(private.read_bytes(), password=None)
+            except (OSError, ValueError, TypeError) as exc:
                 raise LabError(f"cannot read the lab's SSH key {private}: {exc}",
                                hint="remove it to make a new one (then recreate the lab)"
                                ) from None
-            _write_file(public, key.export_public_key("openssh"), 0o644)
+            if not isinstance(key, Ed25519PrivateKey):
+                raise LabError(f"the lab's SSH key {private} is not an ed25519 key",
+                               hint="remove it to make a new one (then recreate the lab)")
+            _write_file(public, _openssh_public(key), 0o644)
         return private
-    key = asyncssh.generate_private_key("ssh-ed25519", comment=KEY_COMMENT)
+    # cryptography rather than asyncssh: `lab up` makes the key before it needs
+    # asyncssh, which is slower to import (see lab.ssh).
+    key = Ed25519PrivateKey.generate()
     # Public first: a private key on disk always has its public half beside it.
-    _write_file(public, key.export_public_key("openssh"), 0o644)
-    _write_file(private, key.export_private_key("openssh"), 0o600)
+    _write_file(public, _openssh_public(key), 0o644)
+    _write_file(private, key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.OpenSSH,
+                                           serialization.NoEncryption()), 0o600)
     return private
+
+
+def _openssh_public(key: Ed25519PrivateKey) -> bytes:
+    """`ssh-ed25519 AAAA... socklab` and a newline, as ssh-keygen writes it."""
+    line = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                         serialization.PublicFormat.OpenSSH)
+    return line + f" {KEY_COMMENT}\n".encode()
 
 
 def public_key_path(private_key: Path) -> Path:
@@ -72,7 +88,7 @@ def public_key_line(private_key: Path) -> str:
 
 def known_hosts_line(node: str, endpoint: Endpoint) -> str:
     """`[127.0.0.1]:PORT ssh-ed25519 AAAA...` (port 22 needs no brackets)."""
-    key = parse_host_key(node, endpoint.host_key)
+    key = ssh.parse_host_key(node, endpoint.host_key)
     pattern = endpoint.host if endpoint.port == 22 else f"[{endpoint.host}]:{endpoint.port}"
     algorithm, blob = key.export_public_key("openssh").decode().split()[:2]
     return f"{pattern} {algorithm} {blob}"
@@ -104,7 +120,7 @@ def render_ssh_config(endpoints: Mapping[str, Endpoint], *, identity_file: Path,
         if not ALIAS.fullmatch(node):
             raise LabError(f"node name {node!r} cannot be an ssh_config host alias",
                            hint="use letters, digits, '.', '_' and '-'")
-        algorithms = ",".join(host_key_algorithms(parse_host_key(node, endpoint.host_key)))
+        algorithms = ",".join(ssh.host_key_algorithms(ssh.parse_host_key(node, endpoint.host_key)))
         hosts.append(_Host(node, _config_word(endpoint.host), endpoint.port,
                            _config_word(endpoint.user), algorithms))
     return render("ssh_config.j2", hosts=hosts, connect_timeout=int(connect_timeout),

@@ -11,11 +11,11 @@ from typing import TypeAlias
 
 from rich.console import Console
 
+from lab import ssh
 from lab.backends.libvirt import LibvirtBackend
 from lab.keys import PRIVATE_KEY_NAME
 from lab.lifecycle import events as ev
 from lab.paths import Paths
-from lab.ssh import NodeSession
 from lab.state import StateStore
 
 DEFAULT_URI = "qemu:///system"
@@ -53,12 +53,12 @@ def store() -> StateStore:
 
 
 @asynccontextmanager
-async def node_session(lab: str | None, node: str) -> AsyncIterator[NodeSession]:
+async def node_session(lab: str | None, node: str) -> AsyncIterator[ssh.NodeSession]:
     """An SSH session to a node of the named lab (or of the only lab that is up)."""
     labs = store()
     state = labs.resolve(lab)
     key = labs.paths.lab_dir(state.name) / PRIVATE_KEY_NAME
-    async with NodeSession.open(node, state.endpoint(node), key) as session:
+    async with ssh.NodeSession.open(node, state.endpoint(node), key) as session:
         yield session
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab import ssh
 from lab.accel import choose_accelerator
 from lab.backends.base import Accelerator, Backend, DomainSpec, ForwardSpec, NetworkSpec, NicSpec
 from lab.errors import BackendError, BootError, LabError
@@ -27,7 +29,6 @@ from lab.lifecycle.down import tear_down
 from lab.lifecycle.names import bridge_name, domain_name, mgmt_mac, network_name, new_lab_name
 from lab.log import get_logger
 from lab.paths import Paths
-from lab.ssh import Endpoint, wait_until_ready
 from lab.state import KNOWN_HOSTS, SSH_CONFIG, LabState, NetworkState, NodeState, StateStore
 from lab.topology import Topology
 
@@ -77,14 +78,21 @@ async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Pa
                 console_log=str(spec.console_log), role=node.role,
                 addresses=[str(a) for i in node.interfaces for a in (i.ipv4, i.ipv6) if a])
         store.save(state)  # everything is named before anything exists
-        await asyncio.gather(*(
-            backend.create_network(NetworkSpec(n.name, n.bridge, lab))
-            for n in state.networks.values()))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + options.timeout
-        await asyncio.gather(*(
-            _boot(backend, specs[n.name], key, deadline=deadline, state=state, events=events)
-            for n in topology.nodes))
+        # asyncssh is slow to import (~0.15 s) and first needed once a guest is
+        # up: import it in a worker thread while this one only waits on libvirt.
+        ssh_loaded = asyncio.create_task(asyncio.to_thread(ssh.preload))
+        try:
+            await asyncio.gather(*(
+                backend.create_network(NetworkSpec(n.name, n.bridge, lab))
+                for n in state.networks.values()))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + options.timeout
+            await asyncio.gather(*(
+                _boot(backend, specs[n.name], key, deadline=deadline, state=state,
+                      events=events, ssh_loaded=ssh_loaded)
+                for n in topology.nodes))
+        finally:
+            await asyncio.wait([ssh_loaded])  # no import left running behind us
         endpoints = state.endpoints()
         write_known_hosts(lab_dir / KNOWN_HOSTS, endpoints)
         write_ssh_config(lab_dir / SSH_CONFIG, endpoints, identity_file=key,
@@ -136,7 +144,7 @@ def _domain_specs(topology: Topology, lab: str, lab_dir: Path, *, images: dict[s
 
 
 async def _boot(backend: Backend, spec: DomainSpec, key: Path, *, deadline: float,
-                state: LabState, events: ev.EventSink) -> None:
+                state: LabState, events: ev.EventSink, ssh_loaded: Awaitable[None]) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
@@ -151,9 +159,10 @@ async def _boot(backend: Backend, spec: DomainSpec, key: Path, *, deadline: floa
         alive=lambda: backend.domain_running(spec.name))
     events(ev.NodeBooted(spec.lab, spec.node, loop.time() - started))
     state.nodes[spec.node].host_key = ready.host_key
-    endpoint = Endpoint(spec.mgmt.host, spec.mgmt.port, ready.host_key)
+    endpoint = ssh.Endpoint(spec.mgmt.host, spec.mgmt.port, ready.host_key)
+    await ssh_loaded  # see bring_up
     try:
-        session = await wait_until_ready(spec.node, endpoint, key, deadline=deadline)
+        session = await ssh.wait_until_ready(spec.node, endpoint, key, deadline=deadline)
     except LabError as exc:
         raise BootError(spec.node, exc.message.removeprefix(f"node {spec.node}: "),
                         console_tail=console_tail(spec.console_log), hint=exc.hint) from exc

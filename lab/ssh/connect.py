@@ -9,31 +9,17 @@ the user's ~/.ssh (config, known_hosts, agent, keys) takes part.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
 
 from lab.errors import LabError, SSHError
+from lab.ssh.endpoint import Endpoint
 from lab.ssh.errors import AuthenticationFailed, HostKeyMismatch, NodeUnreachable
 
 # A dead guest is noticed within about KEEPALIVE_INTERVAL * KEEPALIVE_COUNT_MAX.
 KEEPALIVE_INTERVAL = 10.0
 KEEPALIVE_COUNT_MAX = 3
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a node's management SSH answers, and the host key it must show."""
-
-    host: str
-    port: int
-    host_key: str  # OpenSSH public key line printed by the guest, e.g. "ssh-ed25519 AAAA..."
-    user: str = "root"
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
 
 
 def parse_host_key(node: str, host_key: str) -> asyncssh.SSHKey:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lab.errors import SSHError
 from lab.log import get_logger
-from lab.ssh.connect import Endpoint
+from lab.ssh.endpoint import Endpoint
 from lab.ssh.errors import NodeUnreachable
 from lab.ssh.session import NodeSession
 

@@ -23,7 +23,8 @@ import asyncssh
 
 from lab.errors import SSHError
 from lab.log import get_logger
-from lab.ssh.connect import Endpoint, connect, load_client_key
+from lab.ssh.connect import connect, load_client_key
+from lab.ssh.endpoint import Endpoint
 from lab.ssh.errors import CommandFailed, CommandTimeout, short_command
 from lab.ssh.transfer import FileTransfers
 
