@@ -44,6 +44,7 @@ class _Socket:
     family: str | None = None
     tuple: tuple[str | None, int | None, str | None, int | None] | None = None
     born: bool = False  # created by socket() or accept() in this trace
+    closed: bool = False  # its descriptor was closed
 
     @property
     def is_socket(self) -> bool:
@@ -153,6 +154,7 @@ def _observe(t: _Tracker, e: Event) -> _Socket | None:
         if e.sock is not None:  # strace decodes the socket behind the descriptor
             _learn(sock, e.sock)
         if e.name == "close":
+            sock.closed = True
             t.by_fd.pop((e.pid, fd), None)
     elif e.kind == Kind.SYSCALL_EXIT and e.name in NEW_FD_SYSCALLS and (e.ret or -1) >= 0:
         assert e.ret is not None
@@ -185,7 +187,7 @@ def _kernel_side(t: _Tracker, e: Event, sk: str, calls: list[Event]) -> _Socket:
         return child
     caller = calls[-1] if calls else None
     if caller is not None and caller.sock and caller.sock.fd is not None \
-            and caller.name != "__sys_accept4":
+            and caller.name != "__sys_accept4" and not _elsewhere(t, caller, sk):
         sock = t.of_fd(caller.pid, caller.sock.fd)
         if sock.sk != sk:
             t.bind_sk(sock, sk)
@@ -195,6 +197,21 @@ def _kernel_side(t: _Tracker, e: Event, sk: str, calls: list[Event]) -> _Socket:
     if e.name == "tcp_set_state":
         t.last_state_probe[e.tid] = e
     return sock
+
+
+def _elsewhere(t: _Tracker, caller: Event, sk: str) -> bool:
+    """Whether `sk` is another socket than the one of the call in progress.
+
+    A softirq that interrupts a system call runs on the same thread and may
+    handle another socket's packet (a SYN-ACK for an earlier connect()): the
+    function events it raises belong to that socket, not to the call's.
+    """
+    assert caller.sock is not None and caller.sock.fd is not None
+    mine = t.by_fd.get((caller.pid, caller.sock.fd))
+    if mine is not None and mine.sk not in (None, sk):
+        return True
+    owner = t.by_sk.get(sk)
+    return owner is not None and owner is not mine and owner.fd is not None and not owner.closed
 
 
 def _known(value: object) -> bool:

@@ -113,3 +113,17 @@ def test_captured_datagrams_all_matched_both_ways(kernel: str, run: str,
     assert [[(t.size, len(t.receives)) for t in d] for d in flow.transfers] == [
         [(6, 1)] * datagrams, [(6, 1)] * datagrams]
     assert {u.event.name for u in result.pairing.unattributed} == {"socket"}
+
+
+@pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
+def test_captured_concurrent_ftrace_50_connections_each_send_matched(kernel: str) -> None:
+    # Softirqs that handle one connection's SYN-ACK while another's connect() is in
+    # progress on the same thread must not mix the two up.
+    result = correlate(ftrace_run(kernel, "concurrent"), reference="client")
+    assert len(result.flows) == 50 and not result.inversions
+    assert all(flow.connection.paired for flow in result.flows)
+    assert len({flow.connection.ends[0].local for flow in result.flows}) == 50
+    for flow in result.flows:
+        request, reply = flow.transfers
+        assert [(t.size, len(t.receives)) for t in request] == [(5, 1)], flow.connection.id
+        assert [(t.size, len(t.receives)) for t in reply] == [(2, 1)], flow.connection.id
