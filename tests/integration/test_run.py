@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lab.events import Kind, read_events
+from tests.browser import drawn_page
 from tests.integration.vmlab import PAIR, ROOT, lab, leftovers
 
 pytestmark = pytest.mark.vm
@@ -18,14 +23,41 @@ def run_dir_of(stdout: str) -> Path:
     return ROOT / stdout.strip().splitlines()[-1]
 
 
+@dataclass(frozen=True)
+class Run:
+    result: subprocess.CompletedProcess[str]
+    path: Path
+
+    def json(self, name: str) -> Any:
+        return json.loads((self.path / name).read_text())
+
+
+class ShippedRuns:
+    """Each shipped playbook run once on the module's lab, when a test first needs it."""
+
+    def __init__(self, lab_name: str, base: Path) -> None:
+        self.lab_name, self.base = lab_name, base
+        self.done: dict[str, Run] = {}
+
+    def __getitem__(self, playbook: str) -> Run:
+        if playbook not in self.done:
+            result = lab("run", "--lab", self.lab_name, f"playbooks/{playbook}.yaml",
+                         "--runs", str(self.base), check=False)
+            self.done[playbook] = Run(result, run_dir_of(result.stdout))
+        return self.done[playbook]
+
+
+@pytest.fixture(scope="module")
+def runs(pair: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> ShippedRuns:
+    return ShippedRuns(pair[0], tmp_path_factory.mktemp("runs"))
+
+
 @pytest.mark.parametrize("playbook", PLAYBOOKS)
-def test_shipped_playbooks_pass(pair: tuple[str, str], playbook: str, tmp_path: Path) -> None:
-    name, _ = pair
-    result = lab("run", "--lab", name, f"playbooks/{playbook}.yaml", "--runs", str(tmp_path),
-                 check=False)
-    assert result.returncode == 0, result.stderr
-    run_dir = run_dir_of(result.stdout)
-    summary = json.loads((run_dir / "summary.json").read_text())
+def test_shipped_playbooks_pass(runs: ShippedRuns, playbook: str) -> None:
+    run = runs[playbook]
+    assert run.result.returncode == 0, run.result.stderr
+    run_dir = run.path
+    summary = run.json("summary.json")
     assert summary["ok"] and summary["failures"] == [] and summary["warnings"] == []
     assert {t["node"]: t["lost"] for t in summary["tracers"]} == {"client": 0, "server": 0}
     assert summary["expectations"] and all(e["ok"] for e in summary["expectations"])
@@ -38,10 +70,78 @@ def test_shipped_playbooks_pass(pair: tuple[str, str], playbook: str, tmp_path: 
     # Both ends of every connection found each other.
     expected = {"concurrent": 50, "udp": 1}.get(playbook, 1)
     assert summary["connections"] == {"paired": expected, "unpaired": 0}
-    assert (run_dir / "connections.json").exists()
+    for item in ("connections.json", "timeline.txt", "trace.json"):
+        assert (run_dir / item).exists(), item
     timeline = (run_dir / "timeline.txt").read_text()
     assert " client " in timeline and " server " in timeline
     assert set(summary["clocks"]) == {"server"}
+
+
+def test_replyhi_is_one_connection_in_causal_order_with_bounded_clocks(runs: ShippedRuns) -> None:
+    run = runs["replyhi"]
+    connections = run.json("connections.json")
+    assert (connections["paired"], connections["unpaired"], connections["inversions"]) == (1, 0, 0)
+    clock = connections["clocks"]["server"]
+    assert clock["quality"] == "exact", clock["explain"]
+    assert clock["offset_min_ns"] <= clock["offset_ns"] <= clock["offset_max_ns"]
+    assert "bounds: offset [" in run.result.stderr or "bounds: offset [" in clock["explain"]
+    (connection,) = connections["connections"]
+    assert [(t["from"], t["bytes"], len(t["receives"])) for t in connection["transfers"]] == [
+        ("client", 5, 1), ("server", 2, 1)]
+    latency = connection["latency_ns"]
+    assert latency["connect_to_accept"] > 0 and min(latency["send_to_receive"]) > 0
+    # The classic lab's functions of both sides, in causal order on one clock.
+    lines = (run.path / "timeline.txt").read_text().splitlines()
+
+    def at(node: str, call: str) -> int:
+        return next(i for i, line in enumerate(lines)
+                    if re.search(rf"\s{node}\s", line) and call in line)
+
+    # Each side in the classic order...
+    client = [at("client", c) for c in ("→ __sys_socket", "→ __sys_connect", "→ tcp_v4_connect",
+                                         "→ __sys_sendto", "→ tcp_sendmsg", "← __sys_recvfrom")]
+    server = [at("server", c) for c in ("→ __sys_listen", "← inet_csk_accept",
+                                         "← __sys_accept4", "← __sys_recvfrom = 5",
+                                         "→ __sys_sendto")]
+    assert client == sorted(client) and server == sorted(server), (client, server)
+    # ... and every effect after its cause across the two.
+    for cause, effect in [(("client", "→ __sys_connect"), ("server", "← __sys_accept4")),
+                          (("client", "→ tcp_v4_connect"), ("server", "← inet_csk_accept")),
+                          (("client", "→ __sys_sendto"), ("server", "← __sys_recvfrom = 5")),
+                          (("client", "→ tcp_sendmsg"), ("server", "← tcp_recvmsg")),
+                          (("server", "→ __sys_sendto"), ("client", "← __sys_recvfrom = 2"))]:
+        assert at(*cause) < at(*effect), (cause, effect)
+
+
+def test_report_html_of_a_real_run_is_drawn_in_chromium(runs: ShippedRuns) -> None:
+    run = runs["replyhi"]
+    # The screenshot stays in the run directory, beside the page it shows.
+    dom = drawn_page(run.path / "report.html", run.path / "report.png")
+    [diagram] = dom.select("sequence", tag="svg")
+    assert [e.attrs["data-node"] for e in diagram.select("lifeline")] == ["client", "server"]
+    kinds = sorted(a.attrs["data-kind"] for a in diagram.select("arrow"))
+    assert kinds == ["close", "close", "data", "data", "handshake"]
+    names = {(a.attrs["data-node"], a.attrs["data-name"]) for a in diagram.select("activation")}
+    assert {("client", "connect"), ("client", "tcp_v4_connect"), ("server", "__sys_accept4"),
+            ("server", "inet_csk_accept")} <= names
+    assert (run.path / "report.png").stat().st_size > 10_000
+
+
+def test_concurrent_every_send_is_matched_to_its_receives(runs: ShippedRuns) -> None:
+    connections = runs["concurrent"].json("connections.json")
+    assert (connections["paired"], connections["unpaired"], connections["inversions"]) == (
+        50, 0, 0)
+    for connection in connections["connections"]:
+        client, server = connection["ends"]
+        assert client["bytes_sent"] == server["bytes_received"] > 0
+        assert server["bytes_sent"] == client["bytes_received"] > 0
+        transfers = connection["transfers"]
+        assert transfers and all(t["receives"] for t in transfers), connection["id"]
+        for t in transfers:  # no receive returns before its send started, once aligned
+            assert all(r["end_ns"] >= t["send"]["start_ns"] for r in t["receives"])
+    stats = connections["latency_ns"]
+    assert stats["connect_to_accept"]["count"] == 50
+    assert stats["send_to_receive"]["count"] >= 100
 
 
 def test_replyhi_events_carry_the_connection_on_both_sides(pair: tuple[str, str],
