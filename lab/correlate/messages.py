@@ -6,9 +6,16 @@ An `Arrow` leaves one node at `sent` (its clock) and arrives at another at
 - data: a receive returned bytes of a send, so it ended after that send
   began (streams.py matches each send to its receives);
 - handshake: accept() returned the connection after the client's connect()
-  began (its SYN);
+  began (its SYN); and, closer to the wire, the server's kernel moved the
+  connection from SYN_RECV to ESTABLISHED on the handshake's last ACK, which
+  the client's kernel sent once it had itself reached ESTABLISHED;
 - close: the FIN of one end's close() or shutdown() reached the other end
-  after that call began (`tcp_fin` there, or a read that returned 0).
+  (`tcp_fin` there, or a read that returned 0) after it left, that is after
+  the closing end's move to FIN_WAIT1 or LAST_ACK, or at least after the call
+  began.
+
+The kernel-level arrows (state changes, `tcp_fin`) bound the clocks far more
+tightly than system calls do, which also wait for the scheduler.
 
 TCP arrows are the constraints of clock alignment (`sync_messages`).
 Datagrams are matched by size and order, which a lost datagram can fool, so
@@ -33,7 +40,7 @@ from lab.correlate.streams import (
     syscalls,
 )
 from lab.correlate.sync import Message
-from lab.events import Kind
+from lab.events import Event, Kind
 
 CONNECTS = frozenset({"connect"})
 ACCEPTS = frozenset({"accept", "accept4"})
@@ -110,8 +117,24 @@ def _handshake(client: Endpoint, client_calls: list[Call], server: Endpoint,
     accepted = next((c for c in server_calls if c.name in ACCEPTS), None)
     if connect is None or connect.start is None or accepted is None:
         return []
-    return [Arrow(Link.HANDSHAKE, client.node, server.node, connect.start, accepted.end,
-                  sender_tid=connect.tid, receiver_tid=accepted.tid)]
+    arrows = [Arrow(Link.HANDSHAKE, client.node, server.node, connect.start, accepted.end,
+                    sender_tid=connect.tid, receiver_tid=accepted.tid)]
+    acked = _state(client, "TCP_SYN_SENT", {"TCP_ESTABLISHED"})
+    established = _state(server, "TCP_SYN_RECV", {"TCP_ESTABLISHED"})
+    if acked is not None and established is not None:
+        arrows.append(Arrow(Link.HANDSHAKE, client.node, server.node, acked.ts,
+                            established.ts, sender_tid=acked.tid,
+                            receiver_tid=established.tid))
+    return arrows
+
+
+def _state(end: Endpoint, old: str | None, new: set[str],
+           after: int | None = None) -> Event | None:
+    """The end's first state change from `old` (any if None) to one of `new`."""
+    return next((e for e in end.events if e.kind is Kind.SOCK_STATE
+                 and (after is None or e.ts >= after)
+                 and e.args.get("newstate") in new
+                 and (old is None or e.args.get("oldstate") == old)), None)
 
 
 def _close(closer: Endpoint, closer_calls: list[Call], peer: Endpoint,
@@ -127,5 +150,10 @@ def _close(closer: Endpoint, closer_calls: list[Call], peer: Endpoint,
     if fin is None and eof is None:
         return []
     arrived, tid = min(t for t in (fin, eof) if t is not None)
+    # The FIN leaves once the closing end has changed state, which comes after the call.
+    sent = _state(closer, None, {"TCP_FIN_WAIT1", "TCP_LAST_ACK"}, after=closed.start)
+    if sent is not None:
+        return [Arrow(Link.CLOSE, closer.node, peer.node, sent.ts, arrived,
+                      sender_tid=sent.tid, receiver_tid=tid)]
     return [Arrow(Link.CLOSE, closer.node, peer.node, closed.start, arrived,
                   sender_tid=closed.tid, receiver_tid=tid)]

@@ -120,7 +120,7 @@ def test_report_html_of_a_real_run_is_drawn_in_chromium(runs: ShippedRuns) -> No
     [diagram] = dom.select("sequence", tag="svg")
     assert [e.attrs["data-node"] for e in diagram.select("lifeline")] == ["client", "server"]
     kinds = sorted(a.attrs["data-kind"] for a in diagram.select("arrow"))
-    assert kinds == ["close", "close", "data", "data", "handshake"]
+    assert kinds == ["close", "close", "data", "data", "handshake", "handshake"]
     names = {(a.attrs["data-node"], a.attrs["data-name"]) for a in diagram.select("activation")}
     assert {("client", "connect"), ("client", "tcp_v4_connect"), ("server", "__sys_accept4"),
             ("server", "inet_csk_accept")} <= names

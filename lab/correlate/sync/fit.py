@@ -211,11 +211,18 @@ def _fit(a_to_b: Sequence[Message], b_to_a: Sequence[Message],
             # A trace too short to tell drift from delay: the bisector could claim
             # any drift in a huge range. Guests of one host drift by parts per
             # million, so take none, and the middle of the offsets it allows.
+            # The offset bounds then follow from that assumption too: the fastest
+            # message each way (with drift free they would be much wider).
             d = Fraction(0)
-            c = Fraction(max(v for _, v in high) + min(v for _, v in low), 2)
+            slowest = Fraction(max(v for _, v in high))  # the offset's bounds with d = 0
+            fastest = Fraction(min(v for _, v in low))
+            c = (slowest + fastest) / 2
+            assert off_min is not None and off_max is not None
             note = (f"drift undetermined over so short a trace (bounds "
                     f"{float(flat.slope) * 1e6:+.0f}..{float(steep.slope) * 1e6:+.0f} ppm): "
-                    "none assumed")
+                    f"none assumed, and the offset bounds assume none (with any drift in "
+                    f"that range: [{duration(off_min)}, {duration(off_max)}])")
+            off_min, off_max = slowest, fastest
         else:
             # The bisector, the mean of the extreme lines: feasible since the set is convex.
             d = (flat.slope + steep.slope) / 2
