@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -38,13 +38,21 @@ class Kind(StrEnum):
     TRACEPOINT = "tracepoint"  # any other kernel tracepoint (name: "tcp:tcp_probe")
 
 
+# Closed vocabularies are Literals: besides checking input, msgspec then returns one
+# shared string object instead of a new one per event, which halves the decoding
+# time of a large run (fewer allocations, less memory touched; bench/correlate.py).
+Tracer = Literal["ftrace", "strace"]
+Proto = Literal["tcp", "udp"]
+Family = Literal["inet", "inet6"]
+
+
 class SocketId(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """What identifies the socket an event concerns, as far as the event knows."""
 
     fd: int | None = None
     sk: str | None = None  # kernel `struct sock *`, hex without 0x
-    proto: str | None = None  # "tcp" or "udp"
-    family: str | None = None  # "inet" or "inet6"
+    proto: Proto | None = None
+    family: Family | None = None
     saddr: str | None = None
     sport: int | None = None
     daddr: str | None = None
@@ -54,7 +62,7 @@ class SocketId(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
 class Event(msgspec.Struct, frozen=True, gc=False):
     node: str
     kernel: str
-    tracer: str  # "ftrace" or "strace"
+    tracer: Tracer
     ts: int  # guest CLOCK_MONOTONIC, nanoseconds
     pid: int
     tid: int

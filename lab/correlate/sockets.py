@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from msgspec.structs import replace
 
-from lab.events import Event, Kind, SocketId
+from lab.events import Event, Family, Kind, Proto, SocketId
 
 SYSCALL_LAYER_PREFIX = "__sys_"
 NEW_FD = {"__sys_socket", "__sys_accept4"}  # their return value is a new descriptor
@@ -40,8 +40,8 @@ class _Socket:
     id: int
     fd: int | None = None
     sk: str | None = None
-    proto: str | None = None
-    family: str | None = None
+    proto: Proto | None = None
+    family: Family | None = None
     tuple: tuple[str | None, int | None, str | None, int | None] | None = None
     born: bool = False  # created by socket() or accept() in this trace
     closed: bool = False  # its descriptor was closed

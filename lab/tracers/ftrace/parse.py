@@ -19,7 +19,7 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
-from lab.events import Event, Kind, SocketId
+from lab.events import Event, Family, Kind, Proto, SocketId
 from lab.tracers.result import ParseResult
 
 LINE = re.compile(
@@ -35,7 +35,8 @@ TCP_STATES = {
     5: "TCP_FIN_WAIT2", 6: "TCP_TIME_WAIT", 7: "TCP_CLOSE", 8: "TCP_CLOSE_WAIT",
     9: "TCP_LAST_ACK", 10: "TCP_LISTEN", 11: "TCP_CLOSING", 12: "TCP_NEW_SYN_RECV",
 }
-FAMILIES = {2: "inet", 10: "inet6", "AF_INET": "inet", "AF_INET6": "inet6"}
+FAMILIES: dict[int | str, Family] = {2: "inet", 10: "inet6", "AF_INET": "inet", "AF_INET6": "inet6"}
+PROTOCOLS: dict[str, Proto] = {"IPPROTO_TCP": "tcp", "IPPROTO_UDP": "udp"}
 
 
 def parse_trace(lines: Iterable[str], *, node: str, kernel: str) -> ParseResult:
@@ -111,15 +112,14 @@ def _kprobe(base: dict[str, Any], name: str, args: dict[str, str]) -> Event:
 
 
 def _tracepoint(base: dict[str, Any], name: str, args: dict[str, str]) -> Event:
-    family = FAMILIES.get(args.get("family", ""))
+    family: Family | None = FAMILIES.get(args.get("family", ""))
     if family is None and "saddrv6" in args:  # 5.10's tcp_destroy_sock prints no family
         family = "inet" if args["saddrv6"].startswith("::ffff:") else "inet6"
     v6 = family == "inet6"
     sock = None
     if "sport" in args:
         sock = SocketId(
-            proto={"IPPROTO_TCP": "tcp", "IPPROTO_UDP": "udp"}.get(args.get("protocol", ""),
-                                                                    "tcp"),
+            proto=PROTOCOLS.get(args.get("protocol", ""), "tcp"),
             family=family,
             saddr=args.get("saddrv6" if v6 else "saddr"),
             daddr=args.get("daddrv6" if v6 else "daddr"),

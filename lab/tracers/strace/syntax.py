@@ -109,7 +109,8 @@ def socket_id(fd: int, what: str) -> SocketId | None:
     """The SocketId of descriptor `fd` annotated `what`; None when it is not a socket."""
     m = INET_SOCKET.match(what)
     if m:
-        sock = SocketId(fd=fd, proto=m["proto"].lower(), family="inet6" if m["v6"] else "inet")
+        sock = SocketId(fd=fd, proto="tcp" if m["proto"] == "TCP" else "udp",
+                        family="inet6" if m["v6"] else "inet")
         local, arrow, remote = m["body"].partition("->")
         if local.isdigit() and not arrow:  # only the inode: not bound, or not found by sock_diag
             return sock
