@@ -52,6 +52,9 @@ async def run(args: argparse.Namespace) -> int:
     if events and reference not in nodes:
         raise UsageError(f"--reference {reference}: no events of that node in {events_file}",
                          hint=f"nodes with events: {', '.join(nodes)}")
+    if not events:
+        err.print(f"[yellow]warning:[/yellow] {escape(str(events_file))} holds no events "
+                  "(did the playbook start a tracer?); the reports will be empty")
     err.print(f"correlating {len(events)} events of {len(nodes)} nodes "
               f"on {escape(reference or 'the first node')}'s clock")
     result = correlate(events, reference=reference)

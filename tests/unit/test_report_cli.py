@@ -69,3 +69,12 @@ def test_an_unknown_reference_node(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 2
     assert err == (f"error: --reference router: no events of that node in "
                    f"{tmp_path / 'events.jsonl'} (hint: nodes with events: client, server)\n")
+
+
+def test_a_run_without_events_is_reported_empty_with_a_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "events.jsonl").write_text("")
+    code, out, err = report(capsys, str(tmp_path))
+    assert code == 0 and len(out.split()) == 4
+    assert "holds no events (did the playbook start a tracer?)" in err
+    assert json.loads((tmp_path / "connections.json").read_text())["connections"] == []
