@@ -15,6 +15,7 @@ import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from lab.correlate.messages import Arrow, Flow, Link, flows, sync_messages
 from lab.correlate.pairing import Pairing, pair
@@ -43,6 +44,16 @@ class Correlation:
     fits: dict[str, ClockFit]  # every node but the reference that has a fit
     latencies: list[Latencies] = field(default_factory=list)  # one per flow
     inversions: list[Arrow] = field(default_factory=list)  # still backwards once aligned
+
+    @cached_property
+    def nodes(self) -> list[str]:
+        """Every node with events, the reference first."""
+        return sorted({e.node for e in self.events}, key=lambda n: (n != self.reference, n))
+
+    @cached_property
+    def origin(self) -> int:
+        """The run's first event, on the reference clock: where reports count from."""
+        return min((self.aligned(e.node, e.ts) for e in self.events), default=0)
 
     def aligned(self, node: str, ts: int) -> int:
         """A timestamp of `node`'s clock on the reference clock."""

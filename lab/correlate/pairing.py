@@ -261,8 +261,11 @@ def _addr(text: str) -> str:
     return str(ip)
 
 
+def format_address(a: Address) -> str:
+    """"10.0.1.1:7777", or "[fd00::1]:7777" for IPv6."""
+    return f"[{a[0]}]:{a[1]}" if ":" in a[0] else f"{a[0]}:{a[1]}"
+
+
 def _name(end: Endpoint) -> str:
-    def fmt(a: Address) -> str:
-        return f"[{a[0]}]:{a[1]}" if ":" in a[0] else f"{a[0]}:{a[1]}"
     suffix = f" #{end.generation}" if end.generation > 1 else ""
-    return f"{end.proto} {fmt(end.local)} > {fmt(end.remote)}{suffix}"
+    return f"{end.proto} {format_address(end.local)} > {format_address(end.remote)}{suffix}"

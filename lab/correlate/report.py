@@ -13,7 +13,7 @@ from typing import Any
 
 from lab.correlate.correlation import Correlation, Latencies, run_statistics
 from lab.correlate.messages import Flow
-from lab.correlate.pairing import Endpoint
+from lab.correlate.pairing import Endpoint, format_address
 from lab.correlate.streams import RECEIVES, SENDS, Call, main_tracer
 from lab.correlate.sync import ClockFit
 from lab.events import Kind
@@ -89,7 +89,7 @@ def _end(result: Correlation, end: Endpoint, calls: list[Call]) -> dict[str, Any
                  for ts, what in sorted((t, w) for t, w in moments if t is not None)]
     return {
         "node": end.node, "role": end.role, "family": end.family,
-        "local": _address(end.local), "remote": _address(end.remote),
+        "local": format_address(end.local), "remote": format_address(end.remote),
         "first_ts": on_reference(end.node, end.first),
         "last_ts": on_reference(end.node, end.last), "events": len(end.events),
         "tracer": main_tracer(end.events),
@@ -98,6 +98,3 @@ def _end(result: Correlation, end: Endpoint, calls: list[Call]) -> dict[str, Any
         "lifecycle": lifecycle,
     }
 
-
-def _address(a: tuple[str, int]) -> str:
-    return f"[{a[0]}]:{a[1]}" if ":" in a[0] else f"{a[0]}:{a[1]}"

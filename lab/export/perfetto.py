@@ -26,9 +26,8 @@ def chrome_trace(result: Correlation) -> dict[str, Any]:
 
 def _events(result: Correlation) -> Iterator[dict[str, Any]]:
     all_slices, instants = slices(result.events)
-    origin = min((result.aligned(e.node, e.ts) for e in result.events), default=0)
-    nodes = sorted({e.node for e in result.events}, key=lambda n: (n != result.reference, n))
-    pids = {node: i + 1 for i, node in enumerate(nodes)}
+    origin = result.origin
+    pids = {node: i + 1 for i, node in enumerate(result.nodes)}
     kernels = {e.node: e.kernel for e in result.events}
 
     def us(node: str, ts: int) -> float:

@@ -22,6 +22,7 @@ from typing import Any
 
 from lab.correlate.correlation import Correlation, Latencies, run_statistics
 from lab.correlate.messages import Flow
+from lab.correlate.pairing import format_address
 from lab.correlate.report import clock_summary
 from lab.events import Event, Kind
 from lab.export.slices import Slice, slices
@@ -30,7 +31,7 @@ MAX_DRAWN = 100
 
 
 def report_data(result: Correlation, title: str) -> dict[str, Any]:
-    origin = min((result.aligned(e.node, e.ts) for e in result.events), default=0)
+    origin = result.origin
     connections = result.pairing.connections
     drawn = list(zip(result.flows, result.latencies, strict=True))[:MAX_DRAWN]
     # Slices need every event of the threads drawn (accept() begins on the listening
@@ -42,8 +43,7 @@ def report_data(result: Correlation, title: str) -> dict[str, Any]:
     return {
         "title": title,
         "reference": result.reference,
-        "nodes": sorted({e.node for e in result.events},
-                        key=lambda n: (n != result.reference, n)),
+        "nodes": result.nodes,
         "clocks": {node: clock_summary(fit) for node, fit in sorted(result.fits.items())},
         "inversions": len(result.inversions),
         "latency_ns": run_statistics(result.latencies),
@@ -68,7 +68,7 @@ def _connection(result: Correlation, flow: Flow, latency: Latencies, *,
     return {
         "id": c.id, "proto": c.proto, "paired": c.paired,
         "ends": [{"node": end.node, "role": end.role,
-                  "local": _address(end.local), "remote": _address(end.remote),
+                  "local": format_address(end.local), "remote": format_address(end.remote),
                   "processes": sorted({f"{e.comm}[{e.pid}]" for e in end.events if e.pid})}
                  for end in c.ends],
         "slices": [{"node": s.node, "tid": s.tid, "comm": s.comm, "kind": s.kind,
@@ -101,6 +101,3 @@ def _label(e: Event) -> str:
         return f"→ {e.args.get('state')}"
     return e.name
 
-
-def _address(a: tuple[str, int]) -> str:
-    return f"[{a[0]}]:{a[1]}" if ":" in a[0] else f"{a[0]}:{a[1]}"

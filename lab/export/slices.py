@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from lab.events import Event, Kind
+from lab.events import Event, Kind, in_order
 
 ENTRIES = {Kind.SYSCALL_ENTRY: "syscall", Kind.FUNC_ENTRY: "function"}
 RETURNS = {Kind.SYSCALL_EXIT: "syscall", Kind.FUNC_RETURN: "function"}
@@ -41,7 +41,7 @@ class Slice:
 
 def slices(events: Iterable[Event]) -> tuple[list[Slice], list[Event]]:
     """Every slice of the run, and the events that are instants."""
-    ordered = sorted(events, key=lambda e: (e.node, e.ts))
+    ordered = in_order(events)
     returning = {(e.node, e.name) for e in ordered if e.kind == Kind.FUNC_RETURN}
     stacks: dict[tuple[str, int], list[Event]] = defaultdict(list)
     last: dict[tuple[str, int], int] = {}
