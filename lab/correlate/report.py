@@ -9,6 +9,7 @@ timestamps.
 from __future__ import annotations
 
 from collections import Counter
+from fractions import Fraction
 from typing import Any
 
 from lab.correlate.correlation import Correlation, Latencies, run_statistics
@@ -43,8 +44,8 @@ def connections_report(result: Correlation) -> dict[str, Any]:
 
 def clock_summary(fit: ClockFit) -> dict[str, Any]:
     """A clock fit for scripts: offset at the reference's first event, bounds, drift."""
-    def ns(value: object) -> float | None:
-        return None if value is None else round(float(value), 1)  # type: ignore[arg-type]
+    def ns(value: Fraction | None) -> float | None:
+        return None if value is None else round(float(value), 1)
 
     return {
         "quality": str(fit.quality), "at_ns": fit.ref_time,
