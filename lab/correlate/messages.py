@@ -151,9 +151,7 @@ def _close(closer: Endpoint, closer_calls: list[Call], peer: Endpoint,
         return []
     arrived, tid = min(t for t in (fin, eof) if t is not None)
     # The FIN leaves once the closing end has changed state, which comes after the call.
-    sent = _state(closer, None, {"TCP_FIN_WAIT1", "TCP_LAST_ACK"}, after=closed.start)
-    if sent is not None:
-        return [Arrow(Link.CLOSE, closer.node, peer.node, sent.ts, arrived,
-                      sender_tid=sent.tid, receiver_tid=tid)]
-    return [Arrow(Link.CLOSE, closer.node, peer.node, closed.start, arrived,
-                  sender_tid=closed.tid, receiver_tid=tid)]
+    change = _state(closer, None, {"TCP_FIN_WAIT1", "TCP_LAST_ACK"}, after=closed.start)
+    sent, sender = (closed.start, closed.tid) if change is None else (change.ts, change.tid)
+    return [Arrow(Link.CLOSE, closer.node, peer.node, sent, arrived,
+                  sender_tid=sender, receiver_tid=tid)]
