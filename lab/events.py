@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
+from itertools import groupby
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal
@@ -84,6 +85,7 @@ class Event(msgspec.Struct, frozen=True, gc=False):
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(Event)
 _TS = attrgetter("ts")
+_NODE = attrgetter("node")
 BLOCK = 1 << 22  # bytes of events.jsonl decoded at once
 
 
@@ -122,13 +124,16 @@ def read_events(path: Path) -> Iterator[Event]:
 
 def in_order(events: Iterable[Event]) -> list[Event]:
     """Events by node, then time: grouped first, so the sort compares plain integers
-    (and costs one pass over a file written in this order)."""
+    (and costs one pass over a file written in this order: runs of one node's
+    events are taken whole)."""
     by_node: dict[str, list[Event]] = {}
-    for e in events:
-        by_node.setdefault(e.node, []).append(e)
+    for node, run in groupby(events, _NODE):
+        by_node.setdefault(node, []).extend(run)
     ordered: list[Event] = []
     for node in sorted(by_node):
-        ordered += sorted(by_node[node], key=_TS)
+        group = by_node[node]
+        group.sort(key=_TS)
+        ordered += group
     return ordered
 
 

@@ -28,6 +28,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import attrgetter, indexOf
+
+import msgspec
 
 from lab.correlate.pairing import Connection, Endpoint
 from lab.correlate.streams import (
@@ -40,11 +43,12 @@ from lab.correlate.streams import (
     syscalls,
 )
 from lab.correlate.sync import Message
-from lab.events import Event, Kind
+from lab.events import Event
 
 CONNECTS = frozenset({"connect"})
 ACCEPTS = frozenset({"accept", "accept4"})
 CLOSES = frozenset({"close", "shutdown"})
+_NAME = attrgetter("name")
 
 
 class Link(StrEnum):
@@ -53,8 +57,7 @@ class Link(StrEnum):
     CLOSE = "close"
 
 
-@dataclass(frozen=True, slots=True)
-class Arrow:
+class Arrow(msgspec.Struct, frozen=True, gc=False):
     kind: Link
     sender: str  # node
     receiver: str
@@ -131,10 +134,19 @@ def _handshake(client: Endpoint, client_calls: list[Call], server: Endpoint,
 def _state(end: Endpoint, old: str | None, new: set[str],
            after: int | None = None) -> Event | None:
     """The end's first state change from `old` (any if None) to one of `new`."""
-    return next((e for e in end.events if e.kind is Kind.SOCK_STATE
-                 and (after is None or e.ts >= after)
+    return next((e for e in end.states
+                 if (after is None or e.ts >= after)
                  and e.args.get("newstate") in new
                  and (old is None or e.args.get("oldstate") == old)), None)
+
+
+def _first(end: Endpoint, name: str) -> tuple[int, int] | None:
+    """(time, thread) of the end's first event called `name`."""
+    try:
+        e = end.events[indexOf(map(_NAME, end.events), name)]
+    except ValueError:
+        return None
+    return e.ts, e.tid
 
 
 def _close(closer: Endpoint, closer_calls: list[Call], peer: Endpoint,
@@ -144,8 +156,7 @@ def _close(closer: Endpoint, closer_calls: list[Call], peer: Endpoint,
         return []
     # The FIN arrives when the peer's kernel handles it, or at the latest when a read
     # there returns the end of file.
-    fin = next(((e.ts, e.tid) for e in peer.events
-                if e.name == "tcp_fin" and e.kind is Kind.FUNC_ENTRY), None)
+    fin = _first(peer, "tcp_fin")
     eof = next(((c.end, c.tid) for c in peer_calls if c.name in RECEIVES and c.ret == 0), None)
     if fin is None and eof is None:
         return []

@@ -16,17 +16,22 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache
+from itertools import groupby
 from operator import attrgetter
 
 from lab.events import Event, Kind, SocketId, in_order
 
 Address = tuple[str, int]
 _Key = tuple[str, str, Address, Address]  # node, protocol, local, remote
+_NAME = attrgetter("name")
+_NODE = attrgetter("node")
 # TCP states after which a 4-tuple can be used by a new connection.
 ENDED = {"TCP_CLOSE"}
 BEGUN = {"TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_NEW_SYN_RECV"}
 ROLE_ORDER = {"client": 0, "peer": 1, "server": 2}
+CONNECTING = frozenset({"connect", "__sys_connect", "tcp_v4_connect", "tcp_v6_connect"})
+ACCEPTING = frozenset({"accept", "accept4", "__sys_accept4", "inet_csk_accept"})
 BINDS = {"bind", "__sys_bind"}
 # Calls whose address argument is the peer of the datagram (bind's is the local one).
 DATAGRAM_CALLS = {"sendto", "recvfrom", "sendmsg", "recvmsg", "__sys_sendto", "__sys_recvfrom"}
@@ -44,7 +49,9 @@ class Endpoint:
     generation: int
     bound: bool = False  # its local port was bound explicitly (bind()) on this node
     events: list[Event] = field(default_factory=list)
+    states: list[Event] = field(default_factory=list)  # its TCP state changes
     ended: bool = False  # a TCP state change closed it: its 4-tuple is free again
+    role: str = "peer"  # once paired: "client" (it connected), "server" or "peer"
 
     @property
     def first(self) -> int:
@@ -54,17 +61,16 @@ class Endpoint:
     def last(self) -> int:
         return self.events[-1].ts
 
-    @cached_property
-    def role(self) -> str:
-        """"client" when this side connected (for UDP: sent before it received)."""
-        names = {e.name for e in self.events}
-        if names & {"connect", "__sys_connect", "tcp_v4_connect", "tcp_v6_connect"}:
-            return "client"
-        if names & {"accept", "accept4", "__sys_accept4", "inet_csk_accept"}:
-            return "server"
-        if self.proto == "udp":
-            return "server" if self.bound else "client"
-        return "peer"
+
+def _role(end: Endpoint) -> str:
+    """"client" when this side connected (for UDP: sent before it received)."""
+    if not CONNECTING.isdisjoint(map(_NAME, end.events)):  # stops at the first
+        return "client"
+    if not ACCEPTING.isdisjoint(map(_NAME, end.events)):
+        return "server"
+    if end.proto == "udp":
+        return "server" if end.bound else "client"
+    return "peer"
 
 
 @dataclass
@@ -91,53 +97,65 @@ class Pairing:
     events: list[Event]  # every event paired, by node then time
 
 
+@dataclass(slots=True)
+class _Tuple:
+    """One node's 4-tuple: its endpoints follow one another, a generation each."""
+
+    key: _Key
+    current: Endpoint | None = None
+    generations: int = 0
+
+
 def endpoints(ordered: Iterable[Event]) -> tuple[list[Endpoint], list[Unattributed]]:
     """Every node's endpoints, in time order, and the socket events that fit none.
 
     `ordered`: by node, then time (`in_order`).
 
     This loop sees every event of a run (a million in bench/correlate.py): the
-    endpoint key of a connected socket is computed once per distinct socket
-    identity, and the checks are inlined.
+    4-tuple of a connected socket is looked up once per distinct socket identity,
+    and the checks are inlined.
     """
-    open_: dict[_Key, Endpoint] = {}
-    generations: dict[_Key, int] = defaultdict(int)
+    tuples: dict[_Key, _Tuple] = {}
     found: list[Endpoint] = []
     loose: list[Unattributed] = []
     bound: set[tuple[str, int]] = set()  # (node, port) given to bind()
-    keys: dict[SocketId, _Key] = {}  # connected sockets' keys, for the current node
-    node = None
     state = Kind.SOCK_STATE
-    for e in ordered:
-        if e.node != node:
-            node, keys = e.node, {}
-        if e.name in BINDS and (port := _port_of(e.args.get("umyaddr") or e.args.get("uaddr"))):
-            bound.add((e.node, port))
-        s = e.sock
-        if s is None:
-            continue
-        key = keys.get(s)
-        if key is None:
-            if s.sk is None and s.saddr is None and s.proto is None:
-                continue  # not a socket event
-            key = _key(e)
-            if key is None:
-                loose.append(Unattributed(e, _why_loose(e)))
+    for _, events in groupby(ordered, _NODE):
+        known: dict[SocketId, _Tuple] = {}  # connected sockets' 4-tuples on this node
+        for e in events:
+            if e.name in BINDS and (port := _port_of(e.args.get("umyaddr")
+                                                     or e.args.get("uaddr"))):
+                bound.add((e.node, port))
+            s = e.sock
+            if s is None:
                 continue
-            if s.daddr and s.dport:  # the key of a connected socket depends on it alone
-                keys[s] = key
-        current = open_.get(key)
-        if current is None or (
-                e.ts - current.last > UDP_IDLE_NS if current.proto == "udp" else
-                current.ended and e.kind is state and e.args.get("newstate") in BEGUN):
-            generations[key] += 1
-            current = Endpoint(e.node, key[1], s.family, key[2], key[3], generations[key],
-                               bound=(e.node, key[2][1]) in bound)
-            open_[key] = current
-            found.append(current)
-        current.events.append(e)
-        if e.kind is state and e.args.get("newstate") in ENDED:
-            current.ended = True
+            t = known.get(s)
+            if t is None:
+                if s.sk is None and s.saddr is None and s.proto is None:
+                    continue  # not a socket event
+                key = _key(e)
+                if key is None:
+                    loose.append(Unattributed(e, _why_loose(e)))
+                    continue
+                t = tuples.get(key)
+                if t is None:
+                    t = tuples[key] = _Tuple(key)
+                if s.daddr and s.dport:  # a connected socket's 4-tuple depends on it alone
+                    known[s] = t
+            current = t.current
+            if current is None or (
+                    e.ts - current.last > UDP_IDLE_NS if current.proto == "udp" else
+                    current.ended and e.kind is state and e.args.get("newstate") in BEGUN):
+                t.generations += 1
+                _, proto, local, remote = t.key
+                current = t.current = Endpoint(e.node, proto, s.family, local, remote,
+                                               t.generations, bound=(e.node, local[1]) in bound)
+                found.append(current)
+            current.events.append(e)
+            if e.kind is state:
+                current.states.append(e)
+                if e.args.get("newstate") in ENDED:
+                    current.ended = True
     return found, loose
 
 
@@ -157,6 +175,8 @@ def _key(e: Event) -> _Key | None:
 def pair(events: Iterable[Event]) -> Pairing:
     ordered = in_order(events)
     ends, loose = endpoints(ordered)
+    for end in ends:
+        end.role = _role(end)
     loose = _adopt_datagram_calls(ends, loose)
     by_tuple: dict[tuple[str, Address, Address], list[Endpoint]] = defaultdict(list)
     for end in ends:
@@ -177,10 +197,19 @@ def pair(events: Iterable[Event]) -> Pairing:
             for one, other in ((end, mirror[0]), (mirror[0], end)):
                 if one.local[0] in WILDCARDS:  # an unbound UDP socket: the peer saw its address
                     one.local = (other.remote[0], one.local[1])
-        ends_of.sort(key=lambda x: (ROLE_ORDER[x.role], x.first))
+        if len(ends_of) == 2 and _order(ends_of[1]) < _order(ends_of[0]):
+            ends_of.reverse()
         connections.append(Connection(_name(ends_of[0]), end.proto, ends_of))
-    connections.sort(key=lambda c: min(x.first for x in c.ends))
+    connections.sort(key=_began)
     return Pairing(connections, loose, ordered)
+
+
+def _order(end: Endpoint) -> tuple[int, int]:
+    return ROLE_ORDER[end.role], end.first
+
+
+def _began(c: Connection) -> int:
+    return min(c.ends[0].first, c.ends[-1].first)
 
 
 def _adopt_datagram_calls(ends: list[Endpoint],
