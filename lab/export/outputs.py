@@ -10,10 +10,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from lab.correlate.correlation import Correlation, run_statistics
 from lab.correlate.report import connections_report
@@ -62,9 +63,9 @@ def write_reports(directory: Path, result: Correlation, *,
                   on_written: Callable[[Path], None] = lambda _: None) -> list[Path]:
     """Every report into `directory`; `on_written` hears of each file as it is done."""
     writers: dict[str, Callable[[], str]] = {
-        CONNECTIONS: lambda: json.dumps(connections_report(result), indent=2) + "\n",
+        CONNECTIONS: lambda: _json(connections_report(result), indent=2) + "\n",
         TIMELINE: lambda: timeline(result.events, result.fits, result.reference),
-        TRACE: lambda: json.dumps(chrome_trace(result), separators=(",", ":")),
+        TRACE: lambda: _json(chrome_trace(result)),
         HTML: lambda: render_report(report_data(result, title=directory.resolve().name)),
     }
     paths = []
@@ -73,3 +74,10 @@ def write_reports(directory: Path, result: Correlation, *,
         paths.append(directory / name)
         on_written(directory / name)
     return paths
+
+
+def _json(data: object, indent: int = 0) -> str:
+    """JSON text (msgspec: ten times faster than the json module, whose indented
+    output is written in Python)."""
+    text = msgspec.json.encode(data)
+    return (msgspec.json.format(text, indent=indent) if indent else text).decode()
