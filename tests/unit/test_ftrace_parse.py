@@ -111,3 +111,30 @@ def test_unknown_lines_are_counted_and_lost_events_added_up() -> None:
 def test_events_round_trip_through_json() -> None:
     for e in events("linux-6.1", "replyhi6-server"):
         assert Event.from_json(e.to_json()) == e
+
+
+SENDTO = """\
+ udpsend-200 (  200) [000] ....  10.000001: __sys_sendto: \
+(__sys_sendto+0x0/0x160) fd=3 len=5 flags=0x0
+ udpsend-200 (  200) [000] ....  10.000002: udp_sendmsg: \
+(udp_sendmsg+0x0/0xa30) sk=0xffff888003a1c000 family=2 sport=0 dport=0x0 saddr=0x0 \
+daddr=0x0 len=5 msg_name={name} uaddr_family={family} \
+uaddr_port=0x611e uaddr_addr=0xa01000a uaddr_addr6hi=0x0 uaddr_addr6lo=0x0
+ udpsend-200 (  200) [000] ....  10.000003: __sys_sendto__return: \
+(__x64_sys_sendto+0x1f/0x30 <- __sys_sendto) ret=5
+"""
+
+
+def test_a_datagram_destination_goes_up_to_sendto() -> None:
+    text = SENDTO.format(name="0xffffc90000403e50", family=2)
+    evs = parse_trace(text.splitlines(), node="client", kernel="linux-5.10").events
+    sendto, udp, _ = evs
+    assert sendto.name == "__sys_sendto" and sendto.args["uaddr"] == "10.0.1.10:7777"
+    assert udp.args["uaddr"] == "10.0.1.10:7777" and "msg_name" not in udp.args
+
+
+def test_send_without_destination_reads_no_garbage() -> None:
+    # msg_name NULL: the fetches below it failed and left stale bytes (family 10 here).
+    text = SENDTO.format(name="0x0", family=10)
+    evs = parse_trace(text.splitlines(), node="client", kernel="linux-5.10").events
+    assert all("uaddr" not in e.args and "msg_name" not in e.args for e in evs)

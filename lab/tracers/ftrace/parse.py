@@ -19,6 +19,8 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
+
 from lab.events import Event, Family, Kind, Proto, SocketId
 from lab.tracers.result import ParseResult
 
@@ -53,7 +55,29 @@ def parse_trace(lines: Iterable[str], *, node: str, kernel: str) -> ParseResult:
             result.not_understood(line)
         else:
             result.events.append(event)
+    result.events = _hand_up_destinations(result.events)
     return result
+
+
+# Where a datagram's destination is fetched (from the kernel's copy, see probes.py)
+# and the system-call function that reports it, as `uaddr`.
+DESTINATION_OF = {"udp_sendmsg": "__sys_sendto", "udpv6_sendmsg": "__sys_sendto"}
+
+
+def _hand_up_destinations(events: list[Event]) -> list[Event]:
+    """Give each __sys_sendto entry the destination its protocol's sendmsg saw below it."""
+    open_calls: dict[tuple[int, str], int] = {}  # (tid, function) -> index of its entry
+    for i, e in enumerate(events):
+        if e.kind is Kind.FUNC_ENTRY and e.name in DESTINATION_OF.values():
+            open_calls[(e.tid, e.name)] = i
+        elif e.kind is Kind.FUNC_RETURN:
+            open_calls.pop((e.tid, e.name), None)
+        elif (e.kind is Kind.FUNC_ENTRY and e.name in DESTINATION_OF
+              and isinstance(e.args.get("uaddr"), str)
+              and (j := open_calls.get((e.tid, DESTINATION_OF[e.name]))) is not None):
+            call = events[j]
+            events[j] = msgspec.structs.replace(call, args=call.args | {"uaddr": e.args["uaddr"]})
+    return events
 
 
 def _event(line: str, node: str, kernel: str) -> Event | None:
@@ -96,7 +120,8 @@ def _kprobe(base: dict[str, Any], name: str, args: dict[str, str]) -> Event:
         if prefix + "sk" in values:  # these fields went into `sock`
             for key in ("sk", "family", "sport", "dport", "saddr", "daddr"):
                 values.pop(prefix + key, None)
-    if "uaddr_family" in values:
+    # A NULL msg_name (udp_sendmsg of a send() without destination): garbage below it.
+    if "uaddr_family" in values and values.pop("msg_name", None) not in ("0", 0):
         values["uaddr"] = _sockaddr(values)
     for key in ("uaddr_family", "uaddr_port", "uaddr_addr", "uaddr_addr6hi", "uaddr_addr6lo"):
         values.pop(key, None)
