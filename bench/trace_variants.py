@@ -100,6 +100,7 @@ VARIANTS: dict[str, tuple[FtraceOptions, Callable[[str], str]]] = {
     "full-local": (opts(), clock("local")),
     "full-noaddr": (opts(), no_sendto_addr),
     "full-old": (opts(), old_sendto),
+    "full-nosetstate": (opts(functions=Adjust(remove=("tcp_set_state",))), ident),
     "full-nofilter": (opts(), no_filters),
     "empty": (opts(syscalls=NO_SYSCALLS, functions=NO_FUNCTIONS), no_tracepoints),
     "sys": (opts(functions=NO_FUNCTIONS), no_tracepoints),
