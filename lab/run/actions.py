@@ -281,7 +281,7 @@ async def _trace_stop(ctx: RunContext, node: str, tracer: str) -> NodeResult:
     if result is None:
         return NodeResult(node, ok=False, error=f"{tracer} was not started on {node}")
     stats = await stop_ftrace(ctx.session(node), ctx.run_dir.path / result.raw)
-    result.entries, result.lost = stats.entries, stats.lost
+    result.entries, result.lost, result.missed = stats.entries, stats.lost, stats.missed
     return NodeResult(node, ok=True)
 
 

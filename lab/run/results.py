@@ -57,7 +57,8 @@ class TracerResult:
     tracer: str
     raw: str  # path inside the run directory
     entries: int = 0
-    lost: int = 0  # lost in the ring buffer or marked lost in the text
+    lost: int = 0  # lost in the ring buffer, marked lost in the text, or missed by probes
+    missed: dict[str, int] = field(default_factory=dict)  # probe → hits it could not record
     unparsed: int = 0
     unparsed_samples: list[str] = field(default_factory=list)
     skipped_probes: list[str] = field(default_factory=list)
@@ -93,7 +94,7 @@ class RunSummary:
     @property
     def warnings(self) -> list[str]:
         """What makes the trace incomplete without failing the run."""
-        lines = [f"{t.tracer} on {t.node}: {t.lost} events lost (buffer too small?)"
+        lines = [f"{t.tracer} on {t.node}: {t.lost} events lost ({_why_lost(t)})"
                  for t in self.tracers if t.lost]
         lines += [f"{t.tracer} on {t.node}: {t.unparsed} lines not understood, e.g. "
                   f"{t.unparsed_samples[0]!r}" for t in self.tracers if t.unparsed]
@@ -128,3 +129,16 @@ class RunDir:
 
     def raw(self, tracer: str, node: str) -> Path:
         return self.path / "raw" / f"{tracer}-{node}.txt"
+
+
+def _why_lost(t: TracerResult) -> str:
+    missed = sum(t.missed.values())
+    why = []
+    if missed:
+        probes = ", ".join(f"{n} {name}" for name, n in
+                           sorted(t.missed.items(), key=lambda kv: -kv[1]))
+        why.append(f"{missed} missed by probes that fired inside another probe: {probes}")
+    if t.lost > missed:
+        why.append(f"{t.lost - missed} not kept by the ring buffer: buffer too small? "
+                   "raise tracers.ftrace.buffer_kb")
+    return "; ".join(why)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.ssh import NodeSession
 from lab.tracers.ftrace.probes import FtraceOptions
 from lab.tracers.ftrace.script import (
     INSTANCE_DIR,
+    MISSED_PREFIX,
     SKIPPED_PREFIX,
     cleanup_script,
     start_script,
@@ -21,23 +22,30 @@ STARTUP_TIMEOUT = 60.0  # defining probes runs a shell loop under emulation
 
 @dataclass(frozen=True)
 class TraceStats:
-    """Per-CPU ring buffer statistics, added up: what the kernel could not record."""
+    """What the kernel recorded, and what it could not: per-CPU ring buffer
+    statistics added up, and each probe's missed hits."""
 
     entries: int = 0
     overrun: int = 0  # events overwritten because the buffer was full
     dropped: int = 0  # events dropped (commit overruns and "dropped events")
+    missed: dict[str, int] = field(default_factory=dict)  # probe → hits not recorded
 
     @property
     def lost(self) -> int:
-        return self.overrun + self.dropped
+        return self.overrun + self.dropped + sum(self.missed.values())
 
 
 def parse_stats(text: str) -> TraceStats:
-    def total(field: str) -> int:
-        return sum(int(n) for n in re.findall(rf"^{field}: (\d+)$", text, re.M))
+    """The output of the stop script (script.py)."""
+    def total(name: str) -> int:
+        return sum(int(n) for n in re.findall(rf"^{name}: (\d+)$", text, re.M))
 
+    missed: dict[str, int] = {}
+    for m in re.finditer(rf"^{re.escape(MISSED_PREFIX)} (\S+) (\d+)$", text, re.M):
+        missed[m[1]] = missed.get(m[1], 0) + int(m[2])  # a name shared with another group
     return TraceStats(entries=total("entries"), overrun=total("overrun"),
-                      dropped=total("commit overrun") + total("dropped events"))
+                      dropped=total("commit overrun") + total("dropped events"),
+                      missed=missed)
 
 
 async def start_ftrace(session: NodeSession, options: FtraceOptions) -> list[str]:

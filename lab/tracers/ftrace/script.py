@@ -23,6 +23,7 @@ GROUP = "socklab"
 INSTANCE_DIR = f"{TRACEFS}/instances/{INSTANCE}"
 # Lines the start script prints about what it did, read back by the controller.
 SKIPPED_PREFIX = "socklab-ftrace: skipped"
+MISSED_PREFIX = "socklab-ftrace: missed"
 # Remove our kprobes (listed as p:GROUP/NAME or r16:GROUP/NAME); the instance must be gone.
 REMOVE_PROBES = (
     f"for e in $(grep '^[pr][0-9]*:{GROUP}/' $T/kprobe_events | cut -d' ' -f1 | cut -d: -f2)",
@@ -97,11 +98,21 @@ def start_script(options: FtraceOptions) -> str:
 
 
 def stop_script() -> str:
-    """Stop recording; print the per-CPU statistics (lost events are counted there)."""
+    """Stop recording; print the per-CPU statistics and each of our probes' misses.
+
+    Lost events are counted in two places: the ring buffer's statistics, and
+    `kprobe_profile`, whose third column counts the hits a probe could not record
+    (it fired inside another probe's handler, as a softirq does, or a return
+    probe had no free instance). That file names probes without their group.
+    """
     return "\n".join([
+        f"T={TRACEFS}",
         f"I={INSTANCE_DIR}",
         "echo 0 > $I/tracing_on",
         "for s in $I/per_cpu/cpu*/stats; do echo \"== $s\"; cat $s; done",
+        f"ours=$(grep '^[pr][0-9]*:{GROUP}/' $T/kprobe_events | cut -d' ' -f1 | cut -d/ -f2)",
+        "awk -v ours=\"$ours\" 'BEGIN {n = split(ours, a); for (i = 1; i <= n; i++) w[a[i]]}",
+        f"    ($1 in w) && $3 > 0 {{print \"{MISSED_PREFIX}\", $1, $3}}' $T/kprobe_profile",
     ]) + "\n"
 
 
