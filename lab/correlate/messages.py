@@ -10,9 +10,11 @@ An `Arrow` leaves one node at `sent` (its clock) and arrives at another at
   connection from SYN_RECV to ESTABLISHED on the handshake's last ACK, which
   the client's kernel sent once it had itself reached ESTABLISHED;
 - close: the FIN of one end's close() or shutdown() reached the other end
-  (`tcp_fin` there, or a read that returned 0) after it left, that is after
-  the closing end's move to FIN_WAIT1 or LAST_ACK, or at least after the call
-  began.
+  (`tcp_fin` there, the state change it makes, or a read that returned 0)
+  after it left, that is after the closing end's move to FIN_WAIT1 or
+  LAST_ACK, or at least after the call began; and the ACK of that FIN, which
+  the other end sends once it has taken the FIN in (its move to CLOSE_WAIT or
+  CLOSING), moves the closing end from FIN_WAIT1 to FIN_WAIT2.
 
 The kernel-level arrows (state changes, `tcp_fin`) bound the clocks far more
 tightly than system calls do, which also wait for the scheduler.
@@ -48,6 +50,11 @@ from lab.events import Event
 CONNECTS = frozenset({"connect"})
 ACCEPTS = frozenset({"accept", "accept4"})
 CLOSES = frozenset({"close", "shutdown"})
+# The state changes only `tcp_fin` makes, as it takes a FIN in: they stand in for a
+# `tcp_fin` probe hit that was missed. (It also takes FIN_WAIT2 to CLOSE, but so does
+# a close() in FIN_WAIT2, which 6.1 runs after the system call has returned.)
+FIN_ARRIVALS = frozenset({("TCP_ESTABLISHED", "TCP_CLOSE_WAIT"),
+                          ("TCP_FIN_WAIT1", "TCP_CLOSING")})
 _NAME = attrgetter("name")
 
 
@@ -149,20 +156,35 @@ def _first(end: Endpoint, name: str) -> tuple[int, int] | None:
     return e.ts, e.tid
 
 
+def _fin_arrival(end: Endpoint) -> tuple[int, int] | None:
+    """(time, thread) of the state change the peer's FIN made on `end`, if it made one."""
+    return next(((e.ts, e.tid) for e in end.states
+                 if (e.args.get("oldstate"), e.args.get("newstate")) in FIN_ARRIVALS), None)
+
+
 def _close(closer: Endpoint, closer_calls: list[Call], peer: Endpoint,
            peer_calls: list[Call]) -> list[Arrow]:
     closed = next((c for c in closer_calls if c.name in CLOSES and c.start is not None), None)
     if closed is None or closed.start is None:
         return []
-    # The FIN arrives when the peer's kernel handles it, or at the latest when a read
-    # there returns the end of file.
+    # The FIN arrives when the peer's kernel handles it (`tcp_fin` there, or the state
+    # change it makes), or at the latest when a read there returns the end of file.
     fin = _first(peer, "tcp_fin")
+    changed = _fin_arrival(peer)
     eof = next(((c.end, c.tid) for c in peer_calls if c.name in RECEIVES and c.ret == 0), None)
-    if fin is None and eof is None:
+    if fin is None and changed is None and eof is None:
         return []
-    arrived, tid = min(t for t in (fin, eof) if t is not None)
+    arrived, tid = min(t for t in (fin, changed, eof) if t is not None)
     # The FIN leaves once the closing end has changed state, which comes after the call.
     change = _state(closer, None, {"TCP_FIN_WAIT1", "TCP_LAST_ACK"}, after=closed.start)
     sent, sender = (closed.start, closed.tid) if change is None else (change.ts, change.tid)
-    return [Arrow(Link.CLOSE, closer.node, peer.node, sent, arrived,
-                  sender_tid=sender, receiver_tid=tid)]
+    arrows = [Arrow(Link.CLOSE, closer.node, peer.node, sent, arrived,
+                    sender_tid=sender, receiver_tid=tid)]
+    # Only the tracepoint, which never misses, on both ends: this arrow runs the
+    # other way, and with it the clocks are bounded from both sides even when the
+    # other FIN's `tcp_fin` hit was missed.
+    acked = _state(closer, "TCP_FIN_WAIT1", {"TCP_FIN_WAIT2"})
+    if changed is not None and acked is not None:
+        arrows.append(Arrow(Link.CLOSE, peer.node, closer.node, changed[0], acked.ts,
+                            sender_tid=changed[1], receiver_tid=acked.tid))
+    return arrows

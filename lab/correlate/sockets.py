@@ -8,9 +8,12 @@ and IPv4 kernel functions). This module ties them together on one node:
   and ends when it is closed; `struct sock` events nested inside a system
   call on that descriptor (same thread, between its entry and return) bind
   the descriptor to the sock, and accept() returns the new sock directly;
-- a `tcp_set_state` probe and the `inet_sock_set_state` tracepoint it raises
-  next on the same thread are one state change: the tracepoint brings the
-  (IPv6-capable) 4-tuple, the probe the sock address;
+- a state change (the `inet_sock_set_state` tracepoint) brings a 4-tuple: it
+  belongs to the open socket that has it, or else to the fresh socket whose
+  system call is in progress (connect() sets SYN_SENT), never to one that has
+  another (a softirq handling another connection's packet); when
+  a `tcp_set_state` probe was added, it raises the tracepoint next on the same
+  thread and brings the sock address;
 - the 4-tuple of a socket is the last complete one seen for it (on the
   server the first state change, LISTEN to SYN_RECV, comes before the peer
   address is known).
@@ -67,6 +70,7 @@ class _Tracker:
     ids: itertools.count[int] = field(default_factory=itertools.count)
     by_fd: dict[tuple[int, int], _Socket] = field(default_factory=dict)  # (pid, fd)
     by_sk: dict[str, _Socket] = field(default_factory=dict)
+    by_tuple: dict[tuple[str, int, str, int], _Socket] = field(default_factory=dict)
     open_calls: dict[int, list[Event]] = field(default_factory=dict)  # tid → __sys_* entries
     last_state_probe: dict[int, Event] = field(default_factory=dict)  # tid → tcp_set_state
     pending_accept: dict[int, str] = field(default_factory=dict)  # tid → sock being accepted
@@ -152,7 +156,7 @@ def _observe(t: _Tracker, e: Event) -> _Socket | None:
     elif e.kind == Kind.SYSCALL_ENTRY and fd is not None:
         sock = t.of_fd(e.pid, fd)
         if e.sock is not None:  # strace decodes the socket behind the descriptor
-            _learn(sock, e.sock)
+            _learn(t, sock, e.sock)
         if e.name == "close":
             sock.closed = True
             t.by_fd.pop((e.pid, fd), None)
@@ -163,18 +167,29 @@ def _observe(t: _Tracker, e: Event) -> _Socket | None:
         sock = _kernel_side(t, e, sk, calls)
     elif e.kind == Kind.SOCK_STATE:
         probe = t.last_state_probe.pop(e.tid, None)
-        caller = calls[-1] if calls else None
         if probe is not None and probe.sock and probe.sock.sk:
             sock = t.of_sk(probe.sock.sk)
-        elif caller is not None and caller.sock and caller.sock.fd is not None:
-            sock = t.of_fd(caller.pid, caller.sock.fd)  # e.g. listen() sets LISTEN itself
-        elif e.sock is not None:
-            sock = _by_tuple(t, e.sock)
+        else:
+            sock = _changing_state(t, e, calls[-1] if calls else None)
         if sock is not None and e.sock is not None:
-            _learn(sock, e.sock)
+            _learn(t, sock, e.sock)
     elif e.kind == Kind.TRACEPOINT and e.sock is not None:
         sock = _by_tuple(t, e.sock)
     return sock
+
+
+def _changing_state(t: _Tracker, e: Event, caller: Event | None) -> _Socket | None:
+    """The socket of a state change known by its 4-tuple only (see the module's doc)."""
+    if e.sock is None:
+        return None
+    mine = t.of_fd(caller.pid, caller.sock.fd) if (
+        caller is not None and caller.sock and caller.sock.fd is not None) else None
+    if None in _tuple(e.sock):  # listen() sets LISTEN itself
+        return mine or _by_tuple(t, e.sock)
+    known = _by_tuple(t, e.sock)
+    if mine is not None and mine.tuple is None and (known is None or known.closed):
+        return mine  # a new connection, maybe on the 4-tuple of a closed one
+    return known
 
 
 def _kernel_side(t: _Tracker, e: Event, sk: str, calls: list[Event]) -> _Socket:
@@ -182,7 +197,7 @@ def _kernel_side(t: _Tracker, e: Event, sk: str, calls: list[Event]) -> _Socket:
     if e.name == "inet_csk_accept" and e.kind == Kind.FUNC_RETURN:
         # The new connection's sock; the enclosing accept returns its descriptor.
         child = t.of_sk(sk)
-        _learn(child, e.sock)
+        _learn(t, child, e.sock)
         t.pending_accept[e.tid] = sk
         return child
     caller = calls[-1] if calls else None
@@ -193,7 +208,7 @@ def _kernel_side(t: _Tracker, e: Event, sk: str, calls: list[Event]) -> _Socket:
             t.bind_sk(sock, sk)
     else:
         sock = t.of_sk(sk)
-    _learn(sock, e.sock)
+    _learn(t, sock, e.sock)
     if e.name == "tcp_set_state":
         t.last_state_probe[e.tid] = e
     return sock
@@ -223,12 +238,13 @@ def _tuple(seen: SocketId) -> tuple[str | None, int | None, str | None, int | No
                  for v in (seen.saddr, seen.sport, seen.daddr, seen.dport))
 
 
-def _learn(sock: _Socket, seen: SocketId) -> None:
+def _learn(t: _Tracker, sock: _Socket, seen: SocketId) -> None:
     sock.proto = seen.proto or sock.proto
     sock.family = seen.family or sock.family
     saddr, sport, daddr, dport = _tuple(seen)
-    if None not in (saddr, sport, daddr, dport):
+    if saddr is not None and sport is not None and daddr is not None and dport is not None:
         sock.tuple = (saddr, sport, daddr, dport)
+        t.by_tuple[(saddr, sport, daddr, dport)] = sock
     elif (sock.tuple is None or None in sock.tuple) and sport and (
             saddr or sock.proto == "udp"):
         # A bound or listening socket; an unbound UDP socket has only its port.
@@ -236,7 +252,11 @@ def _learn(sock: _Socket, seen: SocketId) -> None:
 
 
 def _by_tuple(t: _Tracker, seen: SocketId) -> _Socket | None:
+    """The last socket that had the 4-tuple `seen` (or, partial, the address it is bound to)."""
     key = _tuple(seen)
+    saddr, sport, daddr, dport = key
+    if saddr is not None and sport is not None and daddr is not None and dport is not None:
+        return t.by_tuple.get((saddr, sport, daddr, dport))
     sockets = {id(s): s for s in [*t.by_fd.values(), *t.by_sk.values()]}
     for sock in reversed(list(sockets.values())):
         if sock.tuple == key:

@@ -88,7 +88,8 @@ class FtraceInput(_Input):
     functions: FunctionEntry = Field(
         default=FunctionChanges(),
         description="Kernel functions: {add: [...], remove: [...]} against the default set "
-                    "(__sys_socket ... __sys_recvfrom, tcp_v4_connect, tcp_set_state ...).")
+                    "(__sys_socket ... __sys_recvfrom, tcp_v4_connect ... tcp_close); add "
+                    "any other (tcp_set_state is known with its arguments).")
     syscalls: SyscallEntry = Field(
         default=SyscallChanges(),
         description="System calls: {add: [...], remove: [...]} against the default set "

@@ -137,7 +137,7 @@ def _why_lost(t: TracerResult) -> str:
     if missed:
         probes = ", ".join(f"{n} {name}" for name, n in
                            sorted(t.missed.items(), key=lambda kv: -kv[1]))
-        why.append(f"{missed} missed by probes that fired inside another probe: {probes}")
+        why.append(f"{missed} probe hits the kernel could not record: {probes}")
     if t.lost > missed:
         why.append(f"{t.lost - missed} not kept by the ring buffer: buffer too small? "
                    "raise tracers.ftrace.buffer_kb")

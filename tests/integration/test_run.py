@@ -58,8 +58,15 @@ def test_shipped_playbooks_pass(runs: ShippedRuns, playbook: str) -> None:
     assert run.result.returncode == 0, run.result.stderr
     run_dir = run.path
     summary = run.json("summary.json")
-    assert summary["ok"] and summary["failures"] == [] and summary["warnings"] == []
-    assert {t["node"]: t["lost"] for t in summary["tracers"]} == {"client": 0, "server": 0}
+    assert summary["ok"] and summary["failures"] == []
+    # Nothing is lost, but for the odd probe hit the kernel could not record (tcp_fin in
+    # a softirq inside another probe's handler, a return probe out of instances),
+    # which it counts and the summary names: never silently.
+    missed = {t["node"]: t["missed"] for t in summary["tracers"]}
+    assert {t["node"]: t["lost"] - sum(t["missed"].values())
+            for t in summary["tracers"]} == {"client": 0, "server": 0}
+    assert len(summary["warnings"]) == sum(1 for m in missed.values() if m), missed
+    assert all("probe hits the kernel could not record" in w for w in summary["warnings"])
     assert summary["expectations"] and all(e["ok"] for e in summary["expectations"])
     raws = [t["raw"] for t in summary["tracers"]]
     assert {t["node"] for t in summary["tracers"]} == {"client", "server"}
@@ -82,7 +89,9 @@ def test_replyhi_is_one_connection_in_causal_order_with_bounded_clocks(runs: Shi
     connections = run.json("connections.json")
     assert (connections["paired"], connections["unpaired"], connections["inversions"]) == (1, 0, 0)
     clock = connections["clocks"]["server"]
-    assert clock["quality"] == "exact", clock["explain"]
+    # Exact when either side's tcp_fin hit was recorded (see test_correlation.py).
+    missed = [t["node"] for t in run.json("summary.json")["tracers"] if t["missed"].get("tcp_fin")]
+    assert clock["quality"] == "exact" or len(missed) == 2, (clock["explain"], missed)
     assert clock["offset_min_ns"] <= clock["offset_ns"] <= clock["offset_max_ns"]
     assert "bounds: offset [" in run.result.stderr or "bounds: offset [" in clock["explain"]
     (connection,) = connections["connections"]
@@ -120,7 +129,11 @@ def test_report_html_of_a_real_run_is_drawn_in_chromium(runs: ShippedRuns) -> No
     [diagram] = dom.select("sequence", tag="svg")
     assert [e.attrs["data-node"] for e in diagram.select("lifeline")] == ["client", "server"]
     kinds = sorted(a.attrs["data-kind"] for a in diagram.select("arrow"))
-    assert kinds == ["close", "close", "data", "data", "handshake", "handshake"]
+    # Both FINs and the ACK of the first; the second FIN's arrival only if the server's
+    # tcp_fin hit was not missed (counted in the summary).
+    server = next(t for t in run.json("summary.json")["tracers"] if t["node"] == "server")
+    closes = 3 - server["missed"].get("tcp_fin", 0)
+    assert kinds == ["close"] * closes + ["data", "data", "handshake", "handshake"]
     names = {(a.attrs["data-node"], a.attrs["data-name"]) for a in diagram.select("activation")}
     assert {("client", "connect"), ("client", "tcp_v4_connect"), ("server", "__sys_accept4"),
             ("server", "inet_csk_accept")} <= names

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,13 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 KERNELS = ["linux-5.10", "linux-6.1"]
 
 
-def ftrace_run(kernel: str, run: str) -> list[Event]:
+def ftrace_run(kernel: str, run: str, *, without: Sequence[str] = ()) -> list[Event]:
+    """A captured run as `lab run` annotates it; `without`: as if these probes were off."""
     events: list[Event] = []
     for side in ("client", "server"):
         text = (FIXTURES / "ftrace" / kernel / f"{run}-{side}.trace").read_text()
-        events += annotate_sockets(parse_trace(text.splitlines(), node=side, kernel=kernel).events)
+        parsed = parse_trace(text.splitlines(), node=side, kernel=kernel).events
+        events += annotate_sockets([e for e in parsed if e.name not in without])
     return events
 
 
