@@ -197,8 +197,7 @@ def pair(events: Iterable[Event]) -> Pairing:
             for one, other in ((end, mirror[0]), (mirror[0], end)):
                 if one.local[0] in WILDCARDS:  # an unbound UDP socket: the peer saw its address
                     one.local = (other.remote[0], one.local[1])
-        if len(ends_of) == 2 and _order(ends_of[1]) < _order(ends_of[0]):
-            ends_of.reverse()
+        ends_of.sort(key=_order)
         connections.append(Connection(_name(ends_of[0]), end.proto, ends_of))
     connections.sort(key=_began)
     return Pairing(connections, loose, ordered)

@@ -184,7 +184,7 @@ def _changing_state(t: _Tracker, e: Event, caller: Event | None) -> _Socket | No
         return None
     mine = t.of_fd(caller.pid, caller.sock.fd) if (
         caller is not None and caller.sock and caller.sock.fd is not None) else None
-    if None in _tuple(e.sock):  # listen() sets LISTEN itself
+    if _full(_tuple(e.sock)) is None:  # listen() sets LISTEN itself
         return mine or _by_tuple(t, e.sock)
     known = _by_tuple(t, e.sock)
     if mine is not None and mine.tuple is None and (known is None or known.closed):
@@ -238,13 +238,23 @@ def _tuple(seen: SocketId) -> tuple[str | None, int | None, str | None, int | No
                  for v in (seen.saddr, seen.sport, seen.daddr, seen.dport))
 
 
+def _full(key: tuple[str | None, int | None, str | None, int | None],
+          ) -> tuple[str, int, str, int] | None:
+    """A 4-tuple with every part known, or None."""
+    saddr, sport, daddr, dport = key
+    if saddr is None or sport is None or daddr is None or dport is None:
+        return None
+    return saddr, sport, daddr, dport
+
+
 def _learn(t: _Tracker, sock: _Socket, seen: SocketId) -> None:
     sock.proto = seen.proto or sock.proto
     sock.family = seen.family or sock.family
-    saddr, sport, daddr, dport = _tuple(seen)
-    if saddr is not None and sport is not None and daddr is not None and dport is not None:
-        sock.tuple = (saddr, sport, daddr, dport)
-        t.by_tuple[(saddr, sport, daddr, dport)] = sock
+    key = _tuple(seen)
+    saddr, sport = key[0], key[1]
+    if (full := _full(key)) is not None:
+        sock.tuple = full
+        t.by_tuple[full] = sock
     elif (sock.tuple is None or None in sock.tuple) and sport and (
             saddr or sock.proto == "udp"):
         # A bound or listening socket; an unbound UDP socket has only its port.
@@ -254,9 +264,8 @@ def _learn(t: _Tracker, sock: _Socket, seen: SocketId) -> None:
 def _by_tuple(t: _Tracker, seen: SocketId) -> _Socket | None:
     """The last socket that had the 4-tuple `seen` (or, partial, the address it is bound to)."""
     key = _tuple(seen)
-    saddr, sport, daddr, dport = key
-    if saddr is not None and sport is not None and daddr is not None and dport is not None:
-        return t.by_tuple.get((saddr, sport, daddr, dport))
+    if (full := _full(key)) is not None:
+        return t.by_tuple.get(full)
     sockets = {id(s): s for s in [*t.by_fd.values(), *t.by_sk.values()]}
     for sock in reversed(list(sockets.values())):
         if sock.tuple == key:

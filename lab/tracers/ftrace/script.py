@@ -24,9 +24,11 @@ INSTANCE_DIR = f"{TRACEFS}/instances/{INSTANCE}"
 # Lines the start script prints about what it did, read back by the controller.
 SKIPPED_PREFIX = "socklab-ftrace: skipped"
 MISSED_PREFIX = "socklab-ftrace: missed"
-# Remove our kprobes (listed as p:GROUP/NAME or r16:GROUP/NAME); the instance must be gone.
+# Our kprobes, one per line as kprobe_events lists them: p:GROUP/NAME or r16:GROUP/NAME.
+OUR_PROBES = f"grep '^[pr][0-9]*:{GROUP}/' $T/kprobe_events | cut -d' ' -f1"
+# Remove our kprobes (by GROUP/NAME); the instance must be gone.
 REMOVE_PROBES = (
-    f"for e in $(grep '^[pr][0-9]*:{GROUP}/' $T/kprobe_events | cut -d' ' -f1 | cut -d: -f2)",
+    f"for e in $({OUR_PROBES} | cut -d: -f2)",
     "do echo \"-:$e\" >> $T/kprobe_events; done",
 )
 
@@ -110,7 +112,7 @@ def stop_script() -> str:
         f"I={INSTANCE_DIR}",
         "echo 0 > $I/tracing_on",
         "for s in $I/per_cpu/cpu*/stats; do echo \"== $s\"; cat $s; done",
-        f"ours=$(grep '^[pr][0-9]*:{GROUP}/' $T/kprobe_events | cut -d' ' -f1 | cut -d/ -f2)",
+        f"ours=$({OUR_PROBES} | cut -d/ -f2)",
         "awk -v ours=\"$ours\" 'BEGIN {n = split(ours, a); for (i = 1; i <= n; i++) w[a[i]]}",
         f"    ($1 in w) && $3 > 0 {{print \"{MISSED_PREFIX}\", $1, $3}}' $T/kprobe_profile",
     ]) + "\n"
