@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
-from itertools import groupby
-from operator import attrgetter
+from itertools import chain, groupby, islice
+from operator import attrgetter, gt
 from pathlib import Path
 from typing import Any, Literal
 
@@ -123,18 +123,25 @@ def read_events(path: Path) -> Iterator[Event]:
 
 
 def in_order(events: Iterable[Event]) -> list[Event]:
-    """Events by node, then time: grouped first, so the sort compares plain integers
-    (and costs one pass over a file written in this order: runs of one node's
-    events are taken whole)."""
-    by_node: dict[str, list[Event]] = {}
-    for node, run in groupby(events, _NODE):
-        by_node.setdefault(node, []).extend(run)
-    ordered: list[Event] = []
-    for node in sorted(by_node):
-        group = by_node[node]
-        group.sort(key=_TS)
-        ordered += group
-    return ordered
+    """Events by node, then time."""
+    return list(chain.from_iterable(by_node(events).values()))
+
+
+def by_node(events: Iterable[Event]) -> dict[str, list[Event]]:
+    """Each node's events in time order, nodes by name.
+
+    Grouped first, so that a sort compares plain integers; runs of one node's
+    events are taken whole, and a node's events already in time order (as a
+    tracer writes them) are not sorted at all: one pass over the run.
+    """
+    grouped: dict[str, list[Event]] = {}
+    for node, same_node in groupby(events, _NODE):
+        grouped.setdefault(node, []).extend(same_node)
+    for one_node in grouped.values():
+        times = list(map(_TS, one_node))
+        if any(map(gt, times, islice(times, 1, None))):
+            one_node.sort(key=_TS)
+    return dict(sorted(grouped.items()))
 
 
 def _decode_each(path: Path, block: bytes, first_line: int) -> Iterator[Event]:

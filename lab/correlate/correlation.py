@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import groupby
+from operator import attrgetter
 
 from lab.correlate.messages import Arrow, Flow, Link, flows, sync_messages
 from lab.correlate.pairing import Pairing, pair
@@ -23,7 +25,8 @@ from lab.correlate.sync import ClockFit, Quality, align
 from lab.correlate.sync.fit import identity
 from lab.events import Event
 
-_Align = Callable[[str, int], int]  # (node, its timestamp) → the reference clock's
+_Clocks = Mapping[str, Callable[[int], int]]  # node → its timestamps on the reference clock
+_NODE, _TS = attrgetter("node"), attrgetter("ts")
 
 
 @dataclass(frozen=True)
@@ -48,22 +51,38 @@ class Correlation:
     @cached_property
     def nodes(self) -> list[str]:
         """Every node with events, the reference first."""
-        return sorted({e.node for e in self.events}, key=lambda n: (n != self.reference, n))
+        return sorted(self.pairing.nodes, key=lambda n: (n != self.reference, n))
+
+    @cached_property
+    def times(self) -> list[int]:
+        """Each event's time on the reference clock, in the order of `events`."""
+        times: list[int] = []
+        for node, run in groupby(self.events, _NODE):
+            times += map(self.clock(node), map(_TS, run))
+        return times
 
     @cached_property
     def origin(self) -> int:
         """The run's first event, on the reference clock: where reports count from."""
-        return min((self.aligned(e.node, e.ts) for e in self.events), default=0)
+        return min(self.times, default=0)
+
+    def clock(self, node: str) -> Callable[[int], int]:
+        """`node`'s timestamps onto the reference clock (for loops over many of them)."""
+        fit = self.fits.get(node)
+        return _unchanged if fit is None else fit.to_reference
 
     def aligned(self, node: str, ts: int) -> int:
         """A timestamp of `node`'s clock on the reference clock."""
-        fit = self.fits.get(node)
-        return ts if fit is None else fit.to_reference(ts)
+        return self.clock(node)(ts)
+
+
+def _unchanged(ts: int) -> int:
+    return ts
 
 
 def correlate(events: Iterable[Event], reference: str | None = None) -> Correlation:
     """Correlate `events`; the reference clock is `reference`'s, or the first node's."""
-    with _no_gc_pauses():
+    with no_gc_pauses():
         return _correlate(events, reference)
 
 
@@ -71,7 +90,7 @@ def _correlate(events: Iterable[Event], reference: str | None) -> Correlation:
     pairing = pair(events)
     ordered = pairing.events
     found = flows(pairing.connections)
-    nodes = sorted({e.node for e in ordered})
+    nodes = pairing.nodes
     reference = reference or (nodes[0] if nodes else "")
     fits = {node: fit for node, fit in align(reference, sync_messages(found)).items()
             if node != reference}
@@ -80,17 +99,18 @@ def _correlate(events: Iterable[Event], reference: str | None) -> Correlation:
             fits[node] = identity(Quality.NO_DATA, reference, node,
                                   note="no TCP traffic with another node")
     result = Correlation(ordered, pairing, found, reference, fits)
-    result.latencies = [_latencies(flow, result.aligned) for flow in found]
+    clocks = {node: result.clock(node) for node in nodes}
+    result.latencies = [_latencies(flow, clocks) for flow in found]
     result.inversions = [a for flow in found if flow.connection.proto == "tcp"
-                         for a in flow.arrows if _late(a, result.aligned) < 0]
+                         for a in flow.arrows if _late(a, clocks) < 0]
     return result
 
 
 @contextmanager
-def _no_gc_pauses() -> Iterator[None]:
-    """Correlation allocates millions of objects that form no reference cycle; the
-    cycle collector would only walk them again and again (a third of the time on
-    a million events). It runs again afterwards."""
+def no_gc_pauses() -> Iterator[None]:
+    """Correlation and its reports allocate millions of objects that form no
+    reference cycle; the cycle collector would only walk them again and again (a
+    third to a half of the time on a million events). It runs again afterwards."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -100,24 +120,24 @@ def _no_gc_pauses() -> Iterator[None]:
             gc.enable()
 
 
-def _late(a: Arrow, aligned: _Align) -> int:
-    return aligned(a.receiver, a.received) - aligned(a.sender, a.sent)
+def _late(a: Arrow, clocks: _Clocks) -> int:
+    return clocks[a.receiver](a.received) - clocks[a.sender](a.sent)
 
 
-def _latencies(flow: Flow, aligned: _Align) -> Latencies:
+def _latencies(flow: Flow, clocks: _Clocks) -> Latencies:
     handshake = next((a for a in flow.arrows if a.kind == Link.HANDSHAKE), None)
     ends = flow.connection.ends
     per_send: list[int] = []
     first_to_last: dict[str, int] = {}
     for (sender, receiver), moved in zip(((0, 1), (1, 0)), flow.transfers, strict=False):
-        starts = [aligned(ends[sender].node, t.send.start) for t in moved
-                  if t.send.start is not None and t.delivered is not None]
-        ends_at = [aligned(ends[receiver].node, t.delivered.end) for t in moved
-                   if t.send.start is not None and t.delivered is not None]
-        per_send += [b - a for a, b in zip(starts, ends_at, strict=True)]
-        if starts:
-            first_to_last[f"{ends[sender].node}→{ends[receiver].node}"] = max(ends_at) - starts[0]
-    return Latencies(None if handshake is None else _late(handshake, aligned),
+        sent, received = clocks[ends[sender].node], clocks[ends[receiver].node]
+        pairs = [(sent(t.send.start), received(t.delivered.end)) for t in moved
+                 if t.send.start is not None and t.delivered is not None]
+        per_send += [b - a for a, b in pairs]
+        if pairs:
+            first_to_last[f"{ends[sender].node}→{ends[receiver].node}"] = \
+                max(b for _, b in pairs) - pairs[0][0]
+    return Latencies(None if handshake is None else _late(handshake, clocks),
                      per_send, first_to_last)
 
 

@@ -17,10 +17,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import groupby
+from itertools import chain, groupby
 from operator import attrgetter
 
-from lab.events import Event, Kind, SocketId, in_order
+from lab.events import Event, Kind, SocketId, by_node
 
 Address = tuple[str, int]
 _Key = tuple[str, str, Address, Address]  # node, protocol, local, remote
@@ -95,6 +95,7 @@ class Pairing:
     connections: list[Connection]
     unattributed: list[Unattributed]
     events: list[Event]  # every event paired, by node then time
+    nodes: list[str]  # every node with events, by name
 
 
 @dataclass(slots=True)
@@ -173,7 +174,8 @@ def _key(e: Event) -> _Key | None:
 
 
 def pair(events: Iterable[Event]) -> Pairing:
-    ordered = in_order(events)
+    grouped = by_node(events)
+    ordered = list(chain.from_iterable(grouped.values()))
     ends, loose = endpoints(ordered)
     for end in ends:
         end.role = _role(end)
@@ -200,7 +202,7 @@ def pair(events: Iterable[Event]) -> Pairing:
         ends_of.sort(key=_order)
         connections.append(Connection(_name(ends_of[0]), end.proto, ends_of))
     connections.sort(key=_began)
-    return Pairing(connections, loose, ordered)
+    return Pairing(connections, loose, ordered, list(grouped))
 
 
 def _order(end: Endpoint) -> tuple[int, int]:

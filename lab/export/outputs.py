@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from lab.correlate.correlation import Correlation, run_statistics
+from lab.correlate.correlation import Correlation, no_gc_pauses, run_statistics
 from lab.correlate.report import connections_report
 from lab.correlate.sync.fit import duration
 from lab.export.html import render_report
@@ -64,13 +64,15 @@ def write_reports(directory: Path, result: Correlation, *,
     """Every report into `directory`; `on_written` hears of each file as it is done."""
     writers: dict[str, Callable[[], str]] = {
         CONNECTIONS: lambda: _json(connections_report(result), indent=2) + "\n",
-        TIMELINE: lambda: timeline(result.events, result.fits, result.reference),
+        TIMELINE: lambda: timeline(result),
         TRACE: lambda: _json(chrome_trace(result)),
         HTML: lambda: render_report(report_data(result, title=directory.resolve().name)),
     }
     paths = []
     for name, text in writers.items():
-        (directory / name).write_text(text())
+        with no_gc_pauses():
+            written = text()
+        (directory / name).write_text(written)
         paths.append(directory / name)
         on_written(directory / name)
     return paths

@@ -12,10 +12,14 @@ Format: https://docs.google.com/document/d/1CvAClvFfyA5R-PhYUmn5OOQtYMH4h6I0nSsK
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import groupby
+from operator import attrgetter
 from typing import Any
 
 from lab.correlate.correlation import Correlation
 from lab.export.slices import slices
+
+_NODE = attrgetter("node")
 
 
 def chrome_trace(result: Correlation) -> dict[str, Any]:
@@ -28,17 +32,18 @@ def _events(result: Correlation) -> Iterator[dict[str, Any]]:
     all_slices, instants = slices(result.events)
     origin = result.origin
     pids = {node: i + 1 for i, node in enumerate(result.nodes)}
-    kernels = {e.node: e.kernel for e in result.events}
+    clocks = {node: result.clock(node) for node in result.nodes}
 
     def us(node: str, ts: int) -> float:
-        return (result.aligned(node, ts) - origin) / 1000
+        return (clocks[node](ts) - origin) / 1000
 
+    kernels = {node: next(run).kernel for node, run in groupby(result.events, _NODE)}
     for node, pid in pids.items():
         yield _meta("process_name", pid, 0, f"{node} ({kernels[node]})")
         yield _meta("process_sort_index", pid, 0, pid, key="sort_index")
-    threads = {(e.node, e.tid): f"{e.comm}[{e.tid}]" for e in result.events}
-    for (node, tid), name in sorted(threads.items()):
-        yield _meta("thread_name", pids[node], tid, name)
+    threads = {(e.node, e.tid): e.comm for e in result.events}  # a thread's last name
+    for (node, tid), comm in sorted(threads.items()):
+        yield _meta("thread_name", pids[node], tid, f"{comm}[{tid}]")
     for s in all_slices:
         start = us(s.node, s.start)
         yield {"ph": "X", "pid": pids[s.node], "tid": s.tid, "ts": start,

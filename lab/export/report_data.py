@@ -31,7 +31,6 @@ MAX_DRAWN = 100
 
 
 def report_data(result: Correlation, title: str) -> dict[str, Any]:
-    origin = result.origin
     connections = result.pairing.connections
     drawn = list(zip(result.flows, result.latencies, strict=True))[:MAX_DRAWN]
     # Slices need every event of the threads drawn (accept() begins on the listening
@@ -39,6 +38,18 @@ def report_data(result: Correlation, title: str) -> dict[str, Any]:
     threads = {(e.node, e.tid) for flow, _ in drawn for end in flow.connection.ends
                for e in end.events}
     all_slices, instants = slices(e for e in result.events if (e.node, e.tid) in threads)
+    # Each slice and instant goes to the connection its events belong to.
+    owner = {id(e): i for i, (flow, _) in enumerate(drawn) for end in flow.connection.ends
+             for e in end.events}
+    slices_of: list[list[Slice]] = [[] for _ in drawn]
+    for s in all_slices:
+        i = owner.get(id(s.entry), owner.get(id(s.exit)))
+        if i is not None:
+            slices_of[i].append(s)
+    instants_of: list[list[Event]] = [[] for _ in drawn]
+    for e in instants:
+        if (i := owner.get(id(e))) is not None:
+            instants_of[i].append(e)
     reasons = Counter(u.reason for u in result.pairing.unattributed)
     return {
         "title": title,
@@ -50,17 +61,16 @@ def report_data(result: Correlation, title: str) -> dict[str, Any]:
         "paired": sum(c.paired for c in connections),
         "unpaired": sum(not c.paired for c in connections),
         "omitted": len(connections) - len(drawn),
-        "connections": [_connection(result, flow, latency, all_slices=all_slices,
-                                    instants=instants, origin=origin)
-                        for flow, latency in drawn],
+        "connections": [_connection(result, flow, latency, slices_of[i], instants_of[i])
+                        for i, (flow, latency) in enumerate(drawn)],
         "unattributed": [{"reason": r, "events": n} for r, n in sorted(reasons.items())],
     }
 
 
-def _connection(result: Correlation, flow: Flow, latency: Latencies, *,
-                all_slices: list[Slice], instants: list[Event], origin: int) -> dict[str, Any]:
+def _connection(result: Correlation, flow: Flow, latency: Latencies, slices: list[Slice],
+                instants: list[Event]) -> dict[str, Any]:
     c = flow.connection
-    mine = {id(e) for end in c.ends for e in end.events}
+    origin = result.origin
 
     def at(node: str, ts: int) -> int:
         return result.aligned(node, ts) - origin
@@ -73,10 +83,9 @@ def _connection(result: Correlation, flow: Flow, latency: Latencies, *,
                  for end in c.ends],
         "slices": [{"node": s.node, "tid": s.tid, "comm": s.comm, "kind": s.kind,
                     "name": s.name, "start": at(s.node, s.start), "end": at(s.node, s.end),
-                    "depth": s.depth, "ret": _ret(s)}
-                   for s in all_slices if id(s.entry) in mine or id(s.exit) in mine],
+                    "depth": s.depth, "ret": _ret(s)} for s in slices],
         "instants": [{"node": e.node, "tid": e.tid, "name": e.name, "ts": at(e.node, e.ts),
-                      "label": _label(e)} for e in instants if id(e) in mine],
+                      "label": _label(e)} for e in instants],
         "arrows": [{"kind": str(a.kind), "from": a.sender, "to": a.receiver,
                     "sent": at(a.sender, a.sent), "received": at(a.receiver, a.received),
                     "bytes": a.size} for a in flow.arrows],

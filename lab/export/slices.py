@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
-from lab.events import Event, Kind, in_order
+from lab.events import Event, Kind, by_node
 
 ENTRIES = {Kind.SYSCALL_ENTRY: "syscall", Kind.FUNC_ENTRY: "function"}
 RETURNS = {Kind.SYSCALL_EXIT: "syscall", Kind.FUNC_RETURN: "function"}
+_ORDER = attrgetter("node", "start", "depth")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,19 +43,28 @@ class Slice:
 
 def slices(events: Iterable[Event]) -> tuple[list[Slice], list[Event]]:
     """Every slice of the run, and the events that are instants."""
-    ordered = in_order(events)
-    returning = {(e.node, e.name) for e in ordered if e.kind == Kind.FUNC_RETURN}
-    stacks: dict[tuple[str, int], list[Event]] = defaultdict(list)
-    last: dict[tuple[str, int], int] = {}
     found: list[Slice] = []
     instants: list[Event] = []
-    for e in ordered:
-        thread = (e.node, e.tid)
-        last[thread] = e.ts
-        stack = stacks[thread]
-        if e.kind in ENTRIES and (e.kind == Kind.SYSCALL_ENTRY or (e.node, e.name) in returning):
+    for node_events in by_node(events).values():
+        _node_slices(node_events, found, instants)
+    found.sort(key=_ORDER)
+    return found, instants
+
+
+def _node_slices(events: list[Event], found: list[Slice], instants: list[Event]) -> None:
+    """One node's slices into `found`, its instants into `instants`."""
+    returning = {e.name for e in events if e.kind is Kind.FUNC_RETURN}
+    stacks: dict[int, list[Event]] = defaultdict(list)  # by thread
+    last: dict[int, int] = {}
+    for e in events:
+        last[e.tid] = e.ts
+        stack = stacks[e.tid]
+        if e.kind is Kind.SYSCALL_ENTRY or (e.kind is Kind.FUNC_ENTRY and e.name in returning):
             stack.append(e)
         elif e.kind in RETURNS:
+            if stack and stack[-1].name == e.name:  # nearly always: the innermost call
+                found.append(_slice(stack.pop(), e, len(stack), e.ts))
+                continue
             names = [x.name for x in stack]
             if e.name in names:  # close it, and whatever it left open above it
                 k = len(names) - 1 - names[::-1].index(e.name)
@@ -65,10 +76,8 @@ def slices(events: Iterable[Event]) -> tuple[list[Slice], list[Event]]:
                 found.append(_slice(None, e, len(stack), e.ts))
         else:
             instants.append(e)
-    for thread, stack in stacks.items():
-        found += [_slice(entry, None, depth, last[thread]) for depth, entry in enumerate(stack)]
-    found.sort(key=lambda s: (s.node, s.start, s.depth))
-    return found, instants
+    for tid, stack in stacks.items():
+        found += [_slice(entry, None, depth, last[tid]) for depth, entry in enumerate(stack)]
 
 
 def _slice(entry: Event | None, exit_: Event | None, depth: int, end: int) -> Slice:

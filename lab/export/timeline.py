@@ -13,47 +13,47 @@ indents what follows on its thread until its return.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-
-from lab.correlate.sync import ClockFit
+from lab.correlate.correlation import Correlation
 from lab.events import Event, Kind
 
 ARROWS = {Kind.SYSCALL_ENTRY: "→", Kind.FUNC_ENTRY: "→", Kind.SYSCALL_EXIT: "←",
           Kind.FUNC_RETURN: "←", Kind.SOCK_STATE: "•", Kind.TRACEPOINT: "•"}
+ENTRIES = frozenset({Kind.SYSCALL_ENTRY, Kind.FUNC_ENTRY})
+RETURNS = frozenset({Kind.SYSCALL_EXIT, Kind.FUNC_RETURN})
+LEAVES = frozenset({"tcp_set_state", "tcp_fin", "tcp_close"})  # probed without a return
 INDENT = "  "
 
 
-def timeline(events: Iterable[Event], fits: Mapping[str, ClockFit], reference: str) -> str:
-    aligned = sorted(((_on_reference(e, fits), e) for e in events), key=lambda p: p[0])
-    if not aligned:
+def timeline(result: Correlation) -> str:
+    events, times = result.events, result.times
+    if not events:
         return "# no events\n"
+    reference, fits = result.reference, result.fits
     lines = [f"# times in seconds on {reference}'s clock, from the first event"]
     lines += [f"# {fit.explain()}" for node, fit in sorted(fits.items()) if node != reference]
     lines += [f"# {node}: not aligned (no messages with {reference}): its own clock"
-              for node in sorted({e.node for _, e in aligned} - set(fits) - {reference})]
-    start = aligned[0][0]
+              for node in sorted(set(result.nodes) - set(fits) - {reference})]
+    start = result.origin
     depth: dict[tuple[str, int], int] = {}
-    width = max(len(f"{e.comm}[{e.pid}]") for _, e in aligned)
-    node_width = max(len(e.node) for _, e in aligned)
-    for ts, e in aligned:
+    processes = {(e.node, e.pid, e.comm) for e in events}
+    width = max(len(f"{comm}[{pid}]") for _, pid, comm in processes)
+    node_width = max(map(len, result.nodes))
+    who = {(node, pid, comm): f"{node:<{node_width}}  {f'{comm}[{pid}]':<{width}}  "
+           for node, pid, comm in processes}
+    # Each node's events are in time order: the sort merges those runs.
+    for i in sorted(range(len(events)), key=times.__getitem__):
+        e = events[i]
         key = (e.node, e.tid)
-        if e.kind in (Kind.SYSCALL_EXIT, Kind.FUNC_RETURN):
+        if e.kind in RETURNS:
             depth[key] = max(depth.get(key, 0) - 1, 0)
-        who = f"{e.comm}[{e.pid}]"
-        lines.append(f"{(ts - start) / 1e9:+12.6f}  {e.node:<{node_width}}  {who:<{width}}  "
+        lines.append(f"{(times[i] - start) / 1e9:+12.6f}  {who[(e.node, e.pid, e.comm)]}"
                      f"{INDENT * depth.get(key, 0)}{ARROWS[e.kind]} {_call(e)}")
-        if e.kind in (Kind.SYSCALL_ENTRY, Kind.FUNC_ENTRY) and not _leaf(e):
+        if e.kind in ENTRIES and e.name not in LEAVES:
             depth[key] = depth.get(key, 0) + 1
     return "\n".join(lines) + "\n"
 
 
-def _on_reference(e: Event, fits: Mapping[str, ClockFit]) -> int:
-    fit = fits.get(e.node)
-    return fit.to_reference(e.ts) if fit is not None else e.ts
-
-
 def _call(e: Event) -> str:
-    args = ", ".join(f"{k}={v}" for k, v in e.args.items())
     match e.kind:
         case Kind.SYSCALL_EXIT | Kind.FUNC_RETURN:
             if e.ret is not None:
@@ -63,12 +63,8 @@ def _call(e: Event) -> str:
         case Kind.SOCK_STATE:
             return f"{e.name} {e.args.get('oldstate')} → {e.args.get('newstate')}{_tuple(e)}"
         case _:
+            args = ", ".join([f"{k}={v}" for k, v in e.args.items()])
             return f"{e.name}({args}){_tuple(e) if e.kind == Kind.TRACEPOINT else ''}"
-
-
-def _leaf(e: Event) -> bool:
-    """Entries probed without a return (state changes, close) do not nest."""
-    return e.name in {"tcp_set_state", "tcp_fin", "tcp_close"}
 
 
 def _tuple(e: Event) -> str:

@@ -12,7 +12,7 @@ from tests.unit.test_correlate_pairing import ftrace_run
 def test_classic_calls_of_both_sides_in_causal_order() -> None:
     events = [e for e in ftrace_run("linux-6.1", "replyhi") if e.comm in ("hello", "replyhi")]
     result = correlate(events, reference="client")
-    text = timeline(result.events, result.fits, "client")
+    text = timeline(result)
     lines = text.splitlines()
     assert lines[0].startswith("# times in seconds on client's clock")
     assert lines[1].startswith("# server vs client:")
