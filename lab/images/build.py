@@ -23,7 +23,6 @@ from importlib import resources
 from pathlib import Path
 
 from lab.errors import ImageError
-from lab.images import elf
 from lab.images.apt import AptSuite
 from lab.images.cpio import CpioWriter
 from lab.images.kernel import extract_vmlinux
@@ -143,6 +142,10 @@ async def _unpack(debs: list[Path], into: Path) -> None:
 
 
 def _assemble(recipe: Recipe, kroot: Path, uroot: Path, out: Path) -> dict[str, object]:
+    # Here and in the helpers below, not at the top: pyelftools takes ~20 ms to
+    # import, which `lab up` of a cached image would pay for nothing.
+    from lab.images import elf  # noqa: PLC0415
+
     vmlinuz = sorted((kroot / "boot").glob("vmlinuz-*"))
     if not vmlinuz:
         raise ImageError(f"kernel package for {recipe.name} holds no /boot/vmlinuz-*")
@@ -212,6 +215,8 @@ def _install_busybox(uroot: Path, root: Path) -> None:
 
 
 def _install_with_libraries(uroot: Path, root: Path, rel: str) -> None:
+    from lab.images import elf  # noqa: PLC0415 (see _assemble)
+
     source = _resolve(uroot, rel)
     if source is None:
         raise ImageError(f"the recipe's packages provide no /{rel}",
@@ -249,6 +254,8 @@ def _resolve(uroot: Path, rel: str) -> Path | None:
 
 def _install_modules(recipe: Recipe, moddir: Path, root: Path, release: str) -> list[str]:
     """Copy the wanted modules and their dependencies; return them in load order."""
+    from lab.images import elf  # noqa: PLC0415 (see _assemble)
+
     by_name: dict[str, Path] = {}
     for ko in moddir.rglob("*.ko*"):
         by_name[ko.name.split(".ko")[0].replace("-", "_")] = ko
