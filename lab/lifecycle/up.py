@@ -1,9 +1,10 @@
 """`lab up`: from a resolved topology to running nodes that answer over SSH.
 
-Stages: record state → images → keys and accelerator → networks → domains
-(in parallel) → ready line on each console → SSH answers. Any failure tears
-down what was created; the state file written first lets `lab down` finish
-the job even if this process is killed.
+Stages: record state → networks, while images, keys, accelerator and node
+initrds are prepared → domains (in parallel) → ready line on each console →
+SSH answers. Any failure tears down what was created; the state file, which
+names everything before it is created, lets `lab down` finish the job even if
+this process is killed.
 """
 
 from __future__ import annotations
@@ -53,22 +54,26 @@ async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Pa
     lab = options.name or new_lab_name(topology.name)
     state = LabState(name=lab, topology=str(source), uri=backend.uri,
                      created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    store.save(state)
+    for index, network in enumerate(topology.networks, start=1):
+        state.networks[network.name] = NetworkState(
+            name=network_name(lab, network.name), bridge=bridge_name(lab, index))
+    store.save(state)  # the networks are named before they exist
     log = get_logger(__name__, lab=lab)
+    # libvirt creates the networks (~0.1 s) while this thread prepares the nodes.
+    networks_up = asyncio.create_task(_create_networks(backend, state))
     try:
         images = await _images(topology, paths, lab, options, events)
         lab_dir = paths.lab_dir(lab)
-        key = ensure_lab_keypair(lab_dir)
+        # Files are written in worker threads so that the event loop is free to
+        # hand the networks to libvirt as soon as its connection is open.
+        key = await asyncio.to_thread(ensure_lab_keypair, lab_dir)
         first = next(iter(images.values()))
         accel = await choose_accelerator(first.kernel, first.initrd, paths.home / "accel.json",
                                          options.accel)
         events(ev.AcceleratorChosen(lab, accel))
         state.accel = accel.name
-        specs = _domain_specs(topology, lab, lab_dir, images=images,
-                              authorized=public_key_line(key), accel=accel)
-        for index, network in enumerate(topology.networks, start=1):
-            state.networks[network.name] = NetworkState(
-                name=network_name(lab, network.name), bridge=bridge_name(lab, index))
+        specs = await asyncio.to_thread(_domain_specs, topology, lab, lab_dir, images=images,
+                                        authorized=public_key_line(key), accel=accel)
         for node in topology.nodes:
             spec = specs[node.name]
             state.nodes[node.name] = NodeState(
@@ -77,14 +82,13 @@ async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Pa
                 ssh_host=spec.mgmt.host, ssh_port=spec.mgmt.port,
                 console_log=str(spec.console_log), role=node.role,
                 addresses=[str(a) for i in node.interfaces for a in (i.ipv4, i.ipv6) if a])
-        store.save(state)  # everything is named before anything exists
+        store.save(state)  # the domains are named before they exist
         # asyncssh is slow to import (~0.15 s) and first needed once a guest is
         # up: import it in a worker thread while this one only waits on libvirt.
         ssh_loaded = asyncio.create_task(asyncio.to_thread(ssh.preload))
         try:
-            await asyncio.gather(*(
-                backend.create_network(NetworkSpec(n.name, n.bridge, lab))
-                for n in state.networks.values()))
+            # Shielded: a cancelled `lab up` lets libvirt finish (see _tear_down).
+            await asyncio.shield(networks_up)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + options.timeout
             await asyncio.gather(*(
@@ -101,10 +105,38 @@ async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Pa
         store.save(state)
     except BaseException as exc:
         log.debug("lab up failed (%r); tearing down", exc)
-        await asyncio.shield(tear_down(state, backend, store))
+        await asyncio.shield(_tear_down(state, backend, store, networks_up))
         raise
     events(ev.LabReady(lab, time.monotonic() - started))
     return state
+
+
+async def _create_networks(backend: Backend, state: LabState) -> None:
+    """Create the lab's networks in parallel; every call has ended when this returns.
+
+    A network that could not be created leaves `state.networks`, so that a
+    teardown (after, say, a failed image build) does not ask libvirt, perhaps
+    unreachable, about it.
+    """
+    names = list(state.networks)
+    results = await asyncio.gather(*(
+        backend.create_network(NetworkSpec(n.name, n.bridge, state.name))
+        for n in state.networks.values()), return_exceptions=True)
+    for name, result in zip(names, results, strict=True):
+        if isinstance(result, Exception):
+            del state.networks[name]
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+async def _tear_down(state: LabState, backend: Backend, store: StateStore,
+                     networks_up: asyncio.Task[None]) -> None:
+    # A network still being created would outlive a teardown that ran before it.
+    await asyncio.wait([networks_up])
+    if not networks_up.cancelled():
+        networks_up.exception()  # retrieved: the error being raised is the one to report
+    await tear_down(state, backend, store)
 
 
 async def _images(topology: Topology, paths: Paths, lab: str, options: UpOptions,

@@ -1,0 +1,189 @@
+"""`bring_up` up to its first domain, on a fake backend: what is recorded and
+created when, and what is torn down after a failure or a cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.backends.base import DomainSpec, NetworkSpec, Owned
+from lab.errors import BackendError, BootError, LabError
+from lab.images.build import cache_key
+from lab.images.recipe import load_recipe
+from lab.lifecycle import up
+from lab.lifecycle.up import UpOptions, bring_up
+from lab.paths import Paths
+from lab.state import STATE_FILE
+from lab.topology import Topology, load_topology
+
+RECIPE = """\
+name: tiny
+suite: bookworm
+"""
+
+TOPOLOGY = """\
+name: pair
+defaults: {image: tiny}
+nodes: {client: {}, server: {}}
+networks: {lan: {}, wan: {}}
+links:
+  - {network: lan, nodes: [client, server]}
+  - {network: wan, nodes: [client, server]}
+"""
+
+
+class FakeBackend:
+    """Records calls; each network takes `network_seconds` to create."""
+
+    uri = "test:///fake"
+
+    def __init__(self, paths: Paths, *, network_seconds: float = 0.0,
+                 network_error: BackendError | None = None) -> None:
+        self.paths = paths
+        self.network_seconds = network_seconds
+        self.network_error = network_error
+        self.calls: list[tuple[str, str]] = []
+        self.state_at_network: list[dict[str, Any]] = []
+
+    def _state(self) -> dict[str, Any]:
+        (path,) = self.paths.labs.glob(f"*/{STATE_FILE}")
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+
+    async def create_network(self, spec: NetworkSpec) -> None:
+        self.calls.append(("create_network", spec.name))
+        self.state_at_network.append(self._state())
+        await asyncio.sleep(self.network_seconds)
+        if self.network_error:
+            raise self.network_error
+        self.calls.append(("network_created", spec.name))
+
+    async def start_domain(self, spec: DomainSpec) -> None:
+        self.calls.append(("start_domain", spec.name))
+        raise BackendError("no domains here")
+
+    async def destroy_domain(self, name: str) -> bool:
+        self.calls.append(("destroy_domain", name))
+        return False
+
+    async def destroy_network(self, name: str) -> bool:
+        self.calls.append(("destroy_network", name))
+        return ("network_created", name) in self.calls
+
+    async def domain_running(self, name: str) -> bool:
+        return False
+
+    async def owned(self) -> Owned:
+        return Owned({}, {})
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    """A home with the tiny image cached (a stand-in kernel and initrd)."""
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "tiny.yaml").write_text(RECIPE)
+    monkeypatch.setenv("LAB_IMAGES_DIR", str(recipes))
+    paths = Paths(tmp_path / "home")
+    image = paths.images / f"tiny-{cache_key(load_recipe('tiny'))}"
+    image.mkdir(parents=True)
+    (image / "manifest.json").write_text(
+        json.dumps({"kernel": "vmlinux", "kernel_release": "6.1.0-18-amd64"}))
+    (image / "vmlinux").write_bytes(b"")
+    (image / "initrd.img").write_bytes(b"\0" * 1024)
+    return paths
+
+
+@pytest.fixture
+def topology(tmp_path: Path, paths: Paths) -> Topology:
+    path = tmp_path / "pair.yaml"
+    path.write_text(TOPOLOGY)
+    return load_topology(path, images={"tiny"})
+
+
+async def test_networks_are_recorded_first_and_created_while_the_nodes_are_prepared(
+        topology: Topology, paths: Paths) -> None:
+    backend = FakeBackend(paths, network_seconds=0.05)
+    with pytest.raises(BootError, match="no domains here"):
+        await bring_up(topology, Path("pair.yaml"), backend, paths,
+                       options=UpOptions(accel="tcg"))
+    # Named in the state file before libvirt is asked, before any node is.
+    for state in backend.state_at_network:
+        assert sorted(state["networks"]) == ["lan", "wan"]
+        assert state["nodes"] == {}
+    kinds = [kind for kind, _ in backend.calls]
+    first_domain = kinds.index("start_domain")
+    assert kinds[:first_domain].count("network_created") == 2
+    # Then torn down: everything, and the state with it.
+    assert {name for kind, name in backend.calls if kind == "destroy_network"} == {
+        name for kind, name in backend.calls if kind == "create_network"}
+    assert not any(paths.labs.iterdir())
+
+
+async def test_a_failure_while_networks_are_created_tears_down_once_they_exist(
+        topology: Topology, paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_key(directory: Path) -> Path:
+        raise LabError("no key today")
+
+    monkeypatch.setattr(up, "ensure_lab_keypair", no_key)
+    backend = FakeBackend(paths, network_seconds=0.1)
+    with pytest.raises(LabError, match="no key today"):
+        await bring_up(topology, Path("pair.yaml"), backend, paths,
+                       options=UpOptions(accel="tcg"))
+    kinds = [kind for kind, _ in backend.calls]
+    assert kinds.count("network_created") == 2
+    assert kinds.index("destroy_network") > max(
+        i for i, kind in enumerate(kinds) if kind == "network_created")
+    assert not any(paths.labs.iterdir())
+
+
+async def test_networks_that_could_not_be_created_are_not_torn_down(
+        topology: Topology, paths: Paths, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    def no_key(directory: Path) -> Path:
+        raise LabError("no key today")
+
+    monkeypatch.setattr(up, "ensure_lab_keypair", no_key)
+    # Say libvirt is down: its error must not hide the one that stopped `lab up`.
+    backend = FakeBackend(paths, network_error=BackendError("cannot connect to libvirt"))
+    with pytest.raises(LabError, match="no key today"):
+        await bring_up(topology, Path("pair.yaml"), backend, paths,
+                       options=UpOptions(accel="tcg"))
+    assert [kind for kind, _ in backend.calls] == ["create_network"] * 2
+    gc.collect()  # nor be logged as a task's exception that nobody retrieved
+    assert "never retrieved" not in caplog.text
+
+
+async def test_a_network_error_stops_up_before_any_domain_starts(
+        topology: Topology, paths: Paths) -> None:
+    backend = FakeBackend(paths, network_error=BackendError("cannot create network"))
+    with pytest.raises(BackendError, match="cannot create network"):
+        await bring_up(topology, Path("pair.yaml"), backend, paths,
+                       options=UpOptions(accel="tcg"))
+    assert "start_domain" not in [kind for kind, _ in backend.calls]
+
+
+async def test_a_cancelled_up_lets_the_networks_be_created_then_removes_them(
+        topology: Topology, paths: Paths) -> None:
+    backend = FakeBackend(paths, network_seconds=0.2)
+    task = asyncio.create_task(bring_up(
+        topology, Path("pair.yaml"), backend, paths,
+        options=UpOptions(accel="tcg")))
+    while not backend.calls:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    kinds = [kind for kind, _ in backend.calls]
+    assert kinds.count("network_created") == 2
+    assert kinds.count("destroy_network") == 2
+    assert kinds.index("destroy_network") > kinds.index("network_created")
+    assert not any(paths.labs.iterdir())
