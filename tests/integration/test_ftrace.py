@@ -77,3 +77,27 @@ def test_classic_sequence_on_both_sides_with_the_four_tuple(pair: tuple[str, str
         assert e.sock is None or 22 not in (e.sock.sport, e.sock.dport)
         if e.comm == "dropbear":
             assert e.sock is not None and 7777 in (e.sock.sport, e.sock.dport), e
+
+
+async def two_blocked_accepts(lab_name: str, tmp: Path) -> tuple[dict[str, int], list[Event]]:
+    async with replyhi_pair(lab_name) as (state, server, client):
+        await start_ftrace(server, FtraceOptions(comms=("replyhi",)))
+        for port in (7001, 7002):  # two servers, each blocked in accept() at once
+            await server.run(f"/tmp/replyhi 10.0.1.10 {port} 1 > /dev/null 2>&1 &", check=True)
+        await asyncio.sleep(0.5)
+        for port in (7001, 7002):
+            await client.run(["/tmp/hello", "10.0.1.10", str(port), "1"], check=True, timeout=30)
+        stats = await stop_ftrace(server, tmp / "ftrace-server.txt")
+        result = parse_trace((tmp / "ftrace-server.txt").read_text().splitlines(),
+                             node="server", kernel=state.nodes["server"].kernel_release)
+        return stats.missed, result.events
+
+
+def test_calls_blocked_side_by_side_all_return_in_the_trace(pair: tuple[str, str],
+                                                           tmp_path: Path) -> None:
+    # A return probe holds an instance from entry to return: with too few, the
+    # second caller blocked in the same function would lose its return.
+    missed, events = asyncio.run(two_blocked_accepts(pair[0], tmp_path))
+    assert missed == {}
+    returns = [e for e in events if e.name == "__sys_accept4" and e.kind == Kind.FUNC_RETURN]
+    assert len(returns) == 2

@@ -21,6 +21,10 @@ TRACEFS = "/sys/kernel/tracing"
 INSTANCE = "socklab"
 GROUP = "socklab"
 INSTANCE_DIR = f"{TRACEFS}/instances/{INSTANCE}"
+# Calls of one function that a return probe follows at once. Left to the kernel, it
+# is one per CPU on Debian's 5.10 (no CONFIG_PREEMPTION): a second call blocked in
+# the same function, as two servers in accept() are, would lose its return.
+RETURN_INSTANCES = 1024
 # Lines the start script prints about what it did, read back by the controller.
 SKIPPED_PREFIX = "socklab-ftrace: skipped"
 MISSED_PREFIX = "socklab-ftrace: missed"
@@ -57,7 +61,8 @@ def start_script(options: FtraceOptions) -> str:
         "    fi",
         "    filters=\"$filters $1=$2\"",
         "    [ -n \"$4\" ] || return 0",
-        f"    if echo \"r:{GROUP}/$1__return $1 $4\" >> $T/kprobe_events 2>/dev/null; then",
+        f"    if echo \"r{RETURN_INSTANCES}:{GROUP}/$1__return $1 $4\" >> $T/kprobe_events "
+        "2>/dev/null; then",
         # A return has no socket fields to filter on: it runs in the process, by comm.
         "        filters=\"$filters $1__return=comm\"",
         "    else",
