@@ -76,6 +76,7 @@ class Element:
     tag: str
     attrs: dict[str, str]
     children: list[Element] = field(default_factory=list)
+    text: str = ""  # its own text, not its children's
 
     @property
     def classes(self) -> set[str]:
@@ -107,6 +108,9 @@ class _TreeBuilder(HTMLParser):
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.open[-1].children.append(Element(tag, {k: v or "" for k, v in attrs}))
+
+    def handle_data(self, data: str) -> None:
+        self.open[-1].text += data
 
     def handle_endtag(self, tag: str) -> None:
         for depth in range(len(self.open) - 1, 0, -1):  # tolerate unclosed elements

@@ -73,6 +73,7 @@ class Arrow(msgspec.Struct, frozen=True, gc=False):
     size: int = 0  # bytes of the send it belongs to (data)
     sender_tid: int = 0  # the threads that sent and received it
     receiver_tid: int = 0
+    label: str = ""  # what crossed the wire, for people: "SYN", "ACK", "FIN", "ACK of FIN"
 
 
 @dataclass
@@ -128,13 +129,13 @@ def _handshake(client: Endpoint, client_calls: list[Call], server: Endpoint,
     if connect is None or connect.start is None or accepted is None:
         return []
     arrows = [Arrow(Link.HANDSHAKE, client.node, server.node, connect.start, accepted.end,
-                    sender_tid=connect.tid, receiver_tid=accepted.tid)]
+                    sender_tid=connect.tid, receiver_tid=accepted.tid, label="SYN")]
     acked = _state(client, "TCP_SYN_SENT", {"TCP_ESTABLISHED"})
     established = _state(server, "TCP_SYN_RECV", {"TCP_ESTABLISHED"})
     if acked is not None and established is not None:
         arrows.append(Arrow(Link.HANDSHAKE, client.node, server.node, acked.ts,
                             established.ts, sender_tid=acked.tid,
-                            receiver_tid=established.tid))
+                            receiver_tid=established.tid, label="ACK"))
     return arrows
 
 
@@ -179,12 +180,12 @@ def _close(closer: Endpoint, closer_calls: list[Call], peer: Endpoint,
     change = _state(closer, None, {"TCP_FIN_WAIT1", "TCP_LAST_ACK"}, after=closed.start)
     sent, sender = (closed.start, closed.tid) if change is None else (change.ts, change.tid)
     arrows = [Arrow(Link.CLOSE, closer.node, peer.node, sent, arrived,
-                    sender_tid=sender, receiver_tid=tid)]
+                    sender_tid=sender, receiver_tid=tid, label="FIN")]
     # Only the tracepoint, which never misses, on both ends: this arrow runs the
     # other way, and with it the clocks are bounded from both sides even when the
     # other FIN's `tcp_fin` hit was missed.
     acked = _state(closer, "TCP_FIN_WAIT1", {"TCP_FIN_WAIT2"})
     if changed is not None and acked is not None:
         arrows.append(Arrow(Link.CLOSE, peer.node, closer.node, changed[0], acked.ts,
-                            sender_tid=changed[1], receiver_tid=acked.tid))
+                            sender_tid=changed[1], receiver_tid=acked.tid, label="ACK of FIN"))
     return arrows

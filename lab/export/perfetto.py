@@ -56,7 +56,7 @@ def _events(result: Correlation) -> Iterator[dict[str, Any]]:
     for connection_flow in result.flows:
         for a in connection_flow.arrows:
             flow += 1
-            common = {"name": f"{a.kind} {a.size} B" if a.size else str(a.kind),
+            common = {"name": f"{a.kind} {a.size} B" if a.size else f"{a.kind} {a.label}".strip(),
                       "cat": f"flow.{a.kind}", "id": flow}
             yield {**common, "ph": "s", "pid": pids[a.sender], "tid": a.sender_tid,
                    "ts": us(a.sender, a.sent)}

@@ -10,7 +10,7 @@ statistics cover all of them.
         "ends": [{"node", "role", "local", "remote", "processes"}],
         "slices": [{"node", "tid", "comm", "kind", "name", "start", "end", "depth", "ret"}],
         "instants": [{"node", "tid", "name", "ts", "label"}],
-        "arrows": [{"kind", "from", "to", "sent", "received", "bytes"}],
+        "arrows": [{"kind", "from", "to", "sent", "received", "bytes", "label"}],
         "latency_ns": {"connect_to_accept", "send_to_receive", "first_to_last_byte"}}],
      "unattributed": [{"reason", "events"}]}
 """
@@ -88,7 +88,7 @@ def _connection(result: Correlation, flow: Flow, latency: Latencies, slices: lis
                       "label": _label(e)} for e in instants],
         "arrows": [{"kind": str(a.kind), "from": a.sender, "to": a.receiver,
                     "sent": at(a.sender, a.sent), "received": at(a.receiver, a.received),
-                    "bytes": a.size} for a in flow.arrows],
+                    "bytes": a.size, "label": a.label} for a in flow.arrows],
         "latency_ns": {"connect_to_accept": latency.connect_to_accept,
                        "send_to_receive": latency.send_to_receive,
                        "first_to_last_byte": latency.first_to_last_byte},

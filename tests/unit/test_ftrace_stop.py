@@ -27,7 +27,7 @@ read events: 0
 
 KPROBE_EVENTS = """\
 p:socklab/__sys_socket __sys_socket family=%di:s32 type=%si:s32 protocol=%dx:s32
-r16:socklab/__sys_socket__return __sys_socket ret=$retval:s64
+r1024:socklab/__sys_socket__return __sys_socket ret=$retval:s64
 p:socklab/tcp_set_state tcp_set_state sk=%di:x64 state=%si:s32
 p:socklab/tcp_fin tcp_fin sk=%di:x64
 p:someone/tcp_fin tcp_fin

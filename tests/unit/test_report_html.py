@@ -98,6 +98,12 @@ def test_chromium_draws_the_replyhi_sequence(replyhi: dict[str, Any], tmp_path: 
     assert Counter(a.attrs["data-kind"] for a in arrows) == Counter(
         a["kind"] for a in connection["arrows"])
     assert {"data", "handshake", "close"} <= {a.attrs["data-kind"] for a in arrows}
+    # Each arrow says what crossed the wire.
+    labels = Counter((a.attrs["data-kind"], e.text) for a in arrows for e in a.children
+                     if e.tag == "text")
+    assert labels[("handshake", "SYN")] == 1 and labels[("data", "5 bytes")] == 1
+    assert labels[("close", "FIN")] >= 1
+    assert {label for kind, label in labels if kind == "close"} <= {"FIN", "ACK of FIN"}
     for arrow in arrows:  # no inversions: every arrow goes down (or across)
         [line] = [e for e in arrow.children if e.tag == "line"]
         assert float(line.attrs["y2"]) >= float(line.attrs["y1"]), arrow.attrs
