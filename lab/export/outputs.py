@@ -37,7 +37,7 @@ class Outcome:
     paired: int
     unpaired: int
     inversions: int
-    clocks: dict[str, str]  # node → its clock fit, explained
+    clocks: dict[str, str]  # node → its clock fit in brief (the reports explain it whole)
     latency_ns: dict[str, dict[str, int] | None]  # run_statistics
 
     @classmethod
@@ -45,13 +45,13 @@ class Outcome:
         connections = result.pairing.connections
         paired = sum(c.paired for c in connections)
         return cls(paired, len(connections) - paired, len(result.inversions),
-                   {node: fit.explain() for node, fit in sorted(result.fits.items())},
+                   {node: fit.brief() for node, fit in sorted(result.fits.items())},
                    dict(run_statistics(result.latencies)))
 
     def lines(self) -> list[str]:
         lines = [f"connections: {self.paired} paired, {self.unpaired} one-sided; "
                  f"{self.inversions} inversions after clock alignment"]
-        lines += [f"clock {explained}" for _, explained in sorted(self.clocks.items())]
+        lines += [f"clock {brief}" for _, brief in sorted(self.clocks.items())]
         medians = [f"{label} {duration(stats['median'])}" for key, label in LATENCIES.items()
                    if (stats := self.latency_ns.get(key)) is not None]
         if medians:

@@ -358,3 +358,19 @@ def test_align_leaves_unreachable_nodes_as_no_data() -> None:
         assert fits[name].to_reference(5) == 5
     with pytest.raises(ValueError):
         align("client", {("client", "client"): [Message(1, 2)]})
+
+
+def test_the_brief_line_gives_the_estimate_its_bounds_and_what_was_assumed() -> None:
+    fit = synchronise(*exchange(400), reference="client", other="server")
+    line = fit.brief()
+    assert line.startswith("server vs client: exact, offset ")
+    assert " within [" in line and "drift +" in line and " ppm" in line
+    # Over a few milliseconds, drift cannot be told from delay: it says so.
+    short = synchronise(*exchange(40, span=3_000_000), reference="client", other="server")
+    assert short.brief().endswith("drift too small to tell over so short a trace (none assumed)")
+    nothing = synchronise([], [], reference="client", other="server")
+    assert nothing.brief() == ("server vs client: no-data, clocks taken as identical "
+                               "(no messages link them)")
+    clash = synchronise([Message(1000, 1500)], [Message(2000, 1000)])
+    assert "fallback offset" in clash.brief() and "2 messages still arrive" in clash.brief()
+    assert all(len(f.brief()) < 140 for f in (fit, short, nothing, clash))

@@ -137,6 +137,28 @@ class ClockFit:
         extra = f"; {self.note}" if self.note else ""
         return f"{head} from {counts}: {self._estimate()}{self._bounds()}{extra}"
 
+    def brief(self) -> str:
+        """One short line for a terminal; `explain` has the whole story."""
+        head = f"{self.other} vs {self.reference}: {self.quality}"
+        if self.quality is Quality.REFERENCE:
+            return f"{self.other}: the reference clock"
+        if self.quality is Quality.NO_DATA:
+            return f"{head}, clocks taken as identical ({self.note or 'no messages link them'})"
+        offset = f"offset {duration(self.ref_offset)}"
+        lo, hi = self.ref_offset_min, self.ref_offset_max
+        if lo is not None or hi is not None:
+            offset += (f" within [{duration(lo) if lo is not None else '-∞'}, "
+                       f"{duration(hi) if hi is not None else '+∞'}]")
+        if self.quality is Quality.CONTRADICTORY:
+            return (f"{head}: fallback {offset}, {self.inverted} messages still arrive "
+                    "before they leave (see connections.json)")
+        via = f" via {' → '.join(self.path)}" if self.links else ""
+        lo, hi = self.drift_min, self.drift_max
+        drift = ("drift too small to tell over so short a trace (none assumed)"
+                 if lo is not None and hi is not None and hi - lo > PLAUSIBLE_DRIFT
+                 else f"drift {_ppm(self.drift)}")
+        return f"{head}{via}, {offset}, {drift}"
+
     def _estimate(self) -> str:
         return (f"offset {duration(self.ref_offset)} at {self.reference} "
                 f"{duration(self.ref_time)}, drift {_ppm(self.drift)}")
