@@ -142,10 +142,10 @@ def _handshake(client: Endpoint, client_calls: list[Call], server: Endpoint,
 def _state(end: Endpoint, old: str | None, new: set[str],
            after: int | None = None) -> Event | None:
     """The end's first state change from `old` (any if None) to one of `new`."""
-    return next((e for e in end.states
-                 if (after is None or e.ts >= after)
-                 and e.args.get("newstate") in new
-                 and (old is None or e.args.get("oldstate") == old)), None)
+    for was, now, e in end.changes:
+        if now in new and (old is None or was == old) and (after is None or e.ts >= after):
+            return e
+    return None
 
 
 def _first(end: Endpoint, name: str) -> tuple[int, int] | None:
@@ -159,8 +159,10 @@ def _first(end: Endpoint, name: str) -> tuple[int, int] | None:
 
 def _fin_arrival(end: Endpoint) -> tuple[int, int] | None:
     """(time, thread) of the state change the peer's FIN made on `end`, if it made one."""
-    return next(((e.ts, e.tid) for e in end.states
-                 if (e.args.get("oldstate"), e.args.get("newstate")) in FIN_ARRIVALS), None)
+    for was, now, e in end.changes:
+        if (was, now) in FIN_ARRIVALS:
+            return e.ts, e.tid
+    return None
 
 
 def _close(closer: Endpoint, closer_calls: list[Call], peer: Endpoint,

@@ -16,7 +16,7 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from itertools import chain, groupby
 from operator import attrgetter
 
@@ -56,6 +56,11 @@ class Endpoint:
     @property
     def first(self) -> int:
         return self.events[0].ts
+
+    @cached_property
+    def changes(self) -> list[tuple[str | None, str | None, Event]]:
+        """Its state changes as (old state, new state, event), in time order."""
+        return [(e.args.get("oldstate"), e.args.get("newstate"), e) for e in self.states]
 
     @property
     def last(self) -> int:
