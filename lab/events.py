@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
-from itertools import chain, groupby, islice
+from itertools import groupby, islice
 from operator import attrgetter, gt
 from pathlib import Path
 from typing import Any, Literal
@@ -120,11 +120,6 @@ def read_events(path: Path) -> Iterator[Event]:
             except msgspec.DecodeError:
                 yield from _decode_each(path, block, line)
             line += block.count(b"\n")
-
-
-def in_order(events: Iterable[Event]) -> list[Event]:
-    """Events by node, then time."""
-    return list(chain.from_iterable(by_node(events).values()))
 
 
 def by_node(events: Iterable[Event]) -> dict[str, list[Event]]:

@@ -115,7 +115,7 @@ class _Tuple:
 def endpoints(ordered: Iterable[Event]) -> tuple[list[Endpoint], list[Unattributed]]:
     """Every node's endpoints, in time order, and the socket events that fit none.
 
-    `ordered`: by node, then time (`in_order`).
+    `ordered`: by node, then time (`by_node`, joined).
 
     This loop sees every event of a run (a million in bench/correlate.py): the
     4-tuple of a connected socket is looked up once per distinct socket identity,
