@@ -86,7 +86,8 @@ async def run(args: argparse.Namespace) -> int:
             run_dir = RunDir.create(args.runs, state.name)
             err.print(f"running {book.name} ({len(book.steps)} steps) → {run_dir.path}")
             summary = await run_playbook(book, topology, state, paths, run_dir,
-                                         on_step=_print_step(len(book.steps)))
+                                         on_step=_print_step(len(book.steps)),
+                                         tidy=bool(args.keep or args.lab))
         finally:
             if not (args.keep or args.lab):
                 await tear_down(state, backend, store)

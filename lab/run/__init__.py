@@ -1,6 +1,6 @@
 """Running a playbook on a lab: steps, tracers, collection, events and the run directory.
 
-    summary = await run_playbook(book, state, paths, run_dir, events=print_progress)
+    summary = await run_playbook(book, topology, state, paths, run_dir, on_step=print_step)
 """
 
 from lab.run.results import RunDir, RunSummary, StepResult

@@ -280,7 +280,8 @@ async def _trace_stop(ctx: RunContext, node: str, tracer: str) -> NodeResult:
     result = ctx.tracers.get((tracer, node))
     if result is None:
         return NodeResult(node, ok=False, error=f"{tracer} was not started on {node}")
-    stats = await stop_ftrace(ctx.session(node), ctx.run_dir.path / result.raw)
+    stats = await stop_ftrace(ctx.session(node), ctx.run_dir.path / result.raw,
+                              cleanup=ctx.tidy)
     result.entries, result.lost, result.missed = stats.entries, stats.lost, stats.missed
     return NodeResult(node, ok=True)
 

@@ -38,6 +38,7 @@ class RunContext:
     sessions: dict[str, NodeSession]
     run_dir: RunDir
     program_cache: Path
+    tidy: bool = True  # leave the guests as found (False: the lab is removed afterwards)
     backgrounds: dict[str, list[Background]] = field(default_factory=dict)
     # (tracer, node); each strace-wrapped step is a tracer of its own, "strace-NN".
     tracers: dict[tuple[str, str], TracerResult] = field(default_factory=dict)

@@ -39,7 +39,10 @@ StepSink = Callable[[StepResult], None]
 
 
 async def run_playbook(book: Playbook, topology: Topology, state: LabState, paths: Paths,
-                       run_dir: RunDir, *, on_step: StepSink = lambda _: None) -> RunSummary:
+                       run_dir: RunDir, *, on_step: StepSink = lambda _: None,
+                       tidy: bool = True) -> RunSummary:
+    """Run `book` on the lab; `tidy`: leave the guests as found (not needed, and
+    slower, when the lab is removed afterwards)."""
     started = time.monotonic()
     summary = RunSummary(lab=state.name, playbook=str(book.path), topology=state.topology)
     run_dir.write_json("topology.json", topology.to_dict())
@@ -48,7 +51,7 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     async with AsyncExitStack() as stack:
         sessions = {node: await stack.enter_async_context(
             NodeSession.open(node, state.endpoint(node), key)) for node in state.nodes}
-        ctx = RunContext(book, state, sessions, run_dir, paths.home / "programs")
+        ctx = RunContext(book, state, sessions, run_dir, paths.home / "programs", tidy=tidy)
         try:
             await _steps(ctx, summary, on_step)
         finally:
