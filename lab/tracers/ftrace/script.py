@@ -30,7 +30,7 @@ KPROBES_LIST = f"{DEBUGFS}/kprobes/list"  # each kprobe: address, type, symbol+o
 # Lines the start script prints about what it did, read back by the controller.
 SKIPPED_PREFIX = "socklab-ftrace: skipped"
 MISSED_PREFIX = "socklab-ftrace: missed"
-# Our kprobes, one per line as kprobe_events lists them: p:GROUP/NAME or r16:GROUP/NAME.
+# Our kprobes, one per line as kprobe_events lists them: p:GROUP/NAME or r1024:GROUP/NAME.
 OUR_PROBES = f"grep '^[pr][0-9]*:{GROUP}/' $T/kprobe_events | cut -d' ' -f1"
 # Remove our kprobes (by GROUP/NAME); the instance must be gone.
 REMOVE_PROBES = (
