@@ -49,8 +49,15 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     run_dir.write_json("playbook.json", book.to_dict())
     key = paths.lab_dir(state.name) / PRIVATE_KEY_NAME
     async with AsyncExitStack() as stack:
-        sessions = {node: await stack.enter_async_context(
-            NodeSession.open(node, state.endpoint(node), key)) for node in state.nodes}
+        # Every node at once. All have ended before an error is raised, so that the
+        # stack closes each session that did open.
+        opened = await asyncio.gather(*(stack.enter_async_context(
+            NodeSession.open(node, state.endpoint(node), key)) for node in state.nodes),
+            return_exceptions=True)
+        if errors := [r for r in opened if isinstance(r, BaseException)]:
+            raise errors[0]
+        sessions = {node: s for node, s in zip(state.nodes, opened, strict=True)
+                    if isinstance(s, NodeSession)}
         ctx = RunContext(book, state, sessions, run_dir, paths.home / "programs", tidy=tidy)
         try:
             await _steps(ctx, summary, on_step)
