@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from lab.correlate.correlation import Correlation
 from lab.events import Event, Kind
+from lab.export.slices import ENTRIES, RETURNS
 
 ARROWS = {Kind.SYSCALL_ENTRY: "→", Kind.FUNC_ENTRY: "→", Kind.SYSCALL_EXIT: "←",
           Kind.FUNC_RETURN: "←", Kind.SOCK_STATE: "•", Kind.TRACEPOINT: "•"}
-ENTRIES = frozenset({Kind.SYSCALL_ENTRY, Kind.FUNC_ENTRY})
-RETURNS = frozenset({Kind.SYSCALL_EXIT, Kind.FUNC_RETURN})
 LEAVES = frozenset({"tcp_set_state", "tcp_fin", "tcp_close"})  # probed without a return
 INDENT = "  "
 

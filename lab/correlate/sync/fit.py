@@ -145,10 +145,8 @@ class ClockFit:
         if self.quality is Quality.NO_DATA:
             return f"{head}, clocks taken as identical ({self.note or 'no messages link them'})"
         offset = f"offset {duration(self.ref_offset)}"
-        lo, hi = self.ref_offset_min, self.ref_offset_max
-        if lo is not None or hi is not None:
-            offset += (f" within [{duration(lo) if lo is not None else '-∞'}, "
-                       f"{duration(hi) if hi is not None else '+∞'}]")
+        if self.ref_offset_min is not None or self.ref_offset_max is not None:
+            offset += f" within {_interval(self.ref_offset_min, self.ref_offset_max, duration)}"
         if self.quality is Quality.CONTRADICTORY:
             return (f"{head}: fallback {offset}, {self.inverted} messages still arrive "
                     "before they leave (see connections.json)")
@@ -164,11 +162,8 @@ class ClockFit:
                 f"{duration(self.ref_time)}, drift {_ppm(self.drift)}")
 
     def _bounds(self) -> str:
-        lo, hi = self.ref_offset_min, self.ref_offset_max
-        offset = f"[{duration(lo) if lo is not None else '-∞'}, " \
-                 f"{duration(hi) if hi is not None else '+∞'}]"
-        lo, hi = self.drift_min, self.drift_max
-        drift = f"[{_ppm(lo) if lo is not None else '-∞'}, {_ppm(hi) if hi is not None else '+∞'}]"
+        offset = _interval(self.ref_offset_min, self.ref_offset_max, duration)
+        drift = _interval(self.drift_min, self.drift_max, _ppm)
         return f"; bounds: offset {offset} there, drift {drift}"
 
 
@@ -317,6 +312,12 @@ def duration(ns: Fraction | int) -> str:
     if abs(x) >= 1e3:
         return f"{x / 1e3:.3f} µs"
     return f"{x:.0f} ns"
+
+
+def _interval(lo: Fraction | None, hi: Fraction | None,
+              show: Callable[[Fraction], str]) -> str:
+    """"[lo, hi]", an open side as ∞."""
+    return f"[{show(lo) if lo is not None else '-∞'}, {show(hi) if hi is not None else '+∞'}]"
 
 
 def _ppm(drift: Fraction) -> str:
