@@ -37,6 +37,12 @@ class Latencies:
     send_to_receive: list[int]  # each send that was received, to its last byte's receive
     first_to_last_byte: dict[str, int]  # "client→server" → first send to last receive
 
+    def to_dict(self) -> dict[str, object]:
+        """As connections.json and report.html give it."""
+        return {"connect_to_accept": self.connect_to_accept,
+                "send_to_receive": self.send_to_receive,
+                "first_to_last_byte": self.first_to_last_byte}
+
 
 @dataclass
 class Correlation:
@@ -67,13 +73,9 @@ class Correlation:
         return min(self.times, default=0)
 
     def clock(self, node: str) -> Callable[[int], int]:
-        """`node`'s timestamps onto the reference clock (for loops over many of them)."""
+        """`node`'s timestamps onto the reference clock: `result.clock(node)(ts)`."""
         fit = self.fits.get(node)
         return _unchanged if fit is None else fit.to_reference
-
-    def aligned(self, node: str, ts: int) -> int:
-        """A timestamp of `node`'s clock on the reference clock."""
-        return self.clock(node)(ts)
 
 
 def _unchanged(ts: int) -> int:

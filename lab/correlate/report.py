@@ -9,6 +9,7 @@ timestamps.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
@@ -17,7 +18,6 @@ from lab.correlate.messages import Flow
 from lab.correlate.pairing import Endpoint, format_address
 from lab.correlate.streams import RECEIVES, SENDS, Call, main_tracer
 from lab.correlate.sync import ClockFit
-from lab.events import Kind
 
 # The moments of a connection's life, by the calls that mark them.
 LIFECYCLE = {
@@ -60,39 +60,36 @@ def _connection(result: Correlation, flow: Flow, latency: Latencies) -> dict[str
     return {
         "id": c.id, "proto": c.proto, "paired": c.paired,
         "ends": [_end(result, end, calls) for end, calls in zip(c.ends, flow.calls, strict=True)],
-        "latency_ns": {"connect_to_accept": latency.connect_to_accept,
-                       "send_to_receive": latency.send_to_receive,
-                       "first_to_last_byte": latency.first_to_last_byte},
+        "latency_ns": latency.to_dict(),
         "transfers": [
             {"from": sender.node, "to": receiver.node, "offset": t.offset, "bytes": t.size,
-             "send": _call(result, sender.node, t.send),
-             "receives": [_call(result, receiver.node, r) for r in t.receives]}
+             "send": _call(result.clock(sender.node), t.send),
+             "receives": [_call(result.clock(receiver.node), r) for r in t.receives]}
             for (sender, receiver), moved in zip(
                 ((c.ends[0], c.ends[-1]), (c.ends[-1], c.ends[0])), flow.transfers, strict=False)
             for t in moved],
     }
 
 
-def _call(result: Correlation, node: str, call: Call) -> dict[str, Any]:
+def _call(clock: Callable[[int], int], call: Call) -> dict[str, Any]:
     return {"name": call.name, "tid": call.tid, "ret": call.ret,
-            "start_ns": None if call.start is None else result.aligned(node, call.start),
-            "end_ns": result.aligned(node, call.end)}
+            "start_ns": None if call.start is None else clock(call.start),
+            "end_ns": clock(call.end)}
 
 
 def _end(result: Correlation, end: Endpoint, calls: list[Call]) -> dict[str, Any]:
-    on_reference = result.aligned
+    on_reference = result.clock(end.node)
     # accept() belongs to the new connection only once it returns it.
     moments = [(c.end if LIFECYCLE[c.name] == "accept" else c.start, LIFECYCLE[c.name])
                for c in calls if c.name in LIFECYCLE]
-    moments += [(e.ts, str(e.args.get("newstate"))) for e in end.events
-                if e.kind == Kind.SOCK_STATE]
-    lifecycle = [{"event": what, "ts": on_reference(end.node, ts)}
+    moments += [(e.ts, str(new)) for _, new, e in end.changes]
+    lifecycle = [{"event": what, "ts": on_reference(ts)}
                  for ts, what in sorted((t, w) for t, w in moments if t is not None)]
     return {
         "node": end.node, "role": end.role, "family": end.family,
         "local": format_address(end.local), "remote": format_address(end.remote),
-        "first_ts": on_reference(end.node, end.first),
-        "last_ts": on_reference(end.node, end.last), "events": len(end.events),
+        "first_ts": on_reference(end.first),
+        "last_ts": on_reference(end.last), "events": len(end.events),
         "tracer": main_tracer(end.events),
         "bytes_sent": sum(c.moved for c in calls if c.name in SENDS),
         "bytes_received": sum(c.moved for c in calls if c.name in RECEIVES),

@@ -73,7 +73,7 @@ def _connection(result: Correlation, flow: Flow, latency: Latencies, slices: lis
     origin = result.origin
 
     def at(node: str, ts: int) -> int:
-        return result.aligned(node, ts) - origin
+        return result.clock(node)(ts) - origin
 
     return {
         "id": c.id, "proto": c.proto, "paired": c.paired,
@@ -89,9 +89,7 @@ def _connection(result: Correlation, flow: Flow, latency: Latencies, slices: lis
         "arrows": [{"kind": str(a.kind), "from": a.sender, "to": a.receiver,
                     "sent": at(a.sender, a.sent), "received": at(a.receiver, a.received),
                     "bytes": a.size, "label": a.label} for a in flow.arrows],
-        "latency_ns": {"connect_to_accept": latency.connect_to_accept,
-                       "send_to_receive": latency.send_to_receive,
-                       "first_to_last_byte": latency.first_to_last_byte},
+        "latency_ns": latency.to_dict(),
     }
 
 
