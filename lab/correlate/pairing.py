@@ -16,7 +16,7 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache
 from itertools import chain, groupby
 from operator import attrgetter
 
@@ -49,18 +49,14 @@ class Endpoint:
     generation: int
     bound: bool = False  # its local port was bound explicitly (bind()) on this node
     events: list[Event] = field(default_factory=list)
-    states: list[Event] = field(default_factory=list)  # its TCP state changes
+    # Its TCP state changes as (old state, new state, event), in time order.
+    changes: list[tuple[str | None, str | None, Event]] = field(default_factory=list)
     ended: bool = False  # a TCP state change closed it: its 4-tuple is free again
     role: str = "peer"  # once paired: "client" (it connected), "server" or "peer"
 
     @property
     def first(self) -> int:
         return self.events[0].ts
-
-    @cached_property
-    def changes(self) -> list[tuple[str | None, str | None, Event]]:
-        """Its state changes as (old state, new state, event), in time order."""
-        return [(e.args.get("oldstate"), e.args.get("newstate"), e) for e in self.states]
 
     @property
     def last(self) -> int:
@@ -159,8 +155,9 @@ def endpoints(ordered: Iterable[Event]) -> tuple[list[Endpoint], list[Unattribut
                 found.append(current)
             current.events.append(e)
             if e.kind is state:
-                current.states.append(e)
-                if e.args.get("newstate") in ENDED:
+                new = e.args.get("newstate")
+                current.changes.append((e.args.get("oldstate"), new, e))
+                if new in ENDED:
                     current.ended = True
     return found, loose
 

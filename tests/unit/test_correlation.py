@@ -112,7 +112,7 @@ def test_captured_replyhi_is_one_connection_with_no_inversion(kernel: str,
     # there took the FIN in. Without tcp_fin on either side, they meet at one instant.
     quality = Quality.EXACT if "tcp_fin" not in without else Quality.PARTIAL
     assert result.fits["server"].quality == quality, result.fits["server"].explain()
-    states = [e for end in flow.connection.ends for e in end.states]
+    states = [e for end in flow.connection.ends for _, _, e in end.changes]
     assert len(states) >= 6 and all(e.sock and e.sock.dport for e in states)
     (latency,) = result.latencies
     assert latency.connect_to_accept is not None and latency.connect_to_accept >= 0
