@@ -91,7 +91,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def execute(args: argparse.Namespace) -> int:
-    """Run the verb's handler; a `LabError` becomes a message and an exit code."""
+    """Run the verb's handler; a `LabError` or a refused file operation becomes a
+    message and an exit code."""
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(relativeCreated)7.0f ms %(levelname)s %(name)s: %(message)s")
@@ -108,6 +109,12 @@ def execute(args: argparse.Namespace) -> int:
         for line in str(exc).splitlines():
             err.print(f"[bold red]error:[/bold red] {escape(line)}")
         return exc.exit_code
+    except OSError as exc:  # the host refused a file operation: say which, not where in lab
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        err.print(f"[bold red]error:[/bold red] {escape(where + (exc.strerror or str(exc)))}")
+        return 1
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130

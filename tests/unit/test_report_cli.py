@@ -78,3 +78,13 @@ def test_a_run_without_events_is_reported_empty_with_a_warning(
     assert code == 0 and len(out.split()) == 4
     assert "holds no events (did the playbook start a tracer?)" in err
     assert json.loads((tmp_path / "connections.json").read_text())["connections"] == []
+
+
+def test_a_report_that_cannot_be_written_is_one_line_naming_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_events(tmp_path / "events.jsonl", synthetic_run(1).events)
+    (tmp_path / "timeline.txt").mkdir()  # where the report would go
+    code, _, err = report(capsys, str(tmp_path))
+    last = err.splitlines()[-1]
+    assert (code, last) == (1, f"error: {tmp_path / 'timeline.txt'}: Is a directory")
+    assert "Traceback" not in err
