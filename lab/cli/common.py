@@ -12,13 +12,11 @@ from typing import TypeAlias
 from rich.console import Console
 
 from lab import ssh
-from lab.backends.libvirt import LibvirtBackend
+from lab.backends.libvirt import DEFAULT_URI, LibvirtBackend
 from lab.keys import PRIVATE_KEY_NAME
 from lab.lifecycle import events as ev
 from lab.paths import Paths
 from lab.state import StateStore
-
-DEFAULT_URI = "qemu:///system"
 
 # What each verb module's add_parser() receives.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -28,10 +26,11 @@ out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def add_connect_option(parser: argparse.ArgumentParser) -> None:
+def add_connect_option(parser: argparse.ArgumentParser,
+                       purpose: str = "libvirt connection URI") -> None:
     parser.add_argument(
         "-c", "--connect", metavar="URI", default=os.environ.get("LIBVIRT_DEFAULT_URI"),
-        help=f"libvirt connection URI (default: $LIBVIRT_DEFAULT_URI or {DEFAULT_URI})")
+        help=f"{purpose} (default: $LIBVIRT_DEFAULT_URI or {DEFAULT_URI})")
 
 
 def add_lab_option(parser: argparse.ArgumentParser) -> None:

@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from lab.accel import choose_accelerator
-from lab.backends.libvirt import LibvirtBackend
-from lab.cli.common import DEFAULT_URI, Subparsers, add_connect_option, out
+from lab.backends.libvirt import DEFAULT_URI, LibvirtBackend
+from lab.cli.common import Subparsers, add_connect_option, out
 from lab.errors import LabError
 from lab.images.build import cached_image
 from lab.images.recipe import available_names, load_recipe
@@ -59,10 +59,7 @@ async def run(args: argparse.Namespace) -> int:
 async def _libvirt(uri: str) -> Check:
     backend = LibvirtBackend(uri)
     try:
-        conn = await backend.connection()
-        version = conn.getLibVersion()
-        return Check("libvirt", True, f"{uri} answers (libvirt {version // 1000000}."
-                                      f"{version // 1000 % 1000}.{version % 1000})")
+        return Check("libvirt", True, f"{uri} answers (libvirt {await backend.version()})")
     except LabError as exc:
         return Check("libvirt", False, exc.message,
                      "start the daemons: virtlogd -d && libvirtd -d (or run ./setup)")

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 
 from lab.backends.base import Backend
-from lab.cli.common import ProgressPrinter, Subparsers, backend_for, err, store
+from lab.backends.libvirt import DEFAULT_URI
+from lab.cli.common import (
+    ProgressPrinter,
+    Subparsers,
+    add_connect_option,
+    backend_for,
+    err,
+    store,
+)
 from lab.errors import UsageError
 from lab.lifecycle.down import tear_down
 from lab.state import LabState, StateStore
@@ -20,8 +28,7 @@ def add_parser(sub: Subparsers) -> None:
         epilog="examples: lab down pair-1a2b3c | lab down --all")
     p.add_argument("names", nargs="*", metavar="NAME", help="lab names (see `lab status`)")
     p.add_argument("--all", action="store_true", help="remove every socklab lab")
-    p.add_argument("-c", "--connect", metavar="URI",
-                   help="libvirt URI to search with --all (default: each lab's own)")
+    add_connect_option(p, "with --all, the libvirt URI to search too (each lab's own always is)")
     p.set_defaults(handler=run)
 
 
@@ -33,7 +40,7 @@ async def run(args: argparse.Namespace) -> int:
     states = labs.all() if args.all else [labs.load(name) for name in args.names]
     uris = {s.uri for s in states}
     if args.all:
-        uris.add(args.connect or "qemu:///system")
+        uris.add(args.connect or DEFAULT_URI)
     for uri in sorted(uris):
         async with backend_for(uri) as backend:
             await _down_on(backend, [s for s in states if s.uri == uri], labs,

@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import libvirt
 import pytest
 
 from lab.backends.base import (
@@ -284,3 +285,9 @@ async def test_unreachable_uri_is_a_backend_error_with_a_hint() -> None:
     with pytest.raises(BackendError, match=r"^cannot connect to libvirt"):
         await backend.owned()
     await backend.close()
+
+
+async def test_version_is_the_daemons_libvirt_release(backend: LibvirtBackend) -> None:
+    number = libvirt.getVersion()  # the library's own: the test driver runs in-process
+    assert await backend.version() == \
+        f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"

@@ -24,6 +24,7 @@ from lab.render import render
 
 T = TypeVar("T")
 BRIDGE_PATTERN = re.compile(r"^sl[0-9a-f]{6}-\d+$")
+DEFAULT_URI = "qemu:///system"  # the host's system instance: it may bridge and use KVM
 
 # libvirt prints every error to stderr by default; we report them ourselves.
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -32,7 +33,7 @@ libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 class LibvirtBackend:
     """A backend on one libvirt connection, given by URI (never a global)."""
 
-    def __init__(self, uri: str = "qemu:///system") -> None:
+    def __init__(self, uri: str = DEFAULT_URI) -> None:
         self.uri = uri
         self._conn: Any = None
         self._lock = asyncio.Lock()
@@ -52,6 +53,15 @@ class LibvirtBackend:
                         hint="start the daemons (virtlogd -d; libvirtd -d) "
                              "or run `lab doctor`") from exc
             return self._conn
+
+    async def version(self) -> str:
+        """The daemon's libvirt version, "9.0.0"."""
+        conn = await self.connection()
+        try:
+            number: int = await self._call(conn.getLibVersion)
+        except libvirt.libvirtError as exc:
+            raise BackendError(f"libvirt at {self.uri} does not answer: {_msg(exc)}") from exc
+        return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
 
     async def close(self) -> None:
         if self._conn is not None:
