@@ -83,7 +83,7 @@ def _connection(result: Correlation, flow: Flow, latency: Latencies, slices: lis
                  for end in c.ends],
         "slices": [{"node": s.node, "tid": s.tid, "comm": s.comm, "kind": s.kind,
                     "name": s.name, "start": at(s.node, s.start), "end": at(s.node, s.end),
-                    "depth": s.depth, "ret": _ret(s)} for s in slices],
+                    "depth": s.depth, "ret": s.ret} for s in slices],
         "instants": [{"node": e.node, "tid": e.tid, "name": e.name, "ts": at(e.node, e.ts),
                       "label": _label(e)} for e in instants],
         "arrows": [{"kind": str(a.kind), "from": a.sender, "to": a.receiver,
@@ -91,14 +91,6 @@ def _connection(result: Correlation, flow: Flow, latency: Latencies, slices: lis
                     "bytes": a.size, "label": a.label} for a in flow.arrows],
         "latency_ns": latency.to_dict(),
     }
-
-
-def _ret(s: Slice) -> int | str | None:
-    if s.exit is None:
-        return None
-    if s.exit.ret is None and "ret" in s.exit.args:  # inet_csk_accept returns a sock
-        return f"sock {s.exit.args['ret']}"
-    return s.exit.ret
 
 
 def _label(e: Event) -> str:

@@ -37,8 +37,17 @@ class Slice:
     exit: Event | None  # None: the trace ended inside it
 
     @property
-    def ret(self) -> int | None:
-        return None if self.exit is None else self.exit.ret
+    def ret(self) -> int | str | None:
+        return None if self.exit is None else returned(self.exit)
+
+
+def returned(exit_: Event) -> int | str | None:
+    """What a call returned, as every report shows it: its value, or for a function
+    that returns a sock (inet_csk_accept) which one, "sock ffff…"; None if unknown."""
+    if exit_.ret is not None:
+        return exit_.ret
+    sock = exit_.args.get("ret") or (exit_.sock.sk if exit_.sock else None)
+    return None if sock is None else f"sock {sock}"
 
 
 def slices(events: Iterable[Event]) -> tuple[list[Slice], list[Event]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from lab.correlate.correlation import Correlation
 from lab.events import Event, Kind
-from lab.export.slices import ENTRIES, RETURNS
+from lab.export.slices import ENTRIES, RETURNS, returned
 
 ARROWS = {Kind.SYSCALL_ENTRY: "→", Kind.FUNC_ENTRY: "→", Kind.SYSCALL_EXIT: "←",
           Kind.FUNC_RETURN: "←", Kind.SOCK_STATE: "•", Kind.TRACEPOINT: "•"}
@@ -55,10 +55,8 @@ def timeline(result: Correlation) -> str:
 def _call(e: Event) -> str:
     match e.kind:
         case Kind.SYSCALL_EXIT | Kind.FUNC_RETURN:
-            if e.ret is not None:
-                return f"{e.name} = {e.ret}"
-            # A function returning a sock (inet_csk_accept): show which.
-            return f"{e.name} = sock {e.args.get('ret') or (e.sock.sk if e.sock else '?')}"
+            value = returned(e)
+            return f"{e.name} = {'?' if value is None else value}"
         case Kind.SOCK_STATE:
             return f"{e.name} {e.args.get('oldstate')} → {e.args.get('newstate')}{_tuple(e)}"
         case _:

@@ -10,6 +10,8 @@ import pytest
 
 from lab.correlate.correlation import correlate
 from lab.export.perfetto import chrome_trace
+from lab.export.report_data import report_data
+from lab.export.timeline import timeline
 from tests.unit.test_correlate_pairing import ftrace_run
 
 
@@ -71,3 +73,16 @@ def test_each_arrow_is_a_flow_forward_in_time(trace: tuple[dict[str, Any], int])
     assert sorted(e["cat"] for e in starts.values()) == [
         "flow.close", "flow.close", "flow.close", "flow.data", "flow.data", "flow.handshake",
         "flow.handshake"]
+
+
+@pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
+def test_every_report_names_the_sock_accept_returned(kernel: str) -> None:
+    result = correlate(ftrace_run(kernel, "replyhi"), reference="client")
+    timeline_text = timeline(result)
+    (html_accept,) = [s["ret"] for c in report_data(result, title="t")["connections"]
+                      for s in c["slices"] if s["name"] == "inet_csk_accept"]
+    (trace_accept,) = [e["args"]["ret"] for e in chrome_trace(result)["traceEvents"]
+                       if e["ph"] == "X" and e["name"] == "inet_csk_accept"]
+    assert isinstance(html_accept, str) and html_accept.startswith("sock ffff")
+    assert trace_accept == html_accept
+    assert f"← inet_csk_accept = {html_accept}" in timeline_text
