@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from lab.cli.common import Subparsers, err, out
-from lab.correlate.correlation import correlate
+from lab.correlate.correlation import choose_reference, correlate
 from lab.errors import UsageError
 from lab.events import read_events
 from lab.export.outputs import Outcome, write_reports
@@ -36,7 +36,8 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a directory `lab run` made")
     p.add_argument("--reference", metavar="NODE",
                    help="the node whose clock the others are aligned to "
-                        "(default: the topology's first node)")
+                        "(default: the topology's first node; if it traced nothing, "
+                        "the first by name that did)")
     p.set_defaults(handler=run)
 
 
@@ -48,10 +49,10 @@ async def run(args: argparse.Namespace) -> int:
                          hint="give a directory that `lab run` made, e.g. runs/<lab>-<time>")
     events = list(read_events(events_file))
     nodes = sorted({e.node for e in events})
-    reference = args.reference or _first_node(run_dir, nodes)
-    if events and reference not in nodes:
-        raise UsageError(f"--reference {reference}: no events of that node in {events_file}",
-                         hint=f"nodes with events: {', '.join(nodes)}")
+    if args.reference is not None and events and args.reference not in nodes:
+        raise UsageError(f"--reference {args.reference}: no events of that node in "
+                         f"{events_file}", hint=f"nodes with events: {', '.join(nodes)}")
+    reference = choose_reference(nodes, args.reference or _first_node(run_dir))
     if not events:
         err.print(f"[yellow]warning:[/yellow] {escape(str(events_file))} holds no events "
                   "(did the playbook start a tracer?); the reports will be empty")
@@ -64,10 +65,10 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _first_node(run_dir: Path, nodes: list[str]) -> str | None:
-    """The topology's first node, as `lab run` chose it; else the first by name."""
+def _first_node(run_dir: Path) -> str | None:
+    """The topology's first node, which `lab run` prefers as the reference."""
     try:
         topology = json.loads((run_dir / "topology.json").read_text())
         return str(topology["nodes"][0]["name"])
     except (OSError, ValueError, LookupError, TypeError):
-        return nodes[0] if nodes else None
+        return None

@@ -83,7 +83,7 @@ def _unchanged(ts: int) -> int:
 
 
 def correlate(events: Iterable[Event], reference: str | None = None) -> Correlation:
-    """Correlate `events`; the reference clock is `reference`'s, or the first node's."""
+    """Correlate `events` on `reference`'s clock (see `choose_reference`)."""
     with no_gc_pauses():
         return _correlate(events, reference)
 
@@ -93,7 +93,7 @@ def _correlate(events: Iterable[Event], reference: str | None) -> Correlation:
     ordered = pairing.events
     found = flows(pairing.connections)
     nodes = pairing.nodes
-    reference = reference or (nodes[0] if nodes else "")
+    reference = choose_reference(nodes, reference)
     fits = {node: fit for node, fit in align(reference, sync_messages(found)).items()
             if node != reference}
     for node in nodes:
@@ -106,6 +106,14 @@ def _correlate(events: Iterable[Event], reference: str | None) -> Correlation:
     result.inversions = [a for flow in found if flow.connection.proto == "tcp"
                          for a in flow.arrows if _late(a, clocks) < 0]
     return result
+
+
+def choose_reference(nodes: Sequence[str], preferred: str | None) -> str:
+    """The node whose clock a run is shown on: `preferred` (the topology's first node)
+    when it has events, else the first node by name that has some."""
+    if preferred in nodes or not nodes:
+        return preferred or ""
+    return min(nodes)
 
 
 @contextmanager

@@ -88,3 +88,19 @@ def test_a_report_that_cannot_be_written_is_one_line_naming_it(
     last = err.splitlines()[-1]
     assert (code, last) == (1, f"error: {tmp_path / 'timeline.txt'}: Is a directory")
     assert "Traceback" not in err
+
+
+def test_when_the_first_node_traced_nothing_the_next_is_the_reference(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # As `lab run` leaves it when the playbook traced the server only.
+    write_events(tmp_path / "events.jsonl",
+                 [e for e in synthetic_run(2).events if e.node == "server"])
+    (tmp_path / "topology.json").write_text(json.dumps(
+        {"nodes": [{"name": "client"}, {"name": "server"}]}))
+    code, _, err = report(capsys, str(tmp_path))
+    assert code == 0, err
+    assert "on server's clock" in err
+    assert json.loads((tmp_path / "connections.json").read_text())["reference"] == "server"
+    # Asked for by name, a node without events is still refused.
+    code, _, err = report(capsys, str(tmp_path), "--reference", "client")
+    assert code == 2 and "--reference client: no events of that node" in err
