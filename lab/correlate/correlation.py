@@ -44,6 +44,9 @@ class Latencies:
                 "first_to_last_byte": self.first_to_last_byte}
 
 
+UNMEASURED = Latencies(None, [], {})  # the ends' clocks are not aligned
+
+
 @dataclass
 class Correlation:
     events: list[Event]  # sorted by node, then time
@@ -102,7 +105,11 @@ def _correlate(events: Iterable[Event], reference: str | None) -> Correlation:
                                   note="no TCP traffic with another node")
     result = Correlation(ordered, pairing, found, reference, fits)
     clocks = {node: result.clock(node) for node in nodes}
-    result.latencies = [_latencies(flow, clocks) for flow in found]
+    # Between nodes whose clocks could not be aligned a latency would only show the
+    # clocks' difference: not measured.
+    aligned = {n for n in nodes if n not in fits or fits[n].quality is not Quality.NO_DATA}
+    result.latencies = [_latencies(flow, clocks) if _measurable(flow, aligned) else UNMEASURED
+                        for flow in found]
     result.inversions = [a for flow in found if flow.connection.proto == "tcp"
                          for a in flow.arrows if _late(a, clocks) < 0]
     return result
@@ -128,6 +135,11 @@ def no_gc_pauses() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _measurable(flow: Flow, aligned: set[str]) -> bool:
+    ends = {end.node for end in flow.connection.ends}
+    return len(ends) == 1 or ends <= aligned
 
 
 def _late(a: Arrow, clocks: _Clocks) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from msgspec.structs import replace
 
 from lab.correlate.correlation import correlate, run_statistics
 from lab.correlate.messages import Link
@@ -156,3 +157,15 @@ def test_captured_concurrent_ftrace_50_connections_each_send_matched(
         request, reply = flow.transfers
         assert [(t.size, len(t.receives)) for t in request] == [(5, 1)], flow.connection.id
         assert [(t.size, len(t.receives)) for t in reply] == [(2, 1)], flow.connection.id
+
+
+def test_without_aligned_clocks_no_cross_node_latency_is_claimed() -> None:
+    # UDP never aligns clocks: the server's clock is 40 ms ahead and stays so.
+    events = strace_run("linux-5.10", "udp")
+    shifted = [replace(e, ts=e.ts + 40_000_000) if e.node == "server" else e for e in events]
+    result = correlate(shifted, reference="client")
+    assert result.fits["server"].quality is Quality.NO_DATA
+    (flow,) = result.flows
+    assert flow.transfers[0] and flow.transfers[1]  # the datagrams are still matched
+    assert run_statistics(result.latencies) == {
+        "connect_to_accept": None, "send_to_receive": None, "first_to_last_byte": None}
