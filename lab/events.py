@@ -104,12 +104,14 @@ def write_events(path: Path, events: Iterable[Event]) -> int:
     return count
 
 
-def read_events(path: Path) -> Iterator[Event]:
-    """The events of an `events.jsonl`; a line that is not one stops with its place.
+def read_events(path: Path, *, skipped: list[InputIssue] | None = None) -> Iterator[Event]:
+    """The events of an `events.jsonl`. A line that is not one (a run cut short
+    leaves half a line) stops with its place, or, given `skipped`, is noted there
+    and left out.
 
     Whole blocks of lines are decoded at once (msgspec's `decode_lines`), which
     is a third faster than line by line; a block that fails is read again line
-    by line to find the line at fault.
+    by line to find the lines at fault.
     """
     line = 1
     with path.open("rb") as f:
@@ -118,7 +120,7 @@ def read_events(path: Path) -> Iterator[Event]:
             try:
                 yield from _DECODER.decode_lines(block)
             except msgspec.DecodeError:
-                yield from _decode_each(path, block, line)
+                yield from _decode_each(path, block, line, skipped)
             line += block.count(b"\n")
 
 
@@ -139,18 +141,23 @@ def by_node(events: Iterable[Event]) -> dict[str, list[Event]]:
     return dict(sorted(grouped.items()))
 
 
-def _decode_each(path: Path, block: bytes, first_line: int) -> Iterator[Event]:
+def _decode_each(path: Path, block: bytes, first_line: int,
+                 skipped: list[InputIssue] | None) -> Iterator[Event]:
     for number, line in enumerate(block.splitlines(), first_line):
         if line.strip():
             try:
                 yield _DECODER.decode(line)
             except msgspec.DecodeError as exc:
-                raise InputError([_issue(path, number, exc)]) from None
+                if skipped is None:
+                    raise InputError([_issue(path, number, exc)]) from None
+                skipped.append(_issue(path, number, exc))
 
 
 def _issue(path: Path, line: int, exc: msgspec.DecodeError) -> InputIssue:
     """msgspec says "Expected `int`, got `str` - at `$.sock.sport`": field first."""
     message, _, where = str(exc).partition(" - at `$")
     field = where.rstrip("`").lstrip(".")
-    return InputIssue(path, line, field, message[:1].lower() + message[1:],
+    if message[1:2].islower():  # "Expected" → "expected", but "JSON" stays
+        message = message[:1].lower() + message[1:]
+    return InputIssue(path, line, field, message,
                       hint="each line must be one event of the schema in lab/events.py")

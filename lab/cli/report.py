@@ -10,9 +10,11 @@ from rich.markup import escape
 
 from lab.cli.common import Subparsers, err, out
 from lab.correlate.correlation import choose_reference, correlate
-from lab.errors import UsageError
+from lab.errors import InputIssue, UsageError
 from lab.events import read_events
 from lab.export.outputs import Outcome, write_reports
+
+SHOWN_SKIPPED = 3  # unreadable lines named one by one; the rest are counted
 
 EPILOG = """\
 examples:
@@ -24,7 +26,8 @@ It reads events.jsonl and writes, in the same directory:
   timeline.txt       both sides' calls merged on the reference node's clock
   trace.json         open it in https://ui.perfetto.dev (flows: send → receive)
   report.html        open it in a browser: a sequence diagram per connection, offline
-`lab run` does this by itself at the end of every run.
+`lab run` does this by itself at the end of every run. A line of events.jsonl that
+cannot be read (a run cut short leaves half a line) is named and left out.
 """
 
 
@@ -47,7 +50,13 @@ async def run(args: argparse.Namespace) -> int:
     if not events_file.is_file():
         raise UsageError(f"{run_dir}: no events.jsonl here",
                          hint="give a directory that `lab run` made, e.g. runs/<lab>-<time>")
-    events = list(read_events(events_file))
+    skipped: list[InputIssue] = []
+    events = list(read_events(events_file, skipped=skipped))
+    for issue in skipped[:SHOWN_SKIPPED]:
+        err.print(f"[yellow]warning:[/yellow] {escape(str(issue))}; line left out")
+    if len(skipped) > SHOWN_SKIPPED:
+        err.print(f"[yellow]warning:[/yellow] and {len(skipped) - SHOWN_SKIPPED} more "
+                  "unreadable lines left out")
     nodes = sorted({e.node for e in events})
     if args.reference is not None and events and args.reference not in nodes:
         raise UsageError(f"--reference {args.reference}: no events of that node in "
