@@ -106,6 +106,7 @@ class Document(Generic[M]):
     model: M
     locator: Locator
     unused_overrides: frozenset[str] = frozenset()
+    variables: frozenset[str] = frozenset()  # what its templates use and its `vars:` declare
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, str]:
@@ -145,8 +146,27 @@ def load_document(path: Path, model: type[M], *,
         issues += _pydantic_issues(exc, model, data, locator, walker.failed)
     if issues:
         raise InputError(sort_issues(issues))
-    unused = frozenset(overrides) - walker.used - set(root.get(VARS_KEY) or ())
-    return Document(instance, locator, unused)
+    variables = frozenset(walker.used | set(root.get(VARS_KEY) or ()))
+    return Document(instance, locator, frozenset(overrides) - variables, variables)
+
+
+def refuse_unused_overrides(overrides: Mapping[str, str],
+                            documents: Iterable[Document[Any]]) -> None:
+    """A `--set` that none of the files a verb runs uses or declares is a typo (the
+    lab would boot without it): refused before anything starts. `lab validate` only
+    warns, as it may not have been given every file the `--set` is meant for."""
+    documents = list(documents)
+    unused = sorted(set(overrides).intersection(*(d.unused_overrides for d in documents)))
+    if not unused:
+        return
+    known = sorted(set().union(*(d.variables for d in documents)))
+    files = " or ".join(str(d.locator.file) for d in documents)
+    close = _close(unused[0], known)
+    hint = (f"did you mean '{close}'?" if close else
+            f"the variables these files take: {', '.join(known)}" if known else
+            "these files declare no variables (vars:) and use none")
+    raise UsageError(f"--set {', '.join(unused)}: no variable of that name in {files}",
+                     hint=hint)
 
 
 def sort_issues(issues: Iterable[InputIssue]) -> list[InputIssue]:

@@ -14,12 +14,12 @@ from lab.images.recipe import available_names
 from lab.lifecycle.down import tear_down
 from lab.lifecycle.up import UpOptions, bring_up
 from lab.paths import Paths
-from lab.playbook import load_playbook, shipped_programs
+from lab.playbook import load_playbook, read_playbook, resolve_playbook, shipped_programs
 from lab.run import RunDir, StepResult, run_playbook
 from lab.run.runner import StepSink
-from lab.source import parse_overrides
+from lab.source import load_document, parse_overrides, refuse_unused_overrides
 from lab.state import StateStore
-from lab.topology import load_topology
+from lab.topology import TopologyInput, expand
 
 EPILOG = """\
 examples:
@@ -71,9 +71,12 @@ async def run(args: argparse.Namespace) -> int:
     else:
         raise UsageError("give a TOPOLOGY and a PLAYBOOK (or --lab NAME and a PLAYBOOK)",
                          hint="lab run topologies/pair.yaml playbooks/replyhi.yaml")
-    topology = load_topology(topology_file, overrides=overrides, images=available_names())
+    document = load_document(topology_file, TopologyInput, overrides=overrides)
+    topology = expand(document, images=available_names())
     # Check the playbook before booting anything; it is rendered again with the lab's name.
-    load_playbook(playbook_file, topology, overrides=overrides, programs=shipped_programs())
+    playbook = read_playbook(playbook_file, topology, overrides=overrides)
+    resolve_playbook(playbook, topology, overrides=overrides)
+    refuse_unused_overrides(overrides, [document, playbook])
     async with backend_for(args.connect if state is None else state.uri) as backend:
         if state is None:
             state = await bring_up(topology, topology_file, backend, paths,

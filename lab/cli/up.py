@@ -9,8 +9,8 @@ from lab.cli.common import ProgressPrinter, Subparsers, add_connect_option, back
 from lab.images.recipe import available_names
 from lab.lifecycle.up import UpOptions, bring_up
 from lab.paths import Paths
-from lab.source import parse_overrides
-from lab.topology import load_topology
+from lab.source import load_document, parse_overrides, refuse_unused_overrides
+from lab.topology import TopologyInput, expand
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -34,8 +34,10 @@ def add_parser(sub: Subparsers) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    topology = load_topology(args.topology, overrides=parse_overrides(args.overrides),
-                             images=available_names())
+    overrides = parse_overrides(args.overrides)
+    document = load_document(args.topology, TopologyInput, overrides=overrides)
+    topology = expand(document, images=available_names())
+    refuse_unused_overrides(overrides, [document])
     options = UpOptions(timeout=args.timeout, accel=args.accel, mirror=args.mirror)
     async with backend_for(args.connect) as backend:
         state = await bring_up(topology, args.topology, backend, Paths.default(),

@@ -54,7 +54,10 @@ def read_playbook(path: Path, topology: Topology, *, lab_name: str | None = None
         doc = load_document(path, PlaybookInput, overrides=given)
     except InputError as exc:
         raise InputError([explain_missing_fact(i, facts) for i in exc.issues]) from None
-    return replace(doc, unused_overrides=doc.unused_overrides - set(FACT_NAMES))
+    # A --set of a fact's name is shadowed by the fact: it changes nothing here.
+    shadowed = set(overrides) & set(FACT_NAMES)
+    return replace(doc, unused_overrides=(doc.unused_overrides & set(overrides)) | shadowed,
+                   variables=doc.variables - set(FACT_NAMES))
 
 
 

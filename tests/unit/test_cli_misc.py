@@ -16,6 +16,8 @@ from lab.cli.main import main
 from lab.paths import Paths
 from lab.state import LabState, NetworkState, NodeState, StateStore
 
+ROOT = Path(__file__).resolve().parents[2]
+
 LAB = "pair-1a2b3c"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2bzpYMVUGgdhJ7aOnUzNIs2i/tRzyDtQRYG1oXw8ab"
 NO_LAB = "error: no lab named 'nosuch' (hint: `lab status` lists the labs that are up)\n"
@@ -212,3 +214,26 @@ def test_help_lists_every_verb(capsys: pytest.CaptureFixture[str]) -> None:
               and not line.startswith("     ")]
     assert listed == ["validate", "up", "run", "report", "down", "status", "exec", "cp", "ssh",
                       "image", "doctor"]
+
+
+PAIR, REPLYHI = str(ROOT / "topologies" / "pair.yaml"), str(ROOT / "playbooks" / "replyhi.yaml")
+
+
+@pytest.mark.parametrize("argv", [
+    ("up", PAIR, "--set", "imgae=debian-12"),
+    ("run", PAIR, REPLYHI, "--set", "imgae=debian-12"),
+])
+def test_a_mistyped_set_is_refused_before_anything_boots(
+        capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]) -> None:
+    # No libvirt is needed to get this far: the files are checked first.
+    assert main(list(argv)) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: --set imgae: no variable of that name in {PAIR}")
+    assert line.endswith("(hint: did you mean 'image'?)")
+
+
+def test_a_set_of_a_fact_is_refused_as_it_changes_nothing(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["run", PAIR, REPLYHI, "--set", "nodes=3"]
+    assert main(argv) == 2
+    assert "error: --set nodes: no variable of that name" in capsys.readouterr().err
