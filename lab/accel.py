@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lab.backends.base import Accelerator
 from lab.direct_boot import QEMU, boot_until, qemu_argv
+from lab.files import atomic_write
 from lab.images.cpio import CpioWriter
 from lab.log import get_logger
 
@@ -59,10 +60,8 @@ async def choose_accelerator(kernel: Path, initrd: Path, cache: Path,
                 return Accelerator("tcg", reason)
     accel = await probe_kvm(kernel, initrd)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"boot_id": boot_id, "accel": accel.name,
-                               "reason": accel.reason}) + "\n")
-    tmp.replace(cache)
+    verdict = {"boot_id": boot_id, "accel": accel.name, "reason": accel.reason}
+    atomic_write(cache, (json.dumps(verdict) + "\n").encode(), mode=0o644)
     return accel
 
 

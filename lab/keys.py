@@ -7,10 +7,8 @@ ssh_config lets plain `ssh -F FILE NODE` reach a node with the same pinning.
 
 from __future__ import annotations
 
-import os
 import re
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lab import ssh
 from lab.errors import LabError
+from lab.files import atomic_write
 from lab.render import render
 from lab.ssh import Endpoint
 
@@ -57,16 +56,16 @@ def ensure_lab_keypair(directory: Path) -> Path:
             if not isinstance(key, Ed25519PrivateKey):
                 raise LabError(f"the lab's SSH key {private} is not an ed25519 key",
                                hint="remove it to make a new one (then recreate the lab)")
-            _write_file(public, _openssh_public(key), 0o644)
+            atomic_write(public, _openssh_public(key), mode=0o644)
         return private
     # cryptography rather than asyncssh: `lab up` makes the key before it needs
     # asyncssh, which is slower to import (see lab.ssh).
     key = Ed25519PrivateKey.generate()
     # Public first: a private key on disk always has its public half beside it.
-    _write_file(public, _openssh_public(key), 0o644)
-    _write_file(private, key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.OpenSSH,
-                                           serialization.NoEncryption()), 0o600)
+    atomic_write(public, _openssh_public(key), mode=0o644)
+    atomic_write(private, key.private_bytes(serialization.Encoding.PEM,
+                                            serialization.PrivateFormat.OpenSSH,
+                                            serialization.NoEncryption()), mode=0o600)
     return private
 
 
@@ -98,7 +97,7 @@ def write_known_hosts(path: Path, endpoints: Mapping[str, Endpoint]) -> None:
     """known_hosts (0600) pinning the host key of every node of a lab."""
     text = "".join(f"{known_hosts_line(node, endpoint)}\n"
                    for node, endpoint in sorted(endpoints.items()))
-    _write_file(path, text.encode(), 0o600)
+    atomic_write(path, text.encode(), mode=0o600)
 
 
 @dataclass(frozen=True)
@@ -133,7 +132,7 @@ def write_ssh_config(path: Path, endpoints: Mapping[str, Endpoint], *, identity_
     """render_ssh_config written to `path` (0600: ssh rejects writable configs)."""
     text = render_ssh_config(endpoints, identity_file=identity_file, known_hosts=known_hosts,
                              connect_timeout=connect_timeout)
-    _write_file(path, text.encode(), 0o600)
+    atomic_write(path, text.encode(), mode=0o600)
 
 
 def _config_word(value: str) -> str:
@@ -157,15 +156,3 @@ def _config_path(path: Path) -> str:
     text = text.replace("%", "%%").replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
 
-
-def _write_file(path: Path, data: bytes, mode: int) -> None:
-    """Write atomically with exactly `mode` (a temp file renamed into place)."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

@@ -7,14 +7,13 @@ controller was killed half-way through `lab up`.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lab.errors import LabError, LabNotFound
+from lab.files import atomic_write
 from lab.paths import Paths
 from lab.ssh import Endpoint
 
@@ -81,15 +80,13 @@ class StateStore:
     def save(self, state: LabState) -> None:
         directory = self.paths.lab_dir(state.name)
         directory.mkdir(parents=True, exist_ok=True, mode=0o755)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".state-")
-        with os.fdopen(fd, "w") as f:
-            f.write(state.model_dump_json(indent=2) + "\n")
-        os.replace(tmp, directory / STATE_FILE)
+        atomic_write(directory / STATE_FILE,
+                     (state.model_dump_json(indent=2) + "\n").encode(), mode=0o600)
 
     def load(self, name: str) -> LabState:
         path = self.paths.lab_dir(name) / STATE_FILE
         try:
-            return LabState.model_validate_json(path.read_text())
+            return LabState.model_validate_json(path.read_bytes())
         except FileNotFoundError:
             raise LabNotFound(f"no lab named {name!r}",
                               hint="`lab status` lists the labs that are up") from None

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.files import atomic_output
 from lab.images.cpio import CpioWriter
 
 
@@ -53,11 +54,8 @@ def overlay_archive(config: GuestConfig) -> bytes:
 
 def write_node_initrd(base: Path, config: GuestConfig, out: Path) -> None:
     """base initrd + this node's overlay, as one file the domain boots."""
-    tmp = out.with_suffix(".tmp")
-    with base.open("rb") as src, tmp.open("wb") as dst:
+    with atomic_output(out, mode=0o644) as temp, base.open("rb") as src, temp.open("wb") as dst:
         shutil.copyfileobj(src, dst)
         # The kernel looks for each archive on a 4-byte boundary.
         dst.write(b"\0" * (-dst.tell() % 4))
         dst.write(overlay_archive(config))
-    tmp.chmod(0o644)
-    tmp.replace(out)

@@ -14,7 +14,6 @@ import asyncio
 import hashlib
 import os
 import re
-import secrets
 import shlex
 import shutil
 import signal
@@ -24,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 from lab.errors import ProgramError
+from lab.files import atomic_output
 from lab.log import get_logger
 
 # Bump when the build changes in a way the flags do not show.
@@ -84,13 +84,8 @@ async def _build(name: str, source: Path, shipped: bool, cache: Path, compiler: 
     if binary.is_file():
         return binary
     binary.parent.mkdir(parents=True, exist_ok=True)
-    temp = binary.with_name(f".{name}.{secrets.token_hex(4)}.tmp")
-    try:
+    with atomic_output(binary, mode=0o755) as temp:  # readers see no binary or a whole one
         await _compile(name, source, temp, compiler, flags)
-        temp.chmod(0o755)
-        os.replace(temp, binary)  # readers see no binary or a whole one
-    finally:
-        temp.unlink(missing_ok=True)
     return binary
 
 

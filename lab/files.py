@@ -1,0 +1,40 @@
+"""Files that readers see whole or not at all.
+
+A file is written under a temporary name in its own directory, given its
+permissions, then renamed over the target; a failure on the way removes the
+temporary file and leaves the target as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_output(path: Path, *, mode: int) -> Iterator[Path]:
+    """A temporary path beside `path`, renamed onto it with `mode` when the block succeeds.
+
+    The temporary file exists (empty, 0600) when the block starts; the block
+    writes it, or has a program write it. When the block raises, the
+    temporary file is removed and `path` is untouched.
+    """
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    temp = Path(name)
+    try:
+        yield temp
+        temp.chmod(mode)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int) -> None:
+    """Write `data` to `path` with exactly `mode`, atomically."""
+    with atomic_output(path, mode=mode) as temp:
+        temp.write_bytes(data)
