@@ -43,7 +43,6 @@ class UpOptions:
     timeout: float = 120.0  # seconds until every node answers SSH
     accel: str | None = None  # "kvm" or "tcg" to skip the probe
     mirror: str | None = None
-    name: str | None = None
 
 
 async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Paths, *,
@@ -51,7 +50,7 @@ async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Pa
                    ) -> LabState:
     started = time.monotonic()
     store = StateStore(paths)
-    lab = options.name or new_lab_name(topology.name)
+    lab = new_lab_name(topology.name)
     state = LabState(name=lab, topology=str(source), uri=backend.uri,
                      created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     for index, network in enumerate(topology.networks, start=1):
