@@ -219,11 +219,6 @@ class Playbook:
     steps: tuple[Step, ...]
     expect: tuple[Expectation, ...]
 
-    @property
-    def handles(self) -> tuple[str, ...]:
-        return tuple(s.action.background for s in self.steps
-                     if isinstance(s.action, Run) and s.action.background)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "description": self.description, "path": str(self.path),

@@ -83,7 +83,6 @@ def test_step_defaults(load: Any) -> None:
     assert [s.line for s in book.steps] == [3, 7, 8, 9, 10, 11, 12]
     assert [s.nodes for s in book.steps][:3] == [("server",), ("server",), ("client",)]
     assert book.steps[3].nodes == ()  # the handle knows
-    assert book.handles == ("srv", "two")
 
 
 def test_command_as_words_is_quoted_for_the_shell(load: Any) -> None:
