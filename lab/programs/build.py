@@ -17,7 +17,6 @@ import re
 import shlex
 import shutil
 import signal
-from collections.abc import Iterable
 from contextlib import ExitStack, suppress
 from importlib import resources
 from pathlib import Path
@@ -55,13 +54,6 @@ async def build_program(program: str | Path, cache: Path, *, compiler: str = "gc
         name, source, shipped = _resolve(program, stack)
         binary = await _build(name, source, shipped, cache, compiler)
     return binary
-
-
-async def build_programs(programs: Iterable[str | Path], cache: Path, *,
-                         compiler: str = "gcc") -> list[Path]:
-    """Build several programs in parallel; the binaries in the same order."""
-    return list(await asyncio.gather(
-        *(build_program(p, cache, compiler=compiler) for p in programs)))
 
 
 def _resolve(program: str | Path, stack: ExitStack) -> tuple[str, Path, bool]:

@@ -22,7 +22,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from lab.errors import ProgramError
-from lab.programs import build, build_program, build_programs, shipped_programs
+from lab.programs import build, build_program, shipped_programs
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
@@ -96,7 +96,11 @@ def run(*argv: str | Path) -> subprocess.CompletedProcess[str]:
 def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     cache = tmp_path_factory.mktemp("programs")
     names = shipped_programs()
-    return dict(zip(names, asyncio.run(build_programs(names, cache)), strict=True))
+
+    async def build_all() -> list[Path]:
+        return list(await asyncio.gather(*(build_program(name, cache) for name in names)))
+
+    return dict(zip(names, asyncio.run(build_all()), strict=True))
 
 
 @pytest.fixture
