@@ -20,7 +20,7 @@ from lab.ssh import Endpoint
 STATE_FILE = "state.json"
 KNOWN_HOSTS = "known_hosts"
 SSH_CONFIG = "ssh_config"
-Status = Literal["creating", "up", "failed"]
+Status = Literal["creating", "up"]
 
 
 class NodeState(BaseModel):
