@@ -97,7 +97,7 @@ class Topology:
         return _named({n.name: n for n in self.networks}, name)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able; `from_dict` reads it back (for lab state files)."""
+        """JSON-able, as a run directory's topology.json holds it; `from_dict` reads it back."""
         return {
             "name": self.name,
             "nodes": [{
@@ -114,6 +114,7 @@ class Topology:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Topology:
+        """The topology `to_dict` gave, e.g. read back from a run directory's topology.json."""
         return cls(
             name=data["name"],
             nodes=tuple(Node(
