@@ -14,7 +14,7 @@ from lab.images.recipe import available_names
 from lab.lifecycle.down import tear_down
 from lab.lifecycle.up import UpOptions, bring_up
 from lab.paths import Paths
-from lab.playbook import load_playbook, read_playbook, resolve_playbook, shipped_programs
+from lab.playbook import load_playbook, read_playbook, resolve_playbook
 from lab.run import RunDir, StepResult, run_playbook
 from lab.run.runner import StepSink
 from lab.source import load_document, parse_overrides, refuse_unused_overrides
@@ -85,7 +85,7 @@ async def run(args: argparse.Namespace) -> int:
             err.print(f"lab {state.name} is up")
         try:
             book = load_playbook(playbook_file, topology, lab_name=state.name,
-                                 overrides=overrides, programs=shipped_programs())
+                                 overrides=overrides)
             run_dir = RunDir.create(args.runs, state.name)
             err.print(f"running {book.name} ({len(book.steps)} steps) → {run_dir.path}")
             summary = await run_playbook(book, topology, state, paths, run_dir,
