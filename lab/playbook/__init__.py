@@ -40,12 +40,12 @@ from lab.playbook.plan import (
     Wait,
     WaitPort,
 )
-from lab.playbook.resolve import resolve_playbook, shipped_programs
+from lab.playbook.resolve import resolve_playbook
 
 __all__ = [
     "FACT_NAMES", "Absent", "Action", "Bound", "Changes", "Check", "Count", "Deploy",
     "Expectation", "FtraceSettings", "InOrder", "Outcome", "Playbook", "PlaybookInput",
     "Present", "Pull", "Push", "Run", "Sleep", "Step", "Stop", "StraceSettings", "TraceStart",
     "TraceStop", "Wait", "WaitPort", "document_kind", "evaluate", "load_playbook",
-    "read_playbook", "resolve_playbook", "shipped_programs", "topology_facts",
+    "read_playbook", "resolve_playbook", "topology_facts",
 ]

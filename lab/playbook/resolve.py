@@ -65,7 +65,7 @@ from lab.playbook.values import (
     DEFAULT_TIMEOUT,
     FTRACE_BUFFER_KB,
 )
-from lab.programs import shipped_programs as programs_in_package
+from lab.programs import shipped_programs
 from lab.source import Document, Loc, override_value, sort_issues
 from lab.topology import Topology
 from lab.tracers.ftrace.probes import DEFAULT_FUNCTIONS, DEFAULT_SYSCALLS
@@ -99,13 +99,8 @@ def resolve_playbook(doc: Document[PlaybookInput], topology: Topology, *,
                      lab_name: str | None = None, overrides: Mapping[str, str] = {},
                      programs: Collection[str] | None = None) -> Playbook:
     """The checks that need the whole file and the topology; builds the `Playbook`."""
-    known = shipped_programs() if programs is None else tuple(programs)
+    known = tuple(shipped_programs() if programs is None else programs)
     return _Resolver(doc, topology, lab_name or topology.name, overrides, known).run()
-
-
-def shipped_programs() -> tuple[str, ...]:
-    """Names of the programs socklab ships (lab.programs), sorted."""
-    return tuple(programs_in_package())
 
 
 @dataclass

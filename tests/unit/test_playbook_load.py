@@ -25,7 +25,6 @@ from lab.playbook import (
     document_kind,
     load_playbook,
     read_playbook,
-    shipped_programs,
 )
 from lab.playbook.plan import DEFAULT_KINDS, Bound, output_matches
 from lab.topology import Topology, load_topology
@@ -236,11 +235,6 @@ def test_expectations(load: Any) -> None:
 def test_output_matches_searches_each_line() -> None:
     assert output_matches("^hi$", "hi\nhello: received 1 reply(ies)\n")
     assert not output_matches("^hello$", "hi\nhello: received 1 reply(ies)\n")
-
-
-def test_shipped_programs() -> None:
-    assert shipped_programs() == ("bulk-recv", "bulk-send", "clocks", "concurrent", "hello",
-                                  "replyhi", "udpecho", "udpsend")
 
 
 @pytest.mark.parametrize(("text", "kind"), [
