@@ -47,11 +47,10 @@ from lab.playbook.values import (
     Text,
     Timeout,
     not_empty,
-    null_is_empty,
-    null_is_no_items,
     shorthand,
 )
 from lab.source import FieldError
+from lab.topology.model import null_is_empty, null_is_no_items
 
 
 class _Input(BaseModel):

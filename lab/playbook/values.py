@@ -232,11 +232,3 @@ def not_empty(value: Any) -> Any:
 
 
 NOT_EMPTY = (BeforeValidator(not_empty), Field(json_schema_extra={"minItems": 1}))
-
-
-def null_is_empty(value: Any) -> Any:
-    return {} if value is None else value
-
-
-def null_is_no_items(value: Any) -> Any:
-    return () if value is None else value

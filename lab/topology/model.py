@@ -104,11 +104,13 @@ Address6 = Annotated[IPv6Address | None, PlainValidator(
     _address(IPv6Address), json_schema_input_type=IPv6Address | None)]
 
 
-def _null_is_empty(value: Any) -> Any:
+def null_is_empty(value: Any) -> Any:
+    """A key written with no value (YAML null) as an empty mapping."""
     return {} if value is None else value
 
 
-def _null_is_no_items(value: Any) -> Any:
+def null_is_no_items(value: Any) -> Any:
+    """A key written with no value (YAML null) as an empty list."""
     return () if value is None else value
 
 
@@ -168,9 +170,9 @@ class EndpointInput(_Input):
 
 # `client:` with nothing after it means "all defaults"; likewise for sections.
 NodeEntry = Annotated[NodeInput, BeforeValidator(
-    _null_is_empty, json_schema_input_type=NodeInput | None)]
+    null_is_empty, json_schema_input_type=NodeInput | None)]
 NetworkEntry = Annotated[NetworkInput, BeforeValidator(
-    _null_is_empty, json_schema_input_type=NetworkInput | None)]
+    null_is_empty, json_schema_input_type=NetworkInput | None)]
 Endpoint = Annotated[EndpointInput, BeforeValidator(
     _endpoint, json_schema_input_type=Name | EndpointInput)]
 
@@ -190,21 +192,21 @@ class TopologyInput(_Input):
 
     name: Name = Field(description="Lab name; prefixes every libvirt object of the lab.")
     vars: Annotated[dict[str, Any], BeforeValidator(
-        _null_is_empty, json_schema_input_type=dict[str, Any] | None)] = Field(
+        null_is_empty, json_schema_input_type=dict[str, Any] | None)] = Field(
         default_factory=dict,
         description="Variables for {{ templates }} in string values; "
                     "--set KEY=VALUE overrides them.")
     defaults: Annotated[NodeSettings, BeforeValidator(
-        _null_is_empty, json_schema_input_type=NodeSettings | None)] = Field(
+        null_is_empty, json_schema_input_type=NodeSettings | None)] = Field(
         default=NodeSettings(),
         description="Settings for every node that does not set them itself.")
     nodes: dict[Name, NodeEntry] = Field(
         min_length=1, description="Guest machines by name, in boot and interface order.")
     networks: Annotated[dict[Name, NetworkEntry], BeforeValidator(
-        _null_is_empty, json_schema_input_type=dict[Name, NetworkEntry] | None)] = Field(
+        null_is_empty, json_schema_input_type=dict[Name, NetworkEntry] | None)] = Field(
         default_factory=dict, description="Isolated networks by name.")
     links: Annotated[tuple[LinkInput, ...], BeforeValidator(
-        _null_is_no_items, json_schema_input_type=list[LinkInput] | None)] = Field(
+        null_is_no_items, json_schema_input_type=list[LinkInput] | None)] = Field(
         default=(), description="Attachments of nodes to networks, in interface order.")
 
 
