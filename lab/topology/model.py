@@ -13,12 +13,12 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator
 
+from lab.images.recipe import NAME_PATTERN as IMAGE_PATTERN
 from lab.source import FieldError, matching
 
 # Names end up in libvirt object names, interface configs and shell commands:
 # a closed alphabet means they never need quoting anywhere.
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,15}$"
-IMAGE_PATTERN = r"^[a-z][a-z0-9.-]{0,31}$"  # as lab.images.recipe
 ROLE_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,31}$"
 
 DEFAULT_IMAGE = "debian-11"
