@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from lab.events import Event
+from lab.events import Event, by_node
 from lab.playbook.plan import Absent, Bound, Count, Expectation, InOrder, Present
 
 
@@ -32,12 +32,8 @@ class Outcome:
 
 def evaluate(expectations: Iterable[Expectation], events: Iterable[Event]) -> list[Outcome]:
     """Check every expectation on each of its nodes."""
-    by_node: dict[str, list[Event]] = {}
-    for event in events:
-        by_node.setdefault(event.node, []).append(event)
-    for node_events in by_node.values():
-        node_events.sort(key=lambda e: e.ts)  # stable: equal timestamps keep file order
-    return [check(e, node, by_node.get(node, [])) for e in expectations for node in e.nodes]
+    nodes = by_node(events)  # equal timestamps keep file order
+    return [check(e, node, nodes.get(node, [])) for e in expectations for node in e.nodes]
 
 
 def selected(expectation: Expectation, events: Iterable[Event]) -> list[Event]:

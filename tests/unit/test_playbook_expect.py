@@ -82,3 +82,9 @@ def test_one_outcome_per_node() -> None:
     assert str(results[1]) == "x [server]: FAILED: missing __sys_connect (7 matching events)"
     assert evaluate([expectation(Present(("a",)), "router")], [])[0].detail == \
         "missing a (0 matching events)"
+
+
+def test_events_at_the_same_time_keep_their_file_order() -> None:
+    events = [ev("server", 20, "b"), ev("server", 10, "a"), ev("server", 20, "c")]
+    [result] = evaluate([expectation(InOrder(("a", "b", "c")))], events)
+    assert result.ok, result.detail
