@@ -7,7 +7,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 
-class ContextLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+class ContextLogger(logging.LoggerAdapter[logging.Logger]):
     """Prefixes every message with its key=value context."""
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any],
