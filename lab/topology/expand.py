@@ -43,6 +43,7 @@ from lab.topology.model import (
 )
 
 MAX_NODES = 255       # one MAC byte
+ALL_NODES = "all"     # what playbooks call every node
 MAX_INTERFACES = 255  # one MAC byte, 00 excluded
 AUTO_V4 = IPv4Network("10.77.0.0/24")
 AUTO_V6 = IPv6Network("fd77::/64")
@@ -203,6 +204,9 @@ class _Expander:
     def check_nodes(self) -> None:
         if len(self.top.nodes) > MAX_NODES:
             self.issue(("nodes",), f"too many nodes ({len(self.top.nodes)}, at most {MAX_NODES})")
+        if ALL_NODES in self.top.nodes:
+            self.issue(("nodes", ALL_NODES), f"'{ALL_NODES}' cannot name a node: in playbooks "
+                       "it means every node", "give the node another name")
         if self.images is None:
             return
         for name, node in self.top.nodes.items():

@@ -84,6 +84,9 @@ CASES = [
     ('tabs.yaml', [
         "tabs.yaml:3: YAML syntax error: found character '\\t' that cannot start any token (hint: indent with spaces; YAML does not allow tabs)",
     ]),
+    ('reserved-name.yaml', [
+        "reserved-name.yaml:4: nodes.all: 'all' cannot name a node: in playbooks it means every node (hint: give the node another name)",
+    ]),
     ('templates.yaml', [
         "templates.yaml:6: nodes.client.memory: undefined variable 'mem' (hint: define it under vars: or pass --set mem=VALUE)",
         "templates.yaml:9: nodes.server.image: template error: unexpected end of template, expected 'end of print statement' (hint: templates are Jinja2: {{ expression }} and {% statement %})",
