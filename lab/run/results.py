@@ -98,6 +98,9 @@ class RunSummary:
                  for t in self.tracers if t.lost]
         lines += [f"{t.tracer} on {t.node}: {t.unparsed} lines not understood, e.g. "
                   f"{t.unparsed_samples[0]!r}" for t in self.tracers if t.unparsed]
+        lines += [f"{t.tracer} on {t.node}: the kernel refused to probe "
+                  f"{', '.join(t.skipped_probes)}; not traced" for t in self.tracers
+                  if t.skipped_probes]
         return lines
 
     def to_json(self) -> str:

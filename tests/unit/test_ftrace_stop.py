@@ -91,3 +91,13 @@ def test_the_run_summary_says_which_probes_missed_and_what_to_do() -> None:
         "ftrace on server: 40 events lost (40 not kept by the ring buffer: buffer too small? "
         "raise tracers.ftrace.buffer_kb)",
     ]
+
+
+def test_the_run_summary_names_the_probes_the_kernel_refused() -> None:
+    summary = RunSummary(lab="l", playbook="p.yaml", topology="t.yaml", tracers=[
+        TracerResult("client", "ftrace", "raw/client.trace",
+                     skipped_probes=["tcp_v6_connect", "no_such_function"]),
+        TracerResult("server", "ftrace", "raw/server.trace")])
+    assert summary.warnings == [
+        "ftrace on client: the kernel refused to probe tcp_v6_connect, no_such_function; "
+        "not traced"]
