@@ -87,6 +87,11 @@ def _fact_hint(name: str, facts: Mapping[str, Any]) -> str | None:
     groups = [("nodes", list(nodes)), ("networks", list(facts["networks"])),
               ("roles", list(facts["roles"]))]
     for what, names in groups:
+        # nodes.web-1.ipv4 reads as nodes.web - 1.ipv4, asking for 'web'.
+        if hyphenated := [n for n in names if n.startswith(f"{name}-")]:
+            return (f"Jinja reads '-' as minus: write {what}['{hyphenated[0]}'] "
+                    f"for a name with '-'")
+    for what, names in groups:
         close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
         if close:
             return f"did you mean '{close[0]}'? {what}: {', '.join(names)}"

@@ -98,3 +98,27 @@ def test_roles_select_nodes(v4only: Topology, tmp_path: Path,
     assert step.nodes == ("b", "c")
     assert step.action == Run("ping -c 1 10.0.9.1 # v4-123456 10.0.9.0/24", 30.0, 0, None, None,
                               None, False)
+
+
+def test_a_hyphenated_node_name_in_a_template_gets_the_bracket_hint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("t.yaml").write_text(textwrap.dedent("""\
+        name: web
+        nodes: {web-1: {}, db: {}}
+        links: [{network: lan, nodes: [web-1, db]}]
+        networks: {lan: {}}
+        """))
+    Path("p.yaml").write_text(textwrap.dedent("""\
+        name: p
+        steps:
+          - node: db
+            run: "ping {{ nodes.web-1.ipv4 }}"
+          - node: db
+            run: "ping {{ nodes['web-1'].ipv4 }}"
+        """))
+    with pytest.raises(InputError) as caught:
+        load_playbook(Path("p.yaml"), load_topology(Path("t.yaml")))
+    assert [str(i) for i in caught.value.issues] == [
+        "p.yaml:4: steps[0].run: template error: 'dict object' has no attribute 'web' "
+        "(hint: Jinja reads '-' as minus: write nodes['web-1'] for a name with '-')"]
