@@ -11,6 +11,7 @@ of facts.py, so a playbook is always loaded against a resolved topology.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Collection, Mapping
@@ -27,7 +28,7 @@ from lab.playbook.model import PlaybookInput
 from lab.playbook.plan import Playbook
 from lab.playbook.resolve import resolve_playbook
 from lab.source import Document, load_document
-from lab.topology import Topology
+from lab.topology import Topology, TopologyInput
 
 
 def load_playbook(path: Path, topology: Topology, *, lab_name: str | None = None,
@@ -65,7 +66,9 @@ DocumentKind = Literal["topology", "playbook"]
 
 
 def document_kind(path: Path) -> DocumentKind:
-    """`playbook` if the file has a top-level `steps:`, else `topology`.
+    """`playbook` if its top-level keys are a playbook's (steps:, expect:, tracers:, or
+    one misspelt) and none is only a topology's (nodes:, networks:, links:); else
+    `topology`.
 
     A file that cannot be read or parsed counts as a topology: loading it
     reports the problem either way.
@@ -78,6 +81,17 @@ def document_kind(path: Path) -> DocumentKind:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError:
         data = None
-    if isinstance(data, dict):
-        return "playbook" if "steps" in data else "topology"
-    return "playbook" if re.search(r"^steps\s*:", text, re.MULTILINE) else "topology"
+    if not isinstance(data, dict):
+        return "playbook" if re.search(r"^steps\s*:", text, re.MULTILINE) else "topology"
+    keys = [str(k) for k in data]
+    if any(_like(k, TOPOLOGY_ONLY) for k in keys):
+        return "topology"
+    return "playbook" if any(_like(k, PLAYBOOK_ONLY) for k in keys) else "topology"
+
+
+PLAYBOOK_ONLY = sorted(set(PlaybookInput.model_fields) - set(TopologyInput.model_fields))
+TOPOLOGY_ONLY = sorted(set(TopologyInput.model_fields) - set(PlaybookInput.model_fields))
+
+
+def _like(key: str, fields: list[str]) -> bool:
+    return key in fields or bool(difflib.get_close_matches(key, fields, n=1, cutoff=0.75))

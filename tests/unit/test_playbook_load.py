@@ -244,6 +244,9 @@ def test_output_matches_searches_each_line() -> None:
     ("name: p\nsteps:\n  - run: [unclosed\n", "playbook"),  # broken YAML: by its keys
     ("name: t\nnodes: {a: {}\n", "topology"),
     ("", "topology"),
+    ("name: p\nstep:\n  - sleep: 1\n", "playbook"),  # misspelt: still a playbook's key
+    ("name: p\nexpect: []\n", "playbook"),
+    ("name: t\nnode: {a: {}}\nsteps: []\n", "topology"),  # a topology's key wins
 ])
 def test_document_kind(tmp_path: Path, text: str, kind: str) -> None:
     path = tmp_path / "x.yaml"
