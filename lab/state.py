@@ -91,8 +91,8 @@ class StateStore:
             raise LabNotFound(f"no lab named {name!r}",
                               hint="`lab status` lists the labs that are up") from None
         except (ValidationError, ValueError) as exc:
-            raise LabError(f"{path}: unreadable lab state ({str(exc).splitlines()[0]})",
-                           hint=f"remove it with `lab down {name}`") from exc
+            raise LabError(f"{path}: unreadable lab state ({_first_problem(exc)})",
+                           hint=f"remove the lab with `lab down {name}`") from exc
 
     def names(self) -> list[str]:
         if not self.paths.labs.is_dir():
@@ -100,6 +100,7 @@ class StateStore:
         return sorted(p.parent.name for p in self.paths.labs.glob(f"*/{STATE_FILE}"))
 
     def all(self) -> list[LabState]:
+        """Every lab whose state can be read (see `unreadable` for the others)."""
         states = []
         for name in self.names():
             try:
@@ -107,6 +108,16 @@ class StateStore:
             except LabError:
                 continue
         return states
+
+    def unreadable(self) -> dict[str, LabError]:
+        """Labs whose state file cannot be read (damaged, or another version's), and why."""
+        problems = {}
+        for name in self.names():
+            try:
+                self.load(name)
+            except LabError as exc:
+                problems[name] = exc
+        return problems
 
     def resolve(self, name: str | None) -> LabState:
         """The named lab, or the only lab that is up when no name is given."""
@@ -122,3 +133,13 @@ class StateStore:
 
     def remove(self, name: str) -> None:
         shutil.rmtree(self.paths.lab_dir(name), ignore_errors=True)
+
+
+def _first_problem(exc: ValidationError | ValueError) -> str:
+    """"nodes.client.ssh_port: Input should be a valid integer", not "5 validation errors"."""
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        return f"{where}: {first['msg']}{more}" if where else f"{first['msg']}{more}"
+    return str(exc).splitlines()[0]

@@ -14,7 +14,7 @@ from lab.cli.common import (
     err,
     store,
 )
-from lab.errors import UsageError
+from lab.errors import LabError, LabNotFound, UsageError
 from lab.lifecycle.down import tear_down
 from lab.state import LabState, StateStore
 
@@ -37,19 +37,30 @@ async def run(args: argparse.Namespace) -> int:
         raise UsageError("name the labs to remove, or pass --all",
                          hint="`lab status` lists the labs")
     labs = store()
-    states = labs.all() if args.all else [labs.load(name) for name in args.names]
-    uris = {s.uri for s in states}
     if args.all:
-        uris.add(args.connect or DEFAULT_URI)
-    for uri in sorted(uris):
+        states, unreadable = labs.all(), set(labs.unreadable())
+    else:
+        states, unreadable = [], set()
+        for name in args.names:
+            try:
+                states.append(labs.load(name))
+            except LabNotFound:
+                raise
+            except LabError:  # a damaged state file: its objects are found by their owner
+                unreadable.add(name)
+    # Labs without a readable state are found where --connect (or the default) says.
+    searched = args.connect or DEFAULT_URI if args.all or unreadable else None
+    for uri in sorted({s.uri for s in states} | ({searched} if searched else set())):
         async with backend_for(uri) as backend:
             await _down_on(backend, [s for s in states if s.uri == uri], labs,
-                           sweep=args.all)
+                           sweep=uri == searched, only=None if args.all else unreadable)
     return 0
 
 
 async def _down_on(backend: Backend, states: list[LabState], labs: StateStore,
-                   *, sweep: bool) -> None:
+                   *, sweep: bool, only: set[str] | None = None) -> None:
+    """Remove `states`' labs; with `sweep`, also what socklab created without a
+    readable state file (`only` these labs, or every one)."""
     progress = ProgressPrinter()
     owned = await backend.owned() if sweep else None
     names = {s.name for s in states}
@@ -58,11 +69,13 @@ async def _down_on(backend: Backend, states: list[LabState], labs: StateStore,
                         extra_domains=owned.domains.get(state.name) if owned else None,
                         extra_networks=owned.networks.get(state.name) if owned else None)
         err.print(f"lab {state.name} removed")
-    if owned:
-        # Objects socklab created whose state file is gone.
-        for lab in sorted((set(owned.domains) | set(owned.networks)) - names):
-            orphan = LabState(name=lab, topology="", uri=backend.uri, created_at="")
-            await tear_down(orphan, backend, labs, progress,
-                            extra_domains=owned.domains.get(lab),
-                            extra_networks=owned.networks.get(lab))
-            err.print(f"lab {lab} removed (it had no state file)")
+    if owned is None:
+        return
+    # Objects socklab created whose state file is gone or unreadable.
+    orphans = (set(owned.domains) | set(owned.networks) | labs.unreadable().keys()) - names
+    for lab in sorted(orphans if only is None else orphans & only):
+        orphan = LabState(name=lab, topology="", uri=backend.uri, created_at="")
+        await tear_down(orphan, backend, labs, progress,
+                        extra_domains=owned.domains.get(lab),
+                        extra_networks=owned.networks.get(lab))
+        err.print(f"lab {lab} removed (it had no readable state file)")

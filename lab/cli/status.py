@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from rich.markup import escape
 from rich.table import Table
 
-from lab.cli.common import Subparsers, out, store
+from lab.cli.common import Subparsers, err, out, store
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -22,11 +23,16 @@ def add_parser(sub: Subparsers) -> None:
 async def run(args: argparse.Namespace) -> int:
     labs = store()
     states = [labs.load(n) for n in args.names] if args.names else labs.all()
+    unreadable = {} if args.names else labs.unreadable()
     if args.json:
         out.out(json.dumps([s.model_dump() for s in states], indent=2))
         return 0
+    for name, problem in unreadable.items():
+        err.print(f"[yellow]warning:[/yellow] lab {name}: {escape(problem.message)} "
+                  f"(remove it with `lab down {name}`)")
     if not states:
-        out.print("no labs (start one with `lab up TOPOLOGY`)")
+        if not unreadable:
+            out.print("no labs (start one with `lab up TOPOLOGY`)")
         return 0
     table = Table(box=None, pad_edge=False)
     for column in ("LAB", "STATUS", "NODE", "ROLE", "IMAGE", "KERNEL", "SSH", "ADDRESSES"):

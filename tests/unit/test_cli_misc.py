@@ -143,7 +143,24 @@ def test_down_all_finds_objects_without_a_state_file(capsys: pytest.CaptureFixtu
     assert run(capsys, "down", "--all", "--connect", host_uri) == (0, "", (
         f"removed domain sl-{LAB}-server\n"
         f"removed network sl-{LAB}-lan\n"
-        f"lab {LAB} removed (it had no state file)\n"))
+        f"lab {LAB} removed (it had no readable state file)\n"))
+
+
+def test_a_damaged_state_file_is_shown_and_its_lab_can_be_removed(
+        capsys: pytest.CaptureFixture[str], home: Path, host_uri: str) -> None:
+    state = home / "labs" / LAB / "state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(json.dumps({"name": LAB, "nodes": {"client": {"ssh_port": "x"}}}))
+    code, out, err = run(capsys, "status")
+    assert (code, out) == (0, "")
+    assert err.startswith(f"warning: lab {LAB}: {state}: unreadable lab state (topology: ")
+    assert err.endswith(f"(remove it with `lab down {LAB}`)\n")
+    # Its libvirt objects are found by their owner, and the state goes with them.
+    assert run(capsys, "down", LAB, "--connect", host_uri) == (0, "", (
+        f"removed domain sl-{LAB}-server\n"
+        f"removed network sl-{LAB}-lan\n"
+        f"lab {LAB} removed (it had no readable state file)\n"))
+    assert not state.parent.exists()
 
 
 # --- exec, cp, ssh ------------------------------------------------------------
