@@ -107,10 +107,11 @@ def test_corrupt_state_is_an_error_naming_the_file(store: StateStore, content: s
     assert not isinstance(caught.value, LabNotFound)
     assert caught.value.message.startswith(f"{path}: unreadable lab state (")
     assert "\n" not in caught.value.message
-    assert caught.value.hint == "remove it with `lab down pair-1a2b3c`"
-    # Listing skips it rather than failing every other lab.
+    assert caught.value.hint == "remove the lab with `lab down pair-1a2b3c`"
+    # Listing skips it rather than failing every other lab, and says which it skipped.
     store.save(lab_state("tri-00ff00"))
     assert [s.name for s in store.all()] == ["tri-00ff00"]
+    assert list(store.unreadable()) == ["pair-1a2b3c"]
     assert store.names() == ["pair-1a2b3c", "tri-00ff00"]
 
 
