@@ -73,6 +73,8 @@ class Locator:
     file: Path
     lines: Mapping[Loc, int] = field(default_factory=dict)
     sequences: frozenset[Loc] = frozenset()
+    # Values a template made from --set options: "--set image=debian-13", by path.
+    overridden: Mapping[Loc, str] = field(default_factory=dict)
 
     def line(self, loc: Iterable[str | int]) -> int | None:
         """Line of `loc`, else of its nearest ancestor that has one."""
@@ -96,7 +98,16 @@ class Locator:
     def issue(self, loc: Iterable[str | int], message: str, *,
               hint: str | None = None) -> InputIssue:
         loc = tuple(loc)
-        return InputIssue(self.file, self.line(loc), self.dotted(loc), message, hint)
+        return InputIssue(self.file, self.line(loc), self.dotted(loc),
+                          message + self.origin(loc), hint)
+
+    def origin(self, loc: Loc) -> str:
+        """" (from --set image=debian-13)" when the value at `loc` came from there:
+        the file's line shows only the template."""
+        for end in range(len(loc), -1, -1):
+            if (options := self.overridden.get(loc[:end])) is not None:
+                return f" (from {options})"
+        return ""
 
 
 @dataclass(frozen=True)
@@ -124,9 +135,12 @@ def parse_overrides(items: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def load_document(path: Path, model: type[M], *,
-                  overrides: Mapping[str, str] = {}) -> Document[M]:
-    """Read, template and validate `path` as `model`; raises InputError."""
+def load_document(path: Path, model: type[M], *, overrides: Mapping[str, str] = {},
+                  facts: Mapping[str, Any] = {}) -> Document[M]:
+    """Read, template and validate `path` as `model`; raises InputError.
+
+    Templates see `vars:`, then the `--set` overrides (text, read as YAML), then
+    `facts` (values given by the caller, which nothing overrides)."""
     text = _read(path)
     root = _parse(path, text)
     if root is None:
@@ -136,9 +150,10 @@ def load_document(path: Path, model: type[M], *,
     if not isinstance(root, CommentedMap):
         raise InputError([InputIssue(path, 1, "",
                                      f"expected a mapping at the top level, got {_kind(root)}")])
-    walker = _Walker(path, text.splitlines(), _variables(path, root, overrides))
+    variables = {**_variables(path, root, overrides), **facts}
+    walker = _Walker(path, text.splitlines(), variables, overrides)
     data = walker.convert(root, ())
-    locator = Locator(path, walker.lines, frozenset(walker.sequences))
+    locator = Locator(path, walker.lines, frozenset(walker.sequences), walker.overridden)
     issues = list(walker.issues)
     try:
         instance = model.model_validate(data)
@@ -146,8 +161,8 @@ def load_document(path: Path, model: type[M], *,
         issues += _pydantic_issues(exc, model, data, locator, walker.failed)
     if issues:
         raise InputError(sort_issues(issues))
-    variables = frozenset(walker.used | set(root.get(VARS_KEY) or ()))
-    return Document(instance, locator, frozenset(overrides) - variables, variables)
+    known = frozenset(walker.used | set(root.get(VARS_KEY) or ()))
+    return Document(instance, locator, frozenset(overrides) - known, known)
 
 
 def refuse_unused_overrides(overrides: Mapping[str, str],
@@ -260,10 +275,13 @@ def override_value(text: str) -> Any:
 class _Walker:
     """Turns a round-trip tree into plain data, recording lines and issues."""
 
-    def __init__(self, path: Path, source: list[str], variables: dict[str, Any] | None) -> None:
+    def __init__(self, path: Path, source: list[str], variables: dict[str, Any] | None,
+                 overrides: Mapping[str, str] = {}) -> None:
         self.path = path
         self.source = source
         self.variables = variables  # None: no templating at all
+        self.overrides = overrides  # the --set options among the variables
+        self.overridden: dict[Loc, str] = {}
         self.lines: dict[Loc, int] = {}
         self.sequences: set[Loc] = set()
         self.issues: list[InputIssue] = []
@@ -322,7 +340,10 @@ class _Walker:
         assert self.variables is not None
         env = _jinja()
         try:
-            self.used |= meta.find_undeclared_variables(env.parse(text))
+            names = meta.find_undeclared_variables(env.parse(text))
+            self.used |= names
+            if given := sorted(names & self.overrides.keys()):
+                self.overridden[loc] = ", ".join(f"--set {n}={self.overrides[n]}" for n in given)
             value = env.from_string(text).render(self.variables)
             _raise_undefined(value)
             return value
@@ -343,8 +364,9 @@ class _Walker:
     def _fail(self, loc: Loc, line: int, message: str, hint: str | None = None) -> None:
         message = " ".join(message.split())  # Jinja2's messages may span lines
         self.failed.append(loc)
-        dotted = Locator(self.path, self.lines, frozenset(self.sequences)).dotted(loc)
-        self.issues.append(InputIssue(self.path, line, dotted, message, hint))
+        locator = Locator(self.path, self.lines, frozenset(self.sequences), self.overridden)
+        self.issues.append(InputIssue(self.path, line, locator.dotted(loc),
+                                      message + locator.origin(loc), hint))
 
     def _bad_key(self, loc: Loc, line: int, key: object) -> None:
         text = self.source[line - 1] if 0 < line <= len(self.source) else ""

@@ -12,7 +12,6 @@ of facts.py, so a playbook is always loaded against a resolved topology.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import replace
@@ -48,16 +47,13 @@ def read_playbook(path: Path, topology: Topology, *, lab_name: str | None = None
                   overrides: Mapping[str, str] = {}) -> Document[PlaybookInput]:
     """Parse, render and shape-check; `unused_overrides` is as for topologies."""
     facts = topology_facts(topology, lab_name=lab_name)
-    # lab.source takes variables as --set text, which it reads as YAML: JSON is
-    # YAML, so the facts travel that way, overriding any --set of the same name.
-    given = {**overrides, **{name: json.dumps(value) for name, value in facts.items()}}
     try:
-        doc = load_document(path, PlaybookInput, overrides=given)
+        doc = load_document(path, PlaybookInput, overrides=overrides, facts=facts)
     except InputError as exc:
         raise InputError([explain_missing_fact(i, facts) for i in exc.issues]) from None
     # A --set of a fact's name is shadowed by the fact: it changes nothing here.
     shadowed = set(overrides) & set(FACT_NAMES)
-    return replace(doc, unused_overrides=(doc.unused_overrides & set(overrides)) | shadowed,
+    return replace(doc, unused_overrides=doc.unused_overrides | shadowed,
                    variables=doc.variables - set(FACT_NAMES))
 
 

@@ -57,7 +57,7 @@ def test_set_reaches_topology_and_playbook(capsys: pytest.CaptureFixture[str]) -
     assert run(capsys, *argv, "--set", "connections=200", "--set", "memory=512")[0] == 0
     code, _, err = run(capsys, *argv, "--set", "port=99999")
     assert (code, err) == (2, "error: playbooks/concurrent.yaml:29: steps[4].wait_port.port: "
-                              "must be at most 65535, got 99999\n")
+                              "must be at most 65535, got 99999 (from --set port=99999)\n")
     code, _, err = run(capsys, *argv, "--set", "colour=red")
     assert (code, err) == (0, "warning: --set colour: no file uses or declares this variable\n")
 

@@ -205,7 +205,8 @@ def test_undefined_variables(write: Any) -> None:
         """), c="{}") == [
         # One per value: the first name Jinja2 trips over.
         "doc.yaml:1: title: undefined variable 'a' (hint: define it under vars: or pass --set a=VALUE)",
-        "doc.yaml:2: count: template error: 'dict object' has no attribute 'd'",
+        "doc.yaml:2: count: template error: 'dict object' has no attribute 'd' "
+        "(from --set c={})",
     ]
 
 

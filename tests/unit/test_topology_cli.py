@@ -48,14 +48,14 @@ def test_set_overrides(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, *argv)[0] == 0
     code, _, err = run(capsys, "topologies/pair.yaml", "--set", "memory=lots")
     assert (code, err) == (2, "error: topologies/pair.yaml:25: defaults.memory: "
-                              "expected an integer, got 'lots'\n")
+                              "expected an integer, got 'lots' (from --set memory=lots)\n")
 
 
 def test_unknown_image(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "topologies/pair.yaml", "--set", "image=debian-13")
     assert (code, err) == (2, "error: topologies/pair.yaml:24: defaults.image: unknown image "
-                              "'debian-13' (hint: did you mean 'debian-12'? available: "
-                              "debian-11, debian-12)\n")
+                              "'debian-13' (from --set image=debian-13) (hint: did you mean "
+                              "'debian-12'? available: debian-11, debian-12)\n")
 
 
 def test_unused_override_warns(capsys: pytest.CaptureFixture[str]) -> None:

@@ -79,7 +79,7 @@ CASES = [
         'overlapping-subnets.yaml:7: networks.three.ipv6: fd00::/48 overlaps fd00:0:0:1::/64 of network two (hint: give each network its own subnet)',
     ]),
     ('override-type.yaml', [
-        "override-type.yaml:4: nodes.a.memory: expected an integer, got 'lots'",
+        "override-type.yaml:4: nodes.a.memory: expected an integer, got 'lots' (from --set mem=lots)",
     ]),
     ('tabs.yaml', [
         "tabs.yaml:3: YAML syntax error: found character '\\t' that cannot start any token (hint: indent with spaces; YAML does not allow tabs)",
