@@ -43,6 +43,8 @@ M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
 
 VARS_KEY = "vars"
+# Far beyond any real lab; a few lines of nested YAML aliases can expand to billions.
+MAX_VALUES = 100_000
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -224,6 +226,9 @@ def _syntax_issue(path: Path, text: str, exc: MarkedYAMLError) -> InputIssue:
     if dup := re.match(r'found duplicate key "(.*?)" with value', problem):
         return InputIssue(path, line, "", f"duplicate key '{dup.group(1)}'",
                           "each key may appear once per mapping; merge the two entries")
+    if problem == "but found another document":
+        return InputIssue(path, line, "", "a second YAML document ('---'): a file holds one",
+                          "put each topology or playbook in a file of its own")
     source = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
     if "'\\t'" in problem:
         hint = "indent with spaces; YAML does not allow tabs"
@@ -282,6 +287,7 @@ class _Walker:
         self.variables = variables  # None: no templating at all
         self.overrides = overrides  # the --set options among the variables
         self.overridden: dict[Loc, str] = {}
+        self.values = 0  # converted so far, aliases counted each time they are used
         self.lines: dict[Loc, int] = {}
         self.sequences: set[Loc] = set()
         self.issues: list[InputIssue] = []
@@ -316,6 +322,11 @@ class _Walker:
         return self._child(node, loc, self.lines.get(loc, 1), template=template)
 
     def _child(self, value: Any, loc: Loc, line: int, *, template: bool) -> Any:
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise InputError([InputIssue(
+                self.path, line, "", f"the document expands to more than {MAX_VALUES} values",
+                "YAML aliases (*name) repeat what they name: use fewer, or none")])
         if isinstance(value, CommentedMap | CommentedSeq):
             return self.convert(value, loc, template=template)
         if isinstance(value, TaggedScalar):

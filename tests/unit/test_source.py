@@ -244,3 +244,19 @@ def test_parse_overrides_rejects(item: str, message: str) -> None:
     with pytest.raises(UsageError) as caught:
         parse_overrides([item])
     assert str(caught.value) == message
+
+
+def test_nested_aliases_cannot_blow_the_document_up(write: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lab.source.MAX_VALUES", 1000)
+    path = write("""\
+        title: t
+        a: &a [x, x, x, x, x, x, x, x, x, x]
+        b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
+        extra: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]
+        """)
+    assert errors(path) == [
+        "doc.yaml:2: the document expands to more than 1000 values "
+        "(hint: YAML aliases (*name) repeat what they name: use fewer, or none)"]
+    # An alias or two is fine.
+    assert load(write("title: t\nitems: [&i {name: n}, *i]\n")).model.items[1].name == "n"

@@ -98,6 +98,9 @@ CASES = [
     ('unclosed.yaml', [
         "unclosed.yaml:3: YAML syntax error while parsing a flow mapping started on line 2: expected ',' or '}', but got '<scalar>' (hint: check indentation, and quote values containing ': ' or ' #')",
     ]),
+    ('two-documents.yaml', [
+        "two-documents.yaml:3: a second YAML document ('---'): a file holds one (hint: put each topology or playbook in a file of its own)",
+    ]),
     ('unknown-fields.yaml', [
         "unknown-fields.yaml:4: nodes.client.memroy: unknown field (hint: did you mean 'memory'?)",
         'unknown-fields.yaml:6: nodes.server.colour: unknown field (hint: known fields: image, memory, vcpus, role)',
