@@ -14,6 +14,7 @@ from lab.errors import InputIssue, UsageError
 from lab.events import read_events
 from lab.export.outputs import Outcome, write_reports
 
+EVENTS = "events.jsonl"
 SHOWN_SKIPPED = 3  # unreadable lines named one by one; the rest are counted
 
 EPILOG = """\
@@ -46,9 +47,12 @@ def add_parser(sub: Subparsers) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
-    events_file = run_dir / "events.jsonl"
+    if run_dir.name == EVENTS and run_dir.is_file():  # the events file itself
+        run_dir = run_dir.parent
+    events_file = run_dir / EVENTS
     if not events_file.is_file():
-        raise UsageError(f"{run_dir}: no events.jsonl here",
+        what = "no events.jsonl here" if run_dir.is_dir() else "no such directory"
+        raise UsageError(f"{run_dir}: {what}",
                          hint="give a directory that `lab run` made, e.g. runs/<lab>-<time>")
     skipped: list[InputIssue] = []
     events = list(read_events(events_file, skipped=skipped))

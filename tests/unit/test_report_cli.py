@@ -119,3 +119,13 @@ def test_when_the_first_node_traced_nothing_the_next_is_the_reference(
     # Asked for by name, a node without events is still refused.
     code, _, err = report(capsys, str(tmp_path), "--reference", "client")
     assert code == 2 and "--reference client: no events of that node" in err
+
+
+def test_a_missing_directory_and_the_events_file_itself(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert report(capsys, str(tmp_path / "nope"))[::2] == (2, (
+        f"error: {tmp_path / 'nope'}: no such directory (hint: give a directory that "
+        "`lab run` made, e.g. runs/<lab>-<time>)\n"))
+    write_events(tmp_path / "events.jsonl", synthetic_run(1).events)
+    code, out, _ = report(capsys, str(tmp_path / "events.jsonl"))
+    assert code == 0 and out.split()[0] == str(tmp_path / "connections.json")
