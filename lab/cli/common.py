@@ -13,13 +13,14 @@ from rich.console import Console
 
 from lab import ssh
 from lab.backends.libvirt import DEFAULT_URI, LibvirtBackend
+from lab.cli.parsing import LabParser
 from lab.keys import PRIVATE_KEY_NAME
 from lab.lifecycle import events as ev
 from lab.paths import Paths
 from lab.state import StateStore
 
 # What each verb module's add_parser() receives.
-Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Subparsers: TypeAlias = "argparse._SubParsersAction[LabParser]"
 
 # Tables are not cut to 80 columns when the output goes to a file or a pipe.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)

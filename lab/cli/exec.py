@@ -18,19 +18,27 @@ from lab.ssh import Sink
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "exec",
+        usage="lab exec [options] NODE -- CMD [ARG...]\n"
+              "       lab exec [options] NODE CMD [ARG...]   (no word of CMD starting with -)",
         description="Run a command on a node over SSH. Output is streamed; the exit status "
-                    "is the command's. Arguments after -- are passed as separate words "
-                    "(quoted for the remote shell); a single argument is a shell command line.",
-        epilog="examples: lab exec client -- uname -r | lab exec server 'ss -tln | grep 22'")
-    p.add_argument("node", help="node name")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
+                    "is the command's. Everything after the first -- is the command, untouched; "
+                    "lab's own options go anywhere before it. Several words are passed as "
+                    "separate arguments (quoted for the remote shell); a single word is a shell "
+                    "command line. Without --, the command starts at the first word after NODE, "
+                    "and none of its words may start with - (lab cannot tell the command's "
+                    "options from its own, and stops with a usage error instead).",
+        epilog="examples: lab exec client -- uname -r | lab exec --lab pair-1a2b3c client -- "
+               "ls -l / | lab exec server 'ss -tln | grep 22'")
+    p.add_argument("node", metavar="NODE", help="node name")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="kill the command after")
     add_lab_option(p)
+    p.add_command("command", metavar="CMD", usage="CMD [ARG...]",
+                  help="the command and its arguments (after --)")
     p.set_defaults(handler=run)
 
 
 async def run(args: argparse.Namespace) -> int:
-    words = args.command[1:] if args.command[:1] == ["--"] else args.command
+    words: list[str] = args.command
     if not words:
         raise UsageError("no command given", hint="lab exec NODE -- CMD [ARG...]")
     command = words[0] if len(words) == 1 else words

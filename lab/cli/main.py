@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from lab import __version__
+from lab.cli.parsing import LabParser
 from lab.errors import BootError, LabError
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lab {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show tracebacks and debug logs")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True,
+                                parser_class=LabParser)
     chosen = next((word for word in argv if word in VERBS), None)
     for name, summary in VERBS.items():
         if name == chosen:

@@ -14,14 +14,20 @@ from lab.state import SSH_CONFIG
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "ssh",
+        usage="lab ssh [options] NODE [--] [SSH_ARG...]\n       lab ssh [options] --print-config",
         description="Run the system's ssh with the lab's ssh_config (host key pinned, lab key). "
-                    "The same file works by hand: ssh -F $(lab ssh --print-config) NODE.",
-        epilog="example: lab ssh server")
-    p.add_argument("node", nargs="?", help="node name")
-    p.add_argument("ssh_args", nargs=argparse.REMAINDER, help="extra ssh arguments or a command")
+                    "The same file works by hand: ssh -F $(lab ssh --print-config) NODE. "
+                    "Everything after the first -- goes to ssh after NODE, untouched (its "
+                    "options, or a command); lab's own options go anywhere before it. Without "
+                    "--, the words after NODE go to ssh, and none of them may start with -.",
+        epilog="examples: lab ssh server | lab ssh server --lab pair-1a2b3c -- -v | "
+               "lab ssh client -- cat /proc/version")
+    p.add_argument("node", nargs="?", metavar="NODE", help="node name")
     p.add_argument("--print-config", action="store_true",
                    help="print the path of the lab's ssh_config and exit")
     add_lab_option(p)
+    p.add_command("ssh_args", metavar="SSH_ARG", usage="[SSH_ARG...]",
+                  help="ssh options or a command (after --)")
     p.set_defaults(handler=run)
 
 
@@ -39,5 +45,4 @@ async def run(args: argparse.Namespace) -> int:
     ssh = shutil.which("ssh")
     if ssh is None:
         raise LabError("no ssh client found", hint="install openssh-client")
-    extra = args.ssh_args[1:] if args.ssh_args[:1] == ["--"] else args.ssh_args
-    os.execv(ssh, [ssh, "-F", str(config), args.node, *extra])
+    os.execv(ssh, [ssh, "-F", str(config), args.node, *args.ssh_args])

@@ -8,12 +8,18 @@ through a `test://` URI naming a host description in a temporary file.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from lab.cli.main import main
 from lab.paths import Paths
+from lab.ssh import Endpoint
+from lab.ssh.session import Command, NodeSession, Sink, command_line
 from lab.state import LabState, NetworkState, NodeState, StateStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,6 +177,110 @@ def test_exec_without_a_command(capsys: pytest.CaptureFixture[str], home: Path,
     save_lab(home)
     assert run(capsys, *argv) == (
         2, "", "error: no command given (hint: lab exec NODE -- CMD [ARG...])\n")
+
+
+class EchoSession:
+    """Stands in for a node's SSH session: prints where and what it would run."""
+
+    def __init__(self, node: str, endpoint: Endpoint) -> None:
+        self.where = f"{node} {endpoint.host}:{endpoint.port}"
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, node: str, endpoint: Endpoint, client_key: Path,
+                   **_: object) -> AsyncIterator[EchoSession]:
+        yield cls(node, endpoint)
+
+    async def stream(self, command: Command, stdout: Sink, stderr: Sink, *,
+                     timeout: float | None = None, **_: object) -> int:
+        limit = f" (timeout {timeout:g} s)" if timeout is not None else ""
+        stdout(f"{self.where}: {command_line(command)}{limit}\n".encode())
+        return 0
+
+
+@pytest.fixture
+def echo_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(NodeSession, "open", EchoSession.open)
+
+
+@pytest.mark.parametrize(("argv", "ran"), [
+    (("exec", "client", "--lab", LAB, "--", "uname", "-r"), "client 127.0.0.1:40010: uname -r"),
+    (("exec", "client", "--timeout", "5", "uname"), "client 127.0.0.1:40010: uname (timeout 5 s)"),
+    (("exec", "client", "--", "ls", "-l"), "client 127.0.0.1:40010: ls -l"),
+    (("exec", "--lab", LAB, "server", "--", "cat", "/etc/hosts"),
+     "server 127.0.0.1:40020: cat /etc/hosts"),
+    (("exec", "server", "-l", LAB, "--timeout=2.5", "--", "echo", "--", "--lab", "x"),
+     "server 127.0.0.1:40020: echo -- --lab x (timeout 2.5 s)"),
+    (("exec", "client", "uname"), "client 127.0.0.1:40010: uname"),
+    (("exec", "server", "ss -tln | grep 22"), "server 127.0.0.1:40020: ss -tln | grep 22"),
+])
+@pytest.mark.usefixtures("echo_session")
+def test_exec_options_go_anywhere_before_the_command(
+        capsys: pytest.CaptureFixture[str], home: Path, argv: tuple[str, ...], ran: str) -> None:
+    save_lab(home)
+    assert run(capsys, *argv) == (0, ran + "\n", "")
+
+
+@pytest.mark.parametrize("argv", [("exec", "client", "--lab", "nosuch", "--", "uname", "-r"),
+                                  ("exec", "client", "-l", "nosuch", "uname"),
+                                  ("ssh", "server", "-l", "nosuch"),
+                                  ("ssh", "server", "--lab", "nosuch", "--", "-v")])
+@pytest.mark.usefixtures("echo_session")
+def test_lab_option_after_the_node_is_honoured(capsys: pytest.CaptureFixture[str], home: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               argv: tuple[str, ...]) -> None:
+    save_lab(home)
+    monkeypatch.setattr(os, "execv", lambda *args: pytest.fail(f"ran {args}"))
+    assert run(capsys, *argv) == (1, "", NO_LAB)
+
+
+@pytest.mark.parametrize(("argv", "extra"), [(("ssh", "server", "-l", LAB), []),
+                                             (("ssh", "-l", LAB, "server", "--", "-v", "id"),
+                                              ["-v", "id"]),
+                                             (("ssh", "server", "hostname"), ["hostname"])])
+def test_ssh_gets_the_words_after_dashes_untouched(capsys: pytest.CaptureFixture[str],
+                                                   home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   argv: tuple[str, ...],
+                                                   extra: list[str]) -> None:
+    save_lab(home)
+    ran: list[list[str]] = []
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(os, "execv", lambda path, args: ran.append(args))
+    run(capsys, *argv)
+    config = str(home / "labs" / LAB / "ssh_config")
+    assert ran == [["/usr/bin/ssh", "-F", config, "server", *extra]]
+
+
+USAGE = ("usage: lab exec [options] NODE -- CMD [ARG...]\n"
+         "       lab exec [options] NODE CMD [ARG...]   (no word of CMD starting with -)\n")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("exec", "client", "ls", "-l"),
+     "-l after the command 'ls': is it lab's option or the command's? Put the command after -- "
+     "to pass it on, as in: lab exec client -- ls -l"),
+    (("exec", "client", "uname", "--lab", LAB),
+     f"--lab after the command 'uname': is it lab's option or the command's? Put the command "
+     f"after -- to pass it on, as in: lab exec client -- uname --lab {LAB}"),
+    (("exec", "--timeout", "5", "server", "ss", "-tln"),
+     "-tln after the command 'ss': is it lab's option or the command's? Put the command after "
+     "-- to pass it on, as in: lab exec --timeout 5 server -- ss -tln"),
+    (("exec", "client", "--verbose", "uname"),
+     "unrecognized option --verbose: not an option of lab exec; the command's own options go "
+     "after --, as in: lab exec [options] NODE -- CMD [ARG...]"),
+    (("exec", "client", "--time", "5", "--", "uname"),
+     "unrecognized option --time: not an option of lab exec; the command's own options go "
+     "after --, as in: lab exec [options] NODE -- CMD [ARG...]"),
+    (("exec", "client", "uname", "--", "-r"),
+     "uname: unexpected before --, where only NODE and lab exec's options go; the command goes "
+     "after --, as in: lab exec [options] NODE -- CMD [ARG...]"),
+])
+def test_exec_never_guesses_whose_option_it_is(capsys: pytest.CaptureFixture[str],
+                                               argv: tuple[str, ...], message: str) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(list(argv))
+    assert caught.value.code == 2
+    assert capsys.readouterr() == ("", f"{USAGE}lab exec: error: {message}\n")
 
 
 @pytest.mark.parametrize("argv", [("cp", "a.txt", "b.txt"),

@@ -1,0 +1,102 @@
+"""The parser every verb gets: it can end with a command for a node, after `--`.
+
+`lab exec NODE -- CMD` and `lab ssh NODE -- ARGS` pass words on to a node. lab's
+own options may stand anywhere before the first `--`; everything after it is
+the command, untouched. Without `--`, the command starts at the first word
+after NODE that is neither an option nor an option's value, and none of its
+words may start with `-`: such a word could be the command's option or lab's,
+and lab stops with a usage error rather than guess.
+
+This module is imported before any verb, so it imports nothing but argparse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Sequence
+from typing import Any
+
+
+class LabParser(argparse.ArgumentParser):
+    """An ArgumentParser whose trailing command, if it has one, is split off first."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.command_dest: str | None = None
+        self.command_usage = ""
+
+    def add_command(self, dest: str, *, metavar: str, usage: str, help: str) -> None:
+        """End the arguments with a command for a node (the words after `--`);
+        `usage` shows it in error messages, e.g. "CMD [ARG...]"."""
+        self.allow_abbrev = False  # `--tim` must not quietly become --timeout
+        self.add_argument(dest, nargs="*", default=[], metavar=metavar, help=help)
+        self.command_dest = dest
+        self.command_usage = usage
+
+    def parse_known_args(  # type: ignore[override]
+            self, args: Sequence[str] | None = None,
+            namespace: argparse.Namespace | None = None,
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self.command_dest is None or args is None:
+            return super().parse_known_args(args, namespace)
+        words = list(args)
+        cut, dashes = self._command_start(words)
+        own, command = words[:cut], words[cut + dashes:]
+        parsed, extras = super().parse_known_args(own, namespace)
+        stray = [*getattr(parsed, self.command_dest), *extras]
+        if stray:
+            self._stray(stray)
+        if not dashes:
+            self._check_undashed(own, command)
+        setattr(parsed, self.command_dest, command)
+        return parsed, []
+
+    def _command_start(self, words: list[str]) -> tuple[int, int]:
+        """Where the command starts, and 1 if a `--` stands there (else 0)."""
+        if "--" in words:
+            return words.index("--"), 1
+        positionals = sum(1 for a in self._actions
+                          if not a.option_strings and a.dest != self.command_dest)
+        i = 0
+        while i < len(words):
+            word = words[i]
+            if _looks_like_option(word):
+                i += 1 + self._values_taken(word)
+            elif positionals:
+                positionals -= 1
+                i += 1
+            else:
+                return i, 0
+        return len(words), 0
+
+    def _values_taken(self, word: str) -> int:
+        """How many of the following words the option `word` takes as its value."""
+        if "=" in word or (not word.startswith("--") and len(word) > 2):
+            return 0  # --lab=NAME, -lNAME: the value is in the word
+        action = self._option_string_actions.get(word)
+        if action is None:
+            return 0  # not lab's: reported once the words are parsed
+        return 1 if action.nargs is None else action.nargs if isinstance(action.nargs, int) else 0
+
+    def _stray(self, stray: list[str]) -> None:
+        """Words before `--` that are none of lab's: say where they belong."""
+        usage = f"{self.prog} [options] NODE -- {self.command_usage}"
+        options = [w for w in stray if _looks_like_option(w)]
+        if options:
+            self.error(f"unrecognized option {', '.join(options)}: not an option of "
+                       f"{self.prog}; the command's own options go after --, as in: {usage}")
+        self.error(f"{shlex.join(stray)}: unexpected before --, where only NODE and "
+                   f"{self.prog}'s options go; the command goes after --, as in: {usage}")
+
+    def _check_undashed(self, own: list[str], command: list[str]) -> None:
+        """Without `--`, an option-looking word in the command is ambiguous: refuse it."""
+        options = [w for w in command if _looks_like_option(w)]
+        if options:
+            self.error(f"{options[0]} after the command {command[0]!r}: is it lab's option or "
+                       f"the command's? Put the command after -- to pass it on, as in: "
+                       f"{self.prog} {shlex.join(own)} -- {shlex.join(command)}")
+
+
+def _looks_like_option(word: str) -> bool:
+    return word.startswith("-") and word != "-"
