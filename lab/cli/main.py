@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from lab import __version__
-from lab.cli.parsing import LabParser
+from lab.cli.parsing import DEBUG_HELP, LabParser
 from lab.errors import BootError, LabError
 
 if TYPE_CHECKING:
@@ -68,8 +69,7 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         prog="lab", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"lab {__version__}")
-    parser.add_argument("--debug", action="store_true",
-                        help="show tracebacks and debug logs")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True,
                                 parser_class=LabParser)
     chosen = next((word for word in argv if word in VERBS), None)
@@ -94,7 +94,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 def execute(args: argparse.Namespace) -> int:
     """Run the verb's handler; a `LabError` or a refused file operation becomes a
-    message and an exit code."""
+    message and an exit code, and so, as a last resort, does any other exception."""
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(relativeCreated)7.0f ms %(levelname)s %(name)s: %(message)s")
@@ -123,6 +123,14 @@ def execute(args: argparse.Namespace) -> int:
     except asyncio.CancelledError:
         err.print("terminated")
         return 128 + signal.SIGTERM
+    except Exception as exc:  # a bug in lab: one line, and how to learn more
+        if args.debug:
+            raise
+        message = " ".join(str(exc).split())
+        err.print(f"[bold red]error:[/bold red] internal error: "
+                  f"{escape(type(exc).__name__ + (': ' + message if message else ''))} "
+                  "(rerun with --debug for the traceback, and please report it)")
+        return os.EX_SOFTWARE  # 70
     return code
 
 

@@ -1,4 +1,4 @@
-"""The parser every verb gets: it can end with a command for a node, after `--`.
+"""The parser every verb gets: it takes --debug, and can end with a command for a node.
 
 `lab exec NODE -- CMD` and `lab ssh NODE -- ARGS` pass words on to a node. lab's
 own options may stand anywhere before the first `--`; everything after it is
@@ -17,12 +17,19 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
+DEBUG_HELP = "show tracebacks and debug logs"
+
 
 class LabParser(argparse.ArgumentParser):
-    """An ArgumentParser whose trailing command, if it has one, is split off first."""
+    """The parser of a verb: it takes --debug too, and may end with a command for a node,
+    which is split off first."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # `lab VERB ... --debug` as well as `lab --debug VERB`: suppressed by default, so
+        # that a verb without it keeps the value `lab --debug` set.
+        self.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                          help=DEBUG_HELP)
         self.command_dest: str | None = None
         self.command_usage = ""
 

@@ -364,3 +364,45 @@ def test_a_set_of_a_fact_is_refused_as_it_changes_nothing(
     argv = ["run", PAIR, REPLYHI, "--set", "nodes=3"]
     assert main(argv) == 2
     assert "error: --set nodes: no variable of that name" in capsys.readouterr().err
+
+
+# --- --debug and internal errors ----------------------------------------------
+
+@pytest.mark.parametrize("argv", [("--debug", "status"), ("status", "--debug"),
+                                  ("status", "--json", "--debug")])
+def test_debug_before_or_after_the_verb(capsys: pytest.CaptureFixture[str],
+                                        argv: tuple[str, ...]) -> None:
+    code, out, err = run(capsys, *argv)
+    assert (code, err) == (0, "")
+    assert out in ("no labs (start one with `lab up TOPOLOGY`)\n", "[]\n")
+
+
+def broken_state(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
+    def fail(self: StateStore) -> list[LabState]:
+        raise exc
+    monkeypatch.setattr(StateStore, "all", fail)
+
+
+def test_an_internal_error_is_one_line(capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    broken_state(monkeypatch, RuntimeError("state index\n  out of [step]"))
+    assert run(capsys, "status") == (70, "", (
+        "error: internal error: RuntimeError: state index out of [step] "
+        "(rerun with --debug for the traceback, and please report it)\n"))
+    broken_state(monkeypatch, AssertionError())
+    assert run(capsys, "status")[::2] == (70, (
+        "error: internal error: AssertionError "
+        "(rerun with --debug for the traceback, and please report it)\n"))
+
+
+@pytest.mark.parametrize("argv", [("--debug", "status"), ("status", "--debug")])
+def test_an_internal_error_under_debug_is_raised(monkeypatch: pytest.MonkeyPatch,
+                                                 argv: tuple[str, ...]) -> None:
+    broken_state(monkeypatch, RuntimeError("boom"))
+    with pytest.raises(RuntimeError, match="boom"):
+        main(list(argv))
+
+
+def test_interrupted(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    broken_state(monkeypatch, KeyboardInterrupt())
+    assert run(capsys, "status") == (130, "", "interrupted\n")

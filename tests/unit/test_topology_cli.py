@@ -43,6 +43,11 @@ def test_every_file_is_checked_and_every_issue_printed(capsys: pytest.CaptureFix
     ]
 
 
+def test_debug_after_the_files(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "topologies/pair.yaml", "--debug") == (
+        0, "topologies/pair.yaml: ok (2 nodes, 1 network)\n", "")
+
+
 def test_set_overrides(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ("topologies/pair.yaml", "--set", "memory=512", "--set", "image=debian-12")
     assert run(capsys, *argv)[0] == 0
