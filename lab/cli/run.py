@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 from pathlib import Path
 
 from rich.markup import escape
@@ -77,6 +79,7 @@ async def run(args: argparse.Namespace) -> int:
     playbook = read_playbook(playbook_file, topology, overrides=overrides)
     resolve_playbook(playbook, topology, overrides=overrides)
     refuse_unused_overrides(overrides, [document, playbook])
+    _check_runs_dir(args.runs)
     async with backend_for(args.connect if state is None else state.uri) as backend:
         if state is None:
             state = await bring_up(topology, topology_file, backend, paths,
@@ -114,6 +117,23 @@ async def run(args: argparse.Namespace) -> int:
         err.print(f"[bold red]error:[/bold red] {escape(line)}")
     out.print(str(run_dir.path))
     return 0 if summary.ok else 1
+
+
+def _check_runs_dir(runs: Path) -> None:
+    """Make the runs directory and a directory in it now, not after a lab has booted."""
+    hint = "give a directory this user can write in (default: ./runs)"
+    if runs.exists() and not runs.is_dir():
+        raise UsageError(f"--runs {runs}: not a directory", hint=hint)
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--runs {runs}: cannot create it: {exc.strerror or exc}",
+                         hint=hint) from exc
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".lab-check-", dir=runs))
+    except OSError as exc:
+        raise UsageError(f"--runs {runs}: cannot make a run directory in it: "
+                         f"{exc.strerror or exc}", hint=hint) from exc
 
 
 def _print_step(total: int) -> StepSink:

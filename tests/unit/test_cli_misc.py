@@ -7,9 +7,11 @@ through a `test://` URI naming a host description in a temporary file.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from lab.cli.main import main
+from lab.errors import BackendError
 from lab.paths import Paths
 from lab.ssh import Endpoint
 from lab.ssh.session import Command, NodeSession, Sink, command_line
@@ -406,3 +409,53 @@ def test_an_internal_error_under_debug_is_raised(monkeypatch: pytest.MonkeyPatch
 def test_interrupted(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     broken_state(monkeypatch, KeyboardInterrupt())
     assert run(capsys, "status") == (130, "", "interrupted\n")
+
+
+# --- run ----------------------------------------------------------------------
+
+RUN = ("run", PAIR, REPLYHI, "--connect", "test:///default")
+RUNS_HINT = "(hint: give a directory this user can write in (default: ./runs))"
+
+
+@pytest.fixture
+def booted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """`lab run` stops where it would boot the lab (as if libvirt were missing)."""
+    boots: list[str] = []
+
+    async def no_libvirt_here(topology: object, topology_file: Path, *_: object,
+                              **__: object) -> LabState:
+        boots.append(str(topology_file))
+        raise BackendError("no libvirt here")
+    monkeypatch.setattr("lab.cli.run.bring_up", no_libvirt_here)
+    return boots
+
+
+def test_run_checks_the_runs_directory_before_booting(capsys: pytest.CaptureFixture[str],
+                                                      tmp_path: Path, booted: list[str]) -> None:
+    afile = tmp_path / "runs.txt"
+    afile.write_text("")
+    assert run(capsys, *RUN, "--runs", str(afile)) == (
+        2, "", f"error: --runs {afile}: not a directory {RUNS_HINT}\n")
+    assert run(capsys, *RUN, "--runs", str(afile / "runs")) == (
+        2, "", f"error: --runs {afile / 'runs'}: cannot create it: Not a directory {RUNS_HINT}\n")
+    assert booted == []
+    # A usable one is made (and left empty) before the lab boots.
+    runs = tmp_path / "new" / "runs"
+    assert run(capsys, *RUN, "--runs", str(runs)) == (1, "", "error: no libvirt here\n")
+    assert booted == [RUN[1]]
+    assert runs.is_dir() and not list(runs.iterdir())
+
+
+def test_run_refuses_a_runs_directory_it_cannot_write_in(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        booted: list[str]) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir(mode=0o500)
+    if os.geteuid() == 0:  # root writes anyway: refuse as the kernel would refuse a user
+        def refused(*_: object, **__: object) -> str:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        monkeypatch.setattr(tempfile, "mkdtemp", refused)
+    assert run(capsys, *RUN, "--runs", str(runs)) == (2, "", (
+        f"error: --runs {runs}: cannot make a run directory in it: Permission denied "
+        f"{RUNS_HINT}\n"))
+    assert booted == []
