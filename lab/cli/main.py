@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from lab import __version__
-from lab.cli.parsing import DEBUG_HELP, LabParser
+from lab.cli.parsing import DEBUG_HELP, LabParser, SuggestingParser
 from lab.errors import BootError, LabError
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ Build network labs of QEMU/KVM Linux guests from one YAML file.
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog="lab", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"lab {__version__}")

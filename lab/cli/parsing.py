@@ -13,6 +13,7 @@ This module is imported before any verb, so it imports nothing but argparse.
 from __future__ import annotations
 
 import argparse
+import difflib
 import shlex
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +21,23 @@ from typing import Any
 DEBUG_HELP = "show tracebacks and debug logs"
 
 
-class LabParser(argparse.ArgumentParser):
+class SuggestingParser(argparse.ArgumentParser):
+    """An ArgumentParser that answers a misspelt choice (a verb, an action, an --accel)
+    with the closest one: "invalid choice: 'valdate' (did you mean 'validate'?)".
+
+    (Python 3.14's suggest_on_error does the same; lab runs on 3.11.)
+    """
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if action.choices is not None and value not in action.choices:
+            close = difflib.get_close_matches(str(value), [str(c) for c in action.choices], n=1)
+            if close:
+                raise argparse.ArgumentError(
+                    action, f"invalid choice: {value!r} (did you mean {close[0]!r}?)")
+        super()._check_value(action, value)
+
+
+class LabParser(SuggestingParser):
     """The parser of a verb: it takes --debug too, and may end with a command for a node,
     which is split off first."""
 

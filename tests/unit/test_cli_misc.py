@@ -346,6 +346,25 @@ def test_help_lists_every_verb(capsys: pytest.CaptureFixture[str]) -> None:
                       "image", "doctor"]
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (("valdate", "x"), "lab: error: argument VERB: invalid choice: 'valdate' "
+                       "(did you mean 'validate'?)"),
+    (("--debug", "stauts"), "lab: error: argument VERB: invalid choice: 'stauts' "
+                            "(did you mean 'status'?)"),
+    (("image", "biuld"), "lab image: error: argument ACTION: invalid choice: 'biuld' "
+                         "(did you mean 'build'?)"),
+    (("frob",), "lab: error: argument VERB: invalid choice: 'frob' (choose from 'validate', "
+                "'up', 'run', 'report', 'down', 'status', 'exec', 'cp', 'ssh', 'image', "
+                "'doctor')"),
+])
+def test_a_misspelt_verb_gets_a_suggestion(capsys: pytest.CaptureFixture[str],
+                                           argv: tuple[str, ...], message: str) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(list(argv))
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == message
+
+
 PAIR, REPLYHI = str(ROOT / "topologies" / "pair.yaml"), str(ROOT / "playbooks" / "replyhi.yaml")
 
 
