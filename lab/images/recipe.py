@@ -54,9 +54,13 @@ def available_names() -> set[str]:
 def recipe_path(name: str) -> Path:
     path = recipes_dir() / f"{name}.yaml"
     if not path.is_file():
-        known = ", ".join(sorted(available_names())) or "none"
+        # The hint a topology naming an unknown image gets ("did you mean ...? available:
+        # ..."), so that `lab image build` and `lab validate` answer a misspelt name alike.
+        # Imported here: lab.topology imports this module.
+        from lab.topology.expand import _image_hint  # noqa: PLC0415
+
         raise ImageError(f"no image recipe named {name!r} in {recipes_dir()}",
-                         hint=f"available images: {known}")
+                         hint=_image_hint(name, available_names()))
     return path
 
 

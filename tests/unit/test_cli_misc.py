@@ -388,6 +388,14 @@ def test_a_set_of_a_fact_is_refused_as_it_changes_nothing(
     assert "error: --set nodes: no variable of that name" in capsys.readouterr().err
 
 
+# --- image --------------------------------------------------------------------
+
+def test_image_build_of_a_misspelt_recipe(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "image", "build", "debain-12") == (1, "", (
+        f"error: no image recipe named 'debain-12' in {ROOT / 'images'} "
+        "(hint: did you mean 'debian-12'? available: debian-11, debian-12)\n"))
+
+
 # --- --debug and internal errors ----------------------------------------------
 
 @pytest.mark.parametrize("argv", [("--debug", "status"), ("status", "--debug"),

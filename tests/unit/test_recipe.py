@@ -84,7 +84,10 @@ def test_an_unknown_recipe_lists_the_available_ones(recipes: Path) -> None:
     with pytest.raises(ImageError) as caught:
         load_recipe("debian-13")
     assert caught.value.message == f"no image recipe named 'debian-13' in {recipes}"
-    assert caught.value.hint == "available images: alpha, tiny"
+    assert caught.value.hint == "available: alpha, tiny"
+    with pytest.raises(ImageError) as caught:
+        load_recipe("tinny")
+    assert caught.value.hint == "did you mean 'tiny'? available: alpha, tiny"
 
 
 def test_no_recipes_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,7 +95,7 @@ def test_no_recipes_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert available_names() == set()
     with pytest.raises(ImageError) as caught:
         load_recipe("tiny")
-    assert caught.value.hint == "available images: none"
+    assert caught.value.hint == "no image recipes found"
 
 
 def key_of(recipes: Path, text: str) -> str:
