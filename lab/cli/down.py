@@ -33,7 +33,10 @@ def add_parser(sub: Subparsers) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    if bool(args.names) == bool(args.all):
+    if args.names and args.all:
+        raise UsageError("name the labs to remove or pass --all, not both",
+                         hint="`lab status` lists the labs")
+    if not (args.names or args.all):
         raise UsageError("name the labs to remove, or pass --all",
                          hint="`lab status` lists the labs")
     labs = store()
@@ -50,17 +53,21 @@ async def run(args: argparse.Namespace) -> int:
                 unreadable.add(name)
     # Labs without a readable state are found where --connect (or the default) says.
     searched = args.connect or DEFAULT_URI if args.all or unreadable else None
+    removed = 0
     for uri in sorted({s.uri for s in states} | ({searched} if searched else set())):
         async with backend_for(uri) as backend:
-            await _down_on(backend, [s for s in states if s.uri == uri], labs,
-                           sweep=uri == searched, only=None if args.all else unreadable)
+            removed += await _down_on(backend, [s for s in states if s.uri == uri], labs,
+                                      sweep=uri == searched,
+                                      only=None if args.all else unreadable)
+    if not removed:
+        err.print("nothing to remove")
     return 0
 
 
 async def _down_on(backend: Backend, states: list[LabState], labs: StateStore,
-                   *, sweep: bool, only: set[str] | None = None) -> None:
+                   *, sweep: bool, only: set[str] | None = None) -> int:
     """Remove `states`' labs; with `sweep`, also what socklab created without a
-    readable state file (`only` these labs, or every one)."""
+    readable state file (`only` these labs, or every one). How many labs it removed."""
     progress = ProgressPrinter()
     owned = await backend.owned() if sweep else None
     names = {s.name for s in states}
@@ -70,12 +77,15 @@ async def _down_on(backend: Backend, states: list[LabState], labs: StateStore,
                         extra_networks=owned.networks.get(state.name) if owned else None)
         err.print(f"lab {state.name} removed")
     if owned is None:
-        return
+        return len(states)
     # Objects socklab created whose state file is gone or unreadable.
     orphans = (set(owned.domains) | set(owned.networks) | labs.unreadable().keys()) - names
-    for lab in sorted(orphans if only is None else orphans & only):
+    if only is not None:
+        orphans &= only
+    for lab in sorted(orphans):
         orphan = LabState(name=lab, topology="", uri=backend.uri, created_at="")
         await tear_down(orphan, backend, labs, progress,
                         extra_domains=owned.domains.get(lab),
                         extra_networks=owned.networks.get(lab))
         err.print(f"lab {lab} removed (it had no readable state file)")
+    return len(states) + len(orphans)

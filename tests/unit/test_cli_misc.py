@@ -126,9 +126,16 @@ def test_status_of_an_unknown_lab(capsys: pytest.CaptureFixture[str]) -> None:
 # --- down ---------------------------------------------------------------------
 
 def test_down_needs_names_or_all(capsys: pytest.CaptureFixture[str]) -> None:
-    message = "error: name the labs to remove, or pass --all (hint: `lab status` lists the labs)\n"
-    assert run(capsys, "down") == (2, "", message)
-    assert run(capsys, "down", LAB, "--all") == (2, "", message)
+    assert run(capsys, "down") == (2, "", (
+        "error: name the labs to remove, or pass --all (hint: `lab status` lists the labs)\n"))
+    assert run(capsys, "down", LAB, "--all") == (2, "", (
+        "error: name the labs to remove or pass --all, not both "
+        "(hint: `lab status` lists the labs)\n"))
+
+
+def test_down_all_with_nothing_to_remove(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "down", "--all", "--connect", "test:///default") == (
+        0, "", "nothing to remove\n")
 
 
 def test_down_of_an_unknown_lab(capsys: pytest.CaptureFixture[str]) -> None:
