@@ -7,8 +7,8 @@ import os
 import shutil
 
 from lab.cli.common import Subparsers, add_lab_option, store
-from lab.errors import LabError
-from lab.state import SSH_CONFIG
+from lab.errors import LabError, UsageError
+from lab.state import SSH_CONFIG, StateStore
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -33,16 +33,23 @@ def add_parser(sub: Subparsers) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     labs = store()
+    if not (args.node or args.print_config):
+        raise UsageError("no NODE given", hint=_nodes_hint(labs, args.lab))
     state = labs.resolve(args.lab)
     config = labs.paths.lab_dir(state.name) / SSH_CONFIG
     if args.print_config:
         print(config)
         return 0
-    if not args.node:
-        raise LabError("which node?", hint=f"lab ssh NODE, with NODE one of: "
-                                           f"{', '.join(state.nodes)}")
     state.endpoint(args.node)  # a clear error for an unknown or unbooted node
     ssh = shutil.which("ssh")
     if ssh is None:
         raise LabError("no ssh client found", hint="install openssh-client")
     os.execv(ssh, [ssh, "-F", str(config), args.node, *args.ssh_args])
+
+
+def _nodes_hint(labs: StateStore, lab: str | None) -> str:
+    try:
+        nodes = labs.resolve(lab).nodes
+    except LabError:
+        return "lab ssh NODE; `lab status` lists the labs and their nodes"
+    return f"lab ssh NODE, with NODE one of: {', '.join(nodes)}"

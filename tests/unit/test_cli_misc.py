@@ -261,6 +261,15 @@ def test_ssh_gets_the_words_after_dashes_untouched(capsys: pytest.CaptureFixture
     assert ran == [["/usr/bin/ssh", "-F", config, "server", *extra]]
 
 
+def test_ssh_needs_a_node(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    assert run(capsys, "ssh") == (2, "", (
+        "error: no NODE given (hint: lab ssh NODE; `lab status` lists the labs and their "
+        "nodes)\n"))
+    save_lab(home)
+    assert run(capsys, "ssh", "--lab", LAB) == (2, "", (
+        "error: no NODE given (hint: lab ssh NODE, with NODE one of: client, server)\n"))
+
+
 USAGE = ("usage: lab exec [options] NODE -- CMD [ARG...]\n"
          "       lab exec [options] NODE CMD [ARG...]   (no word of CMD starting with -)\n")
 
