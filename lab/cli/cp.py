@@ -18,8 +18,10 @@ def add_parser(sub: Subparsers) -> None:
         description="Copy a file or directory between this host and a node. Exactly one of "
                     "SRC and DST is NODE:PATH. Modes are kept.",
         epilog="examples: lab cp ./replyhi server:/root/ | lab cp -r client:/tmp/trace ./out")
-    p.add_argument("source", metavar="SRC")
-    p.add_argument("destination", metavar="DST")
+    p.add_argument("source", metavar="SRC", help="a local path, or NODE:PATH to pull from")
+    p.add_argument("destination", metavar="DST",
+                   help="a local path, or NODE:PATH to push to (NODE: alone is the home "
+                        "directory)")
     p.add_argument("-r", "--recursive", action="store_true", help="copy directories")
     add_lab_option(p)
     p.set_defaults(handler=run)

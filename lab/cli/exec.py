@@ -30,7 +30,9 @@ def add_parser(sub: Subparsers) -> None:
         epilog="examples: lab exec client -- uname -r | lab exec --lab pair-1a2b3c client -- "
                "ls -l / | lab exec server 'ss -tln | grep 22'")
     p.add_argument("node", metavar="NODE", help="node name")
-    p.add_argument("--timeout", type=float, metavar="SECONDS", help="kill the command after")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="kill the command if it runs longer than this (exit 1; default: no "
+                        "limit)")
     add_lab_option(p)
     p.add_command("command", metavar="CMD", usage="CMD [ARG...]",
                   help="the command and its arguments (after --)")

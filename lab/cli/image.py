@@ -20,13 +20,20 @@ def add_parser(sub: Subparsers) -> None:
                     "recipe again is instant.")
     verbs = p.add_subparsers(dest="image_verb", metavar="ACTION", required=True)
     b = verbs.add_parser("build", help="build images (default: every recipe)",
-                         epilog="example: lab image build debian-12")
-    b.add_argument("names", nargs="*", metavar="NAME")
+                         description="Build the named images (default: every recipe in "
+                                     "images/). An image whose recipe has not changed is "
+                                     "cached: building it again is instant.",
+                         epilog="examples: lab image build debian-12 | lab image build --force")
+    b.add_argument("names", nargs="*", metavar="NAME",
+                   help="recipe name, e.g. debian-12 (see `lab image list`)")
     b.add_argument("--force", action="store_true", help="rebuild even when cached")
     b.add_argument("--mirror", metavar="URL",
                    help="Debian mirror (default: $LAB_DEBIAN_MIRROR or the host's apt sources)")
     b.set_defaults(handler=build)
-    ls = verbs.add_parser("list", help="list recipes and whether they are built")
+    ls = verbs.add_parser("list", help="list recipes and whether they are built",
+                          description="List the recipes in images/: suite, kernel, initrd "
+                                      "size and whether each image is built.",
+                          epilog="example: lab image list")
     ls.set_defaults(handler=list_images)
 
 

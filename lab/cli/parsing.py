@@ -21,6 +21,21 @@ from typing import Any
 DEBUG_HELP = "show tracebacks and debug logs"
 
 
+class LabHelpFormatter(argparse.HelpFormatter):
+    """Fills paragraphs of plain text to the terminal's width, like the default formatter,
+    but keeps as written a paragraph with an indented line (a list of examples, a table)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.strip("\n").split("\n\n"):
+            lines = paragraph.splitlines()
+            if any(line.startswith(" ") for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(super()._fill_text(paragraph, width, indent))
+        return "\n\n".join(paragraphs)
+
+
 class SuggestingParser(argparse.ArgumentParser):
     """An ArgumentParser that answers a misspelt choice (a verb, an action, an --accel)
     with the closest one: "invalid choice: 'valdate' (did you mean 'validate'?)".
@@ -42,6 +57,7 @@ class LabParser(SuggestingParser):
     which is split off first."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", LabHelpFormatter)
         super().__init__(*args, **kwargs)
         # `lab VERB ... --debug` as well as `lab --debug VERB`: suppressed by default, so
         # that a verb without it keeps the value `lab --debug` set.

@@ -36,7 +36,7 @@ def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "report", description="Correlate the events of a run directory: pair both ends of "
         "each connection, align the nodes' clocks, and write the reports.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG)
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a directory `lab run` made")
     p.add_argument("--reference", metavar="NODE",
                    help="the node whose clock the others are aligned to "

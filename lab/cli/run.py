@@ -41,14 +41,16 @@ def add_parser(sub: Subparsers) -> None:
                     "and collect the tracers, parse every trace into events.jsonl, check the "
                     "playbook's expectations and tear the lab down (unless --keep). Exits 1 "
                     "when a step or an expectation fails.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
         usage="lab run [options] TOPOLOGY PLAYBOOK\n       lab run [options] --lab NAME PLAYBOOK")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE",
-                   help="a topology and a playbook, or only a playbook with --lab")
+    p.add_argument("files", nargs="+", type=Path, metavar="[TOPOLOGY] PLAYBOOK",
+                   help="a topology file and a playbook file; with --lab, only the playbook")
     p.add_argument("--lab", "-l", metavar="NAME", help="run on this lab, which is up")
     p.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
     p.add_argument("--set", dest="overrides", action="append", default=[],
-                   metavar="KEY=VALUE", help="set a variable of the topology or playbook")
+                   metavar="KEY=VALUE",
+                   help="set a template variable of the topology and the playbook, overriding "
+                        "their vars: (repeatable; VALUE is YAML, so 512 is a number)")
     p.add_argument("--runs", type=Path, default=Path("runs"), metavar="DIR",
                    help="where run directories are made (default: ./runs)")
     p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",

@@ -20,15 +20,17 @@ def add_parser(sub: Subparsers) -> None:
                     "answers a command over SSH. Prints the lab's name, which other verbs "
                     "take with --lab.",
         epilog="example: lab up topologies/pair.yaml --set image=debian-12")
-    p.add_argument("topology", type=Path, help="topology YAML file")
+    p.add_argument("topology", type=Path, metavar="TOPOLOGY", help="topology YAML file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a variable of the topology's vars: (repeatable)")
+                   help="set a template variable, overriding the topology's vars: "
+                        "(repeatable; VALUE is YAML, so 512 is a number)")
     p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
                    help="deadline for every node to answer SSH (default: 120)")
     p.add_argument("--accel", choices=("kvm", "tcg"),
                    help="skip the KVM probe and use this accelerator")
     p.add_argument("--mirror", metavar="URL",
-                   help="Debian mirror for image builds (default: the host's apt sources)")
+                   help="Debian mirror for the image builds it needs "
+                        "(default: $LAB_DEBIAN_MIRROR or the host's apt sources)")
     add_connect_option(p)
     p.set_defaults(handler=run)
 

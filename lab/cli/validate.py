@@ -41,7 +41,7 @@ def add_parser(sub: Subparsers) -> None:
         description="Check topology and playbook files: YAML syntax, templates, fields, "
                     "links, addresses and image names; steps, nodes, handles, tracers, "
                     "programs and expectations. Nothing is booted.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG)
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE",
                         help="topology or playbook YAML file(s)")
     parser.add_argument("-t", "--topology", type=Path, metavar="FILE",

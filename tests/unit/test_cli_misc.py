@@ -8,6 +8,7 @@ through a `test://` URI naming a host description in a temporary file.
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import os
 import shutil
@@ -502,3 +503,67 @@ def test_run_refuses_a_runs_directory_it_cannot_write_in(
         f"error: --runs {runs}: cannot make a run directory in it: Permission denied "
         f"{RUNS_HINT}\n"))
     assert booted == []
+
+
+def verb_help(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+              *verb: str) -> str:
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit) as caught:
+        main([*verb, "--help"])
+    assert caught.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("verb", ["validate", "run", "report"])
+def test_long_descriptions_are_wrapped(capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch, verb: str) -> None:
+    text = verb_help(capsys, monkeypatch, verb)
+    description = text.split("\n\n")[1].splitlines()
+    assert len(description) > 1
+    assert max(len(line) for line in description) <= 80
+    # Examples are kept as written, one per line.
+    assert f"\n  lab {verb} " in text.split("examples:")[1]
+
+
+def test_run_names_its_files_as_its_usage_does(capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    text = verb_help(capsys, monkeypatch, "run")
+    assert text.startswith("usage: lab run [options] TOPOLOGY PLAYBOOK\n"
+                           "       lab run [options] --lab NAME PLAYBOOK\n")
+    assert "\n  [TOPOLOGY] PLAYBOOK   a topology file and a playbook file; with --lab" in text
+    assert "FILE" not in text
+
+
+def option_help(text: str, option: str) -> str:
+    """The help of one option or positional, its lines joined."""
+    lines = text.split(f"\n  {option}", 1)[1].splitlines()
+    rest = [lines[0], *itertools.takewhile(lambda line: line.startswith("        "), lines[1:])]
+    return " ".join(" ".join(rest).split())
+
+
+@pytest.mark.parametrize(("verb", "option", "says"), [
+    (("validate",), "--set KEY=VALUE", "(repeatable; VALUE is YAML, so 512 is a number)"),
+    (("up",), "--set KEY=VALUE", "(repeatable; VALUE is YAML, so 512 is a number)"),
+    (("run",), "--set KEY=VALUE", "(repeatable; VALUE is YAML, so 512 is a number)"),
+    (("exec",), "--timeout SECONDS",
+     "kill the command if it runs longer than this (exit 1; default: no limit)"),
+    (("cp",), "SRC", "a local path, or NODE:PATH to pull from"),
+    (("cp",), "DST", "a local path, or NODE:PATH to push to (NODE: alone is the home directory)"),
+    (("image", "build"), "NAME", "recipe name, e.g. debian-12 (see `lab image list`)"),
+    (("up",), "--mirror URL", "(default: $LAB_DEBIAN_MIRROR or the host's apt sources)"),
+])
+def test_every_option_says_what_it_does(capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch, verb: tuple[str, ...],
+                                        option: str, says: str) -> None:
+    assert says in option_help(verb_help(capsys, monkeypatch, *verb), option)
+
+
+@pytest.mark.parametrize(("verb", "examples"), [
+    (("status",), "examples: lab status | lab status pair-1a2b3c | lab status --json"),
+    (("doctor",), "examples: lab doctor | lab doctor --connect qemu:///session"),
+    (("image", "list"), "example: lab image list"),
+])
+def test_every_verb_has_examples(capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch, verb: tuple[str, ...],
+                                 examples: str) -> None:
+    assert verb_help(capsys, monkeypatch, *verb).endswith(f"\n\n{examples}\n")
