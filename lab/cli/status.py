@@ -1,4 +1,5 @@
-"""`lab status`: the labs that are up, their nodes and how to reach them."""
+"""`lab status`: the labs that are up, their nodes and how to reach them, and
+whether their guests still run."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import json
 from rich.markup import escape
 from rich.table import Table
 
-from lab.cli.common import Subparsers, err, out, store
+from lab.cli.common import Subparsers, backend_for, err, out, store
+from lab.errors import LabError
+from lab.state import LabState
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -35,15 +38,37 @@ async def run(args: argparse.Namespace) -> int:
         if not unreadable:
             out.print("no labs (start one with `lab up TOPOLOGY`)")
         return 0
+    stopped = await _stopped_nodes(states)
     table = Table(box=None, pad_edge=False)
     for column in ("LAB", "STATUS", "NODE", "ROLE", "IMAGE", "KERNEL", "SSH", "ADDRESSES"):
         table.add_column(column)
     for state in states:
+        status = "stale" if stopped.get(state.name) else state.status
         for i, (name, node) in enumerate(state.nodes.items()):
-            table.add_row(state.name if i == 0 else "", state.status if i == 0 else "",
+            table.add_row(state.name if i == 0 else "", status if i == 0 else "",
                           name, node.role or "", node.image, node.kernel_release,
                           f"{node.ssh_host}:{node.ssh_port}", " ".join(node.addresses))
         if not state.nodes:
-            table.add_row(state.name, state.status, "", "", "", "", "", "")
+            table.add_row(state.name, status, "", "", "", "", "", "")
     out.print(table)
+    for lab, nodes in stopped.items():
+        if nodes:
+            err.print(f"[yellow]warning:[/yellow] lab {lab}: {', '.join(nodes)} not running "
+                      f"(the host rebooted, or a guest died): `lab down {lab}` and up again")
     return 0
+
+
+async def _stopped_nodes(states: list[LabState]) -> dict[str, list[str]]:
+    """Per lab that is up, its nodes whose guest libvirt does not see running: the
+    state file says what was started, not what still runs."""
+    stopped: dict[str, list[str]] = {}
+    for uri in sorted({s.uri for s in states if s.status == "up"}):
+        try:
+            async with backend_for(uri) as backend:
+                for state in (s for s in states if s.uri == uri and s.status == "up"):
+                    stopped[state.name] = [name for name, node in state.nodes.items()
+                                           if not await backend.domain_running(node.domain)]
+        except LabError as exc:
+            err.print(f"[yellow]warning:[/yellow] cannot tell whether the guests run: "
+                      f"{escape(exc.message)}")
+    return stopped

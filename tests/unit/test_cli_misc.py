@@ -33,22 +33,29 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2bzpYMVUGgdhJ7aOnUzNIs2i/tRzyDtQRYG
 NO_LAB = "error: no lab named 'nosuch' (hint: `lab status` lists the labs that are up)\n"
 
 # A test-driver host holding what `lab up` would have created for LAB.
-HOST_XML = f"""\
-<node>
+def host_xml(*running: str) -> str:
+    """A libvirt test host where the lab's network and these nodes' guests exist."""
+    domains = "".join(f"""\
   <domain type="test">
-    <name>sl-{LAB}-server</name>
+    <name>sl-{LAB}-{node}</name>
     <memory>65536</memory>
     <os><type>hvm</type></os>
     <metadata>
-      <socklab:node xmlns:socklab="https://socklab.dev/xmlns/lab/1" lab="{LAB}" node="server"/>
+      <socklab:node xmlns:socklab="https://socklab.dev/xmlns/lab/1" lab="{LAB}" node="{node}"/>
     </metadata>
   </domain>
-  <network>
+""" for node in running)
+    return f"""\
+<node>
+{domains}  <network>
     <name>sl-{LAB}-lan</name>
     <bridge name="sl1a2b3c-1"/>
   </network>
 </node>
 """
+
+
+HOST_XML = host_xml("server")
 
 
 @pytest.fixture(autouse=True)
@@ -107,8 +114,10 @@ def test_status_json_is_the_saved_state(capsys: pytest.CaptureFixture[str], home
     assert json.loads(run(capsys, "status", "--json", LAB)[1]) == labs
 
 
-def test_status_table(capsys: pytest.CaptureFixture[str], home: Path) -> None:
-    save_lab(home)
+def test_status_table(capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path) -> None:
+    both = tmp_path / "both.xml"
+    both.write_text(host_xml("client", "server"))
+    save_lab(home, uri=f"test://{both}")
     code, out, err = run(capsys, "status")
     assert (code, err) == (0, "")
     rows = [line.split() for line in out.splitlines()]
@@ -118,6 +127,15 @@ def test_status_table(capsys: pytest.CaptureFixture[str], home: Path) -> None:
          "10.0.1.10/24"],
         ["server", "server", "debian-11", "5.10.0-28-amd64", "127.0.0.1:40020", "10.0.1.20/24"],
     ]
+
+
+def test_status_says_a_lab_whose_guest_is_gone_is_stale(
+        capsys: pytest.CaptureFixture[str], home: Path, host_uri: str) -> None:
+    save_lab(home, uri=host_uri)  # libvirt runs the server only
+    code, out, err = run(capsys, "status")
+    assert code == 0 and out.splitlines()[1].split()[:3] == [LAB, "stale", "client"]
+    assert err == (f"warning: lab {LAB}: client not running (the host rebooted, or a guest "
+                   f"died): `lab down {LAB}` and up again\n")
 
 
 def test_status_of_an_unknown_lab(capsys: pytest.CaptureFixture[str]) -> None:
