@@ -17,7 +17,7 @@ def add_parser(sub: Subparsers) -> None:
         "cp",
         description="Copy a file or directory between this host and a node. Exactly one of "
                     "SRC and DST is NODE:PATH. Modes are kept.",
-        epilog="examples: lab cp ./replyhi server:/root/ | lab cp -r client:/tmp/trace ./out")
+        epilog="examples:\n  lab cp ./replyhi server:/root/\n  lab cp -r client:/tmp/trace ./out")
     p.add_argument("source", metavar="SRC", help="a local path, or NODE:PATH to pull from")
     p.add_argument("destination", metavar="DST",
                    help="a local path, or NODE:PATH to push to (NODE: alone is the home "

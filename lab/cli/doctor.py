@@ -36,7 +36,7 @@ def add_parser(sub: Subparsers) -> None:
         description="Check libvirt, QEMU, the accelerator, disk space and the "
                     "image cache, and print what to do about each problem. Exits 1 when a "
                     "check fails.",
-        epilog="examples: lab doctor | lab doctor --connect qemu:///session")
+        epilog="examples:\n  lab doctor\n  lab doctor --connect qemu:///session")
     add_connect_option(p)
     p.set_defaults(handler=run)
 

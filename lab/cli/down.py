@@ -25,7 +25,7 @@ def add_parser(sub: Subparsers) -> None:
         description="Destroy a lab's domains and networks and delete its state. --all also "
                     "finds domains and networks that socklab created but no state file names "
                     "(for example after the controller was killed).",
-        epilog="examples: lab down pair-1a2b3c | lab down --all")
+        epilog="examples:\n  lab down pair-1a2b3c\n  lab down --all")
     p.add_argument("names", nargs="*", metavar="NAME", help="lab names (see `lab status`)")
     p.add_argument("--all", action="store_true", help="remove every socklab lab")
     add_connect_option(p, "with --all, the libvirt URI to search too (each lab's own always is)")

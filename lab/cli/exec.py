@@ -27,8 +27,10 @@ def add_parser(sub: Subparsers) -> None:
                     "command line. Without --, the command starts at the first word after NODE, "
                     "and none of its words may start with - (lab cannot tell the command's "
                     "options from its own, and stops with a usage error instead).",
-        epilog="examples: lab exec client -- uname -r | lab exec --lab pair-1a2b3c client -- "
-               "ls -l / | lab exec server 'ss -tln | grep 22'")
+        epilog=("examples:"
+                "\n  lab exec client -- uname -r"
+                "\n  lab exec --lab pair-1a2b3c client -- ls -l /"
+                "\n  lab exec server 'ss -tln | grep 22'"))
     p.add_argument("node", metavar="NODE", help="node name")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="kill the command if it runs longer than this (exit 1; default: no "

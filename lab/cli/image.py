@@ -23,7 +23,7 @@ def add_parser(sub: Subparsers) -> None:
                          description="Build the named images (default: every recipe in "
                                      "images/). An image whose recipe has not changed is "
                                      "cached: building it again is instant.",
-                         epilog="examples: lab image build debian-12 | lab image build --force")
+                         epilog="examples:\n  lab image build debian-12\n  lab image build --force")
     b.add_argument("names", nargs="*", metavar="NAME",
                    help="recipe name, e.g. debian-12 (see `lab image list`)")
     b.add_argument("--force", action="store_true", help="rebuild even when cached")
@@ -33,7 +33,7 @@ def add_parser(sub: Subparsers) -> None:
     ls = verbs.add_parser("list", help="list recipes and whether they are built",
                           description="List the recipes in images/: suite, kernel, initrd "
                                       "size and whether each image is built.",
-                          epilog="example: lab image list")
+                          epilog="example:\n  lab image list")
     ls.set_defaults(handler=list_images)
 
 

@@ -20,8 +20,10 @@ def add_parser(sub: Subparsers) -> None:
                     "Everything after the first -- goes to ssh after NODE, untouched (its "
                     "options, or a command); lab's own options go anywhere before it. Without "
                     "--, the words after NODE go to ssh, and none of them may start with -.",
-        epilog="examples: lab ssh server | lab ssh server --lab pair-1a2b3c -- -v | "
-               "lab ssh client -- cat /proc/version")
+        epilog=("examples:"
+                "\n  lab ssh server"
+                "\n  lab ssh server --lab pair-1a2b3c -- -v"
+                "\n  lab ssh client -- cat /proc/version"))
     p.add_argument("node", nargs="?", metavar="NODE", help="node name")
     p.add_argument("--print-config", action="store_true",
                    help="print the path of the lab's ssh_config and exit")

@@ -18,7 +18,7 @@ def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "status",
         description="Show every lab recorded on this host, or one lab.",
-        epilog="examples: lab status | lab status pair-1a2b3c | lab status --json")
+        epilog="examples:\n  lab status\n  lab status pair-1a2b3c\n  lab status --json")
     p.add_argument("names", nargs="*", metavar="NAME", help="only these labs")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=run)
