@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import posixpath
 import shlex
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 
 from lab.errors import LabError
 from lab.playbook import (
@@ -71,8 +72,29 @@ async def _each(ctx: RunContext, step: Step,
         try:
             return await one(node)
         except LabError as exc:
-            return NodeResult(node, ok=False, error=exc.message.removeprefix(f"node {node}: "))
+            return _failed(node, exc)
     return list(await asyncio.gather(*(guarded(n) for n in step.nodes)))
+
+
+async def _each_background(backgrounds: Iterable[Background],
+                           one: Callable[[Background], Awaitable[NodeResult]],
+                           ) -> list[NodeResult]:
+    """`_each` for the commands of a handle: all at once, an error fails only its node."""
+    async def guarded(bg: Background) -> NodeResult:
+        try:
+            return await one(bg)
+        except LabError as exc:
+            return _failed(bg.node, exc)
+    return list(await asyncio.gather(*(guarded(bg) for bg in backgrounds)))
+
+
+def _failed(node: str, exc: LabError) -> NodeResult:
+    return NodeResult(node, ok=False, error=_reason(node, exc))
+
+
+def _reason(node: str, exc: LabError) -> str:
+    """The error's message, without the node's name (results are shown by node)."""
+    return exc.message.removeprefix(f"node {node}: ")
 
 
 def _judge(ctx: RunContext, step: Step, node: str, result: CommandResult, *,
@@ -105,11 +127,24 @@ async def _run(ctx: RunContext, step: Step, node: str) -> NodeResult:
     except CommandTimeout as exc:
         ctx.run_dir.output(step.index, node, "out").write_bytes(exc.stdout)
         ctx.run_dir.output(step.index, node, "err").write_bytes(exc.stderr)
-        return NodeResult(node, ok=False, error=f"did not finish within {exc.timeout:g} s")
-    finally:
+        outcome = NodeResult(node, ok=False, error=f"did not finish within {exc.timeout:g} s")
+    else:
+        outcome = _judge(ctx, step, node, result, expect_exit=action.expect_exit,
+                         expect_stdout=action.expect_stdout, expect_stderr=action.expect_stderr)
+    return await _with_strace(ctx, step, node, outcome)
+
+
+async def _with_strace(ctx: RunContext, step: Step, node: str,
+                       outcome: NodeResult) -> NodeResult:
+    """The outcome of a command that has ended, once its strace trace (if it has one)
+    is collected. A trace that cannot be collected fails the step, its reason after
+    the command's own (strace's complaint, in the command's stderr, says most)."""
+    try:
         await _collect_strace(ctx, step, node)
-    return _judge(ctx, step, node, result, expect_exit=action.expect_exit,
-                  expect_stdout=action.expect_stdout, expect_stderr=action.expect_stderr)
+    except LabError as exc:
+        why = "; ".join(e for e in (outcome.error, _reason(node, exc)) if e)
+        return replace(outcome, ok=False, error=why)
+    return outcome
 
 
 def _strace_output(step: Step, node: str) -> str:
@@ -156,57 +191,61 @@ async def _start_background(ctx: RunContext, step: Step, node: str) -> NodeResul
 
 
 async def _wait(ctx: RunContext, action: Wait) -> list[NodeResult]:
-    results = []
-    for bg in ctx.backgrounds.get(action.handle, []):
+    async def one(bg: Background) -> NodeResult:
         try:
             result = await asyncio.wait_for(asyncio.shield(bg.task), action.timeout)
         except TimeoutError:
-            results.append(NodeResult(bg.node, ok=False,
-                                      error=f"{action.handle} still runs after "
-                                            f"{action.timeout:g} s"))
-            continue
-        except LabError as exc:
-            results.append(NodeResult(bg.node, ok=False, error=exc.message))
-            continue
-        await _collect_strace(ctx, bg.step, bg.node)
-        results.append(_judge(ctx, bg.step, bg.node, result, expect_exit=action.expect_exit,
-                              expect_stdout=action.expect_stdout,
-                              expect_stderr=action.expect_stderr))
-    return results
+            return NodeResult(bg.node, ok=False,
+                              error=f"{action.handle} still runs after {action.timeout:g} s")
+        outcome = _judge(ctx, bg.step, bg.node, result, expect_exit=action.expect_exit,
+                         expect_stdout=action.expect_stdout,
+                         expect_stderr=action.expect_stderr)
+        return await _with_strace(ctx, bg.step, bg.node, outcome)
+    return await _each_background(ctx.backgrounds.get(action.handle, []), one)
 
 
 async def _stop(ctx: RunContext, handle: str, timeout: float) -> list[NodeResult]:
     """SIGTERM to the command's process group, SIGKILL after `timeout`."""
-    results = []
-    for bg in ctx.backgrounds.get(handle, []):
-        session = ctx.session(bg.node)
-        for signal in ("TERM", "KILL"):
-            if bg.task.done():
-                break
-            await session.run(f"p=$(cat {bg.pidfile}) && (kill -{signal} -$p || kill -{signal} $p)"
-                              " 2>/dev/null")
-            try:
-                await asyncio.wait_for(asyncio.shield(bg.task), timeout)
-            except TimeoutError:
-                continue
-            except LabError:
-                break
-        if not bg.task.done():
-            bg.task.cancel()  # its channel closes; dropbear signals what is left
-        await asyncio.wait([bg.task])
-        if not bg.task.cancelled() and bg.task.exception() is None:
-            result = bg.task.result()
-            ctx.run_dir.output(bg.step.index, bg.node, "out").write_bytes(result.stdout)
-            ctx.run_dir.output(bg.step.index, bg.node, "err").write_bytes(result.stderr)
-            await _collect_strace(ctx, bg.step, bg.node)
-        results.append(NodeResult(bg.node, ok=True))
-    return results
+    async def one(bg: Background) -> NodeResult:
+        try:
+            await _signal(ctx, bg, timeout)
+        finally:
+            if not bg.task.done():
+                bg.task.cancel()  # its channel closes; dropbear signals what is left
+            await asyncio.wait([bg.task])
+        if bg.task.cancelled() or bg.task.exception() is not None:
+            return NodeResult(bg.node, ok=True)
+        result = bg.task.result()
+        ctx.run_dir.output(bg.step.index, bg.node, "out").write_bytes(result.stdout)
+        ctx.run_dir.output(bg.step.index, bg.node, "err").write_bytes(result.stderr)
+        return await _with_strace(ctx, bg.step, bg.node, NodeResult(bg.node, ok=True))
+    return await _each_background(ctx.backgrounds.get(handle, []), one)
 
 
-async def stop_all_backgrounds(ctx: RunContext) -> None:
-    for handle, backgrounds in ctx.backgrounds.items():
-        if any(not bg.task.done() for bg in backgrounds):
-            await _stop(ctx, handle, 2.0)
+async def _signal(ctx: RunContext, bg: Background, timeout: float) -> None:
+    """Signal a background command until it ends: SIGTERM, then SIGKILL."""
+    session = ctx.session(bg.node)
+    for signal in ("TERM", "KILL"):
+        if bg.task.done():
+            return
+        await session.run(f"p=$(cat {bg.pidfile}) && (kill -{signal} -$p || kill -{signal} $p)"
+                          " 2>/dev/null", timeout=timeout)
+        try:
+            await asyncio.wait_for(asyncio.shield(bg.task), timeout)
+        except TimeoutError:
+            continue
+        except LabError:
+            return
+
+
+async def stop_all_backgrounds(ctx: RunContext) -> list[str]:
+    """Background commands still running are stopped, every handle at once; what failed."""
+    running = [handle for handle, backgrounds in ctx.backgrounds.items()
+               if any(not bg.task.done() for bg in backgrounds)]
+    stopped = await asyncio.gather(*(_stop(ctx, handle, 2.0) for handle in running))
+    return [f"{handle} on {r.node}: {r.error}"
+            for handle, results in zip(running, stopped, strict=True)
+            for r in results if not r.ok]
 
 
 async def _wait_port(ctx: RunContext, node: str, action: WaitPort) -> NodeResult:

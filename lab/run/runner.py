@@ -104,11 +104,15 @@ async def _steps(ctx: RunContext, summary: RunSummary, on_step: StepSink) -> Non
 
 async def _wind_down(ctx: RunContext) -> None:
     log = get_logger(__name__, lab=ctx.state.name, run=ctx.run_dir.path.name)
-    for stop in (stop_all_backgrounds, stop_all_tracers):
-        try:
-            await stop(ctx)
-        except LabError as exc:  # one failure must not keep the other from running
-            log.warning("%s failed: %s", stop.__name__, exc)
+    try:
+        for problem in await stop_all_backgrounds(ctx):
+            log.warning("background command %s could not be stopped", problem)
+    except LabError as exc:  # one failure must not keep the tracers from being stopped
+        log.warning("stop_all_backgrounds failed: %s", exc)
+    try:
+        await stop_all_tracers(ctx)
+    except LabError as exc:
+        log.warning("stop_all_tracers failed: %s", exc)
 
 
 def _copy_consoles(state: LabState, run_dir: RunDir) -> None:

@@ -5,6 +5,11 @@ runs each command with a real `/bin/sh -c` in a temporary directory, serves
 SFTP from the local filesystem and, like dropbear, turns a client's "signal"
 request into a signal for the command's process (closing a channel does not
 kill the command).
+
+socklab's own directories on a guest (GUEST_DIRS) are kept under the fake's
+directory, in commands and over SFTP. The kernel's files (tracefs, debugfs)
+are never the host's: a command or script that names them is refused, unless
+a `FakeTracefs` answers it as a guest would.
 """
 
 from __future__ import annotations
@@ -23,8 +28,60 @@ import pytest
 
 from lab.keys import ensure_lab_keypair, public_key_line
 from lab.ssh import Endpoint
+from lab.tracers.ftrace.script import (
+    INSTANCE_DIR,
+    SKIPPED_PREFIX,
+    cleanup_script,
+    stop_script,
+)
 
 CHUNK = 65536
+GUEST_DIRS = ("/run/socklab", "/opt/socklab")  # where socklab puts files on a guest
+KERNEL_FILES = "/sys/kernel/"  # tracefs, debugfs: the host's must never be touched
+REFUSED = "echo 'fake guest: refused, this names the kernel files of the host' >&2; exit 126"
+Stand_in = tuple[str, bytes]  # the command to run instead, and its input
+
+
+@dataclass
+class FakeTracefs:
+    """A guest's tracefs as socklab's ftrace scripts (lab/tracers/ftrace/script.py) see it.
+
+    Each operation of a trace (start, stop, read, cleanup) answers as on a guest,
+    or, when named in `fail`, fails as a refused write does; in `hang`, it never
+    ends (until the client kills it). The host's tracefs is never touched.
+    """
+
+    trace: bytes = b""  # the instance's trace file, as read once stopped
+    stats: bytes = b""  # what the stop script prints
+    fail: set[str] = field(default_factory=set)
+    hang: set[str] = field(default_factory=set)
+    done: list[str] = field(default_factory=list)  # operations asked for, in order
+
+    def answer(self, command: str, script: bytes | None) -> Stand_in | None:
+        operation = self._operation(command, script)
+        if operation is None:
+            return None
+        self.done.append(operation)
+        if operation in self.hang:
+            return "exec sleep 600", b""
+        if operation in self.fail:
+            return "echo 'sh: write error: No such device' >&2; exit 1", b""
+        output = {"start": f"{SKIPPED_PREFIX}:\n".encode(), "stop": self.stats,
+                  "read": self.trace, "cleanup": b""}[operation]
+        return "cat", output
+
+    @staticmethod
+    def _operation(command: str, script: bytes | None) -> str | None:
+        if command == f"cat {INSTANCE_DIR}/trace":
+            return "read"
+        if script is None:
+            return None
+        text = script.decode(errors="replace")
+        if text == stop_script():
+            return "stop"
+        if text == cleanup_script():
+            return "cleanup"
+        return "start" if SKIPPED_PREFIX in text else None
 
 
 @dataclass
@@ -35,6 +92,7 @@ class FakeGuest:
         default_factory=lambda: asyncssh.generate_private_key("ssh-ed25519"))
     port: int = 0
     signals: list[str] = field(default_factory=list)  # signal requests received
+    tracefs: FakeTracefs | None = None  # answers the ftrace scripts; None: refuses them
     connections: list[asyncssh.SSHServerConnection] = field(default_factory=list)
     _acceptor: asyncssh.SSHAcceptor | None = None
     _procs: list[asyncio.subprocess.Process] = field(default_factory=list)
@@ -48,6 +106,21 @@ class FakeGuest:
     def host_key_line(self) -> str:
         return self.host_key.export_public_key("openssh").decode().strip()
 
+    def local_path(self, path: str) -> str:
+        """Where a path on the guest is on this host: GUEST_DIRS are under `home`."""
+        for guest_dir in GUEST_DIRS:
+            if path == guest_dir or path.startswith(guest_dir + "/"):
+                return f"{self.home}{path}"
+        return path
+
+    def _stand_in(self, command: str, script: bytes | None) -> Stand_in | None:
+        """What runs instead of a command, if it must not run as it is."""
+        if self.tracefs is not None and (answer := self.tracefs.answer(command, script)):
+            return answer
+        if KERNEL_FILES in command or (script is not None and KERNEL_FILES.encode() in script):
+            return REFUSED, b""
+        return None
+
     async def start(self, port: int = 0) -> None:
         guest = self
 
@@ -60,7 +133,7 @@ class FakeGuest:
             server_host_keys=[self.host_key],
             authorized_client_keys=asyncssh.import_authorized_keys(
                 public_key_line(self.client_key) + "\n"),
-            process_factory=self._serve, sftp_factory=True,
+            process_factory=self._serve, sftp_factory=lambda chan: _SFTP(chan, self),
             encoding=None, line_editor=False)
         self.port = self._acceptor.sockets[0].getsockname()[1]
 
@@ -79,8 +152,16 @@ class FakeGuest:
             await asyncio.wait(self._handlers, timeout=5)
 
     async def _serve(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        command = process.command or "exec /bin/sh"
+        given: bytes | None = None  # the input, when read ahead instead of passed on
+        if command == "sh -s":  # a script: read it first, to see what it touches
+            given = await process.stdin.read()
+        if (instead := self._stand_in(command, given)) is not None:
+            command, given = instead
+        for guest_dir in GUEST_DIRS:
+            command = command.replace(guest_dir, self.local_path(guest_dir))
         proc = await asyncio.create_subprocess_exec(
-            "/bin/sh", "-c", process.command or "exec /bin/sh",
+            "/bin/sh", "-c", command,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, cwd=self.home, start_new_session=True)
         self._procs.append(proc)
@@ -100,6 +181,10 @@ class FakeGuest:
         async def feed() -> None:
             assert proc.stdin is not None
             try:
+                if given is not None:
+                    proc.stdin.write(given)
+                    await proc.stdin.drain()
+                    return
                 while data := await process.stdin.read(CHUNK):
                     proc.stdin.write(data)
                     await proc.stdin.drain()
@@ -128,6 +213,17 @@ class FakeGuest:
                 process.exit_with_signal(signal.Signals(-status).name.removeprefix("SIG"))
             else:
                 process.exit(status)
+
+
+class _SFTP(asyncssh.SFTPServer):
+    """SFTP from the local filesystem, with the guest's directories under the fake's."""
+
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], guest: FakeGuest) -> None:
+        super().__init__(chan)
+        self._guest = guest
+
+    def map_path(self, path: bytes) -> bytes:
+        return os.fsencode(self._guest.local_path(os.fsdecode(path)))
 
 
 @pytest.fixture

@@ -1,0 +1,132 @@
+"""lab run on fake guests: a failure in one step or on one node never costs the run its
+traces, events, reports and summary.
+
+Each node is an in-process SSH server (conftest.FakeGuest) running commands with
+the host's shell; its tracefs is a FakeTracefs answering the ftrace scripts with
+a trace recorded on a real 5.10 guest (tests/fixtures/ftrace).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from conftest import FakeTracefs
+
+from lab.keys import ensure_lab_keypair
+from lab.paths import Paths
+from lab.playbook import load_playbook
+from lab.run import RunDir, RunSummary, run_playbook
+from lab.state import LabState, NodeState
+from lab.topology import Topology, load_topology
+
+if TYPE_CHECKING:
+    from conftest import FakeGuest, FakeGuestFactory
+
+ROOT = Path(__file__).parents[2]
+TRACES = ROOT / "tests" / "fixtures" / "ftrace" / "linux-5.10"
+LAB = "pair-0a0b0c"
+REPORTS = ("events.jsonl", "connections.json", "timeline.txt", "trace.json", "report.html",
+           "summary.json")
+needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="strace steps build "
+                                                                     "the clock reader")
+
+
+@dataclass
+class Lab:
+    topology: Topology
+    state: LabState
+    paths: Paths
+    guests: dict[str, FakeGuest]
+    tmp: Path
+
+    async def run(self, playbook: str) -> tuple[RunSummary, Path]:
+        file = self.tmp / "book.yaml"
+        file.write_text(textwrap.dedent(playbook))
+        book = load_playbook(file, self.topology, lab_name=LAB)
+        run_dir = RunDir.create(self.tmp / "runs", LAB)
+        summary = await run_playbook(book, self.topology, self.state, self.paths, run_dir)
+        return summary, run_dir.path
+
+
+@pytest.fixture
+async def lab(tmp_path: Path, fake_guest_factory: FakeGuestFactory) -> Lab:
+    """The pair topology, up: each node a fake guest whose trace is replyhi's."""
+    paths = Paths(tmp_path / "home")
+    key = ensure_lab_keypair(paths.lab_dir(LAB))
+    topology_file = ROOT / "topologies" / "pair.yaml"
+    guests, nodes = {}, {}
+    for name in ("client", "server"):
+        guest = await fake_guest_factory(client_key=key)
+        guest.tracefs = FakeTracefs(trace=(TRACES / f"replyhi-{name}.trace").read_bytes(),
+                                    stats=(TRACES / f"replyhi-{name}.stats").read_bytes())
+        console = tmp_path / f"{name}.console"
+        console.write_text(f"{name} is up\n")
+        guests[name] = guest
+        nodes[name] = NodeState(
+            domain=f"sl-{LAB}-{name}", image="debian-11", kernel_release="5.10.0-33-amd64",
+            ssh_host="127.0.0.1", ssh_port=guest.port, host_key=guest.host_key_line,
+            console_log=str(console), role=name)
+    state = LabState(name=LAB, topology=str(topology_file), uri="test:///default",
+                     created_at="2026-01-01T00:00:00Z", status="up", nodes=nodes)
+    return Lab(load_topology(topology_file), state, paths, guests, tmp_path)
+
+
+def saved(run_dir: Path) -> dict[str, Any]:
+    """summary.json, checked to be there with every other report."""
+    for name in REPORTS:
+        assert (run_dir / name).is_file(), f"{name} not written"
+    assert (run_dir / "consoles" / "server.log").read_text() == "server is up\n"
+    data: dict[str, Any] = json.loads((run_dir / "summary.json").read_text())
+    return data
+
+
+def nodes_with_events(run_dir: Path) -> set[str]:
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    return {json.loads(line)["node"] for line in lines}
+
+
+@needs_gcc
+@pytest.mark.parametrize("end", ["wait", "stop"])
+async def test_a_background_whose_trace_is_missing_fails_its_step_not_the_run(
+        lab: Lab, end: str) -> None:
+    # A typo in the system calls: strace refuses to start the command and writes no
+    # trace, which lab validate cannot know.
+    playbook = f"""\
+        name: typo
+        tracers:
+          ftrace: {{comms: [replyhi, hello]}}
+          strace: {{syscalls: [sendtoo]}}
+        steps:
+          - {{nodes: all, trace: {{start: ftrace}}}}
+          - node: server
+            run: echo served 1 connection
+            background: server
+            strace: true
+          - {{{end}: server}}
+          - {{node: client, run: echo after}}
+          - {{nodes: all, trace: {{stop: ftrace}}}}
+        """
+    summary, run_dir = await lab.run(playbook)
+
+    assert [s.status for s in summary.steps] == ["ok", "ok", "failed", "skipped", "skipped"]
+    assert not summary.ok
+    data = saved(run_dir)
+    [failure] = data["failures"]
+    name = {"wait": "wait for server", "stop": "stop server"}[end]
+    assert failure.startswith(f"step 3 ({name}) failed: server: ")
+    assert "no strace output /run/socklab/strace-02-server.txt" in failure
+    if end == "wait" and shutil.which("strace"):  # the command's own complaint comes first
+        assert "exit status 1, expected 0: strace: invalid system call 'sendtoo'" in failure
+    # The command's output is kept, and the tracers the skipped step would have
+    # stopped were stopped and collected at the end.
+    assert (run_dir / "outputs" / "02-server.err").exists()
+    assert nodes_with_events(run_dir) == {"client", "server"}
+    assert data["event_counts"]["server"]["func_entry"] > 0
+    for guest in lab.guests.values():
+        assert guest.tracefs is not None and guest.tracefs.done[-2:] == ["read", "cleanup"]
