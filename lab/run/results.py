@@ -45,10 +45,12 @@ class StepResult:
     status: Status = "skipped"
     seconds: float = 0.0
     results: list[NodeResult] = field(default_factory=list)
+    error: str | None = None  # why the step as a whole failed, when no node's result says
 
     @property
     def failures(self) -> list[str]:
-        return [f"{r.node}: {r.error}" for r in self.results if not r.ok and r.error]
+        return ([self.error] if self.error else []) + [
+            f"{r.node}: {r.error}" for r in self.results if not r.ok and r.error]
 
 
 @dataclass

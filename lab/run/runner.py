@@ -95,9 +95,13 @@ async def _steps(ctx: RunContext, summary: RunSummary, on_step: StepSink) -> Non
             on_step(result)  # skipped
             continue
         began = time.monotonic()
-        result.results = await run_step(ctx, step)
+        try:
+            result.results = await run_step(ctx, step)
+        except LabError as exc:  # the step's own failures are results: this is a last resort
+            result.error = exc.message
         result.seconds = round(time.monotonic() - began, 3)
-        result.status = "ok" if all(r.ok for r in result.results) else "failed"
+        result.status = "ok" if result.error is None and all(r.ok for r in result.results) \
+            else "failed"
         failed = result.status == "failed"
         on_step(result)
 

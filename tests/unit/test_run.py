@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from conftest import FakeTracefs
 
+from lab.errors import LabError
 from lab.keys import ensure_lab_keypair
 from lab.paths import Paths
 from lab.playbook import load_playbook
 from lab.run import RunDir, RunSummary, run_playbook
+from lab.run import runner as runner_module
 from lab.state import LabState, NodeState
 from lab.topology import Topology, load_topology
 
@@ -130,3 +132,31 @@ async def test_a_background_whose_trace_is_missing_fails_its_step_not_the_run(
     assert data["event_counts"]["server"]["func_entry"] > 0
     for guest in lab.guests.values():
         assert guest.tracefs is not None and guest.tracefs.done[-2:] == ["read", "cleanup"]
+
+
+async def test_a_step_that_raises_still_leaves_a_complete_run(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The last line of defence: whatever a step lets escape becomes its failure.
+    real = runner_module.run_step
+
+    async def run_step(ctx: Any, step: Any) -> Any:
+        if step.index == 1:
+            raise LabError("node server: something nobody foresaw")
+        return await real(ctx, step)
+    monkeypatch.setattr(runner_module, "run_step", run_step)
+
+    summary, run_dir = await lab.run("""\
+        name: escape
+        tracers:
+          ftrace: {comms: [replyhi, hello]}
+        steps:
+          - {nodes: all, trace: {start: ftrace}}
+          - {node: server, run: "true"}
+          - {nodes: all, trace: {stop: ftrace}}
+        """)
+
+    assert [s.status for s in summary.steps] == ["ok", "failed", "skipped"]
+    data = saved(run_dir)
+    assert data["failures"] == ["step 2 (run on server: true) failed: node server: something "
+                                "nobody foresaw"]
+    assert nodes_with_events(run_dir) == {"client", "server"}
