@@ -10,6 +10,7 @@ import asyncio
 import posixpath
 import shlex
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import suppress
 from dataclasses import replace
 
 from lab.errors import LabError
@@ -319,14 +320,25 @@ async def _trace_stop(ctx: RunContext, node: str, tracer: str) -> NodeResult:
     result = ctx.tracers.get((tracer, node))
     if result is None:
         return NodeResult(node, ok=False, error=f"{tracer} was not started on {node}")
-    stats = await stop_ftrace(ctx.session(node), ctx.run_dir.path / result.raw,
-                              cleanup=ctx.tidy)
+    raw = ctx.run_dir.path / result.raw
+    try:
+        stats = await stop_ftrace(ctx.session(node), raw, cleanup=ctx.tidy)
+    except LabError as exc:
+        if not raw.exists():
+            result.error = _reason(node, exc)
+        raise
     result.entries, result.lost, result.missed = stats.entries, stats.lost, stats.missed
     return NodeResult(node, ok=True)
 
 
 async def stop_all_tracers(ctx: RunContext) -> None:
-    """Tracers a failed or short playbook left running are stopped and collected."""
-    for (tracer, node), result in list(ctx.tracers.items()):
-        if result.tracer == "ftrace" and not (ctx.run_dir.path / result.raw).exists():
+    """Tracers a failed or short playbook left running are stopped and collected, on every
+    node at once. A node whose tracer fails to stop costs only its own trace; why is kept
+    in its TracerResult (a warning of the run). A tracer whose stop step already failed
+    is not stopped again: that would fail again, or wait as long again."""
+    async def stop(tracer: str, node: str) -> None:
+        with suppress(LabError):  # kept in the tracer's result
             await _trace_stop(ctx, node, tracer)
+    await asyncio.gather(*(stop(tracer, node) for (tracer, node), result in ctx.tracers.items()
+                           if result.tracer == "ftrace" and result.error is None
+                           and not (ctx.run_dir.path / result.raw).exists()))

@@ -65,6 +65,7 @@ class TracerResult:
     unparsed_samples: list[str] = field(default_factory=list)
     skipped_probes: list[str] = field(default_factory=list)
     events: int = 0
+    error: str | None = None  # why the trace could not be collected
 
 
 @dataclass
@@ -96,8 +97,10 @@ class RunSummary:
     @property
     def warnings(self) -> list[str]:
         """What makes the trace incomplete without failing the run."""
-        lines = [f"{t.tracer} on {t.node}: {t.lost} events lost ({_why_lost(t)})"
-                 for t in self.tracers if t.lost]
+        lines = [f"{t.tracer} on {t.node}: not collected: {t.error}"
+                 for t in self.tracers if t.error]
+        lines += [f"{t.tracer} on {t.node}: {t.lost} events lost ({_why_lost(t)})"
+                  for t in self.tracers if t.lost]
         lines += [f"{t.tracer} on {t.node}: {t.unparsed} lines not understood, e.g. "
                   f"{t.unparsed_samples[0]!r}" for t in self.tracers if t.unparsed]
         lines += [f"{t.tracer} on {t.node}: the kernel refused to probe "

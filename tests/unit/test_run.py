@@ -134,6 +134,37 @@ async def test_a_background_whose_trace_is_missing_fails_its_step_not_the_run(
         assert guest.tracefs is not None and guest.tracefs.done[-2:] == ["read", "cleanup"]
 
 
+async def test_a_node_whose_tracer_cannot_stop_costs_only_its_own_trace(lab: Lab) -> None:
+    # The run fails before its trace stop step: the tracers are stopped at the end,
+    # the client's first (started first), and the client's stop fails.
+    assert lab.guests["client"].tracefs is not None
+    lab.guests["client"].tracefs.fail.add("stop")
+    summary, run_dir = await lab.run("""\
+        name: wind-down
+        tracers:
+          ftrace: {comms: [replyhi, hello]}
+        steps:
+          - {node: client, trace: {start: ftrace}}
+          - {node: server, trace: {start: ftrace}}
+          - {node: client, run: "false"}
+          - {nodes: all, trace: {stop: ftrace}}
+        """)
+
+    assert [s.status for s in summary.steps] == ["ok", "ok", "failed", "skipped"]
+    data = saved(run_dir)
+    assert nodes_with_events(run_dir) == {"server"}
+    assert set(data["event_counts"]) == {"server"}
+    tracers = {t["node"]: t for t in data["tracers"]}
+    assert tracers["server"]["entries"] == 57  # from the stop script's statistics
+    assert tracers["server"]["error"] is None
+    assert "exited with status 1: sh: write error: No such device" in tracers["client"]["error"]
+    [warning] = data["warnings"]
+    assert warning.startswith("ftrace on client: not collected: command 'sh -s' exited with "
+                              "status 1")
+    assert data["failures"] == ["step 3 (run on client: false) failed: client: exit status 1, "
+                                "expected 0"]
+
+
 async def test_a_step_that_raises_still_leaves_a_complete_run(
         lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     # The last line of defence: whatever a step lets escape becomes its failure.
@@ -160,3 +191,24 @@ async def test_a_step_that_raises_still_leaves_a_complete_run(
     assert data["failures"] == ["step 2 (run on server: true) failed: node server: something "
                                 "nobody foresaw"]
     assert nodes_with_events(run_dir) == {"client", "server"}
+
+
+async def test_a_tracer_whose_stop_step_failed_is_not_stopped_again(lab: Lab) -> None:
+    client = lab.guests["client"].tracefs
+    assert client is not None
+    client.fail.add("stop")
+    _, run_dir = await lab.run("""\
+        name: stop-fails
+        tracers:
+          ftrace: {comms: [replyhi, hello]}
+        steps:
+          - {nodes: all, trace: {start: ftrace}}
+          - {nodes: all, trace: {stop: ftrace}}
+        """)
+
+    data = saved(run_dir)
+    why = "command 'sh -s' exited with status 1: sh: write error: No such device"
+    assert data["failures"] == [f"step 2 (stop ftrace on client, server) failed: client: {why}"]
+    assert data["warnings"] == [f"ftrace on client: not collected: {why}"]
+    assert client.done == ["start", "stop"]
+    assert nodes_with_events(run_dir) == {"server"}
