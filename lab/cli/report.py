@@ -12,7 +12,7 @@ from lab.cli.common import Subparsers, err, out
 from lab.correlate.correlation import choose_reference, correlate
 from lab.errors import InputIssue, UsageError
 from lab.events import read_events
-from lab.export.outputs import Outcome, write_reports
+from lab.export.outputs import summary_lines, write_reports
 
 EVENTS = "events.jsonl"
 SHOWN_SKIPPED = 3  # unreadable lines named one by one; the rest are counted
@@ -72,7 +72,7 @@ async def run(args: argparse.Namespace) -> int:
     err.print(f"correlating {len(events)} events of {len(nodes)} nodes "
               f"on {escape(reference or 'the first node')}'s clock")
     result = correlate(events, reference=reference)
-    for line in Outcome.of(result).lines():
+    for line in summary_lines(result.summary):
         err.print(escape(line))
     write_reports(run_dir, result, on_written=lambda path: out.print(str(path)))
     return 0

@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from lab.cli.common import ProgressPrinter, Subparsers, add_connect_option, backend_for, err, out
 from lab.errors import UsageError
-from lab.export.outputs import Outcome
+from lab.export.outputs import summary_lines
 from lab.images.recipe import available_names
 from lab.lifecycle.down import tear_down
 from lab.lifecycle.up import UpOptions, bring_up
@@ -105,15 +105,12 @@ async def run(args: argparse.Namespace) -> int:
     for line in summary.warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(line)}")
     for e in summary.expectations:
-        mark = "[green]ok[/green]  " if e["ok"] else "[red]FAIL[/red]"
-        err.print(f"{mark} expect {escape(e['name'])} {escape('[' + e['node'] + ']')}: "
-                  f"{escape(e['detail'])}")
+        mark = "[green]ok[/green]  " if e.ok else "[red]FAIL[/red]"
+        err.print(f"{mark} expect {escape(e.name)} {escape('[' + e.node + ']')}: "
+                  f"{escape(e.detail)}")
     counts = ", ".join(f"{node} {sum(c.values())}" for node, c in summary.event_counts.items())
     err.print(f"events: {counts or 'none'}")
-    outcome = Outcome(summary.connections.get("paired", 0),
-                      summary.connections.get("unpaired", 0), summary.inversions,
-                      summary.clocks, summary.latency_ns)
-    for line in outcome.lines():
+    for line in summary_lines(summary.correlation) if summary.correlation else []:
         err.print(escape(line))
     for line in summary.failures:
         err.print(f"[bold red]error:[/bold red] {escape(line)}")

@@ -12,6 +12,7 @@ is drawn from a `Correlation`.
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +48,19 @@ class Latencies:
 UNMEASURED = Latencies(None, [], {})  # the ends' clocks are not aligned
 
 
+@dataclass(frozen=True)
+class Summary:
+    """What a person or a script wants to know of a correlation first: summary.json,
+    the terminal and the head of every report say it."""
+
+    paired: int
+    unpaired: int
+    inversions: int  # messages still received before they were sent, once aligned
+    clocks: dict[str, str]  # node → its clock fit in brief (the reports explain it whole)
+    latency_ns: dict[str, dict[str, int] | None]  # run_statistics
+    unattributed: dict[str, int]  # why events fit no connection → how many
+
+
 @dataclass
 class Correlation:
     events: list[Event]  # sorted by node, then time
@@ -74,6 +88,15 @@ class Correlation:
     def origin(self) -> int:
         """The run's first event, on the reference clock: where reports count from."""
         return min(self.times, default=0)
+
+    @cached_property
+    def summary(self) -> Summary:
+        connections = self.pairing.connections
+        paired = sum(c.paired for c in connections)
+        reasons = Counter(u.reason for u in self.pairing.unattributed)
+        return Summary(paired, len(connections) - paired, len(self.inversions),
+                       {node: fit.brief() for node, fit in sorted(self.fits.items())},
+                       dict(run_statistics(self.latencies)), dict(sorted(reasons.items())))
 
     def clock(self, node: str) -> Callable[[int], int]:
         """`node`'s timestamps onto the reference clock: `result.clock(node)(ts)`."""

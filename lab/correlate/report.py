@@ -8,12 +8,11 @@ timestamps.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
-from lab.correlate.correlation import Correlation, Latencies, run_statistics
+from lab.correlate.correlation import Correlation, Latencies, Summary
 from lab.correlate.messages import Flow
 from lab.correlate.pairing import Endpoint, format_address
 from lab.correlate.streams import RECEIVES, SENDS, Call, main_tracer
@@ -27,19 +26,23 @@ LIFECYCLE = {
 
 
 def connections_report(result: Correlation) -> dict[str, Any]:
-    reasons = Counter(u.reason for u in result.pairing.unattributed)
-    connections = result.pairing.connections
+    summary = result.summary
     return {
         "reference": result.reference,
         "clocks": {node: clock_summary(fit) for node, fit in sorted(result.fits.items())},
-        "paired": sum(c.paired for c in connections),
-        "unpaired": sum(not c.paired for c in connections),
-        "inversions": len(result.inversions),
-        "latency_ns": run_statistics(result.latencies),
+        "paired": summary.paired,
+        "unpaired": summary.unpaired,
+        "inversions": summary.inversions,
+        "latency_ns": summary.latency_ns,
         "connections": [_connection(result, flow, latency)
                         for flow, latency in zip(result.flows, result.latencies, strict=True)],
-        "unattributed": [{"reason": r, "events": n} for r, n in sorted(reasons.items())],
+        "unattributed": unattributed(summary),
     }
+
+
+def unattributed(summary: Summary) -> list[dict[str, Any]]:
+    """Events that fit no connection, by reason, as the reports list them."""
+    return [{"reason": r, "events": n} for r, n in summary.unattributed.items()]
 
 
 def clock_summary(fit: ClockFit) -> dict[str, Any]:

@@ -11,12 +11,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
-from lab.correlate.correlation import Correlation, no_gc_pauses, run_statistics
+from lab.correlate.correlation import Correlation, Summary, no_gc_pauses
 from lab.correlate.report import connections_report
 from lab.correlate.sync.fit import duration
 from lab.export.html import render_report
@@ -30,33 +29,16 @@ LATENCIES = {"connect_to_accept": "connect→accept", "send_to_receive": "send�
              "first_to_last_byte": "first→last byte"}
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What a person wants to know of a correlation first."""
-
-    paired: int
-    unpaired: int
-    inversions: int
-    clocks: dict[str, str]  # node → its clock fit in brief (the reports explain it whole)
-    latency_ns: dict[str, dict[str, int] | None]  # run_statistics
-
-    @classmethod
-    def of(cls, result: Correlation) -> Outcome:
-        connections = result.pairing.connections
-        paired = sum(c.paired for c in connections)
-        return cls(paired, len(connections) - paired, len(result.inversions),
-                   {node: fit.brief() for node, fit in sorted(result.fits.items())},
-                   dict(run_statistics(result.latencies)))
-
-    def lines(self) -> list[str]:
-        lines = [f"connections: {self.paired} paired, {self.unpaired} one-sided; "
-                 f"{self.inversions} inversions after clock alignment"]
-        lines += [f"clock {brief}" for _, brief in sorted(self.clocks.items())]
-        medians = [f"{label} {duration(stats['median'])}" for key, label in LATENCIES.items()
-                   if (stats := self.latency_ns.get(key)) is not None]
-        if medians:
-            lines.append(f"latency (median): {', '.join(medians)}")
-        return lines
+def summary_lines(summary: Summary) -> list[str]:
+    """A correlation's summary for the terminal."""
+    lines = [f"connections: {summary.paired} paired, {summary.unpaired} one-sided; "
+             f"{summary.inversions} inversions after clock alignment"]
+    lines += [f"clock {brief}" for _, brief in sorted(summary.clocks.items())]
+    medians = [f"{label} {duration(stats['median'])}" for key, label in LATENCIES.items()
+               if (stats := summary.latency_ns.get(key)) is not None]
+    if medians:
+        lines.append(f"latency (median): {', '.join(medians)}")
+    return lines
 
 
 def write_reports(directory: Path, result: Correlation, *,

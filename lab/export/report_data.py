@@ -17,13 +17,12 @@ statistics cover all of them.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
-from lab.correlate.correlation import Correlation, Latencies, run_statistics
+from lab.correlate.correlation import Correlation, Latencies
 from lab.correlate.messages import Flow
 from lab.correlate.pairing import format_address
-from lab.correlate.report import clock_summary
+from lab.correlate.report import clock_summary, unattributed
 from lab.events import Event, Kind
 from lab.export.slices import Slice, slices
 
@@ -50,20 +49,20 @@ def report_data(result: Correlation, title: str) -> dict[str, Any]:
     for e in instants:
         if (i := owner.get(id(e))) is not None:
             instants_of[i].append(e)
-    reasons = Counter(u.reason for u in result.pairing.unattributed)
+    summary = result.summary
     return {
         "title": title,
         "reference": result.reference,
         "nodes": result.nodes,
         "clocks": {node: clock_summary(fit) for node, fit in sorted(result.fits.items())},
-        "inversions": len(result.inversions),
-        "latency_ns": run_statistics(result.latencies),
-        "paired": sum(c.paired for c in connections),
-        "unpaired": sum(not c.paired for c in connections),
+        "inversions": summary.inversions,
+        "latency_ns": summary.latency_ns,
+        "paired": summary.paired,
+        "unpaired": summary.unpaired,
         "omitted": len(connections) - len(drawn),
         "connections": [_connection(result, flow, latency, slices_of[i], instants_of[i])
                         for i, (flow, latency) in enumerate(drawn)],
-        "unattributed": [{"reason": r, "events": n} for r, n in sorted(reasons.items())],
+        "unattributed": unattributed(summary),
     }
 
 

@@ -19,7 +19,9 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
+
+from lab.correlate.correlation import Summary
 
 Status = Literal["ok", "failed", "skipped"]
 TAIL = 2000  # characters of output kept in the summary (the files hold all of it)
@@ -68,6 +70,17 @@ class TracerResult:
     error: str | None = None  # why the trace could not be collected
 
 
+@dataclass(frozen=True)
+class ExpectationResult:
+    """One expectation of the playbook, judged on one node's events."""
+
+    name: str
+    line: int | None  # in the playbook
+    node: str
+    ok: bool
+    detail: str  # why it failed, or what was seen
+
+
 @dataclass
 class RunSummary:
     lab: str
@@ -80,18 +93,15 @@ class RunSummary:
     steps: list[StepResult] = field(default_factory=list)
     tracers: list[TracerResult] = field(default_factory=list)
     event_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # node → kind → n
-    connections: dict[str, int] = field(default_factory=dict)  # paired / unpaired
-    clocks: dict[str, str] = field(default_factory=dict)  # node → its fit to the reference
-    inversions: int = 0  # messages still received before sent once clocks are aligned
-    latency_ns: dict[str, dict[str, int] | None] = field(default_factory=dict)
-    expectations: list[dict[str, Any]] = field(default_factory=list)
+    correlation: Summary | None = None  # None until the events are correlated
+    expectations: list[ExpectationResult] = field(default_factory=list)
 
     @property
     def failures(self) -> list[str]:
         lines = [f"step {s.index + 1} ({s.name}) failed: {f}"
                  for s in self.steps if s.status == "failed" for f in s.failures]
-        lines += [f"expectation {e['name']} [{e['node']}] failed: {e['detail']}"
-                  for e in self.expectations if not e["ok"]]
+        lines += [f"expectation {e.name} [{e.node}] failed: {e.detail}"
+                  for e in self.expectations if not e.ok]
         return lines
 
     @property

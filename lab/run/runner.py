@@ -21,14 +21,14 @@ from lab.correlate.correlation import correlate
 from lab.correlate.sockets import annotate_sockets
 from lab.errors import LabError
 from lab.events import Event, write_events
-from lab.export.outputs import Outcome, write_reports
+from lab.export.outputs import write_reports
 from lab.keys import PRIVATE_KEY_NAME
 from lab.log import get_logger
 from lab.paths import Paths
 from lab.playbook import Playbook, evaluate
 from lab.run.actions import run_step, stop_all_backgrounds, stop_all_tracers
 from lab.run.context import RunContext
-from lab.run.results import RunDir, RunSummary, StepResult
+from lab.run.results import ExpectationResult, RunDir, RunSummary, StepResult
 from lab.ssh import NodeSession
 from lab.state import LabState
 from lab.topology import Topology
@@ -70,16 +70,13 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     write_events(run_dir.path / "events.jsonl", events)
     summary.event_counts = _counts(events)
     result = correlate(events, reference=next(iter(state.nodes)))
-    outcome = Outcome.of(result)
-    summary.connections = {"paired": outcome.paired, "unpaired": outcome.unpaired}
-    summary.clocks, summary.inversions = outcome.clocks, outcome.inversions
-    summary.latency_ns = outcome.latency_ns
+    summary.correlation = result.summary
     write_reports(run_dir.path, result)
     summary.expectations = [
-        {"name": o.expectation.name, "line": o.expectation.line, "node": o.node, "ok": o.ok,
-         "detail": o.detail} for o in evaluate(book.expect, events)]
+        ExpectationResult(o.expectation.name, o.expectation.line, o.node, o.ok, o.detail)
+        for o in evaluate(book.expect, events)]
     summary.ok = all(s.status == "ok" for s in summary.steps) and all(
-        e["ok"] for e in summary.expectations)
+        e.ok for e in summary.expectations)
     summary.seconds = round(time.monotonic() - started, 3)
     (run_dir.path / "summary.json").write_text(summary.to_json())
     return summary

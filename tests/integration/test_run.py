@@ -76,12 +76,13 @@ def test_shipped_playbooks_pass(runs: ShippedRuns, playbook: str) -> None:
     assert counts["client"]["syscall_entry"] > 3 and counts["server"]["syscall_entry"] > 3
     # Both ends of every connection found each other.
     expected = {"concurrent": 50, "udp": 1}.get(playbook, 1)
-    assert summary["connections"] == {"paired": expected, "unpaired": 0}
+    correlation = summary["correlation"]
+    assert (correlation["paired"], correlation["unpaired"]) == (expected, 0)
     for item in ("connections.json", "timeline.txt", "trace.json"):
         assert (run_dir / item).exists(), item
     timeline = (run_dir / "timeline.txt").read_text()
     assert " client " in timeline and " server " in timeline
-    assert set(summary["clocks"]) == {"server"}
+    assert set(correlation["clocks"]) == {"server"}
 
 
 def test_replyhi_is_one_connection_in_causal_order_with_bounded_clocks(runs: ShippedRuns) -> None:
