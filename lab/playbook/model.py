@@ -25,6 +25,8 @@ from lab.playbook.values import (
     FTRACE_BUFFER_KB,
     MAX_SLEEP,
     NOT_EMPTY,
+    TRACE_START_TIMEOUT,
+    TRACE_STOP_TIMEOUT,
     Comm,
     Command,
     EventKind,
@@ -201,8 +203,10 @@ class StepInput(_Input):
     # options
     timeout: Timeout | None = Field(
         default=None, description=f"Deadline in seconds (default {DEFAULT_TIMEOUT:g}; stop: "
-                                  f"{DEFAULT_STOP_TIMEOUT:g}; background run: none, it lives "
-                                  "until waited for, stopped, or the playbook ends).")
+                                  f"{DEFAULT_STOP_TIMEOUT:g}; trace: {TRACE_START_TIMEOUT:g} "
+                                  f"to start a tracer, {TRACE_STOP_TIMEOUT:g} to stop it and "
+                                  "collect its trace; background run: none, it lives until "
+                                  "waited for, stopped, or the playbook ends).")
     background: Handle | None = Field(
         default=None, description="Run: start the command and go on; wait: or stop: it later "
                                   "by this handle.")

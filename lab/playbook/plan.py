@@ -123,7 +123,7 @@ class TraceStart:
     kind: ClassVar[str] = "trace_start"
     tracer: str  # "ftrace"
     settings: FtraceSettings
-    timeout: float
+    timeout: float  # for the whole start on a node
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ class TraceStop:
 
     kind: ClassVar[str] = "trace_stop"
     tracer: str
-    timeout: float
+    timeout: float  # for the whole stop on a node: stop, collect, clean up
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,8 @@ from lab.playbook.values import (
     DEFAULT_STOP_TIMEOUT,
     DEFAULT_TIMEOUT,
     FTRACE_BUFFER_KB,
+    TRACE_START_TIMEOUT,
+    TRACE_STOP_TIMEOUT,
 )
 from lab.programs import shipped_programs
 from lab.source import Document, Loc, override_value, sort_issues
@@ -324,7 +326,7 @@ class _Resolver:
             case "deploy":
                 return self.deploy(loc, s, timeout)
             case "trace":
-                return self.trace(loc, s, nodes, timeout)
+                return self.trace(loc, s, nodes, s.timeout)
             case _:
                 assert s.sleep is not None
                 return Sleep(s.sleep)
@@ -411,7 +413,7 @@ class _Resolver:
         return Deploy(name, source, s.deploy.dest or f"{PROGRAM_DIR}/{name}", timeout)
 
     def trace(self, loc: Loc, s: StepInput, nodes: tuple[str, ...],
-              timeout: float) -> Action | None:
+              timeout: float | None) -> Action | None:
         t = s.trace
         assert t is not None
         where = (*loc, "trace")
@@ -429,7 +431,7 @@ class _Resolver:
                 if self.ftrace_on.pop(node, None) is None:
                     self.issue((*where, "stop"), f"{t.stop} is not running on node {node}",
                                "start it first: trace: {start: " + t.stop + "}")
-            return TraceStop(t.stop, timeout)
+            return TraceStop(t.stop, TRACE_STOP_TIMEOUT if timeout is None else timeout)
         assert t.start is not None
         for node in nodes:
             if node in self.ftrace_on:
@@ -446,7 +448,8 @@ class _Resolver:
         if not settings.comms:
             self.issue((*where, "start"), f"{t.start} has no process to trace",
                        "deploy a program, or name processes under tracers.ftrace.comms")
-        return TraceStart(t.start, settings, timeout)
+        return TraceStart(t.start, settings,
+                          TRACE_START_TIMEOUT if timeout is None else timeout)
 
     # --- expectations ----------------------------------------------------------
 

@@ -29,6 +29,8 @@ COMM_LENGTH = 15  # TASK_COMM_LEN - 1: the kernel truncates longer process names
 
 DEFAULT_TIMEOUT = 30.0  # seconds, for every step that waits
 DEFAULT_STOP_TIMEOUT = 5.0  # SIGTERM, then SIGKILL after this long
+TRACE_START_TIMEOUT = 60.0  # trace: {start: ...}, as lab.tracers.ftrace.START_TIMEOUT
+TRACE_STOP_TIMEOUT = 300.0  # trace: {stop: ...}, as lab.tracers.ftrace.STOP_TIMEOUT
 MAX_TIMEOUT = 3600
 MAX_SLEEP = 300
 FTRACE_BUFFER_KB = 8192  # per CPU, as lab.tracers.ftrace

@@ -32,7 +32,7 @@ from lab.programs import build_program
 from lab.run.context import PIDS, Background, RunContext, pidfile
 from lab.run.results import TAIL, NodeResult, TracerResult
 from lab.ssh import CommandResult, CommandTimeout
-from lab.tracers.ftrace import FtraceOptions, start_ftrace, stop_ftrace
+from lab.tracers.ftrace import STOP_TIMEOUT, FtraceOptions, start_ftrace, stop_ftrace
 from lab.tracers.ftrace.probes import Adjust
 from lab.tracers.strace import collect_strace, install_clocks, wrap
 
@@ -61,7 +61,8 @@ async def run_step(ctx: RunContext, step: Step) -> list[NodeResult]:
         case TraceStart():
             return await _each(ctx, step, lambda n: _trace_start(ctx, n, action))
         case TraceStop():
-            return await _each(ctx, step, lambda n: _trace_stop(ctx, n, action.tracer))
+            return await _each(ctx, step,
+                               lambda n: _trace_stop(ctx, n, action.tracer, action.timeout))
         case Sleep():
             await asyncio.sleep(action.seconds)
             return []
@@ -309,20 +310,20 @@ async def _trace_start(ctx: RunContext, node: str, action: TraceStart) -> NodeRe
     options = FtraceOptions(comms=s.comms, functions=Adjust(s.functions.add, s.functions.remove),
                             syscalls=Adjust(s.syscalls.add, s.syscalls.remove),
                             buffer_kb=s.buffer_kb)
-    skipped = await start_ftrace(ctx.session(node), options)
+    skipped = await start_ftrace(ctx.session(node), options, timeout=action.timeout)
     raw = ctx.run_dir.raw("ftrace", node)
     ctx.tracers[("ftrace", node)] = TracerResult(
         node, "ftrace", str(raw.relative_to(ctx.run_dir.path)), skipped_probes=skipped)
     return NodeResult(node, ok=True)
 
 
-async def _trace_stop(ctx: RunContext, node: str, tracer: str) -> NodeResult:
+async def _trace_stop(ctx: RunContext, node: str, tracer: str, timeout: float) -> NodeResult:
     result = ctx.tracers.get((tracer, node))
     if result is None:
         return NodeResult(node, ok=False, error=f"{tracer} was not started on {node}")
     raw = ctx.run_dir.path / result.raw
     try:
-        stats = await stop_ftrace(ctx.session(node), raw, cleanup=ctx.tidy)
+        stats = await stop_ftrace(ctx.session(node), raw, cleanup=ctx.tidy, timeout=timeout)
     except LabError as exc:
         if not raw.exists():
             result.error = _reason(node, exc)
@@ -338,7 +339,7 @@ async def stop_all_tracers(ctx: RunContext) -> None:
     is not stopped again: that would fail again, or wait as long again."""
     async def stop(tracer: str, node: str) -> None:
         with suppress(LabError):  # kept in the tracer's result
-            await _trace_stop(ctx, node, tracer)
+            await _trace_stop(ctx, node, tracer, STOP_TIMEOUT)
     await asyncio.gather(*(stop(tracer, node) for (tracer, node), result in ctx.tracers.items()
                            if result.tracer == "ftrace" and result.error is None
                            and not (ctx.run_dir.path / result.raw).exists()))

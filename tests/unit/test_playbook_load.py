@@ -181,6 +181,22 @@ def test_explicit_comms_replace_the_default(load: Any) -> None:
     assert book.ftrace.buffer_kb == 8192
 
 
+def test_trace_steps_timeouts(load: Any) -> None:
+    # Starting defines every probe, stopping reads the whole buffer back: each has a
+    # default of its own (the tracer's), and a step's timeout bounds all of it.
+    book = load("""\
+        name: p
+        tracers: {ftrace: {comms: [replyhi]}}
+        steps:
+          - {nodes: all, trace: {start: ftrace}}
+          - {nodes: all, trace: {stop: ftrace}}
+          - {nodes: all, trace: {start: ftrace}, timeout: 90}
+          - {nodes: all, trace: {stop: ftrace}, timeout: 12.5}
+        """)
+    assert [(s.action.kind, getattr(s.action, "timeout", None)) for s in book.steps] == [
+        ("trace_start", 60.0), ("trace_stop", 300.0), ("trace_start", 90), ("trace_stop", 12.5)]
+
+
 def test_own_programs_are_found_next_to_the_playbook(load: Any, tmp_path: Path) -> None:
     (tmp_path / "exp").mkdir()
     (tmp_path / "exp" / "mine.c").write_text("int main(void) { return 0; }\n")

@@ -212,3 +212,32 @@ async def test_a_tracer_whose_stop_step_failed_is_not_stopped_again(lab: Lab) ->
     assert data["warnings"] == [f"ftrace on client: not collected: {why}"]
     assert client.done == ["start", "stop"]
     assert nodes_with_events(run_dir) == {"server"}
+
+
+@pytest.mark.parametrize("slow", ["start", "stop"])
+async def test_a_trace_step_past_its_timeout_fails_on_its_node_only(
+        lab: Lab, slow: str) -> None:
+    client = lab.guests["client"].tracefs
+    assert client is not None
+    client.hang.add(slow)
+    summary, run_dir = await lab.run("""\
+        name: slow-trace
+        tracers:
+          ftrace: {comms: [replyhi, hello]}
+        steps:
+          - {nodes: all, trace: {start: ftrace}, timeout: 0.5}
+          - {nodes: all, trace: {stop: ftrace}, timeout: 0.5}
+        """)
+
+    step = 1 if slow == "start" else 2
+    assert summary.steps[step - 1].status == "failed"
+    assert summary.steps[step - 1].seconds < 5
+    data = saved(run_dir)
+    assert data["failures"] == [
+        f"step {step} ({slow} ftrace on client, server) failed: client: ftrace did not {slow} "
+        "within 0.5 s"]
+    assert client.done == (["start"] if slow == "start" else ["start", "stop"])
+    if slow == "stop":  # what is not collected is said, and not tried again at the end
+        assert data["warnings"] == ["ftrace on client: not collected: ftrace did not stop "
+                                    "within 0.5 s"]
+    assert nodes_with_events(run_dir) == {"server"}

@@ -1,11 +1,17 @@
-"""Running the ftrace scripts on a node over its SSH session, and collecting the trace."""
+"""Running the ftrace scripts on a node over its SSH session, and collecting the trace.
+
+Starting and stopping each have one deadline for everything they run on the
+node; past it, what runs is killed and `FtraceError` names the node and the limit.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.errors import LabError
 from lab.ssh import NodeSession
 from lab.tracers.ftrace.probes import FtraceOptions
 from lab.tracers.ftrace.script import (
@@ -17,7 +23,18 @@ from lab.tracers.ftrace.script import (
     stop_script,
 )
 
-STARTUP_TIMEOUT = 60.0  # defining probes runs a shell loop under emulation
+START_TIMEOUT = 60.0  # seconds: defining probes runs a shell loop under emulation
+STOP_TIMEOUT = 300.0  # seconds: stop, read a whole trace buffer back, remove the probes
+TIMEOUT_HINT = "a slow guest (emulation, a large buffer) needs more time: raise the timeout " \
+               "of the trace step"
+
+
+class FtraceError(LabError):
+    """ftrace could not be started or stopped on a node."""
+
+    def __init__(self, node: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"node {node}: {message}", hint=hint)
+        self.node = node
 
 
 @dataclass(frozen=True)
@@ -48,25 +65,44 @@ def parse_stats(text: str) -> TraceStats:
                       missed=missed)
 
 
-async def start_ftrace(session: NodeSession, options: FtraceOptions) -> list[str]:
-    """Set up and start the trace; returns the probes this kernel does not have."""
-    result = await session.run("sh -s", input=start_script(options).encode(),
-                               timeout=STARTUP_TIMEOUT, check=True)
+async def start_ftrace(session: NodeSession, options: FtraceOptions, *,
+                       timeout: float = START_TIMEOUT) -> list[str]:
+    """Set up and start the trace within `timeout` seconds; returns the probes this
+    kernel does not have."""
+    try:
+        async with asyncio.timeout(timeout):
+            result = await session.run("sh -s", input=start_script(options).encode(),
+                                       check=True)
+    except TimeoutError:
+        raise _late(session, "did not start", timeout) from None
     for line in result.stdout.decode(errors="replace").splitlines():
         if line.startswith(SKIPPED_PREFIX):
             return line.removeprefix(SKIPPED_PREFIX).strip(": ").split()
     return []
 
 
-async def stop_ftrace(session: NodeSession, trace_file: Path, *,
-                      cleanup: bool = True) -> TraceStats:
+async def stop_ftrace(session: NodeSession, trace_file: Path, *, cleanup: bool = True,
+                      timeout: float = STOP_TIMEOUT) -> TraceStats:
     """Stop recording, save the trace text to `trace_file`, and remove every trace of it
     (unless not `cleanup`: a guest about to be destroyed need not be tidied, and
-    removing the probes takes up to a second under emulation)."""
-    stopped = await session.run("sh -s", input=stop_script().encode(), check=True)
-    # tracefs files report a size of zero: read with cat, not by size over SFTP.
-    trace = await session.run(["cat", f"{INSTANCE_DIR}/trace"], check=True, timeout=300)
-    trace_file.write_bytes(trace.stdout)
-    if cleanup:
-        await session.run("sh -s", input=cleanup_script().encode(), check=True)
+    removing the probes takes up to a second under emulation); all within `timeout`
+    seconds."""
+    saved = False
+    try:
+        async with asyncio.timeout(timeout):
+            stopped = await session.run("sh -s", input=stop_script().encode(), check=True)
+            # tracefs files report a size of zero: read with cat, not by size over SFTP.
+            trace = await session.run(["cat", f"{INSTANCE_DIR}/trace"], check=True)
+            trace_file.write_bytes(trace.stdout)
+            saved = True
+            if cleanup:
+                await session.run("sh -s", input=cleanup_script().encode(), check=True)
+    except TimeoutError:
+        raise _late(session, "saved its trace but did not remove its probes" if saved
+                    else "did not stop", timeout) from None
     return parse_stats(stopped.stdout.decode(errors="replace"))
+
+
+def _late(session: NodeSession, what: str, timeout: float) -> FtraceError:
+    """The error for a start or stop past its deadline (its command was killed)."""
+    return FtraceError(session.node, f"ftrace {what} within {timeout:g} s", hint=TIMEOUT_HINT)

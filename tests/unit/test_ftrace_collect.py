@@ -1,0 +1,110 @@
+"""start_ftrace and stop_ftrace over SSH: each within one deadline, past which the node's
+command is killed and the error names the node and the limit.
+
+The node is a fake guest (conftest.FakeGuest) whose tracefs is a FakeTracefs: the
+scripts are answered, never run on the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from conftest import FakeTracefs
+
+from lab.playbook import values
+from lab.ssh import CommandFailed, NodeSession
+from lab.tracers.ftrace import (
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    FtraceError,
+    FtraceOptions,
+    start_ftrace,
+    stop_ftrace,
+)
+
+if TYPE_CHECKING:
+    from conftest import FakeGuest
+
+STATS = (Path(__file__).parents[1] / "fixtures" / "ftrace" / "linux-5.10"
+         / "replyhi-server.stats").read_bytes()
+OPTIONS = FtraceOptions(comms=("replyhi",))
+
+
+async def eventually(condition: Callable[[], bool], within: float = 3.0) -> bool:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+@pytest.fixture
+async def node(fake_guest: FakeGuest) -> AsyncIterator[tuple[NodeSession, FakeTracefs]]:
+    tracefs = fake_guest.tracefs = FakeTracefs(trace=b"the trace\n", stats=STATS)
+    async with NodeSession.open("server", fake_guest.endpoint, fake_guest.client_key) as s:
+        yield s, tracefs
+
+
+async def test_start_and_stop(node: tuple[NodeSession, FakeTracefs], tmp_path: Path) -> None:
+    session, tracefs = node
+    assert await start_ftrace(session, OPTIONS) == []
+    stats = await stop_ftrace(session, tmp_path / "trace.txt")
+    assert (tmp_path / "trace.txt").read_bytes() == b"the trace\n"
+    assert stats.entries == 57
+    assert tracefs.done == ["start", "stop", "read", "cleanup"]
+
+
+@pytest.mark.parametrize("slow", ["stop", "read"])
+async def test_a_stop_past_its_timeout_is_an_error_naming_node_and_limit(
+        node: tuple[NodeSession, FakeTracefs], fake_guest: FakeGuest, tmp_path: Path,
+        slow: str) -> None:
+    session, tracefs = node
+    await start_ftrace(session, OPTIONS)
+    tracefs.hang.add(slow)
+    began = time.monotonic()
+    with pytest.raises(FtraceError) as error:
+        await stop_ftrace(session, tmp_path / "trace.txt", timeout=0.5)
+    assert time.monotonic() - began < 5
+    assert error.value.message == "node server: ftrace did not stop within 0.5 s"
+    assert error.value.hint is not None and "timeout of the trace step" in error.value.hint
+    assert await eventually(lambda: fake_guest.signals == ["KILL"])  # it does not live on
+    assert not (tmp_path / "trace.txt").exists()
+
+
+async def test_a_slow_cleanup_keeps_the_trace_and_says_so(
+        node: tuple[NodeSession, FakeTracefs], tmp_path: Path) -> None:
+    session, tracefs = node
+    await start_ftrace(session, OPTIONS)
+    tracefs.hang.add("cleanup")
+    with pytest.raises(FtraceError) as error:
+        await stop_ftrace(session, tmp_path / "trace.txt", timeout=0.5)
+    assert error.value.message == ("node server: ftrace saved its trace but did not remove "
+                                   "its probes within 0.5 s")
+    assert (tmp_path / "trace.txt").read_bytes() == b"the trace\n"
+
+
+async def test_a_start_past_its_timeout(node: tuple[NodeSession, FakeTracefs]) -> None:
+    session, tracefs = node
+    tracefs.hang.add("start")
+    with pytest.raises(FtraceError) as error:
+        await start_ftrace(session, OPTIONS, timeout=0.5)
+    assert error.value.message == "node server: ftrace did not start within 0.5 s"
+
+
+async def test_a_failure_before_the_deadline_is_not_a_timeout(
+        node: tuple[NodeSession, FakeTracefs]) -> None:
+    session, tracefs = node
+    tracefs.fail.add("start")
+    with pytest.raises(CommandFailed, match="exited with status 1"):
+        await start_ftrace(session, OPTIONS, timeout=5)
+
+
+def test_playbook_defaults_are_the_tracers() -> None:
+    assert (values.TRACE_START_TIMEOUT, values.TRACE_STOP_TIMEOUT) == (START_TIMEOUT,
+                                                                       STOP_TIMEOUT)
