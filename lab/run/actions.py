@@ -10,7 +10,6 @@ import asyncio
 import posixpath
 import shlex
 from collections.abc import Awaitable, Callable, Iterable
-from contextlib import suppress
 from dataclasses import replace
 
 from lab.errors import LabError
@@ -332,14 +331,22 @@ async def _trace_stop(ctx: RunContext, node: str, tracer: str, timeout: float) -
     return NodeResult(node, ok=True)
 
 
-async def stop_all_tracers(ctx: RunContext) -> None:
+async def stop_all_tracers(ctx: RunContext) -> list[str]:
     """Tracers a failed or short playbook left running are stopped and collected, on every
     node at once. A node whose tracer fails to stop costs only its own trace; why is kept
     in its TracerResult (a warning of the run). A tracer whose stop step already failed
-    is not stopped again: that would fail again, or wait as long again."""
-    async def stop(tracer: str, node: str) -> None:
-        with suppress(LabError):  # kept in the tracer's result
+    is not stopped again: that would fail again, or wait as long again. Returns what
+    failed once the trace was saved (removing the probes)."""
+    problems: list[str] = []
+
+    async def stop(tracer: str, node: str, result: TracerResult) -> None:
+        try:
             await _trace_stop(ctx, node, tracer, STOP_TIMEOUT)
-    await asyncio.gather(*(stop(tracer, node) for (tracer, node), result in ctx.tracers.items()
+        except LabError as exc:
+            if result.error is None:  # collected all the same
+                problems.append(f"{tracer} on {node}: {_reason(node, exc)}")
+    await asyncio.gather(*(stop(tracer, node, result)
+                           for (tracer, node), result in ctx.tracers.items()
                            if result.tracer == "ftrace" and result.error is None
                            and not (ctx.run_dir.path / result.raw).exists()))
+    return problems

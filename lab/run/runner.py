@@ -110,8 +110,9 @@ async def _wind_down(ctx: RunContext) -> None:
             log.warning("background command %s could not be stopped", problem)
     except LabError as exc:  # one failure must not keep the tracers from being stopped
         log.warning("stop_all_backgrounds failed: %s", exc)
-    try:
-        await stop_all_tracers(ctx)
+    try:  # a trace that could not be collected is a warning of the run (TracerResult.error)
+        for problem in await stop_all_tracers(ctx):
+            log.warning("%s (its trace was collected)", problem)
     except LabError as exc:
         log.warning("stop_all_tracers failed: %s", exc)
 

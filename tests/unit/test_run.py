@@ -241,3 +241,24 @@ async def test_a_trace_step_past_its_timeout_fails_on_its_node_only(
         assert data["warnings"] == ["ftrace on client: not collected: ftrace did not stop "
                                     "within 0.5 s"]
     assert nodes_with_events(run_dir) == {"server"}
+
+
+async def test_a_tracer_that_fails_after_its_trace_was_saved_is_reported(
+        lab: Lab, caplog: pytest.LogCaptureFixture) -> None:
+    client = lab.guests["client"].tracefs
+    assert client is not None
+    client.fail.add("cleanup")
+    _, run_dir = await lab.run("""\
+        name: cleanup-fails
+        tracers:
+          ftrace: {comms: [replyhi, hello]}
+        steps:
+          - {nodes: all, trace: {start: ftrace}}
+        """)
+
+    data = saved(run_dir)
+    assert nodes_with_events(run_dir) == {"client", "server"}
+    assert data["warnings"] == []
+    assert [r.getMessage().split("] ", 1)[1] for r in caplog.records] == [
+        "ftrace on client: command 'sh -s' exited with status 1: sh: write error: No such "
+        "device (its trace was collected)"]
