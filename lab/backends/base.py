@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 METADATA_NAMESPACE = "https://socklab.dev/xmlns/lab/1"
+# Where labs are made when no URI is given: the host's system libvirt, which may
+# create bridges and use KVM. Backends are found by URI; this one is libvirt's.
+DEFAULT_URI = "qemu:///system"
 
 
 @dataclass(frozen=True)

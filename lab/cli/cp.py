@@ -6,7 +6,8 @@ import argparse
 import re
 from pathlib import Path
 
-from lab.cli.common import Subparsers, add_lab_option, node_session
+from lab.cli.access import node_session
+from lab.cli.common import Subparsers, add_lab_option
 from lab.errors import UsageError
 
 REMOTE = re.compile(r"^([a-z][a-z0-9-]*):(.*)$")

@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from lab.accel import choose_accelerator
-from lab.backends.libvirt import DEFAULT_URI, LibvirtBackend
+from lab.backends.base import DEFAULT_URI
+from lab.backends.libvirt import LibvirtBackend
 from lab.cli.common import Subparsers, add_connect_option, out
 from lab.errors import LabError
 from lab.images.build import cached_image

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from lab.backends.base import Backend
-from lab.backends.libvirt import DEFAULT_URI
-from lab.cli.common import (
-    ProgressPrinter,
-    Subparsers,
-    add_connect_option,
-    backend_for,
-    err,
-    store,
-)
+from lab.backends.base import DEFAULT_URI, Backend
+from lab.cli.access import ProgressPrinter, backend_for, store
+from lab.cli.common import Subparsers, add_connect_option, err
 from lab.errors import LabError, LabNotFound, UsageError
 from lab.lifecycle.down import tear_down
 from lab.state import LabState, StateStore

@@ -10,7 +10,8 @@ import sys
 from collections.abc import AsyncIterator
 from typing import BinaryIO
 
-from lab.cli.common import Subparsers, add_lab_option, node_session
+from lab.cli.access import node_session
+from lab.cli.common import Subparsers, add_lab_option
 from lab.errors import UsageError
 from lab.ssh import Sink
 

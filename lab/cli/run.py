@@ -9,7 +9,8 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from lab.cli.common import ProgressPrinter, Subparsers, add_connect_option, backend_for, err, out
+from lab.cli.access import ProgressPrinter, backend_for
+from lab.cli.common import Subparsers, add_connect_option, err, out
 from lab.errors import UsageError
 from lab.export.outputs import summary_lines
 from lab.images.recipe import available_names

@@ -6,7 +6,8 @@ import argparse
 import os
 import shutil
 
-from lab.cli.common import Subparsers, add_lab_option, store
+from lab.cli.access import store
+from lab.cli.common import Subparsers, add_lab_option
 from lab.errors import LabError, UsageError
 from lab.state import SSH_CONFIG, StateStore
 

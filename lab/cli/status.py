@@ -9,7 +9,8 @@ import json
 from rich.markup import escape
 from rich.table import Table
 
-from lab.cli.common import Subparsers, backend_for, err, out, store
+from lab.cli.access import backend_for, store
+from lab.cli.common import Subparsers, err, out
 from lab.errors import LabError
 from lab.state import LabState
 

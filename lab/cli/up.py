@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lab.cli.common import ProgressPrinter, Subparsers, add_connect_option, backend_for, out
+from lab.cli.access import ProgressPrinter, backend_for
+from lab.cli.common import Subparsers, add_connect_option, out
 from lab.images.recipe import available_names
 from lab.lifecycle.up import UpOptions, bring_up
 from lab.paths import Paths

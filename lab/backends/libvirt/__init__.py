@@ -1,5 +1,5 @@
 """The libvirt backend (libvirt-python); the only place that imports libvirt."""
 
-from lab.backends.libvirt.backend import DEFAULT_URI, LibvirtBackend
+from lab.backends.libvirt.backend import LibvirtBackend
 
-__all__ = ["DEFAULT_URI", "LibvirtBackend"]
+__all__ = ["LibvirtBackend"]

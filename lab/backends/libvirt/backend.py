@@ -17,14 +17,13 @@ from typing import Any, TypeVar
 
 import libvirt
 
-from lab.backends.base import METADATA_NAMESPACE, DomainSpec, NetworkSpec, Owned
+from lab.backends.base import DEFAULT_URI, METADATA_NAMESPACE, DomainSpec, NetworkSpec, Owned
 from lab.errors import BackendError
 from lab.log import get_logger
 from lab.render import render
 
 T = TypeVar("T")
 BRIDGE_PATTERN = re.compile(r"^sl[0-9a-f]{6}-\d+$")
-DEFAULT_URI = "qemu:///system"  # the host's system instance: it may bridge and use KVM
 
 # libvirt prints every error to stderr by default; we report them ourselves.
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)

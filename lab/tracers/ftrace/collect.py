@@ -10,9 +10,9 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.errors import LabError
-from lab.ssh import NodeSession
 from lab.tracers.ftrace.probes import FtraceOptions
 from lab.tracers.ftrace.script import (
     INSTANCE_DIR,
@@ -22,6 +22,9 @@ from lab.tracers.ftrace.script import (
     start_script,
     stop_script,
 )
+
+if TYPE_CHECKING:  # asyncssh is imported on first use: `lab validate` never pays
+    from lab.ssh import NodeSession
 
 START_TIMEOUT = 60.0  # seconds: defining probes runs a shell loop under emulation
 STOP_TIMEOUT = 300.0  # seconds: stop, read a whole trace buffer back, remove the probes

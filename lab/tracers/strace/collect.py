@@ -16,11 +16,14 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.errors import LabError
 from lab.programs import build_program
-from lab.ssh import NodeSession
 from lab.tracers.strace.clock import ClockSample, parse_clocks
+
+if TYPE_CHECKING:  # asyncssh is imported on first use: `lab validate` never pays
+    from lab.ssh import NodeSession
 
 PROGRAM = "clocks"
 CLOCKS_PATH = f"/opt/socklab/bin/{PROGRAM}"  # where deployed programs live on a node
