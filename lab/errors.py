@@ -70,22 +70,27 @@ class BackendError(LabError):
     """The hypervisor backend (libvirt) refused or failed an operation."""
 
 
-class BootError(LabError):
+class NodeError(LabError):
+    """A failure on one node. The message names the node; `detail` says what went
+    wrong without it, for what is already shown by node (a step's results)."""
+
+    def __init__(self, node: str, detail: str, *, hint: str | None = None) -> None:
+        super().__init__(f"node {node}: {detail}", hint=hint)
+        self.node = node
+        self.detail = detail
+
+
+class BootError(NodeError):
     """A node did not become ready; carries the tail of its console."""
 
-    def __init__(self, node: str, message: str, *, console_tail: str = "",
+    def __init__(self, node: str, detail: str, *, console_tail: str = "",
                  hint: str | None = None) -> None:
-        super().__init__(f"node {node}: {message}", hint=hint)
-        self.node = node
+        super().__init__(node, detail, hint=hint)
         self.console_tail = console_tail
 
 
-class SSHError(LabError):
+class SSHError(NodeError):
     """Management SSH to a node failed (connection, host key, command)."""
-
-    def __init__(self, node: str, message: str, *, hint: str | None = None) -> None:
-        super().__init__(f"node {node}: {message}", hint=hint)
-        self.node = node
 
 
 class LabNotFound(LabError):

@@ -19,7 +19,7 @@ from pathlib import Path
 from lab import ssh
 from lab.accel import choose_accelerator
 from lab.backends.base import Accelerator, Backend, DomainSpec, ForwardSpec, NetworkSpec, NicSpec
-from lab.errors import BackendError, BootError, LabError
+from lab.errors import BackendError, BootError, LabError, NodeError
 from lab.images.build import Image, build_image, cached_image
 from lab.images.overlay import GuestConfig, GuestLink, write_node_initrd
 from lab.images.recipe import load_recipe
@@ -195,8 +195,9 @@ async def _boot(backend: Backend, spec: DomainSpec, key: Path, *, deadline: floa
     try:
         session = await ssh.wait_until_ready(spec.node, endpoint, key, deadline=deadline)
     except LabError as exc:
-        raise BootError(spec.node, exc.message.removeprefix(f"node {spec.node}: "),
-                        console_tail=console_tail(spec.console_log), hint=exc.hint) from exc
+        detail = exc.detail if isinstance(exc, NodeError) else exc.message
+        raise BootError(spec.node, detail, console_tail=console_tail(spec.console_log),
+                        hint=exc.hint) from exc
     await session.close()
     events(ev.NodeReady(spec.lab, spec.node, loop.time() - started))
 

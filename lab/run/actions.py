@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 
-from lab.errors import LabError
+from lab.errors import LabError, NodeError
 from lab.playbook import (
     Deploy,
     Pull,
@@ -95,7 +95,7 @@ def _failed(node: str, exc: LabError) -> NodeResult:
 
 def _reason(node: str, exc: LabError) -> str:
     """The error's message, without the node's name (results are shown by node)."""
-    return exc.message.removeprefix(f"node {node}: ")
+    return exc.detail if isinstance(exc, NodeError) and exc.node == node else exc.message
 
 
 def _judge(ctx: RunContext, step: Step, node: str, result: CommandResult, *,

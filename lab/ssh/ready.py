@@ -52,7 +52,7 @@ async def wait_until_ready(node: str, endpoint: Endpoint, client_key: Path, *,
                 return session
         log.debug("not ready (attempt %d): %s", attempts, last)
         await asyncio.sleep(min(interval, max(deadline - loop.time(), 0)))
-    why = last.message.removeprefix(f"node {node}: ") if last else "deadline already passed"
+    why = last.detail if last else "deadline already passed"
     raise NodeUnreachable(
         node, f"no SSH session within {loop.time() - started:.1f} s "
         f"({attempts} attempts); last error: {why}", hint=BOOT_HINT)

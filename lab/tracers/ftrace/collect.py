@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lab.errors import LabError
+from lab.errors import NodeError
 from lab.tracers.ftrace.probes import FtraceOptions
 from lab.tracers.ftrace.script import (
     INSTANCE_DIR,
@@ -32,12 +32,8 @@ TIMEOUT_HINT = "a slow guest (emulation, a large buffer) needs more time: raise 
                "of the trace step"
 
 
-class FtraceError(LabError):
+class FtraceError(NodeError):
     """ftrace could not be started or stopped on a node."""
-
-    def __init__(self, node: str, message: str, *, hint: str | None = None) -> None:
-        super().__init__(f"node {node}: {message}", hint=hint)
-        self.node = node
 
 
 @dataclass(frozen=True)

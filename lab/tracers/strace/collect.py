@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lab.errors import LabError
+from lab.errors import NodeError
 from lab.programs import build_program
 from lab.tracers.strace.clock import ClockSample, parse_clocks
 
@@ -32,12 +32,8 @@ COMMAND_TIMEOUT = 30.0
 COPY_TIMEOUT = 300.0
 
 
-class StraceError(LabError):
+class StraceError(NodeError):
     """A strace trace could not be collected from a node."""
-
-    def __init__(self, node: str, message: str, *, hint: str | None = None) -> None:
-        super().__init__(f"node {node}: {message}", hint=hint)
-        self.node = node
 
 
 @dataclass(frozen=True)
