@@ -19,12 +19,10 @@ from lab.playbook.plan import (
     Absent,
     Action,
     Bound,
-    Changes,
     Check,
     Count,
     Deploy,
     Expectation,
-    FtraceSettings,
     InOrder,
     Playbook,
     Present,
@@ -43,8 +41,8 @@ from lab.playbook.plan import (
 from lab.playbook.resolve import resolve_playbook
 
 __all__ = [
-    "FACT_NAMES", "Absent", "Action", "Bound", "Changes", "Check", "Count", "Deploy",
-    "Expectation", "FtraceSettings", "InOrder", "Outcome", "Playbook", "PlaybookInput",
+    "FACT_NAMES", "Absent", "Action", "Bound", "Check", "Count", "Deploy",
+    "Expectation", "InOrder", "Outcome", "Playbook", "PlaybookInput",
     "Present", "Pull", "Push", "Run", "Sleep", "Step", "Stop", "StraceSettings", "TraceStart",
     "TraceStop", "Wait", "WaitPort", "document_kind", "evaluate", "load_playbook",
     "read_playbook", "resolve_playbook", "topology_facts",

@@ -22,7 +22,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from lab.playbook.values import (
     DEFAULT_STOP_TIMEOUT,
     DEFAULT_TIMEOUT,
-    FTRACE_BUFFER_KB,
     MAX_SLEEP,
     NOT_EMPTY,
     TRACE_START_TIMEOUT,
@@ -53,6 +52,7 @@ from lab.playbook.values import (
 )
 from lab.source import FieldError
 from lab.topology.model import null_is_empty, null_is_no_items
+from lab.tracers.ftrace.probes import BUFFER_KB
 
 
 class _Input(BaseModel):
@@ -100,7 +100,7 @@ class FtraceInput(_Input):
         description="Process names whose calls are traced (management SSH is not); "
                     "default: the programs the playbook deploys.")
     buffer_kb: Annotated[int, Field(strict=True, ge=64, le=262144)] | None = Field(
-        default=None, description=f"Trace buffer per CPU in KiB (default {FTRACE_BUFFER_KB}).")
+        default=None, description=f"Trace buffer per CPU in KiB (default {BUFFER_KB}).")
 
 
 class StraceInput(_Input):

@@ -14,24 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from lab.events import Kind
-
-
-@dataclass(frozen=True)
-class Changes:
-    """Additions to and removals from a tracer's default set."""
-
-    add: tuple[str, ...] = ()
-    remove: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class FtraceSettings:
-    """What ftrace records on a node (the fields of lab.tracers.ftrace.FtraceOptions)."""
-
-    comms: tuple[str, ...]  # process names whose calls are traced
-    functions: Changes  # relative to the tracer's default functions
-    syscalls: Changes  # relative to the tracer's default system calls
-    buffer_kb: int  # per CPU
+from lab.tracers.ftrace.probes import FtraceOptions
 
 
 @dataclass(frozen=True)
@@ -122,7 +105,7 @@ class Deploy:
 class TraceStart:
     kind: ClassVar[str] = "trace_start"
     tracer: str  # "ftrace"
-    settings: FtraceSettings
+    settings: FtraceOptions
     timeout: float  # for the whole start on a node
 
 
@@ -214,7 +197,7 @@ class Playbook:
     lab: str  # the lab it was rendered for
     topology: str
     vars: dict[str, Any]  # vars: with --set applied (those vars: declares or templates use)
-    ftrace: FtraceSettings  # the playbook-wide settings (trace steps carry their own)
+    ftrace: FtraceOptions  # the playbook-wide settings (trace steps carry their own)
     strace: StraceSettings
     steps: tuple[Step, ...]
     expect: tuple[Expectation, ...]

@@ -34,12 +34,10 @@ from lab.playbook.plan import (
     Absent,
     Action,
     Bound,
-    Changes,
     Check,
     Count,
     Deploy,
     Expectation,
-    FtraceSettings,
     InOrder,
     Playbook,
     Present,
@@ -63,14 +61,19 @@ from lab.playbook.values import (
     COMM_LENGTH,
     DEFAULT_STOP_TIMEOUT,
     DEFAULT_TIMEOUT,
-    FTRACE_BUFFER_KB,
     TRACE_START_TIMEOUT,
     TRACE_STOP_TIMEOUT,
 )
 from lab.programs import shipped_programs
 from lab.source import Document, Loc, override_value, sort_issues
 from lab.topology import Topology
-from lab.tracers.ftrace.probes import DEFAULT_FUNCTIONS, DEFAULT_SYSCALLS
+from lab.tracers.ftrace.probes import (
+    BUFFER_KB,
+    DEFAULT_FUNCTIONS,
+    DEFAULT_SYSCALLS,
+    Adjust,
+    FtraceOptions,
+)
 
 PROGRAM_DIR = "/opt/socklab/bin"
 
@@ -175,7 +178,7 @@ class _Resolver:
 
     # --- tracer settings -------------------------------------------------------
 
-    def ftrace_settings(self) -> FtraceSettings:
+    def ftrace_settings(self) -> FtraceOptions:
         ftrace = self.top.tracers.ftrace
         loc: Loc = ("tracers", "ftrace")
         comms = ftrace.comms
@@ -183,14 +186,14 @@ class _Resolver:
             comms = tuple(dict.fromkeys(
                 _comm(s.deploy.dest or _program_name(s.deploy.program))
                 for s in self.top.steps if s.deploy))
-        return FtraceSettings(
-            comms=comms,
-            functions=self.changes((*loc, "functions"), ftrace.functions, Changes()),
-            syscalls=self.changes((*loc, "syscalls"), ftrace.syscalls, Changes()),
-            buffer_kb=ftrace.buffer_kb or FTRACE_BUFFER_KB)
+        return FtraceOptions(
+            comms=tuple(comms),
+            functions=self.changes((*loc, "functions"), ftrace.functions, Adjust()),
+            syscalls=self.changes((*loc, "syscalls"), ftrace.syscalls, Adjust()),
+            buffer_kb=ftrace.buffer_kb or BUFFER_KB)
 
     def changes(self, loc: Loc, given: FunctionChanges | SyscallChanges | None,
-                base: Changes) -> Changes:
+                base: Adjust) -> Adjust:
         """`base` then `given`: a later add cancels an earlier remove and vice versa."""
         if given is None:
             return base
@@ -208,7 +211,7 @@ class _Resolver:
                            f"remove takes {what}s of the default set: " + ", ".join(defaults))
         add = [n for n in base.add if n not in given.remove] + list(given.add)
         remove = [n for n in base.remove if n not in given.add] + list(given.remove)
-        return Changes(tuple(dict.fromkeys(add)), tuple(dict.fromkeys(remove)))
+        return Adjust(tuple(dict.fromkeys(add)), tuple(dict.fromkeys(remove)))
 
     # --- steps -----------------------------------------------------------------
 

@@ -33,7 +33,6 @@ TRACE_START_TIMEOUT = 60.0  # trace: {start: ...}, as lab.tracers.ftrace.START_T
 TRACE_STOP_TIMEOUT = 300.0  # trace: {stop: ...}, as lab.tracers.ftrace.STOP_TIMEOUT
 MAX_TIMEOUT = 3600
 MAX_SLEEP = 300
-FTRACE_BUFFER_KB = 8192  # per CPU, as lab.tracers.ftrace
 
 # The actions a step can do, in the order the reference lists them.
 ACTIONS = ("run", "wait", "stop", "wait_port", "push", "pull", "deploy", "trace", "sleep")

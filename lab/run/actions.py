@@ -31,8 +31,7 @@ from lab.programs import build_program
 from lab.run.context import PIDS, Background, RunContext, pidfile
 from lab.run.results import TAIL, NodeResult, TracerResult
 from lab.ssh import CommandResult, CommandTimeout
-from lab.tracers.ftrace import STOP_TIMEOUT, FtraceOptions, start_ftrace, stop_ftrace
-from lab.tracers.ftrace.probes import Adjust
+from lab.tracers.ftrace import STOP_TIMEOUT, start_ftrace, stop_ftrace
 from lab.tracers.strace import collect_strace, install_clocks, wrap
 
 PORT_POLL = 0.1  # seconds between looks at a node's socket tables
@@ -305,11 +304,7 @@ async def _deploy(ctx: RunContext, step: Step, action: Deploy) -> list[NodeResul
 
 
 async def _trace_start(ctx: RunContext, node: str, action: TraceStart) -> NodeResult:
-    s = action.settings
-    options = FtraceOptions(comms=s.comms, functions=Adjust(s.functions.add, s.functions.remove),
-                            syscalls=Adjust(s.syscalls.add, s.syscalls.remove),
-                            buffer_kb=s.buffer_kb)
-    skipped = await start_ftrace(ctx.session(node), options, timeout=action.timeout)
+    skipped = await start_ftrace(ctx.session(node), action.settings, timeout=action.timeout)
     raw = ctx.run_dir.raw("ftrace", node)
     ctx.tracers[("ftrace", node)] = TracerResult(
         node, "ftrace", str(raw.relative_to(ctx.run_dir.path)), skipped_probes=skipped)

@@ -11,7 +11,6 @@ import pytest
 
 from lab.events import Kind
 from lab.playbook import (
-    Changes,
     Count,
     Deploy,
     Playbook,
@@ -28,6 +27,7 @@ from lab.playbook import (
 )
 from lab.playbook.plan import DEFAULT_KINDS, Bound, output_matches
 from lab.topology import Topology, load_topology
+from lab.tracers.ftrace.probes import Adjust
 
 ROOT = Path(__file__).parents[2]
 
@@ -161,12 +161,12 @@ def test_ftrace_settings_merge_playbook_and_step_changes(load: Any) -> None:
               syscalls: {remove: [read, write]}
         """)
     assert book.ftrace.comms == ("replyhi", "bulk-send")  # deployed programs, once each
-    assert book.ftrace.functions == Changes(("tcp_rcv_established", "tcp_ack"), ("tcp_fin",))
+    assert book.ftrace.functions == Adjust(("tcp_rcv_established", "tcp_ack"), ("tcp_fin",))
     action = book.steps[3].action
     assert isinstance(action, TraceStart)
-    assert action.settings.functions == Changes(("tcp_rcv_established", "tcp_fin"),
+    assert action.settings.functions == Adjust(("tcp_rcv_established", "tcp_fin"),
                                                 ("tcp_ack", "tcp_close"))
-    assert action.settings.syscalls == Changes(("poll",), ("read", "write"))
+    assert action.settings.syscalls == Adjust(("poll",), ("read", "write"))
     assert (action.settings.buffer_kb, action.settings.comms) == (1024, ("replyhi", "bulk-send"))
 
 

@@ -15,7 +15,6 @@ family +16, state +18.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -119,20 +118,25 @@ PORT_TRACEPOINTS: tuple[str, ...] = (
 TRACEPOINT_PORT_FILTER = "sport != 22 && dport != 22"
 
 
+BUFFER_KB = 8192  # per CPU, unless a playbook says otherwise
+
+
 @dataclass(frozen=True)
 class Adjust:
-    add: Sequence[str] = ()
-    remove: Sequence[str] = ()
+    """Additions to and removals from a default set (of functions, of system calls)."""
+
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class FtraceOptions:
     """What one node's trace records."""
 
-    comms: Sequence[str]  # process names whose system calls are traced
+    comms: tuple[str, ...]  # process names whose system calls are traced
     functions: Adjust = field(default_factory=Adjust)  # relative to DEFAULT_FUNCTIONS
     syscalls: Adjust = field(default_factory=Adjust)  # relative to DEFAULT_SYSCALLS
-    buffer_kb: int = 8192  # per CPU
+    buffer_kb: int = BUFFER_KB
 
     def probes(self) -> list[Probe]:
         known = {p.function: p for p in (*DEFAULT_PROBES, *OPTIONAL_PROBES)}
