@@ -35,8 +35,8 @@ ACCEPTING = frozenset({"accept", "accept4", "__sys_accept4", "inet_csk_accept"})
 BINDS = {"bind", "__sys_bind"}
 # Calls whose address argument is the peer of the datagram (bind's is the local one).
 DATAGRAM_CALLS = {"sendto", "recvfrom", "sendmsg", "recvmsg", "__sys_sendto", "__sys_recvfrom"}
-UDP_IDLE_NS = 5_000_000_000
-WILDCARDS = {"0.0.0.0", "::"}  # a UDP flow silent this long is over: the next is a new flow
+UDP_IDLE_NS = 5_000_000_000  # a UDP flow silent this long is over: the next is a new flow
+WILDCARDS = {"0.0.0.0", "::"}  # an unbound UDP socket's own address
 
 
 @dataclass

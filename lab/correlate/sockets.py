@@ -234,8 +234,10 @@ def _known(value: object) -> bool:
 
 
 def _tuple(seen: SocketId) -> tuple[str | None, int | None, str | None, int | None]:
-    return tuple(v if _known(v) else None  # type: ignore[return-value]
-                 for v in (seen.saddr, seen.sport, seen.daddr, seen.dport))
+    """The 4-tuple `seen` gives, each part None where it is not known yet."""
+    saddr, daddr = (a if _known(a) else None for a in (seen.saddr, seen.daddr))
+    sport, dport = (p if _known(p) else None for p in (seen.sport, seen.dport))
+    return saddr, sport, daddr, dport
 
 
 def _full(key: tuple[str | None, int | None, str | None, int | None],
