@@ -14,7 +14,8 @@ An `Arrow` leaves one node at `sent` (its clock) and arrives at another at
   after it left, that is after the closing end's move to FIN_WAIT1 or
   LAST_ACK, or at least after the call began; and the ACK of that FIN, which
   the other end sends once it has taken the FIN in (its move to CLOSE_WAIT or
-  CLOSING), moves the closing end from FIN_WAIT1 to FIN_WAIT2.
+  CLOSING), moves the closing end from FIN_WAIT1 to FIN_WAIT2 (or, when both
+  ends closed at once, out of CLOSING).
 
 The kernel-level arrows (state changes, `tcp_fin`) bound the clocks far more
 tightly than system calls do, which also wait for the scheduler.
@@ -185,8 +186,10 @@ def _close(closer: Endpoint, closer_calls: list[Call], peer: Endpoint,
                     sender_tid=sender, receiver_tid=tid, label="FIN")]
     # Only the tracepoint, which never misses, on both ends: this arrow runs the
     # other way, and with it the clocks are bounded from both sides even when the
-    # other FIN's `tcp_fin` hit was missed.
-    acked = _state(closer, "TCP_FIN_WAIT1", {"TCP_FIN_WAIT2"})
+    # other FIN's `tcp_fin` hit was missed. When both ends closed at once, each was
+    # in CLOSING when the ACK of its FIN came, which ends it.
+    acked = _state(closer, "TCP_FIN_WAIT1", {"TCP_FIN_WAIT2"}) or \
+        _state(closer, "TCP_CLOSING", {"TCP_TIME_WAIT", "TCP_CLOSE"})
     if changed is not None and acked is not None:
         arrows.append(Arrow(Link.CLOSE, peer.node, closer.node, changed[0], acked.ts,
                             sender_tid=changed[1], receiver_tid=acked.tid, label="ACK of FIN"))

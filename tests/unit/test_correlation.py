@@ -169,3 +169,17 @@ def test_without_aligned_clocks_no_cross_node_latency_is_claimed() -> None:
     assert flow.transfers[0] and flow.transfers[1]  # the datagrams are still matched
     assert run_statistics(result.latencies) == {
         "connect_to_accept": None, "send_to_receive": None, "first_to_last_byte": None}
+
+
+@pytest.mark.parametrize("without", SOFTIRQ_PROBES)
+def test_a_simultaneous_close_gives_each_fin_and_its_ack(without: tuple[str, ...]) -> None:
+    # Captured on 6.1: the server closed while the client's FIN was on its way, so
+    # each end went FIN_WAIT1 → CLOSING and left CLOSING on the ACK of its own FIN.
+    result = correlate(ftrace_run("linux-6.1", "replyhi-simultaneous", without=without),
+                       reference="client")
+    (flow,) = result.flows
+    closes = sorted((a.sender, a.label) for a in flow.arrows if a.kind == Link.CLOSE)
+    assert closes == [("client", "ACK of FIN"), ("client", "FIN"),
+                      ("server", "ACK of FIN"), ("server", "FIN")]
+    assert not result.inversions
+    assert result.fits["server"].quality == Quality.EXACT, result.fits["server"].explain()
