@@ -22,24 +22,26 @@ def add_parser(sub: Subparsers) -> None:
         usage="lab exec [options] NODE -- CMD [ARG...]\n"
               "       lab exec [options] NODE CMD [ARG...]   (no word of CMD starting with -)",
         description="Run a command on a node over SSH. Output is streamed; the exit status "
-                    "is the command's. Everything after the first -- is the command, untouched; "
-                    "lab's own options go anywhere before it. Several words are passed as "
-                    "separate arguments (quoted for the remote shell); a single word is a shell "
-                    "command line. Without --, the command starts at the first word after NODE, "
-                    "and none of its words may start with - (lab cannot tell the command's "
-                    "options from its own, and stops with a usage error instead).",
+                    "is the command's, or 255 when lab itself fails (no such lab or node, SSH "
+                    "refused, --timeout reached), as with ssh. Everything after the first -- "
+                    "is the command, untouched; lab's own options go anywhere before it. "
+                    "Several words are passed as separate arguments (quoted for the remote "
+                    "shell); a single word is a shell command line. Without --, the command "
+                    "starts at the first word after NODE, and none of its words may start "
+                    "with - (lab cannot tell the command's options from its own, and stops "
+                    "with a usage error instead).",
         epilog=("examples:"
                 "\n  lab exec client -- uname -r"
                 "\n  lab exec --lab pair-1a2b3c client -- ls -l /"
                 "\n  lab exec server 'ss -tln | grep 22'"))
     p.add_argument("node", metavar="NODE", help="node name")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="kill the command if it runs longer than this (exit 1; default: no "
+                   help="kill the command if it runs longer than this (exit 255; default: no "
                         "limit)")
     add_lab_option(p)
     p.add_command("command", metavar="CMD", usage="CMD [ARG...]",
                   help="the command and its arguments (after --)")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, failure_exit=255)
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -110,7 +110,10 @@ def execute(args: argparse.Namespace) -> int:
             err.print("[dim]---[/dim]")
         for line in str(exc).splitlines():
             err.print(f"[bold red]error:[/bold red] {escape(line)}")
-        return exc.exit_code
+        # exec and ssh pass a remote command's status through: their own failures
+        # then exit 255, as ssh's do, so that no remote status can be taken for one.
+        return getattr(args, "failure_exit", exc.exit_code) if exc.exit_code == 1 \
+            else exc.exit_code
     except OSError as exc:  # the host refused a file operation: say which, not where in lab
         if args.debug:
             raise

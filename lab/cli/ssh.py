@@ -20,7 +20,8 @@ def add_parser(sub: Subparsers) -> None:
                     "The same file works by hand: ssh -F $(lab ssh --print-config) NODE. "
                     "Everything after the first -- goes to ssh after NODE, untouched (its "
                     "options, or a command); lab's own options go anywhere before it. Without "
-                    "--, the words after NODE go to ssh, and none of them may start with -.",
+                    "--, the words after NODE go to ssh, and none of them may start with -. "
+                    "lab's own failures (no such lab or node) exit 255, as ssh's do.",
         epilog=("examples:"
                 "\n  lab ssh server"
                 "\n  lab ssh server --lab pair-1a2b3c -- -v"
@@ -31,7 +32,7 @@ def add_parser(sub: Subparsers) -> None:
     add_lab_option(p)
     p.add_command("ssh_args", metavar="SSH_ARG", usage="[SSH_ARG...]",
                   help="ssh options or a command (after --)")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, failure_exit=255)
 
 
 async def run(args: argparse.Namespace) -> int:
