@@ -15,7 +15,7 @@ from lab.backends.base import DEFAULT_URI
 from lab.backends.libvirt import LibvirtBackend
 from lab.cli.common import Subparsers, add_connect_option, out
 from lab.errors import LabError
-from lab.images.build import cached_image
+from lab.images.cache import cached_image
 from lab.images.recipe import available_names, load_recipe
 from lab.paths import Paths
 

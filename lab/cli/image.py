@@ -7,7 +7,8 @@ import argparse
 from rich.table import Table
 
 from lab.cli.common import Subparsers, err, out
-from lab.images.build import build_image, cached_image
+from lab.images.build import build_image
+from lab.images.cache import cached_image
 from lab.images.recipe import available_names, load_recipe, recipes_dir
 from lab.paths import Paths
 
@@ -50,7 +51,7 @@ async def build(args: argparse.Namespace) -> int:
                 status.update(f"building {name}: {step}")
             image = await build_image(recipe, paths, mirror=args.mirror, force=args.force,
                                       progress=progress)
-        seconds = image.manifest.get("build_seconds", "?")
+        seconds = "?" if image.build_seconds is None else f"{image.build_seconds:g}"
         out.print(f"{name}: built in {seconds} s, Linux {image.kernel_release} "
                   f"({image.directory})")
     return 0
@@ -65,7 +66,7 @@ async def list_images(args: argparse.Namespace) -> int:
         recipe = load_recipe(name)
         image = cached_image(recipe, paths)
         if image:
-            size = int(str(image.manifest.get("initrd_bytes", 0))) / 1e6
+            size = image.initrd_bytes / 1e6
             table.add_row(name, recipe.suite, image.kernel_release, f"{size:.1f} MB", "built",
                           recipe.description)
         else:

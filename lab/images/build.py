@@ -1,15 +1,10 @@
-"""Build a recipe into a cached image: an uncompressed vmlinux and a gzipped initrd.
-
-The cache key is a hash of everything that shapes the result: the recipe,
-the guest boot files and the builder's own source. An unchanged recipe
-is found in the cache instantly; any change builds a new image beside it.
-"""
+"""Build a recipe into a cached image: an uncompressed vmlinux and a gzipped initrd
+(where it goes, and how it is found again: lab.images.cache)."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
-import hashlib
 import json
 import lzma
 import re
@@ -18,65 +13,20 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from lab.errors import ImageError
 from lab.images.apt import AptSuite
+from lab.images.cache import Image, cache_key, cached_image, guest_file
 from lab.images.cpio import CpioWriter
 from lab.images.kernel import extract_vmlinux
 from lab.images.mirror import debian_mirror
 from lab.images.recipe import Recipe
 from lab.paths import Paths
 
-# The modules whose code decides what an image contains: part of the cache key.
-BUILDER_MODULES = ("build.py", "cpio.py", "kernel.py", "elf.py")
 LIB_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "lib", "usr/lib")
-GUEST_FILES = ("rc", "inittab", "shell")
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Image:
-    """A built image as the backend boots it."""
-
-    name: str
-    directory: Path
-    kernel: Path
-    initrd: Path
-    kernel_release: str
-    manifest: dict[str, object]
-
-
-def _guest_file(name: str) -> bytes:
-    return resources.files("lab").joinpath("guest", name).read_bytes()
-
-
-def _builder_source() -> bytes:
-    package = resources.files("lab.images")
-    return b"".join(m.encode() + b"\0" + package.joinpath(m).read_bytes()
-                    for m in BUILDER_MODULES)
-
-
-def cache_key(recipe: Recipe) -> str:
-    h = hashlib.sha256()
-    h.update(recipe.model_dump_json().encode())
-    h.update(_builder_source())
-    for name in GUEST_FILES:
-        h.update(name.encode() + b"\0" + _guest_file(name))
-    return h.hexdigest()[:16]
-
-
-def cached_image(recipe: Recipe, paths: Paths) -> Image | None:
-    directory = paths.images / f"{recipe.name}-{cache_key(recipe)}"
-    manifest = directory / "manifest.json"
-    if not manifest.is_file():
-        return None
-    data = json.loads(manifest.read_text())
-    return Image(recipe.name, directory, directory / str(data["kernel"]),
-                 directory / "initrd.img", str(data["kernel_release"]), data)
 
 
 async def build_image(recipe: Recipe, paths: Paths, *, mirror: str | None = None,
@@ -188,12 +138,12 @@ def _skeleton(root: Path) -> None:
         "etc/shells": "/bin/sh\n/bin/lab-shell\n",
         "etc/nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
         "etc/profile": "export PS1='\\h:\\w# '\n",  # PATH comes from lab-shell
-        "etc/inittab": _guest_file("inittab").decode(),
+        "etc/inittab": guest_file("inittab").decode(),
     }
     for name, text in files.items():
         (root / name).write_text(text)
     for source, target in (("rc", "etc/socklab/rc"), ("shell", "bin/lab-shell")):
-        (root / target).write_bytes(_guest_file(source))
+        (root / target).write_bytes(guest_file(source))
         (root / target).chmod(0o755)
     (root / "init").symlink_to("bin/busybox")
 

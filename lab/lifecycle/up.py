@@ -20,7 +20,8 @@ from lab import ssh
 from lab.accel import choose_accelerator
 from lab.backends.base import Accelerator, Backend, DomainSpec, ForwardSpec, NetworkSpec, NicSpec
 from lab.errors import BackendError, BootError, LabError, NodeError
-from lab.images.build import Image, build_image, cached_image
+from lab.images.build import build_image
+from lab.images.cache import Image, cached_image
 from lab.images.overlay import GuestConfig, GuestLink, write_node_initrd
 from lab.images.recipe import load_recipe
 from lab.keys import ensure_lab_keypair, public_key_line, write_known_hosts, write_ssh_config

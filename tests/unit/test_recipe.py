@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from lab.errors import ImageError, InputError
-from lab.images import build
-from lab.images.build import cache_key, cached_image
+from lab.images import cache
+from lab.images.cache import cache_key, cached_image
 from lab.images.recipe import available_names, load_recipe, recipes_dir
 from lab.paths import Paths
 
@@ -129,16 +129,16 @@ def test_cache_key_changes_with_the_recipe(recipes: Path, old: str, new: str) ->
 def test_cache_key_changes_with_the_builder_code(
         recipes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key = key_of(recipes, RECIPE)
-    original = build._builder_source
-    monkeypatch.setattr(build, "_builder_source", lambda: original() + b"# changed\n")
+    original = cache._builder_source
+    monkeypatch.setattr(cache, "_builder_source", lambda: original() + b"# changed\n")
     assert key_of(recipes, RECIPE) != key
 
 
 def test_cache_key_changes_with_the_guest_boot_script(
         recipes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key = key_of(recipes, RECIPE)
-    original = build._guest_file
-    monkeypatch.setattr(build, "_guest_file",
+    original = cache.guest_file
+    monkeypatch.setattr(cache, "guest_file",
                         lambda name: original(name) + (b"# changed\n" if name == "rc" else b""))
     assert key_of(recipes, RECIPE) != key
 
@@ -158,5 +158,9 @@ def test_cached_image_is_found_by_key_and_missed_after_a_change(
     assert (image.name, image.directory) == ("tiny", directory)
     assert (image.kernel, image.initrd) == (directory / "vmlinux", directory / "initrd.img")
     assert image.kernel_release == "6.1.0-18-amd64"
+    assert (image.initrd_bytes, image.build_seconds) == (0, None)  # not recorded then
+    # A build cut short (half a manifest) is no image: it is built again.
+    (directory / "manifest.json").write_text('{"kernel": "vml')
+    assert cached_image(recipe, paths) is None
     (recipes / "tiny.yaml").write_text(RECIPE.replace("virtio_rng", "virtio_rng, tcp_diag"))
     assert cached_image(load_recipe("tiny"), paths) is None

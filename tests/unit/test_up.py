@@ -13,7 +13,7 @@ import pytest
 
 from lab.backends.base import DomainSpec, NetworkSpec, Owned
 from lab.errors import BackendError, BootError, LabError
-from lab.images.build import cache_key
+from lab.images.cache import cache_key
 from lab.images.recipe import load_recipe
 from lab.lifecycle import up
 from lab.lifecycle.up import UpOptions, bring_up

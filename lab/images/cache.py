@@ -1,0 +1,64 @@
+"""Built images, found by a hash of everything that shapes them: the recipe, the
+guest boot files and the builder's own source (lab.images.build and what it uses).
+An unchanged recipe is found instantly; any change builds a new image beside it.
+This module only finds images, so changing it rebuilds none."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from lab.images.recipe import Recipe
+from lab.paths import Paths
+
+# The modules whose code decides what an image contains: part of the cache key.
+BUILDER_MODULES = ("build.py", "cpio.py", "kernel.py", "elf.py")
+GUEST_FILES = ("rc", "inittab", "shell")
+
+
+@dataclass(frozen=True)
+class Image:
+    """A built image as the backend boots it."""
+
+    name: str
+    directory: Path
+    kernel: Path
+    initrd: Path
+    kernel_release: str
+    initrd_bytes: int
+    build_seconds: float | None  # None for a build that did not record it
+
+
+def guest_file(name: str) -> bytes:
+    return resources.files("lab").joinpath("guest", name).read_bytes()
+
+
+def _builder_source() -> bytes:
+    package = resources.files("lab.images")
+    return b"".join(m.encode() + b"\0" + package.joinpath(m).read_bytes()
+                    for m in BUILDER_MODULES)
+
+
+def cache_key(recipe: Recipe) -> str:
+    h = hashlib.sha256()
+    h.update(recipe.model_dump_json().encode())
+    h.update(_builder_source())
+    for name in GUEST_FILES:
+        h.update(name.encode() + b"\0" + guest_file(name))
+    return h.hexdigest()[:16]
+
+
+def cached_image(recipe: Recipe, paths: Paths) -> Image | None:
+    directory = paths.images / f"{recipe.name}-{cache_key(recipe)}"
+    try:
+        data = json.loads((directory / "manifest.json").read_text())
+        seconds = data.get("build_seconds")
+        return Image(recipe.name, directory, directory / str(data["kernel"]),
+                     directory / "initrd.img", str(data["kernel_release"]),
+                     int(data.get("initrd_bytes", 0)),
+                     None if seconds is None else float(seconds))
+    except (OSError, ValueError, LookupError, TypeError, AttributeError):
+        return None  # not built, or a build cut short: built again
