@@ -10,6 +10,7 @@ import asyncio
 import posixpath
 import shlex
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import suppress
 from dataclasses import replace
 
 from lab.errors import LabError, NodeError
@@ -31,7 +32,13 @@ from lab.programs import build_program
 from lab.run.context import PIDS, Background, RunContext, pidfile
 from lab.run.results import TAIL, NodeResult, TracerResult
 from lab.ssh import CommandResult, CommandTimeout
-from lab.tracers.ftrace import STOP_TIMEOUT, start_ftrace, stop_ftrace
+from lab.tracers.ftrace import (
+    STOP_TIMEOUT,
+    FtraceError,
+    cleanup_script,
+    start_ftrace,
+    stop_ftrace,
+)
 from lab.tracers.strace import collect_strace, install_clocks, wrap
 
 PORT_POLL = 0.1  # seconds between looks at a node's socket tables
@@ -71,7 +78,7 @@ async def _each(ctx: RunContext, step: Step,
     async def guarded(node: str) -> NodeResult:
         try:
             return await one(node)
-        except LabError as exc:
+        except (LabError, OSError) as exc:
             return _failed(node, exc)
     return list(await asyncio.gather(*(guarded(n) for n in step.nodes)))
 
@@ -83,17 +90,20 @@ async def _each_background(backgrounds: Iterable[Background],
     async def guarded(bg: Background) -> NodeResult:
         try:
             return await one(bg)
-        except LabError as exc:
+        except (LabError, OSError) as exc:
             return _failed(bg.node, exc)
     return list(await asyncio.gather(*(guarded(bg) for bg in backgrounds)))
 
 
-def _failed(node: str, exc: LabError) -> NodeResult:
+def _failed(node: str, exc: LabError | OSError) -> NodeResult:
     return NodeResult(node, ok=False, error=_reason(node, exc))
 
 
-def _reason(node: str, exc: LabError) -> str:
-    """The error's message, without the node's name (results are shown by node)."""
+def _reason(node: str, exc: LabError | OSError) -> str:
+    """The error's message, without the node's name (results are shown by node); for
+    a file this host could not write (a full disk), which file and why."""
+    if isinstance(exc, OSError):
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
     return exc.detail if isinstance(exc, NodeError) and exc.node == node else exc.message
 
 
@@ -304,7 +314,15 @@ async def _deploy(ctx: RunContext, step: Step, action: Deploy) -> list[NodeResul
 
 
 async def _trace_start(ctx: RunContext, node: str, action: TraceStart) -> NodeResult:
-    skipped = await start_ftrace(ctx.session(node), action.settings, timeout=action.timeout)
+    try:
+        skipped = await start_ftrace(ctx.session(node), action.settings,
+                                     timeout=action.timeout)
+    except LabError:
+        if ctx.tidy:  # a start cut short leaves probes behind on a lab that stays up
+            with suppress(LabError):
+                await ctx.session(node).run("sh -s", input=cleanup_script().encode(),
+                                            timeout=STOP_TIMEOUT)
+        raise
     raw = ctx.run_dir.raw("ftrace", node)
     ctx.tracers[("ftrace", node)] = TracerResult(
         node, "ftrace", str(raw.relative_to(ctx.run_dir.path)), skipped_probes=skipped)
@@ -318,8 +336,11 @@ async def _trace_stop(ctx: RunContext, node: str, tracer: str, timeout: float) -
     raw = ctx.run_dir.path / result.raw
     try:
         stats = await stop_ftrace(ctx.session(node), raw, cleanup=ctx.tidy, timeout=timeout)
-    except LabError as exc:
-        if not raw.exists():
+    except (LabError, OSError) as exc:
+        saved = exc.stats if isinstance(exc, FtraceError) else None
+        if saved is not None:  # only removing the probes failed: what it recorded counts
+            result.entries, result.lost, result.missed = saved.entries, saved.lost, saved.missed
+        elif not raw.exists():
             result.error = _reason(node, exc)
         raise
     result.entries, result.lost, result.missed = stats.entries, stats.lost, stats.missed
@@ -334,10 +355,14 @@ async def stop_all_tracers(ctx: RunContext) -> list[str]:
     failed once the trace was saved (removing the probes)."""
     problems: list[str] = []
 
+    # As long as the playbook's own stop steps allow, whichever of them did not run.
+    timeout = max((s.action.timeout for s in ctx.book.steps if isinstance(s.action, TraceStop)),
+                  default=STOP_TIMEOUT)
+
     async def stop(tracer: str, node: str, result: TracerResult) -> None:
         try:
-            await _trace_stop(ctx, node, tracer, STOP_TIMEOUT)
-        except LabError as exc:
+            await _trace_stop(ctx, node, tracer, timeout)
+        except (LabError, OSError) as exc:
             if result.error is None:  # collected all the same
                 problems.append(f"{tracer} on {node}: {_reason(node, exc)}")
     await asyncio.gather(*(stop(tracer, node, result)

@@ -108,12 +108,12 @@ async def _wind_down(ctx: RunContext) -> None:
     try:
         for problem in await stop_all_backgrounds(ctx):
             log.warning("background command %s could not be stopped", problem)
-    except LabError as exc:  # one failure must not keep the tracers from being stopped
+    except (LabError, OSError) as exc:  # one failure must not keep the tracers from stopping
         log.warning("stop_all_backgrounds failed: %s", exc)
     try:  # a trace that could not be collected is a warning of the run (TracerResult.error)
         for problem in await stop_all_tracers(ctx):
             log.warning("%s (its trace was collected)", problem)
-    except LabError as exc:
+    except (LabError, OSError) as exc:
         log.warning("stop_all_tracers failed: %s", exc)
 
 

@@ -33,7 +33,10 @@ TIMEOUT_HINT = "a slow guest (emulation, a large buffer) needs more time: raise 
 
 
 class FtraceError(NodeError):
-    """ftrace could not be started or stopped on a node."""
+    """ftrace could not be started or stopped on a node. `stats` is set when the trace
+    was saved and only removing the probes failed: what it recorded still counts."""
+
+    stats: TraceStats | None = None
 
 
 @dataclass(frozen=True)
@@ -86,20 +89,30 @@ async def stop_ftrace(session: NodeSession, trace_file: Path, *, cleanup: bool =
     (unless not `cleanup`: a guest about to be destroyed need not be tidied, and
     removing the probes takes up to a second under emulation); all within `timeout`
     seconds."""
-    saved = False
+    stats: TraceStats | None = None  # set once the trace is saved
     try:
         async with asyncio.timeout(timeout):
             stopped = await session.run("sh -s", input=stop_script().encode(), check=True)
             # tracefs files report a size of zero: read with cat, not by size over SFTP.
             trace = await session.run(["cat", f"{INSTANCE_DIR}/trace"], check=True)
             trace_file.write_bytes(trace.stdout)
-            saved = True
+            stats = parse_stats(stopped.stdout.decode(errors="replace"))
             if cleanup:
                 await session.run("sh -s", input=cleanup_script().encode(), check=True)
     except TimeoutError:
-        raise _late(session, "saved its trace but did not remove its probes" if saved
-                    else "did not stop", timeout) from None
-    return parse_stats(stopped.stdout.decode(errors="replace"))
+        error = _late(session, "saved its trace but did not remove its probes" if stats
+                      else "did not stop", timeout)
+        error.stats = stats
+        raise error from None
+    except NodeError as exc:
+        if stats is None:
+            raise
+        error = FtraceError(session.node, f"trace saved, but removing its probes failed: "
+                            f"{exc.detail}", hint=exc.hint)
+        error.stats = stats
+        raise error from exc
+    assert stats is not None
+    return stats
 
 
 def _late(session: NodeSession, what: str, timeout: float) -> FtraceError:
