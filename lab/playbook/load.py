@@ -62,9 +62,9 @@ DocumentKind = Literal["topology", "playbook"]
 
 
 def document_kind(path: Path) -> DocumentKind:
-    """`playbook` if its top-level keys are a playbook's (steps:, expect:, tracers:, or
-    one misspelt) and none is only a topology's (nodes:, networks:, links:); else
-    `topology`.
+    """Which kind of file `path` is, by its top-level keys: a topology's own (nodes:,
+    networks:, links:) or a playbook's (steps:, expect:, tracers:). A key exactly one
+    kind's decides, a topology's first; else a misspelt one (step:); else `topology`.
 
     A file that cannot be read or parsed counts as a topology: loading it
     reports the problem either way.
@@ -79,15 +79,19 @@ def document_kind(path: Path) -> DocumentKind:
         data = None
     if not isinstance(data, dict):
         return "playbook" if re.search(r"^steps\s*:", text, re.MULTILINE) else "topology"
-    keys = [str(k) for k in data]
-    if any(_like(k, TOPOLOGY_ONLY) for k in keys):
+    keys = {str(k) for k in data}
+    if keys & TOPOLOGY_ONLY:
         return "topology"
-    return "playbook" if any(_like(k, PLAYBOOK_ONLY) for k in keys) else "topology"
+    if keys & PLAYBOOK_ONLY:
+        return "playbook"
+    if any(_like(TOPOLOGY_ONLY, k) for k in keys):
+        return "topology"
+    return "playbook" if any(_like(PLAYBOOK_ONLY, k) for k in keys) else "topology"
 
 
-PLAYBOOK_ONLY = sorted(set(PlaybookInput.model_fields) - set(TopologyInput.model_fields))
-TOPOLOGY_ONLY = sorted(set(TopologyInput.model_fields) - set(PlaybookInput.model_fields))
+PLAYBOOK_ONLY = frozenset(PlaybookInput.model_fields) - frozenset(TopologyInput.model_fields)
+TOPOLOGY_ONLY = frozenset(TopologyInput.model_fields) - frozenset(PlaybookInput.model_fields)
 
 
-def _like(key: str, fields: list[str]) -> bool:
-    return key in fields or bool(difflib.get_close_matches(key, fields, n=1, cutoff=0.75))
+def _like(fields: frozenset[str], key: str) -> bool:
+    return bool(difflib.get_close_matches(key, sorted(fields), n=1, cutoff=0.75))

@@ -262,7 +262,9 @@ def test_output_matches_searches_each_line() -> None:
     ("", "topology"),
     ("name: p\nstep:\n  - sleep: 1\n", "playbook"),  # misspelt: still a playbook's key
     ("name: p\nexpect: []\n", "playbook"),
-    ("name: t\nnode: {a: {}}\nsteps: []\n", "topology"),  # a topology's key wins
+    ("name: t\nnodes: {a: {}}\nsteps: []\n", "topology"),  # a topology's key wins
+    ("name: p\nnotes: x\nsteps: []\n", "playbook"),  # an exact key beats a look-alike
+    ("name: p\nnode: a\nsteps: []\n", "playbook"),
 ])
 def test_document_kind(tmp_path: Path, text: str, kind: str) -> None:
     path = tmp_path / "x.yaml"
