@@ -25,11 +25,11 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from jinja2 import StrictUndefined, TemplateError, Undefined, UndefinedError, meta
+from jinja2 import StrictUndefined, Template, TemplateError, Undefined, UndefinedError, meta
 from jinja2.nativetypes import NativeEnvironment
 from pydantic import AfterValidator, BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -43,8 +43,10 @@ M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
 
 VARS_KEY = "vars"
-# Far beyond any real lab; a few lines of nested YAML aliases can expand to billions.
+# Far beyond any real lab; a few lines of nested YAML aliases can expand to billions
+# of values, or a long text to gigabytes.
 MAX_VALUES = 100_000
+MAX_CHARACTERS = 10_000_000
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -256,6 +258,13 @@ def _jinja() -> NativeEnvironment:
     return NativeEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
 
 
+@lru_cache(maxsize=1024)  # a template repeated (by YAML aliases) is compiled once
+def _template(text: str) -> tuple[Template, frozenset[str]]:
+    """The compiled template, and the variables it uses."""
+    env = _jinja()
+    return env.from_string(text), frozenset(meta.find_undeclared_variables(env.parse(text)))
+
+
 def _variables(path: Path, root: CommentedMap,
                overrides: Mapping[str, str]) -> dict[str, Any]:
     raw = root.get(VARS_KEY)
@@ -288,6 +297,7 @@ class _Walker:
         self.overrides = overrides  # the --set options among the variables
         self.overridden: dict[Loc, str] = {}
         self.values = 0  # converted so far, aliases counted each time they are used
+        self.characters = 0  # of the texts among them
         self.lines: dict[Loc, int] = {}
         self.sequences: set[Loc] = set()
         self.issues: list[InputIssue] = []
@@ -323,9 +333,13 @@ class _Walker:
 
     def _child(self, value: Any, loc: Loc, line: int, *, template: bool) -> Any:
         self.values += 1
-        if self.values > MAX_VALUES:
+        if isinstance(value, str):
+            self.characters += len(value)
+        if self.values > MAX_VALUES or self.characters > MAX_CHARACTERS:
+            what = (f"{MAX_VALUES} values" if self.values > MAX_VALUES
+                    else f"{MAX_CHARACTERS} characters")
             raise InputError([InputIssue(
-                self.path, line, "", f"the document expands to more than {MAX_VALUES} values",
+                self.path, line, "", f"the document expands to more than {what}",
                 "YAML aliases (*name) repeat what they name: use fewer, or none")])
         if isinstance(value, CommentedMap | CommentedSeq):
             return self.convert(value, loc, template=template)
@@ -349,13 +363,12 @@ class _Walker:
 
     def _render(self, text: str, loc: Loc, line: int) -> Any:
         assert self.variables is not None
-        env = _jinja()
         try:
-            names = meta.find_undeclared_variables(env.parse(text))
+            template, names = _template(text)
             self.used |= names
             if given := sorted(names & self.overrides.keys()):
                 self.overridden[loc] = ", ".join(f"--set {n}={self.overrides[n]}" for n in given)
-            value = env.from_string(text).render(self.variables)
+            value = template.render(self.variables)
             _raise_undefined(value)
             return value
         except UndefinedError as exc:
@@ -375,9 +388,9 @@ class _Walker:
     def _fail(self, loc: Loc, line: int, message: str, hint: str | None = None) -> None:
         message = " ".join(message.split())  # Jinja2's messages may span lines
         self.failed.append(loc)
-        locator = Locator(self.path, self.lines, frozenset(self.sequences), self.overridden)
-        self.issues.append(InputIssue(self.path, line, locator.dotted(loc),
-                                      message + locator.origin(loc), hint))
+        # No "(from --set …)": the template failed, whatever the options it also names.
+        dotted = Locator(self.path, self.lines, frozenset(self.sequences)).dotted(loc)
+        self.issues.append(InputIssue(self.path, line, dotted, message, hint))
 
     def _bad_key(self, loc: Loc, line: int, key: object) -> None:
         text = self.source[line - 1] if 0 < line <= len(self.source) else ""

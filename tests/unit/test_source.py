@@ -11,7 +11,11 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from lab.errors import InputError, UsageError
+from lab.playbook import load_playbook
 from lab.source import Document, load_document, parse_overrides
+from lab.topology import load_topology
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Item(BaseModel):
@@ -205,8 +209,7 @@ def test_undefined_variables(write: Any) -> None:
         """), c="{}") == [
         # One per value: the first name Jinja2 trips over.
         "doc.yaml:1: title: undefined variable 'a' (hint: define it under vars: or pass --set a=VALUE)",
-        "doc.yaml:2: count: template error: 'dict object' has no attribute 'd' "
-        "(from --set c={})",
+        "doc.yaml:2: count: template error: 'dict object' has no attribute 'd'",
     ]
 
 
@@ -260,3 +263,30 @@ def test_nested_aliases_cannot_blow_the_document_up(write: Any,
         "(hint: YAML aliases (*name) repeat what they name: use fewer, or none)"]
     # An alias or two is fine.
     assert load(write("title: t\nitems: [&i {name: n}, *i]\n")).model.items[1].name == "n"
+
+
+def test_a_template_error_keeps_its_hint_and_blames_no_set_option(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The playbook names a --set variable too, but the error is the node's name.
+    monkeypatch.chdir(tmp_path)
+    Path("p.yaml").write_text('name: p\nsteps:\n  - node: client\n'
+                              '    run: "echo {{ nodes.sever.ipv4 }} {{ port }}"\n')
+    topology = load_topology(ROOT / "topologies" / "pair.yaml")
+    with pytest.raises(InputError) as caught:
+        load_playbook(Path("p.yaml"), topology, overrides={"port": "8000"})
+    assert [str(i) for i in caught.value.issues] == [
+        "p.yaml:4: steps[0].run: template error: 'dict object' has no attribute 'sever' "
+        "(hint: did you mean 'server'? nodes: client, server)"]
+
+
+def test_a_long_text_repeated_by_aliases_is_stopped_early(
+        write: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lab.source.MAX_CHARACTERS", 10_000)
+    path = write(f"""\
+        title: t
+        a: &a "{'x' * 1000}"
+        extra: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
+        """)
+    assert errors(path) == [
+        "doc.yaml:2: the document expands to more than 10000 characters "
+        "(hint: YAML aliases (*name) repeat what they name: use fewer, or none)"]
