@@ -29,17 +29,18 @@ async def run(args: argparse.Namespace) -> int:
     labs = store()
     states = [labs.load(n) for n in args.names] if args.names else labs.all()
     unreadable = {} if args.names else labs.unreadable()
-    if args.json:
-        out.out(json.dumps([s.model_dump() for s in states], indent=2))
-        return 0
     for name, problem in unreadable.items():
         err.print(f"[yellow]warning:[/yellow] lab {name}: {escape(problem.message)} "
                   f"(remove it with `lab down {name}`)")
+    stopped = await _stopped_nodes(states)
+    if args.json:  # the saved state, and which of its guests no longer run
+        out.out(json.dumps([{**s.model_dump(), "stopped_nodes": stopped.get(s.name, [])}
+                            for s in states], indent=2))
+        return 0
     if not states:
         if not unreadable:
             out.print("no labs (start one with `lab up TOPOLOGY`)")
         return 0
-    stopped = await _stopped_nodes(states)
     table = Table(box=None, pad_edge=False)
     for column in ("LAB", "STATUS", "NODE", "ROLE", "IMAGE", "KERNEL", "SSH", "ADDRESSES"):
         table.add_column(column)

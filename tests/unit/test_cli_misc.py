@@ -102,12 +102,13 @@ def test_status_without_labs(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "status", "--json") == (0, "[]\n", "")
 
 
-def test_status_json_is_the_saved_state(capsys: pytest.CaptureFixture[str], home: Path) -> None:
-    state = save_lab(home)
+def test_status_json_is_the_saved_state_and_what_no_longer_runs(
+        capsys: pytest.CaptureFixture[str], home: Path, host_uri: str) -> None:
+    state = save_lab(home, uri=host_uri)  # libvirt runs the server only
     code, out, err = run(capsys, "status", "--json")
     assert (code, err) == (0, "")
     labs = json.loads(out)
-    assert labs == [state.model_dump()]
+    assert labs == [{**state.model_dump(), "stopped_nodes": ["client"]}]
     assert labs[0]["nodes"]["server"]["ssh_port"] == 40020
     assert labs[0]["nodes"]["server"]["host_key"] == KEY
     # Naming the lab gives the same.

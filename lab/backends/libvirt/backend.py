@@ -121,8 +121,10 @@ class LibvirtBackend:
         try:
             dom = await self._call(conn.lookupByName, name)
             return bool(await self._call(dom.isActive))
-        except libvirt.libvirtError:
-            return False
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return False
+            raise BackendError(f"cannot tell whether domain {name} runs: {_msg(exc)}") from exc
 
     async def owned(self) -> Owned:
         conn = await self.connection()
