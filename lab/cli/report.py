@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from lab.cli.common import Subparsers, err, out
 from lab.correlate.correlation import choose_reference, correlate
-from lab.errors import InputIssue, UsageError
+from lab.errors import InputError, InputIssue, UsageError
 from lab.events import read_events
 from lab.export.outputs import summary_lines, write_reports
 
@@ -51,11 +51,14 @@ async def run(args: argparse.Namespace) -> int:
         run_dir = run_dir.parent
     events_file = run_dir / EVENTS
     if not events_file.is_file():
-        what = "no events.jsonl here" if run_dir.is_dir() else "no such directory"
+        what = ("no events.jsonl here" if run_dir.is_dir() else
+                "not a directory" if run_dir.exists() else "no such directory")
         raise UsageError(f"{run_dir}: {what}",
                          hint="give a directory that `lab run` made, e.g. runs/<lab>-<time>")
     skipped: list[InputIssue] = []
     events = list(read_events(events_file, skipped=skipped))
+    if skipped and not events:  # not a run's events at all: keep the reports there were
+        raise InputError(skipped[:SHOWN_SKIPPED])
     for issue in skipped[:SHOWN_SKIPPED]:
         err.print(f"[yellow]warning:[/yellow] {escape(str(issue))}; line left out")
     if len(skipped) > SHOWN_SKIPPED:

@@ -129,3 +129,19 @@ def test_a_missing_directory_and_the_events_file_itself(
     write_events(tmp_path / "events.jsonl", synthetic_run(1).events)
     code, out, _ = report(capsys, str(tmp_path / "events.jsonl"))
     assert code == 0 and out.split()[0] == str(tmp_path / "connections.json")
+
+
+def test_a_file_of_no_event_at_all_is_an_error_and_the_reports_stay(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_events(tmp_path / "events.jsonl", synthetic_run(1).events)
+    assert report(capsys, str(tmp_path))[0] == 0
+    before = (tmp_path / "connections.json").read_text()
+    (tmp_path / "events.jsonl").write_text("not json\n{also not\n")
+    code, out, err = report(capsys, str(tmp_path))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {tmp_path / 'events.jsonl'}:1: ")
+    assert (tmp_path / "connections.json").read_text() == before
+    # A file given where the directory should be.
+    assert report(capsys, str(tmp_path / "connections.json" / "x"))[0] == 2
+    code, _, err = report(capsys, str(tmp_path / "timeline.txt"))
+    assert (code, err.split(": ")[2]) == (2, "not a directory (hint")
