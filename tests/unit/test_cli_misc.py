@@ -426,7 +426,8 @@ def test_a_set_of_a_fact_is_refused_as_it_changes_nothing(
         capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["run", PAIR, REPLYHI, "--set", "nodes=3"]
     assert main(argv) == 2
-    assert "error: --set nodes: no variable of that name" in capsys.readouterr().err
+    assert "error: --set nodes: a fact of the topology, which --set cannot change" in \
+        capsys.readouterr().err
 
 
 # --- image --------------------------------------------------------------------
