@@ -110,16 +110,13 @@ def execute(args: argparse.Namespace) -> int:
             err.print("[dim]---[/dim]")
         for line in str(exc).splitlines():
             err.print(f"[bold red]error:[/bold red] {escape(line)}")
-        # exec and ssh pass a remote command's status through: their own failures
-        # then exit 255, as ssh's do, so that no remote status can be taken for one.
-        return getattr(args, "failure_exit", exc.exit_code) if exc.exit_code == 1 \
-            else exc.exit_code
+        return _failure(args, exc.exit_code) if exc.exit_code == 1 else exc.exit_code
     except OSError as exc:  # the host refused a file operation: say which, not where in lab
         if args.debug:
             raise
         where = f"{exc.filename}: " if exc.filename is not None else ""
         err.print(f"[bold red]error:[/bold red] {escape(where + (exc.strerror or str(exc)))}")
-        return 1
+        return _failure(args, 1)
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
@@ -133,8 +130,15 @@ def execute(args: argparse.Namespace) -> int:
         err.print(f"[bold red]error:[/bold red] internal error: "
                   f"{escape(type(exc).__name__ + (': ' + message if message else ''))} "
                   "(rerun with --debug for the traceback, and please report it)")
-        return os.EX_SOFTWARE  # 70
+        return _failure(args, os.EX_SOFTWARE)  # 70
     return code
+
+
+def _failure(args: argparse.Namespace, code: int) -> int:
+    """exec and ssh pass a remote command's status through: their own failures exit
+    255, as ssh's do, so that no remote status can be taken for one of lab's."""
+    failure_exit: int | None = getattr(args, "failure_exit", None)
+    return code if failure_exit is None else failure_exit
 
 
 async def _until_terminated(work: Coroutine[Any, Any, int]) -> int:

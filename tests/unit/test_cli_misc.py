@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.cli.main import main
+from lab.cli.main import main, parse
 from lab.errors import BackendError
 from lab.paths import Paths
 from lab.ssh import Endpoint
@@ -444,6 +444,8 @@ def test_image_build_of_a_misspelt_recipe(capsys: pytest.CaptureFixture[str]) ->
                                   ("status", "--json", "--debug")])
 def test_debug_before_or_after_the_verb(capsys: pytest.CaptureFixture[str],
                                         argv: tuple[str, ...]) -> None:
+    assert parse(list(argv)).debug is True
+    assert parse([a for a in argv if a != "--debug"]).debug is False
     code, out, err = run(capsys, *argv)
     assert (code, err) == (0, "")
     assert out in ("no labs (start one with `lab up TOPOLOGY`)\n", "[]\n")
