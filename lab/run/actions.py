@@ -223,8 +223,12 @@ async def _stop(ctx: RunContext, handle: str, timeout: float) -> list[NodeResult
             if not bg.task.done():
                 bg.task.cancel()  # its channel closes; dropbear signals what is left
             await asyncio.wait([bg.task])
-        if bg.task.cancelled() or bg.task.exception() is not None:
+        if bg.task.cancelled():  # ended by the signals or the closed channel: stopped
             return NodeResult(bg.node, ok=True)
+        if isinstance(failed := bg.task.exception(), LabError | OSError):
+            # Its session broke before the stop: its output is lost, and the user must know.
+            return NodeResult(bg.node, ok=False, error=f"{handle} had already failed: "
+                                                       f"{_reason(bg.node, failed)}")
         result = bg.task.result()
         ctx.run_dir.output(bg.step.index, bg.node, "out").write_bytes(result.stdout)
         ctx.run_dir.output(bg.step.index, bg.node, "err").write_bytes(result.stderr)

@@ -24,6 +24,8 @@ from lab.paths import Paths
 from lab.playbook import load_playbook
 from lab.run import RunDir, RunSummary, run_playbook
 from lab.run import runner as runner_module
+from lab.ssh import NodeUnreachable
+from lab.ssh.session import NodeSession
 from lab.state import LabState, NodeState
 from lab.topology import Topology, load_topology
 
@@ -289,3 +291,23 @@ async def test_a_host_error_on_one_node_costs_only_that_nodes_trace(
     assert nodes_with_events(run_dir) == {"server"}
     assert data["warnings"] == [f"ftrace on client: not collected: {run_dir}/raw/"
                                 "ftrace-client.txt: No space left on device"]
+
+
+async def test_stopping_a_command_whose_session_broke_says_so(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = NodeSession.run
+
+    async def connection_lost(self: NodeSession, command: Any, **kwargs: Any) -> Any:
+        if "sleep 30" in str(command):
+            raise NodeUnreachable(self.node, "connection lost")
+        return await run(self, command, **kwargs)
+    monkeypatch.setattr(NodeSession, "run", connection_lost)
+    summary, _ = await lab.run("""\
+        name: broken-background
+        steps:
+          - {node: server, run: "sleep 30", background: srv}
+          - {stop: srv}
+        """)
+
+    assert summary.steps[1].status == "failed"
+    assert summary.steps[1].failures == ["server: srv had already failed: connection lost"]
