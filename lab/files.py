@@ -29,6 +29,9 @@ def atomic_output(path: Path, *, mode: int) -> Iterator[Path]:
         yield temp
         temp.chmod(mode)
         os.replace(temp, path)
+    except OSError as exc:  # named by the file the caller asked for, not the temporary one
+        temp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

@@ -305,8 +305,9 @@ async def _deploy(ctx: RunContext, step: Step, action: Deploy) -> list[NodeResul
             binary = await build_program(action.source or action.program, ctx.program_cache)
         else:
             binary = action.source  # an executable or a script, copied as it is
-    except LabError as exc:
-        return [NodeResult(n, ok=False, error=str(exc)) for n in step.nodes]
+    except (LabError, OSError) as exc:
+        why = str(exc) if isinstance(exc, LabError) else _reason("", exc)
+        return [NodeResult(n, ok=False, error=why) for n in step.nodes]
 
     async def install(node: str) -> NodeResult:
         session = ctx.session(node)
@@ -325,7 +326,7 @@ async def _trace_start(ctx: RunContext, node: str, action: TraceStart) -> NodeRe
         if ctx.tidy:  # a start cut short leaves probes behind on a lab that stays up
             with suppress(LabError):
                 await ctx.session(node).run("sh -s", input=cleanup_script().encode(),
-                                            timeout=STOP_TIMEOUT)
+                                            timeout=action.timeout)
         raise
     raw = ctx.run_dir.raw("ftrace", node)
     ctx.tracers[("ftrace", node)] = TracerResult(
@@ -344,7 +345,7 @@ async def _trace_stop(ctx: RunContext, node: str, tracer: str, timeout: float) -
         saved = exc.stats if isinstance(exc, FtraceError) else None
         if saved is not None:  # only removing the probes failed: what it recorded counts
             result.entries, result.lost, result.missed = saved.entries, saved.lost, saved.missed
-        elif not raw.exists():
+        else:
             result.error = _reason(node, exc)
         raise
     result.entries, result.lost, result.missed = stats.entries, stats.lost, stats.missed

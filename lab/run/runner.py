@@ -96,6 +96,8 @@ async def _steps(ctx: RunContext, summary: RunSummary, on_step: StepSink) -> Non
             result.results = await run_step(ctx, step)
         except LabError as exc:  # the step's own failures are results: this is a last resort
             result.error = exc.message
+        except OSError as exc:  # this host refused a file (a full disk)
+            result.error = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
         result.seconds = round(time.monotonic() - began, 3)
         result.status = "ok" if result.error is None and all(r.ok for r in result.results) \
             else "failed"

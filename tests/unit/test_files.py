@@ -64,3 +64,11 @@ def test_the_temp_file_is_private_while_it_is_written(tmp_path: Path) -> None:
         assert mode(temp) == 0o600
         temp.write_bytes(b"secret")
     assert (tmp_path / "id_ed25519").read_bytes() == b"secret"
+
+
+def test_a_failed_write_is_named_by_its_target(tmp_path: Path) -> None:
+    target = tmp_path / "trace.txt"
+    with pytest.raises(OSError) as caught, atomic_output(target, mode=0o644) as temp:
+        raise OSError(28, "No space left on device", str(temp))
+    assert (caught.value.errno, caught.value.filename) == (28, str(target))
+    assert list(tmp_path.iterdir()) == []

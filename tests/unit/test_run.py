@@ -275,7 +275,8 @@ async def test_a_host_error_on_one_node_costs_only_that_nodes_trace(
     write_bytes = Path.write_bytes
 
     def full_disk_for_the_client(path: Path, data: Any) -> int:
-        if path.name == "ftrace-client.txt":
+        if "ftrace-client.txt" in path.name:  # as a full disk does: half a file, then no
+            write_bytes(path, data[:100])
             raise OSError(28, "No space left on device", str(path))
         return write_bytes(path, data)
     monkeypatch.setattr(Path, "write_bytes", full_disk_for_the_client)
@@ -288,9 +289,29 @@ async def test_a_host_error_on_one_node_costs_only_that_nodes_trace(
         """)
 
     data = saved(run_dir)
-    assert nodes_with_events(run_dir) == {"server"}
+    assert nodes_with_events(run_dir) == {"server"}  # no half trace taken for a whole one
+    assert not (run_dir / "raw" / "ftrace-client.txt").exists()
     assert data["warnings"] == [f"ftrace on client: not collected: {run_dir}/raw/"
                                 "ftrace-client.txt: No space left on device"]
+
+
+async def test_a_host_error_in_a_step_fails_the_step_and_the_run_completes(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def full_disk(*args: Any, **kwargs: Any) -> Path:
+        raise OSError(28, "No space left on device", "/var/lib/socklab/programs/replyhi")
+    monkeypatch.setattr("lab.run.actions.build_program", full_disk)
+    summary, run_dir = await lab.run("""\
+        name: disk-full
+        tracers:
+          ftrace: {comms: [replyhi, hello]}
+        steps:
+          - {nodes: all, trace: {start: ftrace}}
+          - {node: server, deploy: replyhi}
+        """)
+
+    assert summary.steps[1].failures == [
+        "server: /var/lib/socklab/programs/replyhi: No space left on device"]
+    assert nodes_with_events(run_dir) == {"client", "server"}  # traces still collected
 
 
 async def test_stopping_a_command_whose_session_broke_says_so(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab.errors import NodeError
+from lab.files import atomic_write
 from lab.tracers.ftrace.probes import FtraceOptions
 from lab.tracers.ftrace.script import (
     INSTANCE_DIR,
@@ -95,7 +96,7 @@ async def stop_ftrace(session: NodeSession, trace_file: Path, *, cleanup: bool =
             stopped = await session.run("sh -s", input=stop_script().encode(), check=True)
             # tracefs files report a size of zero: read with cat, not by size over SFTP.
             trace = await session.run(["cat", f"{INSTANCE_DIR}/trace"], check=True)
-            trace_file.write_bytes(trace.stdout)
+            atomic_write(trace_file, trace.stdout, mode=0o644)  # whole, or not at all
             stats = parse_stats(stopped.stdout.decode(errors="replace"))
             if cleanup:
                 await session.run("sh -s", input=cleanup_script().encode(), check=True)
