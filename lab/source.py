@@ -169,15 +169,19 @@ def load_document(path: Path, model: type[M], *, overrides: Mapping[str, str] = 
     return Document(instance, locator, frozenset(overrides) - known, known)
 
 
-def refuse_unused_overrides(overrides: Mapping[str, str],
-                            documents: Iterable[Document[Any]]) -> None:
+def refuse_unused_overrides(overrides: Mapping[str, str], documents: Iterable[Document[Any]],
+                            *, reserved: Mapping[str, str] = {}) -> None:
     """A `--set` that none of the files a verb runs uses or declares is a typo (the
     lab would boot without it): refused before anything starts. `lab validate` only
-    warns, as it may not have been given every file the `--set` is meant for."""
+    warns, as it may not have been given every file the `--set` is meant for.
+    `reserved` names say why they cannot be set ("a fact of the topology")."""
     documents = list(documents)
     unused = sorted(set(overrides).intersection(*(d.unused_overrides for d in documents)))
     if not unused:
         return
+    if why := next(((name, reserved[name]) for name in unused if name in reserved), None):
+        raise UsageError(f"--set {why[0]}: {why[1]}",
+                         hint="name the variable otherwise, in vars: and in the templates")
     known = sorted(set().union(*(d.variables for d in documents)))
     files = " or ".join(str(d.locator.file) for d in documents)
     close = _close(unused[0], known)

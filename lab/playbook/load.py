@@ -21,7 +21,7 @@ from typing import Literal
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from lab.errors import InputError, UsageError
+from lab.errors import InputError
 from lab.playbook.facts import FACT_NAMES, explain_missing_fact, topology_facts
 from lab.playbook.model import PlaybookInput
 from lab.playbook.plan import Playbook
@@ -46,16 +46,15 @@ def load_playbook(path: Path, topology: Topology, *, lab_name: str | None = None
 def read_playbook(path: Path, topology: Topology, *, lab_name: str | None = None,
                   overrides: Mapping[str, str] = {}) -> Document[PlaybookInput]:
     """Parse, render and shape-check; `unused_overrides` is as for topologies."""
-    if shadowed := sorted(set(overrides) & set(FACT_NAMES)):
-        raise UsageError(f"--set {', '.join(shadowed)}: a fact of the topology, which "
-                         "--set cannot change", hint=f"facts: {', '.join(FACT_NAMES)}; "
-                         "change the topology, or name the variable otherwise")
     facts = topology_facts(topology, lab_name=lab_name)
     try:
         doc = load_document(path, PlaybookInput, overrides=overrides, facts=facts)
     except InputError as exc:
         raise InputError([explain_missing_fact(i, facts) for i in exc.issues]) from None
-    return replace(doc, variables=doc.variables - set(FACT_NAMES))
+    # A --set of a fact's name changes nothing here: the fact wins.
+    shadowed = set(overrides) & set(FACT_NAMES)
+    return replace(doc, unused_overrides=doc.unused_overrides | shadowed,
+                   variables=doc.variables - set(FACT_NAMES))
 
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from lab.errors import UsageError
 from lab.events import Kind
 from lab.playbook import (
     Count,
@@ -122,17 +121,17 @@ def test_set_overrides_vars_and_reaches_typed_fields(load: Any) -> None:
     assert book.steps[0].action == WaitPort(8000, "tcp", 21.0)
     assert book.vars == {"port": 8000, "count": 3}  # not `other`: nothing uses it
     doc = read_playbook(Path("p.yaml"), load_topology(ROOT / "topologies" / "pair.yaml"),
-                        overrides={"other": "x"})
-    assert doc.unused_overrides == {"other"}
+                        overrides={"other": "x", "nodes": "1"})
+    # The fact `nodes` shadows a --set of its name: that changes nothing either.
+    assert doc.unused_overrides == {"other", "nodes"}
 
 
-def test_a_set_of_a_facts_name_is_refused(load: Any) -> None:
-    # The fact would win and the option change nothing: say so rather than ignore it.
-    with pytest.raises(UsageError, match=r"^--set nodes: a fact of the topology"):
-        load("""\
-            name: p
-            steps: [{node: client, run: "ping {{ nodes.server.ipv4 }}"}]
-            """, overrides={"nodes": "3"})
+def test_facts_win_over_a_set_of_the_same_name(load: Any) -> None:
+    book = load("""\
+        name: p
+        steps: [{node: client, run: "ping {{ nodes.server.ipv4 }}"}]
+        """, overrides={"nodes": "3"})
+    assert book.steps[0].action == Run("ping 10.0.1.10", 30.0, 0, None, None, None, False)
 
 
 def test_lab_name(load: Any) -> None:
