@@ -385,16 +385,22 @@ class _Walker:
         except TemplateError as exc:
             self._fail(loc, line, f"template error: {str(exc).strip().rstrip('.')}",
                        "templates are Jinja2: {{ expression }} and {% statement %}")
-        except Exception as exc:  # a user expression failed (1/0, bad filter args…)
-            self._fail(loc, line, f"template error: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # a user expression failed on its values (1/0, bad args…)
+            self._fail(loc, line, f"template error: {type(exc).__name__}: {exc}",
+                       blame_options=True)
         return None
 
-    def _fail(self, loc: Loc, line: int, message: str, hint: str | None = None) -> None:
+    def _fail(self, loc: Loc, line: int, message: str, hint: str | None = None, *,
+              blame_options: bool = False) -> None:
+        """A template that could not be rendered. Only an expression that failed on its
+        values says which --set options gave them: a misspelt name or a syntax error
+        is the file's, whatever options the template also uses."""
         message = " ".join(message.split())  # Jinja2's messages may span lines
         self.failed.append(loc)
-        # No "(from --set …)": the template failed, whatever the options it also names.
-        dotted = Locator(self.path, self.lines, frozenset(self.sequences)).dotted(loc)
-        self.issues.append(InputIssue(self.path, line, dotted, message, hint))
+        locator = Locator(self.path, self.lines, frozenset(self.sequences), self.overridden)
+        origin = locator.origin(loc) if blame_options else ""
+        self.issues.append(InputIssue(self.path, line, locator.dotted(loc), message + origin,
+                                      hint))
 
     def _bad_key(self, loc: Loc, line: int, key: object) -> None:
         text = self.source[line - 1] if 0 < line <= len(self.source) else ""

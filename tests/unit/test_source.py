@@ -290,3 +290,13 @@ def test_a_long_text_repeated_by_aliases_is_stopped_early(
     assert errors(path) == [
         "doc.yaml:2: the document expands to more than 10000 characters "
         "(hint: YAML aliases (*name) repeat what they name: use fewer, or none)"]
+
+
+def test_an_expression_failing_on_a_set_value_names_the_option(write: Any) -> None:
+    path = write("""\
+        title: t
+        count: "{{ 256 // per }}"
+        """)
+    assert errors(path, per="0") == [
+        "doc.yaml:2: count: template error: ZeroDivisionError: integer division or modulo "
+        "by zero (from --set per=0)"]
