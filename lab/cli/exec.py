@@ -23,8 +23,9 @@ def add_parser(sub: Subparsers) -> None:
               "       lab exec [options] NODE CMD [ARG...]   (no word of CMD starting with -)",
         description="Run a command on a node over SSH. Output is streamed; the exit status "
                     "is the command's, or 255 when lab itself fails (no such lab or node, SSH "
-                    "refused, --timeout reached), as with ssh. Everything after the first -- "
-                    "is the command, untouched; lab's own options go anywhere before it. "
+                    "refused, --timeout reached) as with ssh, and 2 for a usage error. "
+                    "Everything after the first -- is the command, untouched; lab's own "
+                    "options go anywhere before it. "
                     "Several words are passed as separate arguments (quoted for the remote "
                     "shell); a single word is a shell command line. Without --, the command "
                     "starts at the first word after NODE, and none of its words may start "

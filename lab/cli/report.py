@@ -28,7 +28,8 @@ It reads events.jsonl and writes, in the same directory:
   trace.json         open it in https://ui.perfetto.dev (flows: send → receive)
   report.html        open it in a browser: a sequence diagram per connection, offline
 `lab run` does this by itself at the end of every run. A line of events.jsonl that
-cannot be read (a run cut short leaves half a line) is named and left out.
+cannot be read (a run cut short leaves half a line) is named and left out; a file
+of which no line can be read is an error, and the reports there stay as they were.
 """
 
 
@@ -58,7 +59,10 @@ async def run(args: argparse.Namespace) -> int:
     skipped: list[InputIssue] = []
     events = list(read_events(events_file, skipped=skipped))
     if skipped and not events:  # not a run's events at all: keep the reports there were
-        raise InputError(skipped[:SHOWN_SKIPPED])
+        more = len(skipped) - SHOWN_SKIPPED
+        raise InputError(skipped[:SHOWN_SKIPPED] + ([InputIssue(
+            events_file, None, "", f"and {more} more unreadable lines; none could be read",
+            hint="is it a run's events.jsonl?")] if more > 0 else []))
     for issue in skipped[:SHOWN_SKIPPED]:
         err.print(f"[yellow]warning:[/yellow] {escape(str(issue))}; line left out")
     if len(skipped) > SHOWN_SKIPPED:

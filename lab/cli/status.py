@@ -33,8 +33,8 @@ async def run(args: argparse.Namespace) -> int:
         err.print(f"[yellow]warning:[/yellow] lab {name}: {escape(problem.message)} "
                   f"(remove it with `lab down {name}`)")
     stopped = await _stopped_nodes(states)
-    if args.json:  # the saved state, and which of its guests no longer run
-        out.out(json.dumps([{**s.model_dump(), "stopped_nodes": stopped.get(s.name, [])}
+    if args.json:  # the saved state, and which guests no longer run (null: not known)
+        out.out(json.dumps([{**s.model_dump(), "stopped_nodes": stopped.get(s.name)}
                             for s in states], indent=2))
         return 0
     if not states:
@@ -62,7 +62,8 @@ async def run(args: argparse.Namespace) -> int:
 
 async def _stopped_nodes(states: list[LabState]) -> dict[str, list[str]]:
     """Per lab that is up, its nodes whose guest libvirt does not see running: the
-    state file says what was started, not what still runs."""
+    state file says what was started, not what still runs. A lab libvirt could not
+    be asked about is left out."""
     stopped: dict[str, list[str]] = {}
     for uri in sorted({s.uri for s in states if s.status == "up"}):
         try:

@@ -115,6 +115,14 @@ def test_status_json_is_the_saved_state_and_what_no_longer_runs(
     assert json.loads(run(capsys, "status", "--json", LAB)[1]) == labs
 
 
+def test_status_json_says_null_when_libvirt_cannot_tell(
+        capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path) -> None:
+    save_lab(home, uri=f"test://{tmp_path / 'gone.xml'}")
+    code, out, err = run(capsys, "status", "--json")
+    assert code == 0 and json.loads(out)[0]["stopped_nodes"] is None
+    assert err.startswith("warning: cannot tell whether the guests run: cannot connect")
+
+
 def test_status_table(capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path) -> None:
     both = tmp_path / "both.xml"
     both.write_text(host_xml("client", "server"))

@@ -136,10 +136,13 @@ def test_a_file_of_no_event_at_all_is_an_error_and_the_reports_stay(
     write_events(tmp_path / "events.jsonl", synthetic_run(1).events)
     assert report(capsys, str(tmp_path))[0] == 0
     before = (tmp_path / "connections.json").read_text()
-    (tmp_path / "events.jsonl").write_text("not json\n{also not\n")
+    (tmp_path / "events.jsonl").write_text("not json\n{also not\n[]\n1\n2\n")
     code, out, err = report(capsys, str(tmp_path))
     assert (code, out) == (2, "")
     assert err.startswith(f"error: {tmp_path / 'events.jsonl'}:1: ")
+    assert err.splitlines()[-1] == (
+        f"error: {tmp_path / 'events.jsonl'}: and 2 more unreadable lines; none could be read "
+        "(hint: is it a run's events.jsonl?)")
     assert (tmp_path / "connections.json").read_text() == before
     # A file given where the directory should be.
     assert report(capsys, str(tmp_path / "connections.json" / "x"))[0] == 2
