@@ -29,9 +29,12 @@ def atomic_output(path: Path, *, mode: int) -> Iterator[Path]:
         yield temp
         temp.chmod(mode)
         os.replace(temp, path)
-    except OSError as exc:  # named by the file the caller asked for, not the temporary one
+    except OSError as exc:
         temp.unlink(missing_ok=True)
-        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        if exc.errno is not None and exc.filename in (temp, str(temp)):
+            # Named by the file the caller asked for, not the temporary one.
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

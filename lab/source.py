@@ -155,7 +155,9 @@ def load_document(path: Path, model: type[M], *, overrides: Mapping[str, str] = 
         raise InputError([InputIssue(path, 1, "",
                                      f"expected a mapping at the top level, got {_kind(root)}")])
     variables = {**_variables(path, root, overrides), **facts}
-    walker = _Walker(path, text.splitlines(), variables, overrides)
+    # A --set of a fact's name is shadowed by the fact: it is never blamed for a value.
+    options = {k: v for k, v in overrides.items() if k not in facts}
+    walker = _Walker(path, text.splitlines(), variables, options)
     data = walker.convert(root, ())
     locator = Locator(path, walker.lines, frozenset(walker.sequences), walker.overridden)
     issues = list(walker.issues)

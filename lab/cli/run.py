@@ -17,7 +17,7 @@ from lab.images.recipe import available_names
 from lab.lifecycle.down import tear_down
 from lab.lifecycle.up import UpOptions, bring_up
 from lab.paths import Paths
-from lab.playbook import FACT_NAMES, load_playbook, read_playbook, resolve_playbook
+from lab.playbook import FACT_NAMES, FACT_REASON, load_playbook, read_playbook, resolve_playbook
 from lab.run import RunDir, StepResult, run_playbook
 from lab.run.runner import StepSink
 from lab.source import load_document, parse_overrides, refuse_unused_overrides
@@ -81,8 +81,8 @@ async def run(args: argparse.Namespace) -> int:
     # Check the playbook before booting anything; it is rendered again with the lab's name.
     playbook = read_playbook(playbook_file, topology, overrides=overrides)
     resolve_playbook(playbook, topology, overrides=overrides)
-    refuse_unused_overrides(overrides, [document, playbook], reserved={
-        name: "a fact of the topology, which --set cannot change" for name in FACT_NAMES})
+    refuse_unused_overrides(overrides, [document, playbook],
+                            reserved=dict.fromkeys(FACT_NAMES, FACT_REASON))
     _check_runs_dir(args.runs)
     async with backend_for(args.connect if state is None else state.uri) as backend:
         if state is None:

@@ -10,7 +10,13 @@ from pathlib import Path
 from lab.cli.common import Subparsers
 from lab.errors import InputError, InputIssue, UsageError
 from lab.images.recipe import available_names
-from lab.playbook import document_kind, read_playbook, resolve_playbook
+from lab.playbook import (
+    FACT_NAMES,
+    FACT_REASON,
+    document_kind,
+    read_playbook,
+    resolve_playbook,
+)
 from lab.playbook.schema import schema_json as playbook_schema_json
 from lab.source import load_document, parse_overrides
 from lab.topology import Topology, TopologyInput, expand
@@ -87,7 +93,8 @@ async def run(args: argparse.Namespace) -> int:
             if target in resolved:
                 check.playbook(path, target, resolved[target])
     for key in sorted(check.unused or ()):
-        print(f"warning: --set {key}: no file uses or declares this variable", file=sys.stderr)
+        why = FACT_REASON if key in FACT_NAMES else "no file uses or declares this variable"
+        print(f"warning: --set {key}: {why}", file=sys.stderr)
     if check.issues:
         raise InputError(check.issues)
     return 0

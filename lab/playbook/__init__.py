@@ -12,7 +12,7 @@ evaluation of expectations on events, schema.py the editor schema.
 """
 
 from lab.playbook.expect import Outcome, evaluate
-from lab.playbook.facts import FACT_NAMES, topology_facts
+from lab.playbook.facts import FACT_NAMES, FACT_REASON, topology_facts
 from lab.playbook.load import document_kind, load_playbook, read_playbook
 from lab.playbook.model import PlaybookInput
 from lab.playbook.plan import (
@@ -41,7 +41,7 @@ from lab.playbook.plan import (
 from lab.playbook.resolve import resolve_playbook
 
 __all__ = [
-    "FACT_NAMES", "Absent", "Action", "Bound", "Check", "Count", "Deploy",
+    "FACT_NAMES", "FACT_REASON", "Absent", "Action", "Bound", "Check", "Count", "Deploy",
     "Expectation", "InOrder", "Outcome", "Playbook", "PlaybookInput",
     "Present", "Pull", "Push", "Run", "Sleep", "Step", "Stop", "StraceSettings", "TraceStart",
     "TraceStop", "Wait", "WaitPort", "document_kind", "evaluate", "load_playbook",

@@ -26,6 +26,7 @@ from lab.errors import InputIssue
 from lab.topology import Node, Topology
 
 FACT_NAMES = ("lab", "nodes", "networks", "roles")
+FACT_REASON = "a fact of the topology, which --set cannot change"  # said of a --set of one
 
 
 def topology_facts(topology: Topology, *, lab_name: str | None = None) -> dict[str, Any]:

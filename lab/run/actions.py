@@ -42,6 +42,7 @@ from lab.tracers.ftrace import (
 from lab.tracers.strace import collect_strace, install_clocks, wrap
 
 PORT_POLL = 0.1  # seconds between looks at a node's socket tables
+TIDY_TIMEOUT = 10.0  # seconds to remove what a trace start cut short left behind
 
 
 async def run_step(ctx: RunContext, step: Step) -> list[NodeResult]:
@@ -326,7 +327,7 @@ async def _trace_start(ctx: RunContext, node: str, action: TraceStart) -> NodeRe
         if ctx.tidy:  # a start cut short leaves probes behind on a lab that stays up
             with suppress(LabError):
                 await ctx.session(node).run("sh -s", input=cleanup_script().encode(),
-                                            timeout=action.timeout)
+                                            timeout=min(action.timeout, TIDY_TIMEOUT))
         raise
     raw = ctx.run_dir.raw("ftrace", node)
     ctx.tracers[("ftrace", node)] = TracerResult(

@@ -72,3 +72,12 @@ def test_a_failed_write_is_named_by_its_target(tmp_path: Path) -> None:
         raise OSError(28, "No space left on device", str(temp))
     assert (caught.value.errno, caught.value.filename) == (28, str(target))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_error_about_another_file_keeps_its_own_name(tmp_path: Path) -> None:
+    missing = tmp_path / "base.img"
+    with pytest.raises(FileNotFoundError) as caught, \
+            atomic_output(tmp_path / "node.img", mode=0o644) as temp:
+        temp.write_bytes(missing.read_bytes())  # the input is what is missing
+    assert caught.value.filename == str(missing)
+    assert list(tmp_path.iterdir()) == []

@@ -111,3 +111,17 @@ def test_schemas(capsys: pytest.CaptureFixture[str]) -> None:
         0, (ROOT / "playbooks" / "schema.json").read_text(), "")
     assert run(capsys, "--schema", "topology") == (
         0, (ROOT / "topologies" / "schema.json").read_text(), "")
+
+
+def test_a_set_of_a_fact_is_named_so_and_never_blamed(capsys: pytest.CaptureFixture[str],
+                                                       tmp_path: Path) -> None:
+    book = tmp_path / "shadow.yaml"
+    book.write_text('name: s\nsteps:\n  - {node: client, run: "ping {{ nodes.server.ipv4 }}",'
+                    ' timeout: "{{ nodes.server.ipv4 }}"}\n')
+    code, _, err = run(capsys, "topologies/pair.yaml", str(book), "--set", "nodes=3")
+    assert code == 2 and err.endswith(
+        "steps[0].timeout: expected a number, got '10.0.1.10'\n")  # the fact's, not --set's
+    code, _, err = run(capsys, "topologies/pair.yaml", "playbooks/replyhi.yaml",
+                       "--set", "nodes=3")
+    assert (code, err) == (0, "warning: --set nodes: a fact of the topology, which --set "
+                              "cannot change\n")

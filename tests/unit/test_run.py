@@ -332,3 +332,18 @@ async def test_stopping_a_command_whose_session_broke_says_so(
 
     assert summary.steps[1].status == "failed"
     assert summary.steps[1].failures == ["server: srv had already failed: connection lost"]
+
+
+async def test_a_host_error_escaping_a_step_fails_it_and_the_run_completes(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def full_disk(ctx: Any, step: Any) -> Any:
+        raise OSError(28, "No space left on device", "/runs/outputs/01-server.out")
+    monkeypatch.setattr(runner_module, "run_step", full_disk)
+    summary, run_dir = await lab.run("""\
+        name: escaping
+        steps:
+          - {node: server, run: "true"}
+        """)
+
+    assert summary.steps[0].failures == ["/runs/outputs/01-server.out: No space left on device"]
+    assert (run_dir / "summary.json").exists() and (run_dir / "report.html").exists()
