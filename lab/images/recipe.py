@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated
 
@@ -54,14 +56,19 @@ def available_names() -> set[str]:
 def recipe_path(name: str) -> Path:
     path = recipes_dir() / f"{name}.yaml"
     if not path.is_file():
-        # The hint a topology naming an unknown image gets ("did you mean ...? available:
-        # ..."), so that `lab image build` and `lab validate` answer a misspelt name alike.
-        # Imported here: lab.topology imports this module.
-        from lab.topology.expand import _image_hint  # noqa: PLC0415
-
         raise ImageError(f"no image recipe named {name!r} in {recipes_dir()}",
-                         hint=_image_hint(name, available_names()))
+                         hint=image_hint(name, available_names()))
     return path
+
+
+def image_hint(image: str, images: Collection[str]) -> str:
+    """What to say of an unknown image name, so that `lab image build` and a topology
+    answer a misspelt one alike: "did you mean 'debian-12'? available: …"."""
+    if not images:
+        return "no image recipes found"
+    close = difflib.get_close_matches(image, list(images), n=1, cutoff=0.6)
+    available = f"available: {', '.join(sorted(images))}"
+    return f"did you mean '{close[0]}'? {available}" if close else available
 
 
 def load_recipe(name: str) -> Recipe:

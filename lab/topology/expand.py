@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from lab.errors import InputError, InputIssue
+from lab.images.recipe import image_hint
 from lab.source import Document, Loc, load_document, sort_issues
 from lab.topology.model import (
     DEFAULT_IMAGE,
@@ -216,7 +217,7 @@ class _Expander:
             loc: Loc = (("nodes", name, "image") if node.image else
                         ("defaults", "image") if self.top.defaults.image else ("nodes", name))
             if not any(i.path == self.locator.dotted(loc) for i in self.issues):
-                self.issue(loc, f"unknown image '{image}'", _image_hint(image, self.images))
+                self.issue(loc, f"unknown image '{image}'", image_hint(image, self.images))
 
     def image(self, image: str | None) -> str:
         return image or self.top.defaults.image or DEFAULT_IMAGE
@@ -397,9 +398,3 @@ def _name_hint(name: str, known: Collection[str], section: str) -> str:
     return f"{section} defined: {', '.join(known)}" if known else f"define it under {section}:"
 
 
-def _image_hint(image: str, images: Collection[str]) -> str:
-    if not images:
-        return "no image recipes found"
-    close = difflib.get_close_matches(image, list(images), n=1, cutoff=0.6)
-    available = f"available: {', '.join(sorted(images))}"
-    return f"did you mean '{close[0]}'? {available}" if close else available
