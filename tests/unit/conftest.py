@@ -42,6 +42,17 @@ REFUSED = "echo 'fake guest: refused, this names the kernel files of the host' >
 Stand_in = tuple[str, bytes]  # the command to run instead, and its input
 
 
+
+async def eventually(condition: Callable[[], bool], within: float = 3.0) -> bool:
+    """Whether `condition` comes true within `within` seconds (polled)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
 @dataclass
 class FakeTracefs:
     """A guest's tracefs as socklab's ftrace scripts (lab/tracers/ftrace/script.py) see it.

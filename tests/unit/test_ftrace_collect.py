@@ -7,14 +7,13 @@ scripts are answered, never run on the host.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import FakeTracefs
+from conftest import FakeTracefs, eventually
 
 from lab.playbook import values
 from lab.ssh import CommandFailed, NodeSession
@@ -33,15 +32,6 @@ if TYPE_CHECKING:
 STATS = (Path(__file__).parents[1] / "fixtures" / "ftrace" / "linux-5.10"
          / "replyhi-server.stats").read_bytes()
 OPTIONS = FtraceOptions(comms=("replyhi",))
-
-
-async def eventually(condition: Callable[[], bool], within: float = 3.0) -> bool:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 @pytest.fixture

@@ -49,6 +49,12 @@ class Lab:
     guests: dict[str, FakeGuest]
     tmp: Path
 
+    @property
+    def client_tracefs(self) -> FakeTracefs:
+        tracefs = self.guests["client"].tracefs
+        assert tracefs is not None
+        return tracefs
+
     async def run(self, playbook: str) -> tuple[RunSummary, Path]:
         file = self.tmp / "book.yaml"
         file.write_text(textwrap.dedent(playbook))
@@ -139,8 +145,7 @@ async def test_a_background_whose_trace_is_missing_fails_its_step_not_the_run(
 async def test_a_node_whose_tracer_cannot_stop_costs_only_its_own_trace(lab: Lab) -> None:
     # The run fails before its trace stop step: the tracers are stopped at the end,
     # the client's first (started first), and the client's stop fails.
-    assert lab.guests["client"].tracefs is not None
-    lab.guests["client"].tracefs.fail.add("stop")
+    lab.client_tracefs.fail.add("stop")
     summary, run_dir = await lab.run("""\
         name: wind-down
         tracers:
@@ -196,8 +201,7 @@ async def test_a_step_that_raises_still_leaves_a_complete_run(
 
 
 async def test_a_tracer_whose_stop_step_failed_is_not_stopped_again(lab: Lab) -> None:
-    client = lab.guests["client"].tracefs
-    assert client is not None
+    client = lab.client_tracefs
     client.fail.add("stop")
     _, run_dir = await lab.run("""\
         name: stop-fails
@@ -219,8 +223,7 @@ async def test_a_tracer_whose_stop_step_failed_is_not_stopped_again(lab: Lab) ->
 @pytest.mark.parametrize("slow", ["start", "stop"])
 async def test_a_trace_step_past_its_timeout_fails_on_its_node_only(
         lab: Lab, slow: str) -> None:
-    client = lab.guests["client"].tracefs
-    assert client is not None
+    client = lab.client_tracefs
     client.hang.add(slow)
     summary, run_dir = await lab.run("""\
         name: slow-trace
@@ -248,8 +251,7 @@ async def test_a_trace_step_past_its_timeout_fails_on_its_node_only(
 
 async def test_a_tracer_that_fails_after_its_trace_was_saved_is_reported(
         lab: Lab, caplog: pytest.LogCaptureFixture) -> None:
-    client = lab.guests["client"].tracefs
-    assert client is not None
+    client = lab.client_tracefs
     client.fail.add("cleanup")
     _, run_dir = await lab.run("""\
         name: cleanup-fails

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from conftest import eventually
 
 from lab.errors import SSHError
 from lab.ssh import CommandFailed, CommandTimeout, NodeSession, command_line
@@ -102,20 +103,11 @@ async def test_timeout_kills_the_remote_command(session: NodeSession, fake_guest
     error = info.value
     assert (error.node, error.timeout, error.stdout) == ("n1", 0.5, b"started\n")
     assert "did not finish within 0.5 s" in str(error)
-    assert await _eventually(lambda: fake_guest.signals == ["KILL"])
+    assert await eventually(lambda: fake_guest.signals == ["KILL"])
     pid = int((fake_guest.home / "pid").read_text())
     assert await _gone(pid)
     # The connection is still usable.
     assert (await session.run("echo again", check=True)).stdout == b"again\n"
-
-
-async def _eventually(condition: Callable[[], bool], within: float = 3.0) -> bool:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 async def _gone(pid: int) -> bool:
@@ -126,7 +118,7 @@ async def _gone(pid: int) -> bool:
             return True
         return False
 
-    return await _eventually(gone)
+    return await eventually(gone)
 
 
 async def test_stream_delivers_output_as_it_comes(session: NodeSession) -> None:
@@ -178,7 +170,7 @@ async def test_stream_timeout(session: NodeSession, fake_guest: FakeGuest) -> No
     with pytest.raises(CommandTimeout):
         await session.stream("echo x; sleep 30", out.extend, out.extend, timeout=0.3)
     assert bytes(out) == b"x\n"
-    assert await _eventually(lambda: fake_guest.signals == ["KILL"])
+    assert await eventually(lambda: fake_guest.signals == ["KILL"])
 
 
 async def test_cancelling_a_command_kills_it(session: NodeSession, fake_guest: FakeGuest
@@ -188,7 +180,7 @@ async def test_cancelling_a_command_kills_it(session: NodeSession, fake_guest: F
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await _eventually(lambda: fake_guest.signals == ["KILL"])
+    assert await eventually(lambda: fake_guest.signals == ["KILL"])
     assert await _gone(int((fake_guest.home / "pid").read_text()))
 
 
@@ -235,5 +227,5 @@ async def test_failing_stdin_source_aborts_the_command(session: NodeSession,
     with pytest.raises(RuntimeError, match="local stdin broke"):
         await asyncio.wait_for(
             session.stream("cat; echo $$ > pid", out.extend, out.extend, stdin=failing()), 5)
-    assert await _eventually(lambda: fake_guest.signals == ["KILL"])
+    assert await eventually(lambda: fake_guest.signals == ["KILL"])
     assert not (fake_guest.home / "pid").exists()
