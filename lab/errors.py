@@ -109,3 +109,10 @@ class ProgramError(LabError):
         self.source = source
         self.line = line  # of the first error, when the compiler named one
         self.errors = errors  # the compiler's first error lines, "file:line:col: error: ..."
+
+
+def file_problem(exc: OSError) -> str:
+    """A file operation this host refused, for people: "runs/x/trace.txt: No space left
+    on device" (which file, and why), not where in socklab it happened."""
+    why = exc.strerror or str(exc)
+    return f"{exc.filename}: {why}" if exc.filename is not None else why

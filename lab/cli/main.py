@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from lab import __version__
 from lab.cli.parsing import DEBUG_HELP, LabParser, SuggestingParser
-from lab.errors import BootError, LabError
+from lab.errors import BootError, LabError, file_problem
 
 if TYPE_CHECKING:
     from lab.cli.common import Subparsers
@@ -114,8 +114,7 @@ def execute(args: argparse.Namespace) -> int:
     except OSError as exc:  # the host refused a file operation: say which, not where in lab
         if args.debug:
             raise
-        where = f"{exc.filename}: " if exc.filename is not None else ""
-        err.print(f"[bold red]error:[/bold red] {escape(where + (exc.strerror or str(exc)))}")
+        err.print(f"[bold red]error:[/bold red] {escape(file_problem(exc))}")
         return _failure(args, 1)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
 from dataclasses import replace
 
-from lab.errors import LabError, NodeError
+from lab.errors import LabError, NodeError, file_problem
 from lab.playbook import (
     Deploy,
     Pull,
@@ -104,7 +104,7 @@ def _reason(node: str, exc: LabError | OSError) -> str:
     """The error's message, without the node's name (results are shown by node); for
     a file this host could not write (a full disk), which file and why."""
     if isinstance(exc, OSError):
-        return f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+        return file_problem(exc)
     return exc.detail if isinstance(exc, NodeError) and exc.node == node else exc.message
 
 

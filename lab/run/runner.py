@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lab.correlate.correlation import correlate
 from lab.correlate.sockets import annotate_sockets
-from lab.errors import LabError
+from lab.errors import LabError, file_problem
 from lab.events import Event, write_events
 from lab.export.outputs import write_reports
 from lab.keys import PRIVATE_KEY_NAME
@@ -97,7 +97,7 @@ async def _steps(ctx: RunContext, summary: RunSummary, on_step: StepSink) -> Non
         except LabError as exc:  # the step's own failures are results: this is a last resort
             result.error = exc.message
         except OSError as exc:  # this host refused a file (a full disk)
-            result.error = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+            result.error = file_problem(exc)
         result.seconds = round(time.monotonic() - began, 3)
         result.status = "ok" if result.error is None and all(r.ok for r in result.results) \
             else "failed"
