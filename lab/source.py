@@ -171,6 +171,12 @@ def load_document(path: Path, model: type[M], *, overrides: Mapping[str, str] = 
     return Document(instance, locator, frozenset(overrides) - known, known)
 
 
+def unused_overrides(overrides: Mapping[str, str], documents: Iterable[Document[Any]],
+                     ) -> list[str]:
+    """The `--set` names that none of `documents` uses or declares, sorted."""
+    return sorted(set(overrides).intersection(*(d.unused_overrides for d in documents)))
+
+
 def refuse_unused_overrides(overrides: Mapping[str, str], documents: Iterable[Document[Any]],
                             *, reserved: Mapping[str, str] = {}) -> None:
     """A `--set` that none of the files a verb runs uses or declares is a typo (the
@@ -178,7 +184,7 @@ def refuse_unused_overrides(overrides: Mapping[str, str], documents: Iterable[Do
     warns, as it may not have been given every file the `--set` is meant for.
     `reserved` names say why they cannot be set ("a fact of the topology")."""
     documents = list(documents)
-    unused = sorted(set(overrides).intersection(*(d.unused_overrides for d in documents)))
+    unused = unused_overrides(overrides, documents)
     if not unused:
         return
     if why := next(((name, reserved[name]) for name in unused if name in reserved), None):

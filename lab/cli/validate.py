@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from lab.cli.common import Subparsers
 from lab.errors import InputError, InputIssue, UsageError
@@ -18,7 +19,7 @@ from lab.playbook import (
     resolve_playbook,
 )
 from lab.playbook.schema import schema_json as playbook_schema_json
-from lab.source import load_document, parse_overrides
+from lab.source import Document, load_document, parse_overrides, unused_overrides
 from lab.topology import Topology, TopologyInput, expand
 from lab.topology.schema import schema_json as topology_schema_json
 
@@ -92,7 +93,7 @@ async def run(args: argparse.Namespace) -> int:
         for target in targets:
             if target in resolved:
                 check.playbook(path, target, resolved[target])
-    for key in sorted(check.unused or ()):
+    for key in unused_overrides(overrides, check.documents) if check.complete else ():
         why = FACT_REASON if key in FACT_NAMES else "no file uses or declares this variable"
         print(f"warning: --set {key}: {why}", file=sys.stderr)
     if check.issues:
@@ -107,7 +108,8 @@ class _Check:
         self.overrides = overrides
         self.images = available_names()
         self.issues: list[InputIssue] = []
-        self.unused: set[str] | None = set(overrides)  # None: a file we could not read may use them
+        self.documents: list[Document[Any]] = []  # each file read, for the --set it uses
+        self.complete = True  # False once a file could not be read: it may use any --set
 
     def topology(self, path: Path) -> Topology | None:
         try:
@@ -115,7 +117,7 @@ class _Check:
         except InputError as exc:
             self.failed(exc)
             return None
-        self.used(doc.unused_overrides)
+        self.documents.append(doc)
         try:
             topo = expand(doc, images=self.images)
         except InputError as exc:
@@ -131,7 +133,7 @@ class _Check:
         except InputError as exc:
             self.failed(exc)
             return
-        self.used(doc.unused_overrides)
+        self.documents.append(doc)
         try:
             book = resolve_playbook(doc, topology, overrides=self.overrides)
         except InputError as exc:
@@ -140,11 +142,8 @@ class _Check:
         print(f"{path}: ok with {topology_path} ({_count(len(book.steps), 'step')}, "
               f"{_count(len(book.expect), 'expectation')})")
 
-    def used(self, unused: frozenset[str]) -> None:
-        self.unused = None if self.unused is None else self.unused & unused
-
     def failed(self, exc: InputError) -> None:
-        self.unused = None
+        self.complete = False
         self.add(exc)
 
     def add(self, exc: InputError) -> None:
