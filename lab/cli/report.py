@@ -15,6 +15,7 @@ from lab.events import read_events
 from lab.export.outputs import summary_lines, write_reports
 
 EVENTS = "events.jsonl"
+PLAYBOOK = "playbook.json"  # the first file `lab run` writes in a run directory
 SHOWN_SKIPPED = 3  # unreadable lines named one by one; the rest are counted
 
 EPILOG = """\
@@ -52,6 +53,11 @@ async def run(args: argparse.Namespace) -> int:
         run_dir = run_dir.parent
     events_file = run_dir / EVENTS
     if not events_file.is_file():
+        if (run_dir / PLAYBOOK).is_file():  # `lab run` made it, and stopped early
+            raise UsageError(f"{run_dir}: the run ended before its traces were parsed "
+                             "(no events.jsonl)",
+                             hint="it was interrupted or the lab failed; what was collected "
+                                  "is in raw/ and outputs/: run the playbook again")
         what = ("no events.jsonl here" if run_dir.is_dir() else
                 "not a directory" if run_dir.exists() else "no such directory")
         raise UsageError(f"{run_dir}: {what}",

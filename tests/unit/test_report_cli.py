@@ -49,6 +49,15 @@ def test_a_directory_without_events(tmp_path: Path, capsys: pytest.CaptureFixtur
         "e.g. runs/<lab>-<time>)\n"))
 
 
+def test_a_run_that_stopped_before_its_traces_were_parsed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "playbook.json").write_text("{}")  # what `lab run` writes first
+    code, _, error = report(capsys, str(tmp_path))
+    assert code == 2
+    assert error.startswith(f"error: {tmp_path}: the run ended before its traces were parsed "
+                            "(no events.jsonl) (hint: it was interrupted or the lab failed")
+
+
 def test_a_bad_line_is_named_with_its_field_and_left_out(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     events = tmp_path / "events.jsonl"
