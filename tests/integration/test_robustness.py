@@ -99,3 +99,30 @@ def test_a_guest_that_dies_while_booting_is_reported_with_its_console() -> None:
     assert "--- console of server (last lines) ---" in stderr
     assert "socklab: boot script started" in stderr
     assert not leftovers(lab_name)
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_takes_its_lab_down(signal_name: str, tmp_path: Path) -> None:
+    """Ctrl-C (or a CI job's SIGTERM) in the middle of a playbook: the lab goes, the run
+    directory stays, and `lab report` says why it holds no events."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab.cli.main", "run", str(PAIR),
+         str(ROOT / "playbooks" / "replyhi.yaml"), "--runs", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    lab_name, seen = "", []
+    for line in proc.stderr:  # progress lines, until the playbook's first step is done
+        seen.append(line)
+        if line.startswith("lab ") and line.rstrip().endswith(" is up"):
+            lab_name = line.split()[1]
+        if line.startswith("[1/"):
+            break
+    assert lab_name, "".join(seen)
+    proc.send_signal(getattr(signal, signal_name))
+    _, rest = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + getattr(signal, signal_name), "".join(seen) + rest
+    assert f"lab {lab_name} removed" in rest
+    assert not leftovers(lab_name)
+    [run_dir] = tmp_path.iterdir()
+    report = lab("report", str(run_dir), check=False)
+    assert "the run ended before its traces were parsed" in report.stderr
