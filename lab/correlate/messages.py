@@ -82,7 +82,8 @@ class Flow:
     """One connection's traffic: each end's calls, each direction's transfers, the arrows."""
 
     connection: Connection
-    calls: list[list[Call]]  # per end, in the order of connection.ends
+    tracers: list[str]  # per end, in the order of connection.ends: whose system calls count
+    calls: list[list[Call]]  # per end: that tracer's system calls
     transfers: list[list[Transfer]]  # [0]: ends[0] → ends[1], [1]: the other way
     arrows: list[Arrow]
 
@@ -102,9 +103,10 @@ def sync_messages(all_flows: Iterable[Flow]) -> dict[tuple[str, str], list[Messa
 
 
 def _flow(connection: Connection) -> Flow:
-    calls = [syscalls(end.events) for end in connection.ends]
+    chosen = [syscalls(end.events) for end in connection.ends]
+    tracers, calls = [tracer for tracer, _ in chosen], [calls for _, calls in chosen]
     if not connection.paired:
-        return Flow(connection, calls, [], [])
+        return Flow(connection, tracers, calls, [], [])
     match = stream_transfers if connection.proto == "tcp" else datagram_transfers
     a, b = connection.ends
     transfers = [match(_moving(calls[0], SENDS), _moving(calls[1], RECEIVES)),
@@ -116,7 +118,7 @@ def _flow(connection: Connection) -> Flow:
     if connection.proto == "tcp":
         arrows += [*_handshake(a, calls[0], b, calls[1]), *_handshake(b, calls[1], a, calls[0]),
                    *_close(a, calls[0], b, calls[1]), *_close(b, calls[1], a, calls[0])]
-    return Flow(connection, calls, transfers, arrows)
+    return Flow(connection, tracers, calls, transfers, arrows)
 
 
 def _moving(calls: Sequence[Call], names: frozenset[str]) -> list[Call]:

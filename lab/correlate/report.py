@@ -15,7 +15,7 @@ from typing import Any
 from lab.correlate.correlation import Correlation, Latencies, Summary
 from lab.correlate.messages import Flow
 from lab.correlate.pairing import Endpoint, format_address
-from lab.correlate.streams import RECEIVES, SENDS, Call, main_tracer
+from lab.correlate.streams import RECEIVES, SENDS, Call
 from lab.correlate.sync import ClockFit
 
 # The moments of a connection's life, by the calls that mark them.
@@ -62,7 +62,8 @@ def _connection(result: Correlation, flow: Flow, latency: Latencies) -> dict[str
     c = flow.connection
     return {
         "id": c.id, "proto": c.proto, "paired": c.paired,
-        "ends": [_end(result, end, calls) for end, calls in zip(c.ends, flow.calls, strict=True)],
+        "ends": [_end(result, end, tracer, calls)
+                 for end, tracer, calls in zip(c.ends, flow.tracers, flow.calls, strict=True)],
         "latency_ns": latency.to_dict(),
         "transfers": [
             {"from": sender.node, "to": receiver.node, "offset": t.offset, "bytes": t.size,
@@ -80,7 +81,7 @@ def _call(clock: Callable[[int], int], call: Call) -> dict[str, Any]:
             "end_ns": clock(call.end)}
 
 
-def _end(result: Correlation, end: Endpoint, calls: list[Call]) -> dict[str, Any]:
+def _end(result: Correlation, end: Endpoint, tracer: str, calls: list[Call]) -> dict[str, Any]:
     on_reference = result.clock(end.node)
     # accept() belongs to the new connection only once it returns it.
     moments = [(c.end if LIFECYCLE[c.name] == "accept" else c.start, LIFECYCLE[c.name])
@@ -93,7 +94,7 @@ def _end(result: Correlation, end: Endpoint, calls: list[Call]) -> dict[str, Any
         "local": format_address(end.local), "remote": format_address(end.remote),
         "first_ts": on_reference(end.first),
         "last_ts": on_reference(end.last), "events": len(end.events),
-        "tracer": main_tracer(end.events),
+        "tracer": tracer,
         "bytes_sent": sum(c.moved for c in calls if c.name in SENDS),
         "bytes_received": sum(c.moved for c in calls if c.name in RECEIVES),
         "lifecycle": lifecycle,

@@ -58,20 +58,16 @@ class Transfer(msgspec.Struct, frozen=True, gc=False):
         return self.receives[-1] if self.receives else None
 
 
-def main_tracer(events: Sequence[Event]) -> str:
-    """The tracer whose system calls count: the one that saw most returns."""
+def syscalls(events: Sequence[Event]) -> tuple[str, list[Call]]:
+    """The system calls of one end, in the order they returned, and the tracer they are
+    of: when more than one traced the end, the one that saw most returns."""
     tracers = set(map(_TRACER, events))
-    if len(tracers) < 2:  # nearly always: one tracer per node
-        return tracers.pop() if tracers else ""
-    counts = Counter(e.tracer for e in events if e.kind is Kind.SYSCALL_EXIT)
-    return counts.most_common(1)[0][0] if counts else events[0].tracer
-
-
-def syscalls(events: Sequence[Event]) -> list[Call]:
-    """The system calls of one end (main tracer only), in the order they returned."""
-    if len(set(map(_TRACER, events))) > 1:  # rare: keep the main tracer's only
-        tracer = main_tracer(events)
+    if len(tracers) > 1:  # rare: keep the main tracer's only
+        counts = Counter(e.tracer for e in events if e.kind is Kind.SYSCALL_EXIT)
+        tracer: str = counts.most_common(1)[0][0] if counts else events[0].tracer
         events = [e for e in events if e.tracer == tracer]
+    else:  # nearly always: one tracer per end
+        tracer = tracers.pop() if tracers else ""
     entry, exit_ = Kind.SYSCALL_ENTRY, Kind.SYSCALL_EXIT  # this loop sees every event
     entered: dict[tuple[int, str], int] = {}
     calls: list[Call] = []
@@ -81,7 +77,7 @@ def syscalls(events: Sequence[Event]) -> list[Call]:
             entered[(e.tid, e.name)] = e.ts
         elif kind is exit_:
             calls.append(Call(e.name, e.tid, entered.pop((e.tid, e.name), None), e.ts, e.ret))
-    return calls
+    return tracer, calls
 
 
 def stream_transfers(sends: Sequence[Call], receives: Sequence[Call]) -> list[Transfer]:
