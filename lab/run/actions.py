@@ -43,6 +43,10 @@ from lab.tracers.strace import collect_strace, install_clocks, wrap
 
 PORT_POLL = 0.1  # seconds between looks at a node's socket tables
 TIDY_TIMEOUT = 10.0  # seconds to remove what a trace start cut short left behind
+# Seconds from SIGTERM to SIGKILL for what a playbook left running at its end: it never
+# waited for those commands, so how they end is not part of the experiment; its own
+# stop steps take their `timeout:` (DEFAULT_STOP_TIMEOUT).
+LEFTOVER_STOP_TIMEOUT = 2.0
 
 
 async def run_step(ctx: RunContext, step: Step) -> list[NodeResult]:
@@ -257,7 +261,8 @@ async def stop_all_backgrounds(ctx: RunContext) -> list[str]:
     """Background commands still running are stopped, every handle at once; what failed."""
     running = [handle for handle, backgrounds in ctx.backgrounds.items()
                if any(not bg.task.done() for bg in backgrounds)]
-    stopped = await asyncio.gather(*(_stop(ctx, handle, 2.0) for handle in running))
+    stopped = await asyncio.gather(*(_stop(ctx, handle, LEFTOVER_STOP_TIMEOUT)
+                                     for handle in running))
     return [f"{handle} on {r.node}: {r.error}"
             for handle, results in zip(running, stopped, strict=True)
             for r in results if not r.ok]
