@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from rich.console import Console
+from rich.markup import escape
 
 from lab import ssh
 from lab.backends.base import DEFAULT_URI
@@ -69,4 +70,7 @@ class ProgressPrinter:
                 return f"{node}: ready in {s:.1f} s"
             case ev.Removed(kind=kind, name=name):
                 return f"[dim]removed {kind} {name}[/dim]"
+            case ev.TeardownFailed(lab=lab, error=error):
+                return (f"[yellow]warning:[/yellow] lab {lab} is not fully removed: "
+                        f"{escape(error)} (run `lab down {lab}`)")
         return None

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
+from lab.aio import all_settled
 from lab.backends.base import Backend
 from lab.lifecycle import events as ev
 from lab.state import LabState, StateStore
@@ -24,6 +23,7 @@ async def tear_down(state: LabState, backend: Backend, store: StateStore,
         if await backend.destroy_network(name):
             events(ev.Removed(state.name, "network", name))
 
-    await asyncio.gather(*(domain(d) for d in domains))
-    await asyncio.gather(*(network(n) for n in networks))
+    # Every removal is tried; a failure keeps the state, for `lab down` to try again.
+    await all_settled(*(domain(d) for d in domains))
+    await all_settled(*(network(n) for n in networks))
     store.remove(state.name)

@@ -63,6 +63,13 @@ class Removed(Event):
     name: str
 
 
+@dataclass(frozen=True)
+class TeardownFailed(Event):
+    """A failed `lab up` could not remove all it had made."""
+
+    error: str
+
+
 EventSink = Callable[[Event], None]
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from lab import ssh
 from lab.accel import choose_accelerator
+from lab.aio import all_or_cancel
 from lab.backends.base import Accelerator, Backend, DomainSpec, ForwardSpec, NetworkSpec, NicSpec
 from lab.errors import BackendError, BootError, LabError, NodeError
 from lab.images.build import build_image
@@ -91,7 +92,7 @@ async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Pa
             await asyncio.shield(networks_up)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + options.timeout
-            await asyncio.gather(*(
+            await all_or_cancel(*(
                 _boot(backend, specs[n.name], key, deadline=deadline, state=state,
                       events=events, ssh_loaded=ssh_loaded)
                 for n in topology.nodes))
@@ -105,7 +106,10 @@ async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Pa
         store.save(state)
     except BaseException as exc:
         log.debug("lab up failed (%r); tearing down", exc)
-        await asyncio.shield(_tear_down(state, backend, store, networks_up))
+        try:
+            await asyncio.shield(_tear_down(state, backend, store, networks_up))
+        except Exception as failed:  # the failure that stopped `lab up` is the one to tell
+            events(ev.TeardownFailed(lab, str(failed)))
         raise
     events(ev.LabReady(lab, time.monotonic() - started))
     return state
@@ -150,7 +154,7 @@ async def _images(topology: Topology, paths: Paths, lab: str, options: UpOptions
         return name, image
 
     names = sorted({node.image for node in topology.nodes})
-    return dict(await asyncio.gather(*(one(n) for n in names)))
+    return dict(await all_or_cancel(*(one(n) for n in names)))
 
 
 def _domain_specs(topology: Topology, lab: str, lab_dir: Path, *, images: dict[str, Image],

@@ -13,11 +13,13 @@ After a deliberate template change: `pytest --update-golden`, then review the di
 
 from __future__ import annotations
 
+import asyncio
+import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import libvirt
 import pytest
@@ -68,6 +70,8 @@ KVM_SPEC = DomainSpec(
           NicSpec(f"sl-{LAB}-wan", "52:54:00:5c:00:02")],
     gdb_port=41234,
 )
+
+T = TypeVar("T")
 
 NETWORK = NetworkSpec(f"sl-{LAB}-lan", "sl1a2b3c-1", LAB)
 
@@ -204,6 +208,37 @@ async def test_starting_a_domain_twice_is_a_backend_error(backend: LibvirtBacken
     await backend.start_domain(KVM_SPEC)
     with pytest.raises(BackendError, match=r"^cannot start node client: "):
         await backend.start_domain(KVM_SPEC)
+
+
+class SlowStart(LibvirtBackend):
+    """libvirt taking its time to create a domain, in its worker thread."""
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if getattr(fn, "__name__", "") == "createXML":
+            def slow() -> T:
+                time.sleep(0.2)
+                return fn(*args)
+            return await asyncio.to_thread(slow)
+        return await super()._call(fn, *args)
+
+
+async def test_a_start_cancelled_while_libvirt_creates_the_domain_leaves_none(
+        tmp_path: Path) -> None:
+    host = tmp_path / "host.xml"
+    host.write_text(HOST_XML)
+    backend = SlowStart(f"test://{host}")
+    try:
+        await backend.create_network(NETWORK)
+        start = asyncio.create_task(backend.start_domain(TCG_SPEC))
+        await asyncio.sleep(0.05)  # libvirt's thread is in createXML
+        start.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await start
+        await asyncio.sleep(0.3)  # long past the end of libvirt's call
+        assert await backend.domain_running(TCG_SPEC.name) is False
+        assert (await backend.owned()).domains == {}
+    finally:
+        await backend.close()
 
 
 async def test_unknown_domain_is_not_running(backend: LibvirtBackend) -> None:

@@ -15,6 +15,7 @@ from lab.backends.base import DomainSpec, NetworkSpec, Owned
 from lab.errors import BackendError, BootError, LabError
 from lab.images.cache import cache_key
 from lab.images.recipe import load_recipe
+from lab.lifecycle import events as ev
 from lab.lifecycle import up
 from lab.lifecycle.up import UpOptions, bring_up
 from lab.paths import Paths
@@ -43,10 +44,14 @@ class FakeBackend:
     uri = "test:///fake"
 
     def __init__(self, paths: Paths, *, network_seconds: float = 0.0,
-                 network_error: BackendError | None = None) -> None:
+                 network_error: BackendError | None = None,
+                 start_seconds: dict[str, float] | None = None,
+                 destroy_error: BackendError | None = None) -> None:
         self.paths = paths
         self.network_seconds = network_seconds
         self.network_error = network_error
+        self.start_seconds = start_seconds or {}  # node → seconds to start; others fail
+        self.destroy_error = destroy_error  # of every network
         self.calls: list[tuple[str, str]] = []
         self.state_at_network: list[dict[str, Any]] = []
 
@@ -65,7 +70,14 @@ class FakeBackend:
 
     async def start_domain(self, spec: DomainSpec) -> None:
         self.calls.append(("start_domain", spec.name))
-        raise BackendError("no domains here")
+        if spec.node not in self.start_seconds:
+            raise BackendError("no domains here")
+        try:
+            await asyncio.sleep(self.start_seconds[spec.node])
+        except asyncio.CancelledError:
+            self.calls.append(("start_cancelled", spec.name))
+            raise
+        self.calls.append(("domain_started", spec.name))
 
     async def destroy_domain(self, name: str) -> bool:
         self.calls.append(("destroy_domain", name))
@@ -73,6 +85,8 @@ class FakeBackend:
 
     async def destroy_network(self, name: str) -> bool:
         self.calls.append(("destroy_network", name))
+        if self.destroy_error:
+            raise self.destroy_error
         return ("network_created", name) in self.calls
 
     async def domain_running(self, name: str) -> bool:
@@ -187,3 +201,29 @@ async def test_a_cancelled_up_lets_the_networks_be_created_then_removes_them(
     assert kinds.count("destroy_network") == 2
     assert kinds.index("destroy_network") > kinds.index("network_created")
     assert not any(paths.labs.iterdir())
+
+
+async def test_when_one_node_fails_to_start_the_others_stop_before_the_teardown(
+        topology: Topology, paths: Paths) -> None:
+    backend = FakeBackend(paths, start_seconds={"server": 0.3})
+    with pytest.raises(BootError, match="no domains here"):
+        await bring_up(topology, Path("pair.yaml"), backend, paths,
+                       options=UpOptions(accel="tcg"))
+    kinds = [kind for kind, _ in backend.calls]
+    # The server's start was cancelled, and had ended, before anything was removed:
+    # no node of the lab comes up behind its teardown.
+    assert "domain_started" not in kinds
+    assert kinds.index("start_cancelled") < kinds.index("destroy_domain")
+    assert not any(paths.labs.iterdir())
+
+
+async def test_a_failed_teardown_is_told_and_the_failure_of_up_is_the_error(
+        topology: Topology, paths: Paths) -> None:
+    backend = FakeBackend(paths, destroy_error=BackendError("cannot destroy network lan"))
+    told: list[ev.Event] = []
+    with pytest.raises(BootError, match="no domains here"):
+        await bring_up(topology, Path("pair.yaml"), backend, paths,
+                       options=UpOptions(accel="tcg"), events=told.append)
+    [failed] = [e for e in told if isinstance(e, ev.TeardownFailed)]
+    assert failed.error == "cannot destroy network lan"
+    assert any(paths.labs.iterdir())  # the state stays, for `lab down` to finish

@@ -79,12 +79,23 @@ class LibvirtBackend:
     async def start_domain(self, spec: DomainSpec) -> None:
         conn = await self.connection()
         xml = domain_xml(spec)
+        # Cancelled, the call would still create the domain in its thread, after any
+        # teardown: it is let finish, and what it made is destroyed.
+        created = asyncio.ensure_future(self._call(conn.createXML, xml, 0))
         try:
-            dom = await self._call(conn.createXML, xml, 0)
+            dom = await asyncio.shield(created)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):  # it failed: nothing to destroy
+                await self._call((await created).destroy)
+            raise
         except libvirt.libvirtError as exc:
             raise BackendError(f"cannot start node {spec.node}: {_msg(exc)}") from exc
         if _is_local(self.uri):
-            await self._call(_quiet_taps, dom)
+            try:
+                await self._call(_quiet_taps, dom)
+            except libvirt.libvirtError as exc:
+                raise BackendError(f"cannot read node {spec.node}'s devices: {_msg(exc)}") \
+                    from exc
 
     async def destroy_domain(self, name: str) -> bool:
         conn = await self.connection()
@@ -180,4 +191,5 @@ def _is_local(uri: str) -> bool:
 
 def _msg(exc: Exception) -> str:
     text = exc.get_error_message() if isinstance(exc, libvirt.libvirtError) else str(exc)
-    return str(text).strip().splitlines()[0] if text else type(exc).__name__
+    lines = str(text or "").strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

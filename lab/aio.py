@@ -1,0 +1,59 @@
+"""Waiting on several coroutines at once without leaving any of them behind.
+
+`asyncio.gather` raises the first failure and lets the others run on, unawaited:
+behind a teardown they would go on creating what it has just removed, or be
+cut off when the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def all_or_cancel(*aws: Awaitable[T]) -> list[T]:
+    """Every result in order; on the first failure the others are cancelled, and the
+    failure is raised once they have all ended."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()  # a task already done is left as it is
+        await _ended(tasks)
+
+
+async def all_settled(*aws: Awaitable[T]) -> list[T]:
+    """Every result in order, once all have ended; then the first failure is raised."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    finally:  # cancelled: the tasks are too, and are waited for
+        for task in tasks:
+            task.cancel()
+        await _ended(tasks)
+    done: list[T] = []
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        done.append(result)
+    return done
+
+
+async def _ended(tasks: Sequence[asyncio.Future[T]]) -> None:
+    """Wait for `tasks` to end, even if this is cancelled meanwhile (the cancellation
+    is raised afterwards); their failures are retrieved, the caller raises its own."""
+    cancelled = False
+    while not all(task.done() for task in tasks):
+        try:
+            await asyncio.wait(tasks)
+        except asyncio.CancelledError:
+            cancelled = True
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()
+    if cancelled:
+        raise asyncio.CancelledError

@@ -1,0 +1,63 @@
+"""Waiting on several coroutines: none is left running behind the caller."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from lab.aio import all_or_cancel, all_settled
+
+
+async def fail(after: float, message: str) -> int:
+    await asyncio.sleep(after)
+    raise ValueError(message)
+
+
+async def finish(after: float, log: list[str], name: str) -> str:
+    try:
+        await asyncio.sleep(after)
+    except asyncio.CancelledError:
+        log.append(f"{name} cancelled")
+        raise
+    log.append(f"{name} done")
+    return name
+
+
+async def test_all_or_cancel_gives_every_result_in_order() -> None:
+    log: list[str] = []
+    assert await all_or_cancel(finish(0.02, log, "a"), finish(0.01, log, "b")) == ["a", "b"]
+
+
+async def test_all_or_cancel_stops_the_others_before_raising_the_first_failure() -> None:
+    log: list[str] = []
+    with pytest.raises(ValueError, match="first"):
+        await all_or_cancel(finish(1, log, "slow"), fail(0.01, "first"))
+    assert log == ["slow cancelled"]  # already over when the error reaches the caller
+
+
+async def test_all_settled_lets_every_one_end_then_raises_the_first_failure() -> None:
+    log: list[str] = []
+    with pytest.raises(ValueError, match="early"):
+        await all_settled(fail(0.01, "early"), finish(0.05, log, "slow"), fail(0.02, "late"))
+    assert log == ["slow done"]
+
+
+async def test_a_cancelled_caller_waits_for_the_ones_that_finish_their_work() -> None:
+    """As a libvirt call in a thread does: cancelled, it still ends its work first."""
+    log: list[str] = []
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(1)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.05)  # cleaning up
+            log.append("cleaned up")
+            raise
+
+    caller = asyncio.create_task(all_or_cancel(stubborn()))
+    await asyncio.sleep(0.01)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert log == ["cleaned up"]
