@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
 from dataclasses import replace
 
+from lab.aio import all_settled
 from lab.errors import LabError, NodeError, file_problem
 from lab.playbook import (
     Deploy,
@@ -85,7 +86,7 @@ async def _each(ctx: RunContext, step: Step,
             return await one(node)
         except (LabError, OSError) as exc:
             return _failed(node, exc)
-    return list(await asyncio.gather(*(guarded(n) for n in step.nodes)))
+    return await all_settled(*(guarded(n) for n in step.nodes))
 
 
 async def _each_background(backgrounds: Iterable[Background],
@@ -97,7 +98,7 @@ async def _each_background(backgrounds: Iterable[Background],
             return await one(bg)
         except (LabError, OSError) as exc:
             return _failed(bg.node, exc)
-    return list(await asyncio.gather(*(guarded(bg) for bg in backgrounds)))
+    return await all_settled(*(guarded(bg) for bg in backgrounds))
 
 
 def _failed(node: str, exc: LabError | OSError) -> NodeResult:
@@ -261,8 +262,8 @@ async def stop_all_backgrounds(ctx: RunContext) -> list[str]:
     """Background commands still running are stopped, every handle at once; what failed."""
     running = [handle for handle, backgrounds in ctx.backgrounds.items()
                if any(not bg.task.done() for bg in backgrounds)]
-    stopped = await asyncio.gather(*(_stop(ctx, handle, LEFTOVER_STOP_TIMEOUT)
-                                     for handle in running))
+    stopped = await all_settled(*(_stop(ctx, handle, LEFTOVER_STOP_TIMEOUT)
+                                  for handle in running))
     return [f"{handle} on {r.node}: {r.error}"
             for handle, results in zip(running, stopped, strict=True)
             for r in results if not r.ok]
@@ -376,8 +377,8 @@ async def stop_all_tracers(ctx: RunContext) -> list[str]:
         except (LabError, OSError) as exc:
             if result.error is None:  # collected all the same
                 problems.append(f"{tracer} on {node}: {_reason(node, exc)}")
-    await asyncio.gather(*(stop(tracer, node, result)
-                           for (tracer, node), result in ctx.tracers.items()
-                           if result.tracer == "ftrace" and result.error is None
-                           and not (ctx.run_dir.path / result.raw).exists()))
+    await all_settled(*(stop(tracer, node, result)
+                        for (tracer, node), result in ctx.tracers.items()
+                        if result.tracer == "ftrace" and result.error is None
+                        and not (ctx.run_dir.path / result.raw).exists()))
     return problems

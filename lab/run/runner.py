@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+from lab.aio import all_settled
 from lab.correlate.correlation import correlate
 from lab.correlate.sockets import annotate_sockets
 from lab.errors import LabError, file_problem
@@ -51,13 +52,9 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     async with AsyncExitStack() as stack:
         # Every node at once. All have ended before an error is raised, so that the
         # stack closes each session that did open.
-        opened = await asyncio.gather(*(stack.enter_async_context(
-            NodeSession.open(node, state.endpoint(node), key)) for node in state.nodes),
-            return_exceptions=True)
-        if errors := [r for r in opened if isinstance(r, BaseException)]:
-            raise errors[0]
-        sessions = {node: s for node, s in zip(state.nodes, opened, strict=True)
-                    if isinstance(s, NodeSession)}
+        opened = await all_settled(*(stack.enter_async_context(
+            NodeSession.open(node, state.endpoint(node), key)) for node in state.nodes))
+        sessions = dict(zip(state.nodes, opened, strict=True))
         ctx = RunContext(book, state, sessions, run_dir, paths.home / "programs", tidy=tidy)
         try:
             await _steps(ctx, summary, on_step)
