@@ -34,6 +34,7 @@ from lab.events import Event, Family, Kind, Proto, SocketId
 SYSCALL_LAYER_PREFIX = "__sys_"
 NEW_FD = {"__sys_socket", "__sys_accept4"}  # their return value is a new descriptor
 NEW_FD_SYSCALLS = {"socket", "accept", "accept4"}
+_Parts = tuple[str | None, int | None, str | None, int | None]  # a 4-tuple, None: not known
 
 
 @dataclass
@@ -45,7 +46,8 @@ class _Socket:
     sk: str | None = None
     proto: Proto | None = None
     family: Family | None = None
-    tuple: tuple[str | None, int | None, str | None, int | None] | None = None
+    tuple: _Parts | None = None
+    parts: _Parts = (None, None, None, None)  # every part of its 4-tuple seen so far
     born: bool = False  # created by socket() or accept() in this trace
     closed: bool = False  # its descriptor was closed
 
@@ -77,6 +79,8 @@ class _Tracker:
     # The socket of the last entry of each function or system call on each thread,
     # for its return, which names no socket (these calls do not recurse).
     entered: dict[tuple[int, str, str], int] = field(default_factory=dict)  # → event index
+    # Connections known by their 4-tuple alone, by (local port, remote port): see of_tuple.
+    unclaimed: dict[tuple[int, int], list[_Socket]] = field(default_factory=dict)
 
     def new_socket(self, pid: int, fd: int, *, born: bool = True) -> _Socket:
         sock = _Socket(next(self.ids), fd=fd, born=born)
@@ -101,6 +105,25 @@ class _Tracker:
             sock = _Socket(next(self.ids), sk=sk)
             self.by_sk[sk] = sock
         return sock
+
+    def of_tuple(self, full: tuple[str, int, str, int], seen: SocketId) -> _Socket:
+        """A connection seen by its 4-tuple alone (a state change in a softirq, as the
+        server's handshake completes): the sock that accept() returns claims it."""
+        sock = _Socket(next(self.ids), proto=seen.proto, family=seen.family, tuple=full)
+        self.by_tuple[full] = sock
+        self.unclaimed.setdefault((full[1], full[3]), []).append(sock)
+        return sock
+
+    def claim(self, seen: SocketId) -> _Socket | None:
+        """The connection known by its 4-tuple alone that `seen`, a kernel sock, is:
+        by its 4-tuple, or for IPv6, whose functions show no address, by its ports."""
+        waiting = self.unclaimed.get((seen.sport or 0, seen.dport or 0), [])
+        full = _full(_tuple(seen))
+        for sock in waiting:
+            if (full is None or sock.tuple == full) and sock.sk is None:
+                waiting.remove(sock)
+                return sock
+        return None
 
 
 def annotate_sockets(events: Iterable[Event]) -> list[Event]:
@@ -162,7 +185,10 @@ def _observe(t: _Tracker, e: Event) -> _Socket | None:
             t.by_fd.pop((e.pid, fd), None)
     elif e.kind == Kind.SYSCALL_EXIT and e.name in NEW_FD_SYSCALLS and (e.ret or -1) >= 0:
         assert e.ret is not None
-        sock = t.by_fd.get((e.pid, e.ret))
+        # Born here when no `__sys_*` return made it first (strace traces no function).
+        sock = t.by_fd.get((e.pid, e.ret)) or t.new_socket(e.pid, e.ret)
+        if e.sock is not None:
+            _learn(t, sock, e.sock)
     elif e.kind in (Kind.FUNC_ENTRY, Kind.FUNC_RETURN) and sk is not None:
         sock = _kernel_side(t, e, sk, calls)
     elif e.kind == Kind.SOCK_STATE:
@@ -173,6 +199,8 @@ def _observe(t: _Tracker, e: Event) -> _Socket | None:
             sock = _changing_state(t, e, calls[-1] if calls else None)
         if sock is not None and e.sock is not None:
             _learn(t, sock, e.sock)
+        elif e.sock is not None and (full := _full(_tuple(e.sock))) is not None:
+            sock = t.of_tuple(full, e.sock)
     elif e.kind == Kind.TRACEPOINT and e.sock is not None:
         sock = _by_tuple(t, e.sock)
     return sock
@@ -196,7 +224,11 @@ def _kernel_side(t: _Tracker, e: Event, sk: str, calls: list[Event]) -> _Socket:
     assert e.sock is not None
     if e.name == "inet_csk_accept" and e.kind == Kind.FUNC_RETURN:
         # The new connection's sock; the enclosing accept returns its descriptor.
-        child = t.of_sk(sk)
+        child = t.by_sk.get(sk) or t.claim(e.sock)
+        if child is None:
+            child = t.of_sk(sk)
+        else:
+            t.bind_sk(child, sk)
         _learn(t, child, e.sock)
         t.pending_accept[e.tid] = sk
         return child
@@ -233,15 +265,14 @@ def _known(value: object) -> bool:
     return value not in (None, 0, "0.0.0.0", "::", "::ffff:0.0.0.0")
 
 
-def _tuple(seen: SocketId) -> tuple[str | None, int | None, str | None, int | None]:
+def _tuple(seen: SocketId) -> _Parts:
     """The 4-tuple `seen` gives, each part None where it is not known yet."""
     saddr, daddr = (a if _known(a) else None for a in (seen.saddr, seen.daddr))
     sport, dport = (p if _known(p) else None for p in (seen.sport, seen.dport))
     return saddr, sport, daddr, dport
 
 
-def _full(key: tuple[str | None, int | None, str | None, int | None],
-          ) -> tuple[str, int, str, int] | None:
+def _full(key: _Parts) -> tuple[str, int, str, int] | None:
     """A 4-tuple with every part known, or None."""
     saddr, sport, daddr, dport = key
     if saddr is None or sport is None or daddr is None or dport is None:
@@ -254,13 +285,24 @@ def _learn(t: _Tracker, sock: _Socket, seen: SocketId) -> None:
     sock.family = seen.family or sock.family
     key = _tuple(seen)
     saddr, sport = key[0], key[1]
-    if (full := _full(key)) is not None:
+    # Parts seen apart make a whole: 5.10 may change the state to SYN_SENT before it
+    # picks the local port, and IPv6 functions show the ports but no address.
+    sock.parts = _merged(sock.parts, key)
+    if (full := _full(key) or _full(sock.parts)) is not None:
         sock.tuple = full
         t.by_tuple[full] = sock
     elif (sock.tuple is None or None in sock.tuple) and sport and (
             saddr or sock.proto == "udp"):
         # A bound or listening socket; an unbound UDP socket has only its port.
         sock.tuple = (saddr, sport, None, None)
+
+
+def _merged(known: _Parts, seen: _Parts) -> _Parts:
+    """What `seen` adds to `known`; `seen` alone where they disagree (another connection)."""
+    if any(a is not None and b is not None and a != b for a, b in zip(known, seen, strict=True)):
+        return seen
+    return (seen[0] or known[0], seen[1] or known[1], seen[2] or known[2],
+            seen[3] or known[3])
 
 
 def _by_tuple(t: _Tracker, seen: SocketId) -> _Socket | None:

@@ -78,6 +78,12 @@ def test_shipped_playbooks_pass(runs: ShippedRuns, playbook: str) -> None:
     expected = {"concurrent": 50, "udp": 1}.get(playbook, 1)
     correlation = summary["correlation"]
     assert (correlation["paired"], correlation["unpaired"]) == (expected, 0)
+    # Every socket event found its connection, and over TCP (IPv4 and IPv6) the
+    # messages both ways bound the clocks and give latencies.
+    assert "socket whose 4-tuple is not known yet" not in correlation["unattributed"]
+    if playbook != "udp":  # datagrams may be lost: they never constrain the clocks
+        assert "no-data" not in correlation["clocks"]["server"], correlation["clocks"]
+        assert correlation["latency_ns"]["send_to_receive"] is not None
     for item in ("connections.json", "timeline.txt", "trace.json"):
         assert (run_dir / item).exists(), item
     timeline = (run_dir / "timeline.txt").read_text()
