@@ -178,11 +178,12 @@ def unused_overrides(overrides: Mapping[str, str], documents: Iterable[Document[
 
 
 def refuse_unused_overrides(overrides: Mapping[str, str], documents: Iterable[Document[Any]],
-                            *, reserved: Mapping[str, str] = {}) -> None:
+                            *, reserved: Mapping[str, str] = {}, note: str = "") -> None:
     """A `--set` that none of the files a verb runs uses or declares is a typo (the
     lab would boot without it): refused before anything starts. `lab validate` only
     warns, as it may not have been given every file the `--set` is meant for.
-    `reserved` names say why they cannot be set ("a fact of the topology")."""
+    `reserved` names say why they cannot be set ("a fact of the topology"); `note`
+    ends the message, on why other files do not count."""
     documents = list(documents)
     unused = unused_overrides(overrides, documents)
     if not unused:
@@ -196,7 +197,7 @@ def refuse_unused_overrides(overrides: Mapping[str, str], documents: Iterable[Do
     hint = (f"did you mean '{close}'?" if close else
             f"the variables these files take: {', '.join(known)}" if known else
             "these files declare no variables (vars:) and use none")
-    raise UsageError(f"--set {', '.join(unused)}: no variable of that name in {files}",
+    raise UsageError(f"--set {', '.join(unused)}: no variable of that name in {files}{note}",
                      hint=hint)
 
 

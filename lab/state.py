@@ -20,6 +20,7 @@ from lab.ssh import Endpoint
 STATE_FILE = "state.json"
 KNOWN_HOSTS = "known_hosts"
 SSH_CONFIG = "ssh_config"
+TOPOLOGY_FILE = "topology.json"  # the topology as `lab up` rendered it (Topology.to_dict)
 Status = Literal["creating", "up"]
 
 

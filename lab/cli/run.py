@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from rich.markup import escape
 
@@ -20,9 +22,9 @@ from lab.paths import Paths
 from lab.playbook import FACT_NAMES, FACT_REASON, load_playbook, read_playbook, resolve_playbook
 from lab.run import RunDir, StepResult, run_playbook
 from lab.run.runner import StepSink
-from lab.source import load_document, parse_overrides, refuse_unused_overrides
-from lab.state import StateStore
-from lab.topology import TopologyInput, expand
+from lab.source import Document, load_document, parse_overrides, refuse_unused_overrides
+from lab.state import TOPOLOGY_FILE, StateStore
+from lab.topology import Topology, TopologyInput, expand
 
 EPILOG = """\
 examples:
@@ -70,19 +72,23 @@ async def run(args: argparse.Namespace) -> int:
                              hint=f"lab run --lab {args.lab} playbooks/replyhi.yaml")
         state = store.load(args.lab)
         topology_file, playbook_file = Path(state.topology), args.files[0]
+        topology = _lab_topology(paths, state.name)
+        documents: list[Document[Any]] = []
     elif len(args.files) == 2:
         state = None
         topology_file, playbook_file = args.files
+        document = load_document(topology_file, TopologyInput, overrides=overrides)
+        topology = expand(document, images=available_names())
+        documents = [document]
     else:
         raise UsageError("give a TOPOLOGY and a PLAYBOOK (or --lab NAME and a PLAYBOOK)",
                          hint="lab run topologies/pair.yaml playbooks/replyhi.yaml")
-    document = load_document(topology_file, TopologyInput, overrides=overrides)
-    topology = expand(document, images=available_names())
     # Check the playbook before booting anything; it is rendered again with the lab's name.
     playbook = read_playbook(playbook_file, topology, overrides=overrides)
     resolve_playbook(playbook, topology, overrides=overrides)
-    refuse_unused_overrides(overrides, [document, playbook],
-                            reserved=dict.fromkeys(FACT_NAMES, FACT_REASON))
+    refuse_unused_overrides(
+        overrides, [*documents, playbook], reserved=dict.fromkeys(FACT_NAMES, FACT_REASON),
+        note=f" (lab {args.lab} keeps the topology it came up with)" if args.lab else "")
     _check_runs_dir(args.runs)
     async with backend_for(args.connect if state is None else state.uri) as backend:
         if state is None:
@@ -118,6 +124,17 @@ async def run(args: argparse.Namespace) -> int:
         err.print(f"[bold red]error:[/bold red] {escape(line)}")
     out.print(str(run_dir.path))
     return 0 if summary.ok else 1
+
+
+def _lab_topology(paths: Paths, lab: str) -> Topology:
+    """The topology a lab came up with, as `lab up` recorded it."""
+    path = paths.lab_dir(lab) / TOPOLOGY_FILE
+    try:
+        return Topology.from_dict(json.loads(path.read_bytes()))
+    except (OSError, ValueError, LookupError, TypeError) as exc:
+        raise UsageError(f"lab {lab}: its topology cannot be read from {path} ({exc})",
+                         hint=f"run the playbook on a new lab: lab down {lab}; "
+                              "lab run TOPOLOGY PLAYBOOK") from exc
 
 
 def _check_runs_dir(runs: Path) -> None:

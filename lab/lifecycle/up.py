@@ -10,6 +10,7 @@ this process is killed.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import Awaitable
@@ -21,6 +22,7 @@ from lab.accel import choose_accelerator
 from lab.aio import all_or_cancel
 from lab.backends.base import Accelerator, Backend, DomainSpec, ForwardSpec, NetworkSpec, NicSpec
 from lab.errors import BackendError, BootError, LabError, NodeError
+from lab.files import atomic_write
 from lab.images.build import build_image
 from lab.images.cache import Image, cached_image
 from lab.images.overlay import GuestConfig, GuestLink, write_node_initrd
@@ -32,7 +34,15 @@ from lab.lifecycle.down import tear_down
 from lab.lifecycle.names import bridge_name, domain_name, mgmt_mac, network_name, new_lab_name
 from lab.log import get_logger
 from lab.paths import Paths
-from lab.state import KNOWN_HOSTS, SSH_CONFIG, LabState, NetworkState, NodeState, StateStore
+from lab.state import (
+    KNOWN_HOSTS,
+    SSH_CONFIG,
+    TOPOLOGY_FILE,
+    LabState,
+    NetworkState,
+    NodeState,
+    StateStore,
+)
 from lab.topology import Topology
 
 MGMT_HOST = "127.0.0.1"
@@ -59,6 +69,10 @@ async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Pa
         state.networks[network.name] = NetworkState(
             name=network_name(lab, network.name), bridge=bridge_name(lab, index))
     store.save(state)  # the networks are named before they exist
+    # What `lab run --lab` runs playbooks against: the topology the lab is made of, not
+    # the file, which may be edited meanwhile.
+    atomic_write(paths.lab_dir(lab) / TOPOLOGY_FILE, json.dumps(topology.to_dict()).encode(),
+                 mode=0o644)
     log = get_logger(__name__, lab=lab)
     # libvirt creates the networks (~0.1 s) while this thread prepares the nodes.
     networks_up = asyncio.create_task(_create_networks(backend, state))

@@ -74,10 +74,21 @@ def explain_missing_fact(issue: InputIssue, facts: Mapping[str, Any]) -> InputIs
     match = _MISSING_ATTRIBUTE.fullmatch(issue.message)
     if match is None or issue.hint is not None:
         return issue
-    return replace(issue, hint=_fact_hint(match.group(1), facts))
+    name = match.group(1)
+    return replace(issue, hint=_fact_hint(name, facts, _read_from(name, issue)))
 
 
-def _fact_hint(name: str, facts: Mapping[str, Any]) -> str | None:
+def _read_from(name: str, issue: InputIssue) -> str | None:
+    """What the template read `name` from ("nodes" in nodes.sever.ipv4), if its line says."""
+    try:
+        line = issue.file.read_text().splitlines()[(issue.line or 0) - 1]
+    except (OSError, UnicodeDecodeError, IndexError):
+        return None
+    found = re.search(rf"([\w-]+)(?:\s*\.\s*|\[\s*['\"]){re.escape(name)}\b", line)
+    return found.group(1) if found else None
+
+
+def _fact_hint(name: str, facts: Mapping[str, Any], owner: str | None) -> str | None:
     nodes: dict[str, dict[str, Any]] = facts["nodes"]
     optional = {"ipv4": "an IPv4 address", "ipv6": "an IPv6 address", "role": "a role"}
     if name in optional:
@@ -85,23 +96,35 @@ def _fact_hint(name: str, facts: Mapping[str, Any]) -> str | None:
         if lacking:
             return f"{_and(lacking)} {'has' if len(lacking) == 1 else 'have'} no {name}" \
                    if name != "role" else f"without a role: {', '.join(lacking)}"
-    groups = [("nodes", list(nodes)), ("networks", list(facts["networks"])),
-              ("roles", list(facts["roles"]))]
-    for what, names in groups:
+    groups = {"nodes": list(nodes), "networks": list(facts["networks"]),
+              "roles": list(facts["roles"])}
+    for what, names in groups.items():
         # nodes.web-1.ipv4 reads as nodes.web - 1.ipv4, asking for 'web'.
         if hyphenated := [n for n in names if n.startswith(f"{name}-")]:
             return (f"Jinja reads '-' as minus: write {what}['{hyphenated[0]}'] "
                     f"for a name with '-'")
-    for what, names in groups:
-        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-        if close:
-            return f"did you mean '{close[0]}'? {what}: {', '.join(names)}"
-    # Fact names (ipv4, name, topology ...): which mapping failed is unknown here.
+    if owner in groups:  # nodes.sever: one of the nodes, networks or roles was meant
+        return _close(name, groups[owner], f"{owner}: {', '.join(groups[owner]) or 'none'}")
+    for what, items in (("node", nodes), ("network", facts["networks"])):
+        if owner is not None and owner in items:  # nodes.server.ipv5: a fact of it was meant
+            facts_of = sorted(items[owner])
+            close = difflib.get_close_matches(name, facts_of, n=1, cutoff=0.6)
+            return (f"did you mean '{close[0]}'?" if close else
+                    f"facts of {what} {owner}: {', '.join(facts_of)}")
+    # Which mapping failed is unknown: a close name of any kind, never the name itself.
     keys = {k for f in [*nodes.values(), *facts["networks"].values(), facts["lab"]] for k in f}
-    close = difflib.get_close_matches(name, sorted(keys), n=1, cutoff=0.6)
-    if close:
-        return f"did you mean '{close[0]}'?"
+    for names in [*groups.values(), sorted(keys)]:
+        close = difflib.get_close_matches(name, [n for n in names if n != name], n=1,
+                                          cutoff=0.6)
+        if close:
+            return f"did you mean '{close[0]}'?"
     return f"nodes: {', '.join(nodes)}; networks: {', '.join(facts['networks'])}"
+
+
+def _close(name: str, names: list[str], known: str) -> str:
+    """Did you mean the close name, else what there is."""
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'? {known}" if close else known
 
 
 def _and(names: list[str]) -> str:

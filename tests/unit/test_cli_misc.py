@@ -24,7 +24,8 @@ from lab.errors import BackendError
 from lab.paths import Paths
 from lab.ssh import Endpoint
 from lab.ssh.session import Command, NodeSession, Sink, command_line
-from lab.state import LabState, NetworkState, NodeState, StateStore
+from lab.state import TOPOLOGY_FILE, LabState, NetworkState, NodeState, StateStore
+from lab.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -538,6 +539,42 @@ def test_run_refuses_a_runs_directory_it_cannot_write_in(
         f"error: --runs {runs}: cannot make a run directory in it: Permission denied "
         f"{RUNS_HINT}\n"))
     assert booted == []
+
+
+def record_topology(home: Path, rename: dict[str, str] | None = None) -> None:
+    """What `lab up` records of the lab's topology (pair.yaml, nodes renamed)."""
+    data = load_topology(ROOT / PAIR).to_dict()
+    for node in data["nodes"]:
+        node["name"] = (rename or {}).get(node["name"], node["name"])
+    (home / "labs" / LAB / TOPOLOGY_FILE).write_text(json.dumps(data))
+
+
+def test_run_on_a_lab_takes_the_topology_it_came_up_with(
+        capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    save_lab(home)
+    # Not the file, which may have changed since: here its nodes have other names.
+    record_topology(home, rename={"client": "alpha", "server": "beta"})
+    code, _, err = run(capsys, "run", "--lab", LAB, REPLYHI)
+    assert code == 2
+    assert "steps[3].run: template error: 'dict object' has no attribute 'server' " \
+        "(hint: nodes: alpha, beta)" in err
+
+
+def test_run_on_a_lab_refuses_a_set_only_its_topology_takes(
+        capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    save_lab(home)
+    record_topology(home)
+    assert run(capsys, "run", "--lab", LAB, REPLYHI, "--set", "memory=512")[::2] == (2, (
+        f"error: --set memory: no variable of that name in {REPLYHI} (lab {LAB} keeps the "
+        "topology it came up with) (hint: the variables these files take: count, port)\n"))
+
+
+def test_run_on_a_lab_without_its_topology_says_so(capsys: pytest.CaptureFixture[str],
+                                                   home: Path) -> None:
+    save_lab(home)
+    code, _, err = run(capsys, "run", "--lab", LAB, REPLYHI)
+    assert code == 2
+    assert err.startswith(f"error: lab {LAB}: its topology cannot be read from ")
 
 
 def verb_help(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,

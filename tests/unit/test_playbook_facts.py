@@ -85,6 +85,23 @@ def test_a_missing_fact_fails_with_a_hint(v4only: Topology, tmp_path: Path,
     ]
 
 
+def test_a_missing_name_is_looked_for_where_the_template_read_it(
+        v4only: Topology, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("p.yaml").write_text(textwrap.dedent("""\
+        name: p
+        steps:
+          - node: a
+            run: "ping {{ nodes.carol.ipv4 }}"
+          - node: a
+            run: "ping {{ nodes.peer.ipv4 }} {{ nodes['b'].ipv44 }}"
+        """))
+    with pytest.raises(InputError) as caught:
+        load_playbook(Path("p.yaml"), v4only)
+    # Not "did you mean 'role'" (a fact), nor 'peer' (a role, not a node).
+    assert [i.hint for i in caught.value.issues] == ["nodes: a, b, c", "nodes: a, b, c"]
+
+
 def test_roles_select_nodes(v4only: Topology, tmp_path: Path,
                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
