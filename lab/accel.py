@@ -19,6 +19,7 @@ from lab.backends.base import Accelerator
 from lab.direct_boot import QEMU, boot_until, qemu_argv
 from lab.files import atomic_write
 from lab.images.cpio import CpioWriter
+from lab.images.overlay import append_archive
 from lab.log import get_logger
 
 PROBE_LINE = b"socklab-probe-ok"
@@ -88,7 +89,4 @@ def _write_probe_initrd(base: Path, out: Path) -> None:
     script = b"#!/bin/busybox sh\n/bin/busybox echo socklab-probe-ok\n/bin/busybox poweroff -f\n"
     cpio.file("init", script, 0o755)
     cpio.close()
-    with base.open("rb") as src, out.open("wb") as dst:
-        shutil.copyfileobj(src, dst)
-        dst.write(b"\0" * (-dst.tell() % 4))
-        dst.write(buf.getvalue())
+    append_archive(base, buf.getvalue(), out)

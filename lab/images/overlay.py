@@ -54,8 +54,14 @@ def overlay_archive(config: GuestConfig) -> bytes:
 
 def write_node_initrd(base: Path, config: GuestConfig, out: Path) -> None:
     """base initrd + this node's overlay, as one file the domain boots."""
+    append_archive(base, overlay_archive(config), out)
+
+
+def append_archive(base: Path, archive: bytes, out: Path) -> None:
+    """Write `out`: the initrd `base`, then the cpio `archive`, which the kernel unpacks
+    over it (its entries replace the base's)."""
     with atomic_output(out, mode=0o644) as temp, base.open("rb") as src, temp.open("wb") as dst:
         shutil.copyfileobj(src, dst)
         # The kernel looks for each archive on a 4-byte boundary.
         dst.write(b"\0" * (-dst.tell() % 4))
-        dst.write(overlay_archive(config))
+        dst.write(archive)

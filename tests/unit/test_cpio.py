@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.accel import _write_probe_initrd
 from lab.images.cpio import TRAILER, CpioWriter
 from lab.images.overlay import GuestConfig, GuestLink, overlay_archive, write_node_initrd
 
@@ -346,3 +347,16 @@ def test_node_initrd_replaces_an_existing_file(tmp_path: Path) -> None:
     out.write_bytes(b"stale" * 1000)
     write_node_initrd(base, CONFIG, out)
     assert out.read_bytes() == base.read_bytes() + overlay_archive(CONFIG)
+
+
+def test_probe_initrd_replaces_init_over_the_base(tmp_path: Path) -> None:
+    base = gzipped_base(3)
+    (tmp_path / "initrd.img").write_bytes(base)
+    out = tmp_path / "probe.initrd"
+    _write_probe_initrd(tmp_path / "initrd.img", out)
+
+    initrd = out.read_bytes()
+    assert initrd[:len(base) + 1] == base + b"\0"
+    probe = parse_only(initrd[len(base) + 1:])
+    assert [(e.name, stat.S_IMODE(e.mode)) for e in probe] == [("init", 0o755)]
+    assert b"echo socklab-probe-ok" in probe[0].data
