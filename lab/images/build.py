@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import json
 import lzma
 import re
 import shutil
@@ -17,7 +16,14 @@ from pathlib import Path
 
 from lab.errors import ImageError
 from lab.images.apt import AptSuite
-from lab.images.cache import Image, cache_key, cached_image, guest_file
+from lab.images.cache import (
+    Image,
+    KernelFile,
+    Manifest,
+    cache_key,
+    cached_image,
+    guest_file,
+)
 from lab.images.cpio import CpioWriter
 from lab.images.kernel import extract_vmlinux
 from lab.images.mirror import debian_mirror
@@ -53,14 +59,17 @@ async def build_image(recipe: Recipe, paths: Paths, *, mirror: str | None = None
         progress("assembling initrd")
         out = work / "image"
         out.mkdir()
-        manifest = await asyncio.to_thread(
+        kernel, release, modules = await asyncio.to_thread(
             _assemble, recipe, work / "kernel", work / "userland", out)
-        manifest.update(
+        manifest = Manifest(
+            kernel=kernel, kernel_release=release, modules=modules,
+            initrd_bytes=(out / "initrd.img").stat().st_size,
+            kernel_bytes=(out / kernel).stat().st_size,
             name=recipe.name, key=final.name, suite=recipe.suite,
             packages={p: debs[p].name for p in sorted(debs)},
             built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             build_seconds=round(time.monotonic() - started, 1))
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        (out / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n")
         out.chmod(0o755)
         if final.exists():
             shutil.rmtree(final)
@@ -91,7 +100,10 @@ async def _unpack(debs: list[Path], into: Path) -> None:
             raise ImageError(f"cannot unpack {deb.name}: {err.decode().strip()}")
 
 
-def _assemble(recipe: Recipe, kroot: Path, uroot: Path, out: Path) -> dict[str, object]:
+def _assemble(recipe: Recipe, kroot: Path, uroot: Path,
+              out: Path) -> tuple[KernelFile, str, list[str]]:
+    """Write the kernel and initrd.img into `out`; return the kernel's file name, its
+    release and the modules the guest loads."""
     # Here and in the helpers below, not at the top: pyelftools takes ~20 ms to
     # import, which `lab up` of a cached image would pay for nothing.
     from lab.images import elf  # noqa: PLC0415
@@ -100,7 +112,7 @@ def _assemble(recipe: Recipe, kroot: Path, uroot: Path, out: Path) -> dict[str, 
     if not vmlinuz:
         raise ImageError(f"kernel package for {recipe.name} holds no /boot/vmlinuz-*")
     release = vmlinuz[0].name.removeprefix("vmlinuz-")
-    kernel_file = "vmlinux"
+    kernel_file: KernelFile = "vmlinux"
     try:
         extract_vmlinux(vmlinuz[0], out / "vmlinux")
         if not elf.has_pvh_entry(out / "vmlinux"):
@@ -121,9 +133,7 @@ def _assemble(recipe: Recipe, kroot: Path, uroot: Path, out: Path) -> dict[str, 
         cpio = CpioWriter(gz)
         cpio.tree(root)
         cpio.close()
-    return {"kernel": kernel_file, "kernel_release": release, "modules": modules,
-            "initrd_bytes": (out / "initrd.img").stat().st_size,
-            "kernel_bytes": (out / kernel_file).stat().st_size}
+    return kernel_file, release, modules
 
 
 def _skeleton(root: Path) -> None:

@@ -6,10 +6,12 @@ This module only finds images, so changing it rebuilds none."""
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lab.images.recipe import Recipe
 from lab.paths import Paths
@@ -17,6 +19,27 @@ from lab.paths import Paths
 # The modules whose code decides what an image contains: part of the cache key.
 BUILDER_MODULES = ("build.py", "cpio.py", "kernel.py", "elf.py")
 GUEST_FILES = ("rc", "inittab", "shell")
+
+KernelFile = Literal["vmlinux", "vmlinuz"]  # vmlinuz: no PVH entry, booted compressed
+
+
+class Manifest(BaseModel):
+    """manifest.json in an image's directory, written last by lab.images.build."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kernel: KernelFile
+    kernel_release: str
+    modules: list[str] = []  # loaded at boot, in this order
+    # Defaults stand for what earlier builders did not record.
+    initrd_bytes: int = 0
+    kernel_bytes: int = 0
+    name: str = ""
+    key: str = ""
+    suite: str = ""
+    packages: dict[str, str] = {}  # package name -> .deb file
+    built_at: str = ""  # UTC, ISO 8601
+    build_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -54,11 +77,8 @@ def cache_key(recipe: Recipe) -> str:
 def cached_image(recipe: Recipe, paths: Paths) -> Image | None:
     directory = paths.images / f"{recipe.name}-{cache_key(recipe)}"
     try:
-        data = json.loads((directory / "manifest.json").read_text())
-        seconds = data.get("build_seconds")
-        return Image(recipe.name, directory, directory / str(data["kernel"]),
-                     directory / "initrd.img", str(data["kernel_release"]),
-                     int(data.get("initrd_bytes", 0)),
-                     None if seconds is None else float(seconds))
-    except (OSError, ValueError, LookupError, TypeError, AttributeError):
+        manifest = Manifest.model_validate_json((directory / "manifest.json").read_bytes())
+    except (OSError, ValidationError):
         return None  # not built, or a build cut short: built again
+    return Image(recipe.name, directory, directory / manifest.kernel, directory / "initrd.img",
+                 manifest.kernel_release, manifest.initrd_bytes, manifest.build_seconds)

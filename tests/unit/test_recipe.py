@@ -159,8 +159,55 @@ def test_cached_image_is_found_by_key_and_missed_after_a_change(
     assert (image.kernel, image.initrd) == (directory / "vmlinux", directory / "initrd.img")
     assert image.kernel_release == "6.1.0-18-amd64"
     assert (image.initrd_bytes, image.build_seconds) == (0, None)  # not recorded then
-    # A build cut short (half a manifest) is no image: it is built again.
-    (directory / "manifest.json").write_text('{"kernel": "vml')
-    assert cached_image(recipe, paths) is None
     (recipes / "tiny.yaml").write_text(RECIPE.replace("virtio_rng", "virtio_rng, tcp_diag"))
+    assert cached_image(load_recipe("tiny"), paths) is None
+
+
+# A manifest as lab.images.build wrote it before the manifest had a model.
+WRITTEN = {
+    "kernel": "vmlinuz", "kernel_release": "6.1.0-18-amd64", "modules": ["/lib/m/a.ko"],
+    "initrd_bytes": 4096, "kernel_bytes": 8192, "name": "tiny", "key": "tiny-0123456789abcdef",
+    "suite": "bookworm", "packages": {"busybox-static": "busybox-static_1.35.0_amd64.deb"},
+    "built_at": "2024-03-01T12:00:00Z", "build_seconds": 41.5,
+}
+
+
+def image_dir(recipes: Path, tmp_path: Path) -> tuple[Paths, Path]:
+    paths = Paths(tmp_path / "home")
+    (recipes / "tiny.yaml").write_text(RECIPE)
+    directory = paths.images / f"tiny-{cache_key(load_recipe('tiny'))}"
+    directory.mkdir(parents=True)
+    return paths, directory
+
+
+def test_a_manifest_keeps_the_format_images_were_built_with(
+        recipes: Path, tmp_path: Path) -> None:
+    paths, directory = image_dir(recipes, tmp_path)
+    (directory / "manifest.json").write_text(json.dumps(WRITTEN, indent=2) + "\n")
+    image = cached_image(load_recipe("tiny"), paths)
+    assert image is not None
+    assert (image.kernel, image.kernel_release) == (directory / "vmlinuz", "6.1.0-18-amd64")
+    assert (image.initrd_bytes, image.build_seconds) == (4096, 41.5)
+    # What the builder writes now reads back as the same JSON.
+    assert json.loads(cache.Manifest.model_validate(WRITTEN).model_dump_json()) == WRITTEN
+
+
+@pytest.mark.parametrize("content", [
+    b'{"kernel": "vml',  # a build cut short
+    b"[]",
+    b'{"kernel": "vmlinux"}',
+    b'{"kernel": "../../bin/sh", "kernel_release": "6.1.0-18-amd64"}',
+    b'{"kernel": "vmlinux", "kernel_release": "6.1", "initrd_bytes": "many"}',
+    b"\xff\xfe",
+])
+def test_an_unreadable_manifest_means_a_rebuild(recipes: Path, tmp_path: Path,
+                                                content: bytes) -> None:
+    paths, directory = image_dir(recipes, tmp_path)
+    (directory / "manifest.json").write_bytes(content)
+    assert cached_image(load_recipe("tiny"), paths) is None
+
+
+def test_a_manifest_that_cannot_be_read_means_a_rebuild(recipes: Path, tmp_path: Path) -> None:
+    paths, directory = image_dir(recipes, tmp_path)
+    (directory / "manifest.json").mkdir()
     assert cached_image(load_recipe("tiny"), paths) is None
