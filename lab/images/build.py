@@ -1,15 +1,13 @@
 """Build a recipe into a cached image: an uncompressed vmlinux and a gzipped initrd
-(where it goes, and how it is found again: lab.images.cache)."""
+(how it is put in place: lab.images.store; how it is found again: lab.images.cache)."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
 import lzma
-import re
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +26,7 @@ from lab.images.cpio import CpioWriter
 from lab.images.kernel import extract_vmlinux
 from lab.images.mirror import debian_mirror
 from lab.images.recipe import Recipe
+from lab.images.store import build_once, in_thread
 from lab.paths import Paths
 
 LIB_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "lib", "usr/lib")
@@ -41,6 +40,17 @@ async def build_image(recipe: Recipe, paths: Paths, *, mirror: str | None = None
     image = cached_image(recipe, paths)
     if image is not None and not force:
         return image
+
+    async def build(work: Path) -> Path:
+        return await _build(recipe, paths, work, mirror=mirror, progress=progress)
+
+    return await build_once(paths.images, recipe.name, cache_key(recipe), build,
+                            force=force, progress=progress)
+
+
+async def _build(recipe: Recipe, paths: Paths, work: Path, *, mirror: str | None,
+                 progress: Progress) -> Path:
+    """Build the recipe in the scratch directory `work`; return the image directory."""
     started = time.monotonic()
     suite = AptSuite(recipe.suite, debian_mirror(mirror), paths.downloads / recipe.suite)
     progress(f"resolving packages of {recipe.suite}")
@@ -49,45 +59,25 @@ async def build_image(recipe: Recipe, paths: Paths, *, mirror: str | None = None
     userland = await suite.closure(recipe.packages)
     progress(f"downloading {len(userland) + 1} packages")
     debs = await suite.download([kernel_pkg, *userland])
-    final = paths.images / f"{recipe.name}-{cache_key(recipe)}"
-    paths.images.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=paths.images, prefix=".build-") as tmp:
-        work = Path(tmp)
-        progress("unpacking")
-        await _unpack([debs[kernel_pkg]], work / "kernel")
-        await _unpack([debs[p] for p in userland], work / "userland")
-        progress("assembling initrd")
-        out = work / "image"
-        out.mkdir()
-        kernel, release, modules = await asyncio.to_thread(
-            _assemble, recipe, work / "kernel", work / "userland", out)
-        manifest = Manifest(
-            kernel=kernel, kernel_release=release, modules=modules,
-            initrd_bytes=(out / "initrd.img").stat().st_size,
-            kernel_bytes=(out / kernel).stat().st_size,
-            name=recipe.name, key=final.name, suite=recipe.suite,
-            packages={p: debs[p].name for p in sorted(debs)},
-            built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            build_seconds=round(time.monotonic() - started, 1))
-        (out / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n")
-        out.chmod(0o755)
-        if final.exists():
-            shutil.rmtree(final)
-        out.rename(final)
-    _prune_older_builds(recipe.name, keep=final, images=paths.images)
-    image = cached_image(recipe, paths)
-    assert image is not None
-    return image
-
-
-def _prune_older_builds(name: str, *, keep: Path, images: Path) -> None:
-    """Remove builds of earlier versions of a recipe: only the newest is ever booted.
-
-    Running guests are unaffected: QEMU has read their kernel and initrd.
-    """
-    for old in images.glob(f"{name}-*"):
-        if old != keep and re.fullmatch(rf"{re.escape(name)}-[0-9a-f]{{16}}", old.name):
-            shutil.rmtree(old, ignore_errors=True)
+    progress("unpacking")
+    await _unpack([debs[kernel_pkg]], work / "kernel")
+    await _unpack([debs[p] for p in userland], work / "userland")
+    progress("assembling initrd")
+    out = work / "image"
+    out.mkdir()
+    kernel, release, modules = await in_thread(
+        lambda: _assemble(recipe, work / "kernel", work / "userland", out))
+    manifest = Manifest(
+        kernel=kernel, kernel_release=release, modules=modules,
+        initrd_bytes=(out / "initrd.img").stat().st_size,
+        kernel_bytes=(out / kernel).stat().st_size,
+        name=recipe.name, key=f"{recipe.name}-{cache_key(recipe)}", suite=recipe.suite,
+        packages={p: debs[p].name for p in sorted(debs)},
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        build_seconds=round(time.monotonic() - started, 1))
+    (out / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n")
+    out.chmod(0o755)
+    return out
 
 
 async def _unpack(debs: list[Path], into: Path) -> None:

@@ -75,10 +75,14 @@ def cache_key(recipe: Recipe) -> str:
 
 
 def cached_image(recipe: Recipe, paths: Paths) -> Image | None:
-    directory = paths.images / f"{recipe.name}-{cache_key(recipe)}"
+    return read_image(recipe.name, paths.images / f"{recipe.name}-{cache_key(recipe)}")
+
+
+def read_image(name: str, directory: Path) -> Image | None:
+    """The image built into `directory`, or None when its manifest is missing or unreadable."""
     try:
         manifest = Manifest.model_validate_json((directory / "manifest.json").read_bytes())
     except (OSError, ValidationError):
         return None  # not built, or a build cut short: built again
-    return Image(recipe.name, directory, directory / manifest.kernel, directory / "initrd.img",
+    return Image(name, directory, directory / manifest.kernel, directory / "initrd.img",
                  manifest.kernel_release, manifest.initrd_bytes, manifest.build_seconds)
