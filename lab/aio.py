@@ -1,4 +1,4 @@
-"""Waiting on several coroutines at once without leaving any of them behind.
+"""Waiting on coroutines and threads without leaving any of them behind.
 
 `asyncio.gather` raises the first failure and lets the others run on, unawaited:
 behind a teardown they would go on creating what it has just removed, or be
@@ -8,7 +8,7 @@ cut off when the process exits.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -41,6 +41,18 @@ async def all_settled(*aws: Awaitable[T]) -> list[T]:
             raise result
         done.append(result)
     return done
+
+
+async def in_thread(func: Callable[[], T]) -> T:
+    """func() in a worker thread, off the event loop. When the caller is cancelled this
+    still waits for func to return: what comes next (removing the scratch directory it
+    works in, releasing the lock) must not run while it does."""
+    task = asyncio.ensure_future(asyncio.to_thread(func))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
 
 
 async def _ended(tasks: Sequence[asyncio.Future[T]]) -> None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from lab.aio import in_thread
 from lab.errors import ImageError
 from lab.images.apt import AptSuite
 from lab.images.cache import (
@@ -26,7 +27,7 @@ from lab.images.cpio import CpioWriter
 from lab.images.kernel import extract_vmlinux
 from lab.images.mirror import debian_mirror
 from lab.images.recipe import Recipe
-from lab.images.store import build_once, in_thread
+from lab.images.store import build_once
 from lab.paths import Paths
 
 LIB_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "lib", "usr/lib")

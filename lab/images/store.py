@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from lab.aio import in_thread
 from lab.errors import ImageError
 from lab.images.cache import Image, read_image
 
@@ -52,18 +53,6 @@ async def build_once(images: Path, name: str, key: str, build: Build, *, force: 
     if image is None:
         raise ImageError(f"the build of {name} left no readable image in {final}")
     return image
-
-
-async def in_thread(func: Callable[[], T]) -> T:
-    """func() in a worker thread, off the event loop. When the caller is cancelled this
-    still waits for func to return: what comes next (removing the scratch directory it
-    works in, releasing the lock) must not run while it does."""
-    task = asyncio.ensure_future(asyncio.to_thread(func))
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait([task])
-        raise
 
 
 @asynccontextmanager

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
-from lab.aio import all_or_cancel, all_settled
+from lab.aio import all_or_cancel, all_settled, in_thread
 
 
 async def fail(after: float, message: str) -> int:
@@ -61,3 +62,21 @@ async def test_a_cancelled_caller_waits_for_the_ones_that_finish_their_work() ->
     with pytest.raises(asyncio.CancelledError):
         await caller
     assert log == ["cleaned up"]
+
+
+async def test_a_caller_of_in_thread_cancelled_resumes_only_when_its_thread_is_done() -> None:
+    release, done = threading.Event(), threading.Event()
+
+    def work() -> None:
+        release.wait(5)
+        done.set()
+
+    task = asyncio.create_task(in_thread(work))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.sleep(0.1)
+    assert not task.done()  # what follows it (removing its files) must wait
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert done.is_set()

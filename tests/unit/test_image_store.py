@@ -19,7 +19,7 @@ import pytest
 
 from lab.errors import ImageError
 from lab.images.cache import Image, Manifest, read_image
-from lab.images.store import build_once, in_thread
+from lab.images.store import build_once
 
 KEY = "0123456789abcdef"
 
@@ -151,21 +151,3 @@ async def test_a_cancelled_build_leaves_nothing_behind_and_frees_the_lock(
     image = await asyncio.wait_for(
         build_once(images, "tiny", KEY, SlowBuild(0), force=False, progress=print), 5)
     assert image.directory == images / f"tiny-{KEY}"
-
-
-async def test_a_cancelled_caller_resumes_only_when_its_thread_is_done() -> None:
-    release, done = threading.Event(), threading.Event()
-
-    def work() -> None:
-        release.wait(5)
-        done.set()
-
-    task = asyncio.create_task(in_thread(work))
-    await asyncio.sleep(0.05)
-    task.cancel()
-    await asyncio.sleep(0.1)
-    assert not task.done()  # what follows it (removing its files) must wait
-    release.set()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert done.is_set()
