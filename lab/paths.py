@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.lifecycle.names import LAB_NAME
+
 
 @dataclass(frozen=True)
 class Paths:
@@ -42,4 +44,7 @@ class Paths:
         return self.home / "labs"
 
     def lab_dir(self, lab: str) -> Path:
+        # A name from elsewhere (a command line, libvirt metadata) never leads out of labs/.
+        if not LAB_NAME.fullmatch(lab):
+            raise ValueError(f"not a lab name: {lab!r}")
         return self.labs / lab

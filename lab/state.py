@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lab.errors import LabError, LabNotFound
 from lab.files import atomic_write
+from lab.lifecycle.names import LAB_NAME
 from lab.paths import Paths
 from lab.ssh import Endpoint
 
@@ -85,6 +86,9 @@ class StateStore:
                      (state.model_dump_json(indent=2) + "\n").encode(), mode=0o600)
 
     def load(self, name: str) -> LabState:
+        if not LAB_NAME.fullmatch(name):
+            raise LabNotFound(f"no lab named {name!r}",
+                              hint="`lab status` lists the labs that are up")
         path = self.paths.lab_dir(name) / STATE_FILE
         try:
             return LabState.model_validate_json(path.read_bytes())
@@ -98,7 +102,8 @@ class StateStore:
     def names(self) -> list[str]:
         if not self.paths.labs.is_dir():
             return []
-        return sorted(p.parent.name for p in self.paths.labs.glob(f"*/{STATE_FILE}"))
+        return sorted(p.parent.name for p in self.paths.labs.glob(f"*/{STATE_FILE}")
+                      if LAB_NAME.fullmatch(p.parent.name))
 
     def all(self) -> list[LabState]:
         """Every lab whose state can be read (see `unreadable` for the others)."""

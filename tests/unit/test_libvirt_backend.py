@@ -277,9 +277,13 @@ async def test_owned_attributes_domains_by_metadata_only(backend: LibvirtBackend
     conn.createXML(other.format("sl-pair-1a2b3c-impostor", ""), 0)
     conn.createXML(other.format("tagged", "<metadata><x:node xmlns:x='https://example.org/x' "
                                           "lab='pair-1a2b3c'/></metadata>"), 0)
+    # Our metadata, but a lab name that is no lab's: `lab down --all` would remove its
+    # directory, here the whole socklab home.
+    conn.createXML(other.format("sl-x", f"<metadata><s:node xmlns:s='{METADATA_NAMESPACE}' "
+                                         "lab='..' node='x'/></metadata>"), 0)
     await backend.start_domain(TCG_SPEC)
     await backend.start_domain(replace(KVM_SPEC, lab="cafe-0123ab", name="sl-cafe-0123ab-client"))
-    assert len(conn.listAllDomains(0)) == 5  # "test" from host.xml, and the four above
+    assert len(conn.listAllDomains(0)) == 6  # "test" from host.xml, and the five above
     owned = await backend.owned()
     assert owned.domains == {LAB: [TCG_SPEC.name], "cafe-0123ab": ["sl-cafe-0123ab-client"]}
 

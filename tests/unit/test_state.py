@@ -95,6 +95,21 @@ def test_unknown_name(store: StateStore) -> None:
                                  "(hint: `lab status` lists the labs that are up)")
 
 
+@pytest.mark.parametrize("name", ["..", "../pair-1a2b3c", "pair", "Pair-1a2b3c"])
+def test_a_name_that_is_no_lab_name_is_no_lab(store: StateStore, name: str) -> None:
+    with pytest.raises(LabNotFound, match=r"^no lab named "):
+        store.load(name)
+    with pytest.raises(ValueError, match=r"^not a lab name: "):
+        store.paths.lab_dir(name)
+
+
+def test_a_directory_not_named_as_a_lab_is_no_lab(store: StateStore) -> None:
+    store.save(lab_state("pair-1a2b3c"))
+    (store.paths.labs / "notes").mkdir()
+    (store.paths.labs / "notes" / STATE_FILE).write_text("{}")
+    assert store.names() == ["pair-1a2b3c"]
+
+
 @pytest.mark.parametrize("content", ["", "{not json", '{"name": "x"}', "[]",
                                      json.dumps({**lab_state("x").model_dump(), "extra": 1})],
                          ids=["empty", "syntax", "incomplete", "not-an-object", "unknown-field"])

@@ -19,6 +19,7 @@ import libvirt
 
 from lab.backends.base import DEFAULT_URI, METADATA_NAMESPACE, DomainSpec, NetworkSpec, Owned
 from lab.errors import BackendError
+from lab.lifecycle.names import LAB_NAME
 from lab.log import get_logger
 from lab.render import render
 
@@ -154,7 +155,7 @@ def _owned(conn: Any) -> Owned:
         except libvirt.libvirtError:
             continue
         lab = ET.fromstring(meta).get("lab")
-        if lab:
+        if lab and LAB_NAME.fullmatch(lab):  # it names files too: only what we would name
             domains.setdefault(lab, []).append(dom.name())
     networks: dict[str, list[str]] = {}
     for net in conn.listAllNetworks(0):
