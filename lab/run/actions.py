@@ -113,6 +113,12 @@ def _reason(node: str, exc: LabError | OSError) -> str:
     return exc.detail if isinstance(exc, NodeError) and exc.node == node else exc.message
 
 
+def _save_output(ctx: RunContext, bg: Background, result: CommandResult) -> NodeResult:
+    """Keep what a background command that ended printed, in outputs/ and the summary."""
+    return _judge(ctx, bg.step, bg.node, result, expect_exit=None, expect_stdout=None,
+                  expect_stderr=None)
+
+
 def _judge(ctx: RunContext, step: Step, node: str, result: CommandResult, *,
            expect_exit: int | None, expect_stdout: str | None,
            expect_stderr: str | None) -> NodeResult:
@@ -259,7 +265,12 @@ async def _signal(ctx: RunContext, bg: Background, timeout: float) -> None:
 
 
 async def stop_all_backgrounds(ctx: RunContext) -> list[str]:
-    """Background commands still running are stopped, every handle at once; what failed."""
+    """Background commands still running are stopped, every handle at once; what failed.
+    Those that ended on their own, unwaited for, have their output kept."""
+    for bg in (bg for backgrounds in ctx.backgrounds.values() for bg in backgrounds):
+        if bg.task.done() and not bg.task.cancelled() and bg.task.exception() is None \
+                and not ctx.run_dir.output(bg.step.index, bg.node, "out").exists():
+            _save_output(ctx, bg, bg.task.result())
     running = [handle for handle, backgrounds in ctx.backgrounds.items()
                if any(not bg.task.done() for bg in backgrounds)]
     stopped = await all_settled(*(_stop(ctx, handle, LEFTOVER_STOP_TIMEOUT)
@@ -274,14 +285,35 @@ async def _wait_port(ctx: RunContext, node: str, action: WaitPort) -> NodeResult
         ["/proc/net/udp", "/proc/net/udp6"]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + action.timeout
+    # The command meant to open the port is one of these: if it ends first, it failed.
+    running = [(handle, bg) for handle, backgrounds in ctx.backgrounds.items()
+               for bg in backgrounds if bg.node == node and not bg.task.done()]
     while True:
         listing = await ctx.session(node).run(["cat", *tables], check=True)
         if _port_in(listing.stdout.decode(), action.port, listening=action.proto == "tcp"):
             return NodeResult(node, ok=True)
+        if ended := next(((h, bg) for h, bg in running if bg.task.done()), None):
+            return _ended_first(ctx, node, action, *ended)
         if loop.time() >= deadline:
             return NodeResult(node, ok=False, error=f"nothing on {action.proto} port "
                                                     f"{action.port} after {action.timeout:g} s")
         await asyncio.sleep(PORT_POLL)
+
+
+def _ended_first(ctx: RunContext, node: str, action: WaitPort, handle: str,
+                 bg: Background) -> NodeResult:
+    """wait_port's failure when a background command on the node ended before the port
+    was opened: its exit status and last line of stderr say why."""
+    what = f"nothing on {action.proto} port {action.port}: {handle} ended first"
+    if bg.task.cancelled() or bg.task.exception() is not None:
+        return NodeResult(node, ok=False, error=what)
+    result = bg.task.result()
+    saved = _save_output(ctx, bg, result)
+    last = (saved.stderr_tail.strip().splitlines() or [""])[-1]
+    return NodeResult(node, ok=False, exit_status=result.exit_status,
+                      stdout_tail=saved.stdout_tail, stderr_tail=saved.stderr_tail,
+                      error=f"{what} (exit status {result.exit_status})"
+                            + (f": {last}" if last else ""))
 
 
 def _port_in(table: str, port: int, *, listening: bool) -> bool:

@@ -349,3 +349,31 @@ async def test_a_host_error_escaping_a_step_fails_it_and_the_run_completes(
 
     assert summary.steps[0].failures == ["/runs/outputs/01-server.out: No space left on device"]
     assert (run_dir / "summary.json").exists() and (run_dir / "report.html").exists()
+
+
+async def test_a_port_whose_command_ended_first_fails_at_once_with_its_error(lab: Lab) -> None:
+    summary, run_dir = await lab.run("""\
+        name: dies
+        steps:
+          - node: server
+            run: echo cannot bind 10.0.1.99 >&2; exit 3
+            background: server
+          - {node: server, wait_port: 9300, timeout: 30}
+        """)
+    assert [s.status for s in summary.steps] == ["ok", "failed"]
+    assert summary.steps[1].seconds < 5  # not the 30 s of its timeout
+    [failure] = saved(run_dir)["failures"]
+    assert failure.endswith("server: nothing on tcp port 9300: server ended first "
+                            "(exit status 3): cannot bind 10.0.1.99")
+    assert (run_dir / "outputs" / "01-server.err").read_text() == "cannot bind 10.0.1.99\n"
+
+
+async def test_what_a_background_command_printed_is_kept_if_nothing_waited_for_it(
+        lab: Lab) -> None:
+    _, run_dir = await lab.run("""\
+        name: unwaited
+        steps:
+          - {node: server, run: echo bye, background: server}
+          - {node: client, run: sleep 0.3}
+        """)
+    assert (run_dir / "outputs" / "01-server.out").read_text() == "bye\n"
