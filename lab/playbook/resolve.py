@@ -74,6 +74,7 @@ from lab.tracers.ftrace.probes import (
     Adjust,
     FtraceOptions,
 )
+from lab.tracers.strace.wrap import PROCESS_CALLS
 
 PROGRAM_DIR = "/opt/socklab/bin"
 
@@ -132,6 +133,7 @@ class _Resolver:
         self.ftrace_on: dict[str, int] = {}  # node → line of the step that started it
         self.ftraced: set[str] = set()  # nodes ftrace ran on at some point
         self.straced: set[str] = set()  # nodes with a command run under strace
+        self.ftrace_names: set[str] = set()  # what any ftrace start of the playbook records
         self.pulled: dict[str, int] = {}  # results path → line
         self.later = self.handles_started()
         self.ftrace = self.ftrace_settings()  # playbook-wide; trace steps build on it
@@ -448,6 +450,7 @@ class _Resolver:
         settings = replace(base, functions=self.changes((*where, "functions"), t.functions,
                                                         base.functions),
                            syscalls=self.changes((*where, "syscalls"), t.syscalls, base.syscalls))
+        self.ftrace_names |= settings.event_names()
         if not settings.comms:
             self.issue((*where, "start"), f"{t.start} has no process to trace",
                        "deploy a program, or name processes under tracers.ftrace.comms")
@@ -473,6 +476,7 @@ class _Resolver:
         self.check_traced(loc, e, nodes)
         if check is None or not nodes:
             return None
+        self.check_recorded(loc, given[0], e, nodes)
         kinds = (DEFAULT_KINDS if e.kind is None else tuple(Kind) if e.kind == "any"
                  else (Kind(e.kind),))
         return Expectation(index=i, name=e.name or describe_check(check, nodes, e.comm),
@@ -513,6 +517,32 @@ class _Resolver:
                            f"nothing traces node {node}",
                            "start ftrace there (trace: {start: ftrace}) or run a command "
                            "there with strace: true")
+
+
+    def check_recorded(self, loc: Loc, field: str, e: ExpectInput,
+                       nodes: tuple[str, ...]) -> None:
+        """Every event named is one a tracer of the playbook records on the nodes: a
+        misspelt name would make `absent` pass, and the others fail only after a run."""
+        syscalls = self.top.tracers.strace.syscalls
+        if any(n in self.straced for n in nodes) and e.tracer != "ftrace" and (
+                syscalls is None or any(s.startswith(("%", "!")) for s in syscalls)):
+            return  # strace may record any system call: any name could be one
+        recorded: set[str] = set()
+        if e.tracer != "strace" and any(n in self.ftraced for n in nodes):
+            recorded |= self.ftrace_names
+        if e.tracer != "ftrace" and any(n in self.straced for n in nodes):
+            recorded |= {*(syscalls or ()), *PROCESS_CALLS}
+        if not recorded:
+            return  # check_traced said so already
+        names = list(getattr(e, field))
+        for j, name in enumerate(names):
+            if name not in recorded:
+                close = difflib.get_close_matches(name, sorted(recorded), n=1, cutoff=0.7)
+                self.issue((*loc, field, name if field == "count" else j),
+                           f"no tracer of this playbook records {name!r}",
+                           f"did you mean {close[0]!r}?" if close else
+                           f"trace it: tracers: {{ftrace: {{functions: {{add: [{name}]}}}}}} "
+                           "(or syscalls: for a system call)")
 
 
 # --- small helpers ---------------------------------------------------------------

@@ -149,3 +149,8 @@ class FtraceOptions:
     def syscall_names(self) -> list[str]:
         names = [s for s in DEFAULT_SYSCALLS if s not in self.syscalls.remove]
         return names + [s for s in self.syscalls.add if s not in names]
+
+    def event_names(self) -> set[str]:
+        """The names of the events this trace can hold (lab.events.Event.name)."""
+        return ({p.function for p in self.probes()} | set(self.syscall_names())
+                | {t.partition("/")[2] for t in PORT_TRACEPOINTS})
