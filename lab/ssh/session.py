@@ -160,13 +160,20 @@ class NodeSession:
                        stdin: StdinSource, timeout: float | None) -> _Exit:
         started = time.monotonic()
         self._log.debug("run: %s", short_command(line))
+        # One deadline for opening the channel and running: a guest that hangs (stopped
+        # at a breakpoint, say) may never answer the channel request.
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         try:
-            process = await self._conn.create_process(line, encoding=None)
+            async with asyncio.timeout_at(deadline):
+                process = await self._conn.create_process(line, encoding=None)
+        except TimeoutError:
+            assert timeout is not None
+            raise CommandTimeout(self.node, line, timeout) from None
         except (asyncssh.Error, OSError) as exc:
             raise self._lost(f"cannot start {short_command(line)!r}", exc) from None
         finished = False
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout_at(deadline):
                 await self._drive(process, on_stdout, on_stderr, stdin)
             finished = True
         except TimeoutError:

@@ -148,6 +148,12 @@ class FakeGuest:
             encoding=None, line_editor=False)
         self.port = self._acceptor.sockets[0].getsockname()[1]
 
+    def freeze(self) -> None:
+        """Stop answering on open connections, as a guest halted by a debugger: its
+        TCP connections stay up (QEMU holds them), nothing in the guest reads them."""
+        for conn in self.connections:
+            conn._transport.pause_reading()  # asyncssh has no public way
+
     async def stop(self) -> None:
         if self._acceptor is not None:
             self._acceptor.close()

@@ -229,3 +229,12 @@ async def test_failing_stdin_source_aborts_the_command(session: NodeSession,
             session.stream("cat; echo $$ > pid", out.extend, out.extend, stdin=failing()), 5)
     assert await eventually(lambda: fake_guest.signals == ["KILL"])
     assert not (fake_guest.home / "pid").exists()
+
+
+async def test_a_guest_that_never_opens_the_channel_times_out(session: NodeSession,
+                                                            fake_guest: FakeGuest) -> None:
+    fake_guest.freeze()
+    started = time.monotonic()
+    with pytest.raises(CommandTimeout, match=r"did not finish within 0\.3 s"):
+        await session.run("true", timeout=0.3)
+    assert time.monotonic() - started < 2
