@@ -45,7 +45,9 @@ from lab.topology.model import (
 
 MAX_NODES = 255       # one MAC byte
 ALL_NODES = "all"     # what playbooks call every node
-MAX_INTERFACES = 255  # one MAC byte, 00 excluded
+# Data NICs sit in PCI slots 0x03 to 0x0f of the guest (domain.xml.j2): 0x10 is the
+# management NIC's.
+MAX_INTERFACES = 13
 AUTO_V4 = IPv4Network("10.77.0.0/24")
 AUTO_V6 = IPv6Network("fd77::/64")
 Family = Literal["ipv4", "ipv6"]
@@ -287,7 +289,8 @@ class _Expander:
             count = sum(m.node == name for m in out)
             if count > MAX_INTERFACES:
                 self.issue(("nodes", name), f"too many interfaces ({count}, "
-                                            f"at most {MAX_INTERFACES})")
+                                            f"at most {MAX_INTERFACES})",
+                           f"a node can be on at most {MAX_INTERFACES} networks: split the lab")
         return out
 
     def node_loc(self, loc: Loc) -> Loc:

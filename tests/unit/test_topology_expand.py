@@ -69,6 +69,23 @@ def test_exhaustion_is_reported_once_per_network(topo: Any) -> None:
         "lan (hint: it has 2 host addresses; use a shorter prefix)"]
 
 
+@pytest.mark.parametrize(("networks", "fits"), [(13, True), (14, False)])
+def test_a_node_has_as_many_interfaces_as_its_guest_has_pci_slots(
+        topo: Any, networks: int, fits: bool) -> None:
+    text = ("name: t\nnodes: {a: {}, b: {}}\n"
+            + f"networks: {{{', '.join(f'n{i}: {{}}' for i in range(networks))}}}\n"
+            + "links:\n" + "".join(f"  - {{network: n{i}, nodes: [a, b]}}\n"
+                                     for i in range(networks)))
+    if fits:
+        assert [len(n.interfaces) for n in topo(text).nodes] == [13, 13]
+        return
+    with pytest.raises(InputError) as caught:
+        topo(text)
+    assert [str(i) for i in caught.value.issues] == [
+        f"lab.yaml:2: nodes.{n}: too many interfaces (14, at most 13) (hint: a node can be "
+        "on at most 13 networks: split the lab)" for n in ("a", "b")]
+
+
 def test_ipv6_fixed_and_automatic(topo: Any) -> None:
     t = topo(star("false", "a", "{node: c, ipv6: 'fd00::2'}", "b", ipv6="'fd00::/126'"))
     assert addresses(t, "ipv6") == {"a": ["fd00::1/126"], "b": ["fd00::3/126"],
