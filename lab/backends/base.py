@@ -17,6 +17,11 @@ METADATA_NAMESPACE = "https://socklab.dev/xmlns/lab/1"
 DEFAULT_URI = "qemu:///system"
 
 
+def is_local(uri: str) -> bool:
+    """Whether the hypervisor runs on this host (qemu:///system, not qemu+ssh://h/)."""
+    return "://" not in uri or uri.split("://", 1)[1].startswith("/")
+
+
 @dataclass(frozen=True)
 class Accelerator:
     name: Literal["kvm", "tcg"]

@@ -20,7 +20,15 @@ from pathlib import Path
 from lab import ssh
 from lab.accel import choose_accelerator
 from lab.aio import all_or_cancel
-from lab.backends.base import Accelerator, Backend, DomainSpec, ForwardSpec, NetworkSpec, NicSpec
+from lab.backends.base import (
+    Accelerator,
+    Backend,
+    DomainSpec,
+    ForwardSpec,
+    NetworkSpec,
+    NicSpec,
+    is_local,
+)
 from lab.errors import BackendError, BootError, LabError, NodeError
 from lab.files import atomic_write
 from lab.images.build import build_image
@@ -60,6 +68,11 @@ class UpOptions:
 async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Paths, *,
                    options: UpOptions = UpOptions(), events: ev.EventSink = ev.ignore,
                    ) -> LabState:
+    if not is_local(backend.uri):
+        # Guests are reached through ports forwarded on 127.0.0.1, and KVM is probed and
+        # images are read here: all on this host.
+        raise BackendError(f"{backend.uri} is a hypervisor on another host; labs run on "
+                           "this one", hint="use qemu:///system (the default)")
     started = time.monotonic()
     store = StateStore(paths)
     lab = new_lab_name(topology.name)

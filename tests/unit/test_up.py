@@ -227,3 +227,14 @@ async def test_a_failed_teardown_is_told_and_the_failure_of_up_is_the_error(
     [failed] = [e for e in told if isinstance(e, ev.TeardownFailed)]
     assert failed.error == "cannot destroy network lan"
     assert any(paths.labs.iterdir())  # the state stays, for `lab down` to finish
+
+
+async def test_a_hypervisor_on_another_host_is_refused_before_anything_is_made(
+        topology: Topology, paths: Paths) -> None:
+    backend = FakeBackend(paths)
+    backend.uri = "qemu+ssh://lab-host/system"
+    with pytest.raises(BackendError, match="on another host"):
+        await bring_up(topology, Path("pair.yaml"), backend, paths,
+                       options=UpOptions(accel="tcg"))
+    assert backend.calls == []
+    assert not paths.labs.exists() or not any(paths.labs.iterdir())

@@ -17,7 +17,14 @@ from typing import Any, TypeVar
 
 import libvirt
 
-from lab.backends.base import DEFAULT_URI, METADATA_NAMESPACE, DomainSpec, NetworkSpec, Owned
+from lab.backends.base import (
+    DEFAULT_URI,
+    METADATA_NAMESPACE,
+    DomainSpec,
+    NetworkSpec,
+    Owned,
+    is_local,
+)
 from lab.errors import BackendError
 from lab.lifecycle.names import LAB_NAME
 from lab.log import get_logger
@@ -91,7 +98,7 @@ class LibvirtBackend:
             raise
         except libvirt.libvirtError as exc:
             raise BackendError(f"cannot start node {spec.node}: {_msg(exc)}") from exc
-        if _is_local(self.uri):
+        if is_local(self.uri):
             try:
                 await self._call(_quiet_taps, dom)
             except libvirt.libvirtError as exc:
@@ -183,11 +190,6 @@ def _quiet_taps(dom: Any) -> None:
             # Without root only trace cleanliness is lost.
             with contextlib.suppress(OSError):
                 knob.write_text("1")
-
-
-def _is_local(uri: str) -> bool:
-    """Whether the hypervisor runs on this host (qemu:///system, not qemu+ssh://h/)."""
-    return "://" not in uri or uri.split("://", 1)[1].startswith("/")
 
 
 def _msg(exc: Exception) -> str:
