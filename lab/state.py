@@ -129,13 +129,17 @@ class StateStore:
         """The named lab, or the only lab that is up when no name is given."""
         if name:
             return self.load(name)
-        names = self.names()
-        if len(names) == 1:
-            return self.load(names[0])
-        if not names:
-            raise LabNotFound("no lab is up", hint="start one with `lab up TOPOLOGY`")
-        raise LabNotFound(f"{len(names)} labs are up: {', '.join(names)}",
-                          hint="choose one with --lab NAME")
+        labs = self.all()
+        up = [lab for lab in labs if lab.status == "up"]
+        if len(up) == 1:
+            return up[0]
+        if up:
+            raise LabNotFound(f"{len(up)} labs are up: {', '.join(lab.name for lab in up)}",
+                              hint="choose one with --lab NAME")
+        if creating := [lab.name for lab in labs if lab.status == "creating"]:
+            raise LabNotFound("no lab is up", hint=f"{', '.join(creating)} is not up yet; if "
+                              f"its `lab up` was stopped, remove it: lab down {creating[0]}")
+        raise LabNotFound("no lab is up", hint="start one with `lab up TOPOLOGY`")
 
     def remove(self, name: str) -> None:
         shutil.rmtree(self.paths.lab_dir(name), ignore_errors=True)

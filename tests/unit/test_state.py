@@ -87,6 +87,17 @@ def test_resolve_with_several_labs_needs_a_name(store: StateStore) -> None:
     assert store.resolve("tri-00ff00").name == "tri-00ff00"
 
 
+def test_a_lab_still_being_created_is_not_up(store: StateStore) -> None:
+    store.save(lab_state("pair-1a2b3c").model_copy(update={"status": "creating"}))
+    with pytest.raises(LabNotFound) as caught:
+        store.resolve(None)
+    assert str(caught.value) == (
+        "no lab is up (hint: pair-1a2b3c is not up yet; if its `lab up` was stopped, "
+        "remove it: lab down pair-1a2b3c)")
+    store.save(lab_state("tri-00ff00"))
+    assert store.resolve(None).name == "tri-00ff00"  # the only one that is up
+
+
 def test_unknown_name(store: StateStore) -> None:
     store.save(lab_state("pair-1a2b3c"))
     with pytest.raises(LabNotFound) as caught:
