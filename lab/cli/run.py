@@ -120,7 +120,7 @@ async def run(args: argparse.Namespace) -> int:
     err.print(f"events: {counts or 'none'}")
     for line in summary_lines(summary.correlation) if summary.correlation else []:
         err.print(escape(line))
-    for line in summary.failures:
+    for line in summary.step_failures:  # a failed expectation has its FAIL line above
         err.print(f"[bold red]error:[/bold red] {escape(line)}")
     out.print(str(run_dir.path))
     return 0 if summary.ok else 1

@@ -98,11 +98,13 @@ class RunSummary:
 
     @property
     def failures(self) -> list[str]:
-        lines = [f"step {s.index + 1} ({s.name}) failed: {f}"
-                 for s in self.steps if s.status == "failed" for f in s.failures]
-        lines += [f"expectation {e.name} [{e.node}] failed: {e.detail}"
-                  for e in self.expectations if not e.ok]
-        return lines
+        return self.step_failures + [f"expectation {e.name} [{e.node}] failed: {e.detail}"
+                                     for e in self.expectations if not e.ok]
+
+    @property
+    def step_failures(self) -> list[str]:
+        return [f"step {s.index + 1} ({s.name}) failed: {f}"
+                for s in self.steps if s.status == "failed" for f in s.failures]
 
     @property
     def warnings(self) -> list[str]:
