@@ -271,13 +271,16 @@ def _same(a: Address, b: Address) -> bool:
     return a[1] == b[1] and (a[0] == b[0] or a[0] in WILDCARDS or b[0] in WILDCARDS)
 
 
+LISTENING = "listening or unconnected socket (no peer)"  # a server's listen() and accept()
+
+
 def _why_loose(e: Event) -> str:
     s = e.sock
     assert s is not None
     if s.proto == "udp":
         return "datagram socket call with no peer address"
     if s.sport and not s.dport:
-        return "listening or unconnected socket (no peer)"
+        return LISTENING
     return "socket whose 4-tuple is not known yet"
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import msgspec
 
 from lab.correlate.correlation import Correlation, Summary, no_gc_pauses
+from lab.correlate.pairing import LISTENING
 from lab.correlate.report import connections_report
 from lab.correlate.sync.fit import duration
 from lab.export.html import render_report
@@ -38,6 +39,11 @@ def summary_lines(summary: Summary) -> list[str]:
                if (stats := summary.latency_ns.get(key)) is not None]
     if medians:
         lines.append(f"latency (median): {', '.join(medians)}")
+    # A listening socket's events belong to no connection by nature; any others were
+    # left out of the connections above, and the reports: say so.
+    if missed := {why: n for why, n in summary.unattributed.items() if why != LISTENING}:
+        lines.append("not in any connection: " + ", ".join(
+            f"{n} event{'s' * (n != 1)} ({why})" for why, n in missed.items()))
     return lines
 
 

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from lab.cli.main import main
+from lab.correlate.correlation import Summary
+from lab.correlate.pairing import LISTENING
 from lab.correlate.synthetic import synthetic_run
 from lab.events import write_events
+from lab.export.outputs import summary_lines
 from tests.unit.test_correlate_pairing import ftrace_run
 
 
@@ -157,3 +160,13 @@ def test_a_file_of_no_event_at_all_is_an_error_and_the_reports_stay(
     assert report(capsys, str(tmp_path / "connections.json" / "x"))[0] == 2
     code, _, err = report(capsys, str(tmp_path / "timeline.txt"))
     assert (code, err.split(": ")[2]) == (2, "not a directory (hint")
+
+
+def test_the_terminal_summary_tells_events_left_out_of_every_connection() -> None:
+    summary = Summary(paired=2, unpaired=0, inversions=0, clocks={}, latency_ns={},
+                      unattributed={LISTENING: 9,
+                                    "datagram socket call with no peer address": 77})
+    # A listening socket's events are in no connection by nature: not worth a line.
+    assert summary_lines(summary)[-1] == (
+        "not in any connection: 77 events (datagram socket call with no peer address)")
+    assert not any("listening" in line for line in summary_lines(summary))
