@@ -30,6 +30,8 @@ class GuestConfig:
     authorized_key: str
     links: Sequence[GuestLink]
     hosts: Sequence[tuple[str, str]] = field(default=())  # (address, name)
+    forward: bool = False  # a router: forward packets between its networks
+    routes: Sequence[tuple[str, str]] = field(default=())  # (destination CIDR, gateway)
 
     def node_conf(self) -> str:
         """The line format the guest's boot script reads (lab/guest/rc)."""
@@ -38,6 +40,8 @@ class GuestConfig:
             lines.append(f"link {link.mac} {link.ifname}")
             lines += [f"addr {link.ifname} {a}" for a in link.addresses]
         lines += [f"host {address} {name}" for address, name in self.hosts]
+        lines += ["forward"] if self.forward else []
+        lines += [f"route {destination} {gateway}" for destination, gateway in self.routes]
         return "\n".join(lines) + "\n"
 
 

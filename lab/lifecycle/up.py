@@ -52,6 +52,7 @@ from lab.state import (
     StateStore,
 )
 from lab.topology import Topology
+from lab.topology.routes import ROUTER, routes
 
 MGMT_HOST = "127.0.0.1"
 GUEST_MGMT_ADDRESS = "10.0.2.15/24"  # QEMU user networking's fixed guest address
@@ -195,8 +196,10 @@ def _domain_specs(topology: Topology, lab: str, lab_dir: Path, *, images: dict[s
         links += [GuestLink(i.mac, i.ifname, [str(a) for a in (i.ipv4, i.ipv6) if a])
                   for i in node.interfaces]
         initrd = lab_dir / f"{node.name}.initrd"
-        write_node_initrd(images[node.image].initrd,
-                          GuestConfig(node.name, authorized, links, hosts), initrd)
+        config = GuestConfig(node.name, authorized, links, hosts, forward=node.role == ROUTER,
+                             routes=[(str(r.destination), str(r.via))
+                                     for r in routes(topology, node)])
+        write_node_initrd(images[node.image].initrd, config, initrd)
         specs[node.name] = DomainSpec(
             name=domain_name(lab, node.name), lab=lab, node=node.name,
             memory_mib=node.memory, vcpus=node.vcpus,

@@ -143,7 +143,9 @@ class NodeInput(NodeSettings):
 
     role: Role | None = Field(
         default=None, description="What the node is for (client, server, router...); "
-                          "playbooks can select nodes by role.")
+                          "playbooks can select nodes by role. A router forwards packets, "
+                          "and the other nodes reach the networks they are not on "
+                          "through it.")
     # Per-node debug options (gdbstub, nokaslr) will go here.
 
 

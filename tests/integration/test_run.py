@@ -272,3 +272,17 @@ def test_stop_ends_a_background_command(pair: tuple[str, str], tmp_path: Path) -
     result = lab("run", "--lab", name, str(tmp_path / "stop.yaml"), "--runs",
                  str(tmp_path / "runs"), check=False, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_triangle_routes_through_its_router(tmp_path: Path) -> None:
+    """Client and server on two networks: the router forwards, each end routes via it."""
+    result = lab("run", "topologies/triangle.yaml", "playbooks/replyhi.yaml",
+                 "--runs", str(tmp_path), check=False)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((run_dir_of(result.stdout) / "summary.json").read_text())
+    assert (summary["correlation"]["paired"], summary["correlation"]["unpaired"]) == (1, 0)
+    connections = json.loads((run_dir_of(result.stdout) / "connections.json").read_text())
+    [connection] = connections["connections"]
+    # The client on the left network, the server on the right one: no address translated.
+    assert connection["id"].startswith("tcp 10.77.1.1:")
+    assert connection["id"].endswith(" > 10.77.2.2:7777")

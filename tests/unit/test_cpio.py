@@ -255,6 +255,8 @@ CONFIG = GuestConfig(
         GuestLink("52:54:00:5c:01:02", "eth2"),
     ],
     hosts=[("10.0.1.10", "client"), ("fd00:0:0:1::10", "client"), ("10.0.1.20", "server")],
+    forward=True,
+    routes=[("10.0.3.0/24", "10.0.1.1"), ("fd00:0:0:3::/64", "fd00:0:0:1::1")],
 )
 
 
@@ -270,6 +272,9 @@ def test_node_conf_lines() -> None:
         "host 10.0.1.10 client\n"
         "host fd00:0:0:1::10 client\n"
         "host 10.0.1.20 server\n"
+        "forward\n"
+        "route 10.0.3.0/24 10.0.1.1\n"
+        "route fd00:0:0:3::/64 fd00:0:0:1::1\n"
     )
     assert GuestConfig("solo", KEY, []).node_conf() == "hostname solo\n"
 
