@@ -14,7 +14,7 @@ import json
 import socket
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lab import ssh
@@ -55,6 +55,8 @@ from lab.topology import Topology
 from lab.topology.routes import ROUTER, routes
 
 MGMT_HOST = "127.0.0.1"
+HOSTFWD_REFUSED = "Could not set up host forwarding rule"  # QEMU: the port is taken
+PORT_ATTEMPTS = 3
 GUEST_MGMT_ADDRESS = "10.0.2.15/24"  # QEMU user networking's fixed guest address
 CMDLINE = "console=ttyS0 panic=-1 quiet"
 
@@ -213,10 +215,16 @@ async def _boot(backend: Backend, spec: DomainSpec, key: Path, *, deadline: floa
                 state: LabState, events: ev.EventSink, ssh_loaded: Awaitable[None]) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
-    try:
-        await backend.start_domain(spec)
-    except BackendError as exc:
-        raise BootError(spec.node, exc.message, hint=exc.hint) from exc
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            await backend.start_domain(spec)
+            break
+        except BackendError as exc:
+            # The SSH port was free when chosen, not when QEMU came to bind it: another.
+            if HOSTFWD_REFUSED not in exc.message or attempt == PORT_ATTEMPTS:
+                raise BootError(spec.node, exc.message, hint=exc.hint) from exc
+            spec = replace(spec, mgmt=replace(spec.mgmt, port=free_port()))
+            state.nodes[spec.node].ssh_port = spec.mgmt.port
     get_logger(__name__, lab=spec.lab, node=spec.node).debug(
         "domain started in %.2f s", loop.time() - started)
     events(ev.NodeStarted(spec.lab, spec.node))

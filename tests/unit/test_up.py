@@ -46,12 +46,15 @@ class FakeBackend:
     def __init__(self, paths: Paths, *, network_seconds: float = 0.0,
                  network_error: BackendError | None = None,
                  start_seconds: dict[str, float] | None = None,
-                 destroy_error: BackendError | None = None) -> None:
+                 destroy_error: BackendError | None = None,
+                 port_taken: tuple[str, ...] = ()) -> None:
         self.paths = paths
         self.network_seconds = network_seconds
         self.network_error = network_error
         self.start_seconds = start_seconds or {}  # node → seconds to start; others fail
         self.destroy_error = destroy_error  # of every network
+        self.port_taken = list(port_taken)  # nodes whose SSH port QEMU finds taken, once
+        self.ports: list[tuple[str, int]] = []  # (node, SSH port) of each start
         self.calls: list[tuple[str, str]] = []
         self.state_at_network: list[dict[str, Any]] = []
 
@@ -70,6 +73,11 @@ class FakeBackend:
 
     async def start_domain(self, spec: DomainSpec) -> None:
         self.calls.append(("start_domain", spec.name))
+        self.ports.append((spec.node, spec.mgmt.port))
+        if spec.node in self.port_taken:
+            self.port_taken.remove(spec.node)
+            raise BackendError(f"cannot start node {spec.node}: Could not set up host "
+                               f"forwarding rule 'tcp:127.0.0.1:{spec.mgmt.port}-:22'")
         if spec.node not in self.start_seconds:
             raise BackendError("no domains here")
         try:
@@ -238,3 +246,13 @@ async def test_a_hypervisor_on_another_host_is_refused_before_anything_is_made(
                        options=UpOptions(accel="tcg"))
     assert backend.calls == []
     assert not paths.labs.exists() or not any(paths.labs.iterdir())
+
+
+async def test_an_ssh_port_taken_before_qemu_binds_it_is_chosen_again(
+        topology: Topology, paths: Paths) -> None:
+    backend = FakeBackend(paths, port_taken=("client",))
+    with pytest.raises(BootError, match="no domains here"):  # the second start got that far
+        await bring_up(topology, Path("pair.yaml"), backend, paths,
+                       options=UpOptions(accel="tcg"))
+    first, second = [port for node, port in backend.ports if node == "client"]
+    assert first != second
