@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lab.backends.base import Accelerator
 from lab.direct_boot import QEMU, boot_until, qemu_argv
+from lab.errors import UsageError
 from lab.files import atomic_write
 from lab.images.cpio import CpioWriter
 from lab.images.overlay import append_archive
@@ -24,6 +25,7 @@ from lab.log import get_logger
 
 PROBE_LINE = b"socklab-probe-ok"
 PROBE_DEADLINE = 4.0
+KVM_REFUSED = "QEMU could not start a guest under KVM"
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 _log = get_logger(__name__)
@@ -40,11 +42,16 @@ async def choose_accelerator(kernel: Path, initrd: Path, cache: Path,
                              forced: str | None = None) -> Accelerator:
     """KVM when a probe guest boots under it, else TCG; `forced` (or $LAB_ACCEL) decides."""
     source = "--accel" if forced else "LAB_ACCEL"
-    match forced or os.environ.get("LAB_ACCEL"):
+    match (forced or os.environ.get("LAB_ACCEL") or "").lower():
         case "kvm":
             return Accelerator("kvm", f"chosen by {source}")
         case "tcg":
             return Accelerator("tcg", f"chosen by {source}")
+        case "":
+            pass
+        case other:
+            raise UsageError(f"LAB_ACCEL={other}: not an accelerator",
+                             hint="kvm or tcg; unset it to let lab up probe for KVM")
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return Accelerator("tcg", "/dev/kvm is missing or not accessible")
     boot_id = _boot_id()
@@ -60,9 +67,12 @@ async def choose_accelerator(kernel: Path, initrd: Path, cache: Path,
             case "tcg":
                 return Accelerator("tcg", reason)
     accel = await probe_kvm(kernel, initrd)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    verdict = {"boot_id": boot_id, "accel": accel.name, "reason": accel.reason}
-    atomic_write(cache, (json.dumps(verdict) + "\n").encode(), mode=0o644)
+    # Kept until the host reboots when it will not change: not a probe that was only slow
+    # (a busy host) or could not run (QEMU missing).
+    if accel.name == "kvm" or accel.reason == KVM_REFUSED:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        verdict = {"boot_id": boot_id, "accel": accel.name, "reason": accel.reason}
+        atomic_write(cache, (json.dumps(verdict) + "\n").encode(), mode=0o644)
     return accel
 
 
@@ -78,7 +88,7 @@ async def probe_kvm(kernel: Path, initrd: Path, deadline: float = PROBE_DEADLINE
         return Accelerator("kvm", f"a KVM probe guest booted in {boot.seconds:.1f} s")
     _log.debug("KVM probe output: %r", boot.output[-500:])
     if boot.exited:
-        return Accelerator("tcg", "QEMU could not start a guest under KVM")
+        return Accelerator("tcg", KVM_REFUSED)
     return Accelerator("tcg", f"a KVM probe guest did not reach init within {deadline:.0f} s")
 
 

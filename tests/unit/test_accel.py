@@ -14,8 +14,9 @@ from typing import Literal
 import pytest
 
 import lab.accel
-from lab.accel import choose_accelerator, probe_kvm
+from lab.accel import KVM_REFUSED, choose_accelerator, probe_kvm
 from lab.backends.base import Accelerator
+from lab.errors import UsageError
 
 KERNEL, INITRD = Path("/images/vmlinux"), Path("/images/initrd.img")
 
@@ -107,7 +108,7 @@ async def test_probe_runs_once_per_boot(probe: Probe, cache: Path, boot_id: Path
 
 
 async def test_a_cached_tcg_verdict_is_kept_too(probe: Probe, cache: Path) -> None:
-    probe.result = Accelerator("tcg", "a KVM probe guest did not reach init within 4 s")
+    probe.result = Accelerator("tcg", KVM_REFUSED)
     await choose_accelerator(KERNEL, INITRD, cache)
     probe.result = Accelerator("kvm", "would have booted")
     accel = await choose_accelerator(KERNEL, INITRD, cache)
@@ -115,10 +116,31 @@ async def test_a_cached_tcg_verdict_is_kept_too(probe: Probe, cache: Path) -> No
     assert len(probe.calls) == 1
 
 
+@pytest.mark.parametrize("reason", ["a KVM probe guest did not reach init within 4 s",
+                                    "qemu-system-x86_64 not found for the KVM probe"])
+async def test_a_probe_that_was_slow_or_could_not_run_is_tried_again(
+        probe: Probe, cache: Path, reason: str) -> None:
+    probe.result = Accelerator("tcg", reason)  # a busy host, a QEMU installed later
+    await choose_accelerator(KERNEL, INITRD, cache)
+    probe.result = Accelerator("kvm", "booted this time")
+    assert await choose_accelerator(KERNEL, INITRD, cache) == probe.result
+    assert len(probe.calls) == 2
+
+
+async def test_an_unknown_lab_accel_is_an_error(probe: Probe, cache: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAB_ACCEL", "xen")
+    with pytest.raises(UsageError, match="LAB_ACCEL=xen: not an accelerator"):
+        await choose_accelerator(KERNEL, INITRD, cache)
+    monkeypatch.setenv("LAB_ACCEL", "KVM")  # as people write it
+    assert (await choose_accelerator(KERNEL, INITRD, cache)).name == "kvm"
+    assert probe.calls == []
+
+
 async def test_a_new_boot_probes_again(probe: Probe, cache: Path, boot_id: Path) -> None:
     await choose_accelerator(KERNEL, INITRD, cache)
     boot_id.write_text("99999999-2222-3333-4444-555555555555\n")
-    probe.result = Accelerator("tcg", "a KVM probe guest did not reach init within 4 s")
+    probe.result = Accelerator("tcg", KVM_REFUSED)
     accel = await choose_accelerator(KERNEL, INITRD, cache)
     assert accel == probe.result
     assert len(probe.calls) == 2
