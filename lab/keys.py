@@ -30,9 +30,10 @@ ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 def ensure_lab_keypair(directory: Path) -> Path:
     """The lab's private key path, generating the ed25519 pair the first time.
 
-    `directory` should be dedicated to keys: it is created 0700 when missing.
-    The private key is 0600, the public key 0644. An existing private key
-    readable or writable by group or others is refused, as OpenSSH would.
+    `directory` is created 0700 when missing; an existing one keeps its mode (a lab's
+    directory is 0755, so that QEMU can read its initrds). The private key is 0600,
+    the public key 0644. An existing private key readable or writable by group or
+    others is refused, as OpenSSH would.
     """
     private = directory / PRIVATE_KEY_NAME
     public = public_key_path(private)
