@@ -36,6 +36,11 @@ def bridge_name(lab: str, index: int) -> str:
     return f"sl{lab_id(lab)}-{index}"
 
 
+def node_mac(node_index: int, interface: int) -> str:
+    """A NIC's MAC: the node's and the interface's numbers in QEMU's local prefix; the
+    management NIC is interface 0, the lab's interfaces 1 and up."""
+    return f"52:54:00:5c:{node_index:02x}:{interface:02x}"
+
+
 def mgmt_mac(node_index: int) -> str:
-    """The management NIC's MAC; data NICs use the same prefix with index 1 and up."""
-    return f"52:54:00:5c:{node_index:02x}:00"
+    return node_mac(node_index, 0)

@@ -34,6 +34,7 @@ from typing import Any, Literal, TypeVar
 
 from lab.errors import InputError, InputIssue
 from lab.images.recipe import image_hint
+from lab.lifecycle.names import node_mac
 from lab.source import Document, Loc, load_document, sort_issues
 from lab.topology.model import (
     DEFAULT_IMAGE,
@@ -354,7 +355,7 @@ class _Expander:
                 vcpus=node.vcpus or self.top.defaults.vcpus or DEFAULT_VCPUS,
                 role=node.role,
                 interfaces=tuple(Interface(
-                    network=m.network, ifname=f"eth{k}", mac=_mac(index, k + 1),
+                    network=m.network, ifname=f"eth{k}", mac=node_mac(index, k + 1),
                     ipv4=_only(IPv4Interface, m.addresses.get("ipv4")),
                     ipv6=_only(IPv6Interface, m.addresses.get("ipv6")),
                 ) for k, m in enumerate(mine)),
@@ -384,10 +385,6 @@ def _misfit(address: IPv4Address | IPv6Address, subnet: Subnet, network: str,
 def _only(cls: type[T], value: object) -> T | None:
     """Narrow a v4-or-v6 value we know the family of."""
     return value if isinstance(value, cls) else None
-
-
-def _mac(node: int, interface: int) -> str:
-    return f"52:54:00:5c:{node:02x}:{interface:02x}"
 
 
 def _family(family: Family) -> str:
