@@ -42,14 +42,14 @@ class LibvirtBackend:
 
     def __init__(self, uri: str = DEFAULT_URI) -> None:
         self.uri = uri
-        self._conn: Any = None
+        self._conn: libvirt.virConnect | None = None
         self._lock = asyncio.Lock()
         self._log = get_logger(__name__, uri=uri)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
 
-    async def connection(self) -> Any:
+    async def connection(self) -> libvirt.virConnect:
         async with self._lock:
             if self._conn is None:
                 try:
@@ -154,7 +154,7 @@ def domain_xml(spec: DomainSpec) -> str:
     return render("domain.xml.j2", dom=spec, namespace=METADATA_NAMESPACE)
 
 
-def _owned(conn: Any) -> Owned:
+def _owned(conn: libvirt.virConnect) -> Owned:
     domains: dict[str, list[str]] = {}
     for dom in conn.listAllDomains(0):
         try:
@@ -180,7 +180,7 @@ def _owned(conn: Any) -> Owned:
     return Owned(domains, networks)
 
 
-def _quiet_taps(dom: Any) -> None:
+def _quiet_taps(dom: libvirt.virDomain) -> None:
     """Turn IPv6 off on the host side of the lab's taps: no host chatter in traces."""
     root = ET.fromstring(dom.XMLDesc(0))
     for target in root.findall("./devices/interface/target"):
