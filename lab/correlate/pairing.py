@@ -33,8 +33,11 @@ ROLE_ORDER = {"client": 0, "peer": 1, "server": 2}
 CONNECTING = frozenset({"connect", "__sys_connect", "tcp_v4_connect", "tcp_v6_connect"})
 ACCEPTING = frozenset({"accept", "accept4", "__sys_accept4", "inet_csk_accept"})
 BINDS = {"bind", "__sys_bind"}
-# Calls whose address argument is the peer of the datagram (bind's is the local one).
-DATAGRAM_CALLS = {"sendto", "recvfrom", "sendmsg", "recvmsg", "__sys_sendto", "__sys_recvfrom"}
+# Calls whose address argument is the peer of the datagram (bind's is the local one);
+# with ftrace, every event of such a call carries it (lab/tracers/ftrace/parse.py).
+DATAGRAM_CALLS = {"sendto", "recvfrom", "sendmsg", "recvmsg", "__sys_sendto", "__sys_recvfrom",
+                  "__sys_sendmsg", "__sys_recvmsg", "udp_sendmsg", "udp_recvmsg",
+                  "udpv6_sendmsg", "udpv6_recvmsg"}
 UDP_IDLE_NS = 5_000_000_000  # a UDP flow silent this long is over: the next is a new flow
 WILDCARDS = {"0.0.0.0", "::"}  # an unbound UDP socket's own address
 
@@ -242,9 +245,11 @@ def _remote(e: Event) -> Address | None:
     assert s is not None
     if s.daddr and s.dport:
         return (_addr(s.daddr), s.dport)
-    text = e.args.get("addr") or e.args.get("uaddr")
+    # "addr" is the address text (strace), or a pointer (ftrace's system call): then "uaddr".
+    text = next((a for a in (e.args.get("addr"), e.args.get("uaddr")) if isinstance(a, str)),
+                None)
     if s.proto == "udp" and e.name in DATAGRAM_CALLS and (port := _port_of(text)):
-        assert isinstance(text, str)
+        assert text is not None
         return (_addr(text.rpartition(":")[0].strip("[]")), port)
     return None
 
@@ -277,9 +282,9 @@ LISTENING = "listening or unconnected socket (no peer)"  # a server's listen() a
 def _why_loose(e: Event) -> str:
     s = e.sock
     assert s is not None
-    if s.proto == "udp":
+    if s.proto == "udp" and e.name in DATAGRAM_CALLS:
         return "datagram socket call with no peer address"
-    if s.sport and not s.dport:
+    if s.proto == "udp" or (s.sport and not s.dport):  # UDP: a socket shared by its flows
         return LISTENING
     return "socket whose 4-tuple is not known yet"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.correlate.pairing import pair
+from lab.correlate.pairing import LISTENING, pair
 from lab.correlate.sockets import annotate_sockets
 from lab.events import Event, Kind, SocketId
 from lab.tracers.ftrace import parse_trace
@@ -24,6 +24,16 @@ def ftrace_run(kernel: str, run: str, *, without: Sequence[str] = ()) -> list[Ev
         text = (FIXTURES / "ftrace" / kernel / f"{run}-{side}.trace").read_text()
         parsed = parse_trace(text.splitlines(), node=side, kernel=kernel).events
         events += annotate_sockets([e for e in parsed if e.name not in without])
+    return events
+
+
+def ftrace_nodes(kernel: str, run: str, nodes: Sequence[str]) -> list[Event]:
+    """A captured run of any nodes, as `lab run` annotates it."""
+    events: list[Event] = []
+    for node in nodes:
+        text = (FIXTURES / "ftrace" / kernel / f"{run}-{node}.trace").read_text()
+        events += annotate_sockets(parse_trace(text.splitlines(), node=node,
+                                               kernel=kernel).events)
     return events
 
 
@@ -86,6 +96,24 @@ def test_a_udp_flow_pairs_by_its_datagrams(kernel: str, run: str,
     # Every call on either socket belongs to the flow, socket() included.
     assert result.unattributed == []
     assert [e.name for e in client.events[:2]] == ["socket", "socket"]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_udp_server_answering_two_clients_has_a_flow_with_each(kernel: str) -> None:
+    """One unconnected socket, two peers: each datagram's source (move_addr_to_user)
+    and destination (udp_sendmsg) put every call of the server in its flow."""
+    result = pair(ftrace_nodes(kernel, "udp2", ["alice", "bob", "server"]))
+    assert [(c.proto, [e.node for e in c.ends]) for c in result.connections] == [
+        ("udp", ["alice", "server"]), ("udp", ["bob", "server"])]
+    for flow in result.connections:
+        client, server = flow.ends
+        assert server.remote == client.local and client.remote == server.local
+        received = [e for e in server.events if e.name == "recvfrom" and e.ret]
+        sent = [e for e in server.events if e.name == "sendto" and e.ret]
+        assert (len(received), len(sent)) == (3, 3)  # each client's three, echoed
+    # Only the server socket's own setup (socket, bind) belongs to no flow.
+    assert {u.reason for u in result.unattributed} == {LISTENING}
+    assert {u.event.name for u in result.unattributed} >= {"socket", "bind"}
 
 
 def test_a_reused_port_is_a_new_connection() -> None:

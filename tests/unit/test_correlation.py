@@ -10,7 +10,7 @@ from lab.correlate.messages import Link
 from lab.correlate.streams import Call, datagram_transfers, stream_transfers
 from lab.correlate.sync import Quality
 from lab.correlate.synthetic import synthetic_run
-from tests.unit.test_correlate_pairing import ftrace_run, strace_run
+from tests.unit.test_correlate_pairing import ftrace_nodes, ftrace_run, strace_run
 
 
 @pytest.mark.parametrize(("offset_ns", "drift_ppm", "connections"), [
@@ -91,6 +91,16 @@ def test_a_lost_datagram_is_skipped_and_the_next_one_matched_by_size() -> None:
 # from the tracepoint alone (tcp_set_state is off by default), and FIN arrivals from
 # the state changes they make when the tcp_fin hit was missed.
 SOFTIRQ_PROBES = [(), ("tcp_set_state",), ("tcp_set_state", "tcp_fin")]
+
+
+@pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
+def test_captured_datagrams_of_two_clients_matched_each_with_its_echo(kernel: str) -> None:
+    result = correlate(ftrace_nodes(kernel, "udp2", ["alice", "bob", "server"]),
+                       reference="server")
+    assert len(result.flows) == 2
+    for flow in result.flows:
+        assert [[(t.size, len(t.receives)) for t in d] for d in flow.transfers] == [
+            [(6, 1)] * 3, [(6, 1)] * 3]
 
 
 @pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])

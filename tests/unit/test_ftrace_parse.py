@@ -125,12 +125,23 @@ uaddr_port=0x611e uaddr_addr=0xa01000a uaddr_addr6hi=0x0 uaddr_addr6lo=0x0
 """
 
 
-def test_a_datagram_destination_goes_up_to_sendto() -> None:
+def test_a_datagram_destination_goes_to_every_event_of_its_call() -> None:
     text = SENDTO.format(name="0xffffc90000403e50", family=2)
     evs = parse_trace(text.splitlines(), node="client", kernel="linux-5.10").events
-    sendto, udp, _ = evs
-    assert sendto.name == "__sys_sendto" and sendto.args["uaddr"] == "10.0.1.10:7777"
-    assert udp.args["uaddr"] == "10.0.1.10:7777" and "msg_name" not in udp.args
+    assert [(e.name, e.args.get("uaddr")) for e in evs] == [
+        ("__sys_sendto", "10.0.1.10:7777"), ("udp_sendmsg", "10.0.1.10:7777"),
+        ("__sys_sendto", "10.0.1.10:7777")]
+    assert "msg_name" not in evs[1].args
+
+
+@pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
+def test_a_datagram_source_goes_to_every_event_of_its_receive(kernel: str) -> None:
+    """recvfrom() copies the source out through move_addr_to_user, near its end."""
+    server = events(kernel, "udp2-server")
+    receives = [e for e in server if e.name in ("recvfrom", "__sys_recvfrom", "udp_recvmsg")]
+    assert len(receives) == 6 * 6  # entry and return of three layers, six datagrams
+    sources = {e.args.get("uaddr") for e in receives}
+    assert len(sources) == 2 and all(str(s).startswith("10.0.1.") for s in sources)
 
 
 def test_send_without_destination_reads_no_garbage() -> None:

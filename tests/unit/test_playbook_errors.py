@@ -130,7 +130,7 @@ CASES = [
         'tracers.yaml:17: steps[5].trace: trace needs start or stop (hint: trace: {start: ftrace} or trace: {stop: ftrace})',
         'tracers.yaml:19: steps[6].trace.syscalls: syscalls applies when a tracer starts (hint: move it to the trace: {start: ...} step, or to tracers:)',
         "tracers.yaml:23: steps[7].trace.functions.remove[0]: function 'tcp_sendmsgs' is not traced by default (hint: did you mean 'tcp_sendmsg'?)",
-        "tracers.yaml:23: steps[7].trace.functions.remove[2]: function 'ip_output' is not traced by default (hint: remove takes functions of the default set: __sys_socket, __sys_bind, __sys_listen, __sys_accept4, __sys_connect, __sys_sendto, __sys_recvfrom, __sys_sendmsg, __sys_recvmsg, __sys_shutdown, __inet_bind, inet_csk_listen_start, tcp_v4_connect, tcp_v6_connect, tcp_connect, inet_csk_accept, tcp_sendmsg, tcp_recvmsg, udp_sendmsg, udp_recvmsg, udpv6_sendmsg, udpv6_recvmsg, tcp_fin, tcp_close)",
+        "tracers.yaml:23: steps[7].trace.functions.remove[2]: function 'ip_output' is not traced by default (hint: remove takes functions of the default set: __sys_socket, __sys_bind, __sys_listen, __sys_accept4, __sys_connect, __sys_sendto, __sys_recvfrom, __sys_sendmsg, __sys_recvmsg, __sys_shutdown, __inet_bind, inet_csk_listen_start, tcp_v4_connect, tcp_v6_connect, tcp_connect, inet_csk_accept, tcp_sendmsg, tcp_recvmsg, udp_sendmsg, udp_recvmsg, udpv6_sendmsg, udpv6_recvmsg, move_addr_to_user, tcp_fin, tcp_close)",
         "tracers.yaml:24: steps[7].trace.syscalls.remove[0]: system call 'recvmmsg' is not traced by default (hint: did you mean 'recvmsg'?)",
         'tracers.yaml:29: expect[0].tracer: strace never traces node client (hint: set strace: true on a run step there)',
     ]),

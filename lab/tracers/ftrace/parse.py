@@ -59,24 +59,45 @@ def parse_trace(lines: Iterable[str], *, node: str, kernel: str) -> ParseResult:
     return result
 
 
-# Where a datagram's destination is fetched (from the kernel's copy, see probes.py)
-# and the system-call function that reports it, as `uaddr`.
-DESTINATION_OF = {"udp_sendmsg": "__sys_sendto", "udpv6_sendmsg": "__sys_sendto"}
+# Where a datagram's peer is fetched: its destination from the kernel's copy
+# (udp_sendmsg), its source as it is copied out to the program (move_addr_to_user).
+PEER_SOURCES = frozenset({"udp_sendmsg", "udpv6_sendmsg", "move_addr_to_user"})
+# The system calls, and their functions, whose events a datagram's peer is given.
+DATAGRAM_CALLS = frozenset({"sendto", "recvfrom", "sendmsg", "recvmsg"})
+CALL_FUNCTIONS = frozenset(f"__sys_{c}" for c in DATAGRAM_CALLS)
 
 
 def _hand_up_destinations(events: list[Event]) -> list[Event]:
-    """Give each __sys_sendto entry the destination its protocol's sendmsg saw below it."""
-    open_calls: dict[tuple[int, str], int] = {}  # (tid, function) -> index of its entry
+    """Give every event of a datagram's system call the peer seen below it, as `uaddr`.
+
+    An unconnected socket names its peer only deep in the call (the destination
+    in udp_sendmsg, the source as recvfrom() returns it): the call's other events
+    (the system call, `__sys_*`, the protocol's function) need it to find their flow.
+    """
+    calls: dict[int, list[int]] = {}  # tid -> indices of its open call's events so far
+    peers: dict[int, str] = {}  # tid -> the peer of its open call
     for i, e in enumerate(events):
-        if e.kind is Kind.FUNC_ENTRY and e.name in DESTINATION_OF.values():
-            open_calls[(e.tid, e.name)] = i
-        elif e.kind is Kind.FUNC_RETURN:
-            open_calls.pop((e.tid, e.name), None)
-        elif (e.kind is Kind.FUNC_ENTRY and e.name in DESTINATION_OF
-              and isinstance(e.args.get("uaddr"), str)
-              and (j := open_calls.get((e.tid, DESTINATION_OF[e.name]))) is not None):
-            call = events[j]
-            events[j] = msgspec.structs.replace(call, args=call.args | {"uaddr": e.args["uaddr"]})
+        opens = (e.kind is Kind.SYSCALL_ENTRY and e.name in DATAGRAM_CALLS) or (
+            e.kind is Kind.FUNC_ENTRY and e.name in CALL_FUNCTIONS and e.tid not in calls)
+        if opens:
+            calls[e.tid], peers[e.tid] = [i], ""
+            continue
+        if (held := calls.get(e.tid)) is None:
+            continue
+        held.append(i)
+        if e.kind is Kind.FUNC_ENTRY and e.name in PEER_SOURCES \
+                and isinstance(peer := e.args.get("uaddr"), str):
+            peers[e.tid] = peer
+        closes = (e.kind is Kind.SYSCALL_EXIT and e.name in DATAGRAM_CALLS) or (
+            e.kind is Kind.FUNC_RETURN and e.name in CALL_FUNCTIONS
+            and events[held[0]].kind is Kind.FUNC_ENTRY)
+        if closes:
+            del calls[e.tid]
+            if peer := peers.pop(e.tid):
+                for j in held:
+                    if not isinstance(events[j].args.get("uaddr"), str):
+                        events[j] = msgspec.structs.replace(
+                            events[j], args=events[j].args | {"uaddr": peer})
     return events
 
 

@@ -26,11 +26,13 @@ def sock_args(reg: str, prefix: str = "") -> str:
             f"{p}dport=+12({reg}):x16 {p}saddr=+4({reg}):x32 {p}daddr=+0({reg}):x32")
 
 
-def sockaddr_args(reg: str, prefix: str = "uaddr") -> str:
-    """A user `struct sockaddr *` in REG: family, port (network order), IPv4 or IPv6 address."""
-    return (f"{prefix}_family=+u0({reg}):u16 {prefix}_port=+u2({reg}):x16 "
-            f"{prefix}_addr=+u4({reg}):x32 {prefix}_addr6hi=+u8({reg}):x64 "
-            f"{prefix}_addr6lo=+u16({reg}):x64")
+def sockaddr_args(reg: str, prefix: str = "uaddr", *, user: bool = True) -> str:
+    """A `struct sockaddr *` in REG, in user memory or the kernel's: family, port
+    (network order), IPv4 or IPv6 address."""
+    u = "u" if user else ""
+    return (f"{prefix}_family=+{u}0({reg}):u16 {prefix}_port=+{u}2({reg}):x16 "
+            f"{prefix}_addr=+{u}4({reg}):x32 {prefix}_addr6hi=+{u}8({reg}):x64 "
+            f"{prefix}_addr6lo=+{u}16({reg}):x64")
 
 
 def msg_name_args(reg: str) -> str:
@@ -92,6 +94,9 @@ DEFAULT_PROBES: tuple[Probe, ...] = (
     Probe("udpv6_sendmsg", sock_args("%di") + " len=%dx:u64 " + msg_name_args("%si"),
           filter="port"),
     Probe("udpv6_recvmsg", sock_args("%di") + " len=%dx:u64", filter="port"),
+    # A datagram's source, as recvfrom() copies it out to the program: the parser
+    # hands it to the events of the enclosing receive as `uaddr`.
+    Probe("move_addr_to_user", sockaddr_args("%di", user=False), ret=""),
     # When a FIN comes in (a softirq: missed hits are counted as lost events).
     Probe("tcp_fin", sock_args("%di"), ret="", filter="port"),
     Probe("tcp_close", sock_args("%di"), ret="", filter="port"),
