@@ -39,6 +39,11 @@ class Paths:
         return self.home / "downloads"
 
     @property
+    def programs(self) -> Path:
+        """Socket programs compiled for the guests, one directory per source hash."""
+        return self.home / "programs"
+
+    @property
     def labs(self) -> Path:
         """One directory per lab: state, keys, console logs, ssh_config."""
         return self.home / "labs"

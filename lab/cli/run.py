@@ -19,7 +19,16 @@ from lab.images.recipe import available_names
 from lab.lifecycle.down import tear_down
 from lab.lifecycle.up import UpOptions, bring_up
 from lab.paths import Paths
-from lab.playbook import FACT_NAMES, FACT_REASON, load_playbook, read_playbook, resolve_playbook
+from lab.playbook import (
+    FACT_NAMES,
+    FACT_REASON,
+    Deploy,
+    Playbook,
+    load_playbook,
+    read_playbook,
+    resolve_playbook,
+)
+from lab.programs import build_program
 from lab.run import RunDir, StepResult, run_playbook
 from lab.run.runner import StepSink
 from lab.source import Document, load_document, parse_overrides, refuse_unused_overrides
@@ -85,7 +94,7 @@ async def run(args: argparse.Namespace) -> int:
                          hint="lab run topologies/pair.yaml playbooks/replyhi.yaml")
     # Check the playbook before booting anything; it is rendered again with the lab's name.
     playbook = read_playbook(playbook_file, topology, overrides=overrides)
-    resolve_playbook(playbook, topology, overrides=overrides)
+    await _build_programs(resolve_playbook(playbook, topology, overrides=overrides), paths)
     refuse_unused_overrides(
         overrides, [*documents, playbook], reserved=dict.fromkeys(FACT_NAMES, FACT_REASON),
         note=f" (lab {args.lab} keeps the topology it came up with)" if args.lab else "")
@@ -124,6 +133,15 @@ async def run(args: argparse.Namespace) -> int:
         err.print(f"[bold red]error:[/bold red] {escape(line)}")
     out.print(str(run_dir.path))
     return 0 if summary.ok else 1
+
+
+async def _build_programs(book: Playbook, paths: Paths) -> None:
+    """Compile the playbook's C programs now: an error in one is told before a lab
+    boots, and the deploy steps find them built."""
+    for step in book.steps:
+        action = step.action
+        if isinstance(action, Deploy) and (action.source is None or action.source.suffix == ".c"):
+            await build_program(action.source or action.program, paths.programs)
 
 
 def _lab_topology(paths: Paths, lab: str) -> Topology:

@@ -55,7 +55,7 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
         opened = await all_settled(*(stack.enter_async_context(
             NodeSession.open(node, state.endpoint(node), key)) for node in state.nodes))
         sessions = dict(zip(state.nodes, opened, strict=True))
-        ctx = RunContext(book, state, sessions, run_dir, paths.home / "programs", tidy=tidy)
+        ctx = RunContext(book, state, sessions, run_dir, paths.programs, tidy=tidy)
         try:
             await _steps(ctx, summary, on_step)
         finally:

@@ -526,6 +526,18 @@ def test_run_checks_the_runs_directory_before_booting(capsys: pytest.CaptureFixt
     assert runs.is_dir() and not list(runs.iterdir())
 
 
+def test_run_compiles_the_programs_before_booting(capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Path, booted: list[str]) -> None:
+    (tmp_path / "mine.c").write_text("int main(void) { return nope; }\n")
+    (tmp_path / "book.yaml").write_text(
+        "name: mine\nsteps:\n  - {node: server, deploy: ./mine.c}\n")
+    code, _, err = run(capsys, "run", PAIR, str(tmp_path / "book.yaml"),
+                       "--runs", str(tmp_path / "runs"))
+    assert code == 1
+    assert "mine.c:1" in err and "nope" in err
+    assert booted == []  # told before any guest boots
+
+
 def test_run_refuses_a_runs_directory_it_cannot_write_in(
         capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         booted: list[str]) -> None:
