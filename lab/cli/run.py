@@ -11,9 +11,10 @@ from typing import Any
 
 from rich.markup import escape
 
+from lab.backends.base import Backend
 from lab.cli.access import ProgressPrinter, backend_for
 from lab.cli.common import Subparsers, add_connect_option, err, out
-from lab.errors import UsageError
+from lab.errors import LabError, UsageError
 from lab.export.outputs import summary_lines
 from lab.images.recipe import available_names
 from lab.lifecycle.down import tear_down
@@ -32,7 +33,7 @@ from lab.programs import build_program
 from lab.run import RunDir, StepResult, run_playbook
 from lab.run.runner import StepSink
 from lab.source import Document, load_document, parse_overrides, refuse_unused_overrides
-from lab.state import TOPOLOGY_FILE, StateStore
+from lab.state import TOPOLOGY_FILE, LabState, StateStore
 from lab.topology import Topology, TopologyInput, expand
 
 EPILOG = """\
@@ -100,6 +101,8 @@ async def run(args: argparse.Namespace) -> int:
         note=f" (lab {args.lab} keeps the topology it came up with)" if args.lab else "")
     _check_runs_dir(args.runs)
     async with backend_for(args.connect if state is None else state.uri) as backend:
+        if state is not None:
+            await _check_up(state, backend)
         if state is None:
             state = await bring_up(topology, topology_file, backend, paths,
                                    options=UpOptions(timeout=args.timeout),
@@ -133,6 +136,18 @@ async def run(args: argparse.Namespace) -> int:
         err.print(f"[bold red]error:[/bold red] {escape(line)}")
     out.print(str(run_dir.path))
     return 0 if summary.ok else 1
+
+
+async def _check_up(state: LabState, backend: Backend) -> None:
+    """A lab to run on is up, and its guests still run (the state file only says they
+    were started)."""
+    stopped = [name for name, node in state.nodes.items()
+               if not await backend.domain_running(node.domain)]
+    if state.status != "up" or stopped:
+        why = (f"{', '.join(stopped)} not running (the host rebooted, or a guest died)"
+               if state.status == "up" else "not up yet (or its lab up was stopped)")
+        raise LabError(f"lab {state.name}: {why}",
+                       hint=f"lab down {state.name}; then lab run TOPOLOGY PLAYBOOK")
 
 
 async def _build_programs(book: Playbook, paths: Paths) -> None:

@@ -581,6 +581,17 @@ def test_run_on_a_lab_refuses_a_set_only_its_topology_takes(
         "topology it came up with) (hint: the variables these files take: count, port)\n"))
 
 
+def test_run_on_a_lab_whose_guests_are_gone_says_so_before_anything(
+        capsys: pytest.CaptureFixture[str], home: Path, host_uri: str, tmp_path: Path) -> None:
+    save_lab(home, uri=host_uri)  # libvirt runs the server only
+    record_topology(home)
+    code, _, err = run(capsys, "run", "--lab", LAB, REPLYHI, "--runs", str(tmp_path / "runs"))
+    assert (code, err) == (1, (
+        f"error: lab {LAB}: client not running (the host rebooted, or a guest died) (hint: "
+        f"lab down {LAB}; then lab run TOPOLOGY PLAYBOOK)\n"))
+    assert not list((tmp_path / "runs").iterdir())  # no run directory made for nothing
+
+
 def test_run_on_a_lab_without_its_topology_says_so(capsys: pytest.CaptureFixture[str],
                                                    home: Path) -> None:
     save_lab(home)
