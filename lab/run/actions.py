@@ -114,7 +114,8 @@ def _reason(node: str, exc: LabError | OSError) -> str:
 
 
 def _save_output(ctx: RunContext, bg: Background, result: CommandResult) -> NodeResult:
-    """Keep what a background command that ended printed, in outputs/ and the summary."""
+    """Keep what a background command that ended printed, in outputs/; the result has
+    its tails for a step's summary."""
     return _judge(ctx, bg.step, bg.node, result, expect_exit=None, expect_stdout=None,
                   expect_stderr=None)
 
@@ -285,26 +286,35 @@ async def _wait_port(ctx: RunContext, node: str, action: WaitPort) -> NodeResult
         ["/proc/net/udp", "/proc/net/udp6"]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + action.timeout
-    # The command meant to open the port is one of these: if it ends first, it failed.
+    # The command meant to open the port is one of these: if one fails first, that is
+    # why (one that exits 0 may have left a daemon behind to open it).
     running = [(handle, bg) for handle, backgrounds in ctx.backgrounds.items()
                for bg in backgrounds if bg.node == node and not bg.task.done()]
     while True:
         listing = await ctx.session(node).run(["cat", *tables], check=True)
         if _port_in(listing.stdout.decode(), action.port, listening=action.proto == "tcp"):
             return NodeResult(node, ok=True)
-        if ended := next(((h, bg) for h, bg in running if bg.task.done()), None):
-            return _ended_first(ctx, node, action, *ended)
+        if failed := next(((h, bg) for h, bg in running if _failed_already(bg)), None):
+            return _ended_first(ctx, node, action, *failed)
         if loop.time() >= deadline:
             return NodeResult(node, ok=False, error=f"nothing on {action.proto} port "
                                                     f"{action.port} after {action.timeout:g} s")
         await asyncio.sleep(PORT_POLL)
 
 
+def _failed_already(bg: Background) -> bool:
+    """Whether a background command has ended otherwise than with exit status 0."""
+    if not bg.task.done():
+        return False
+    return bg.task.cancelled() or bg.task.exception() is not None \
+        or bg.task.result().exit_status != 0
+
+
 def _ended_first(ctx: RunContext, node: str, action: WaitPort, handle: str,
                  bg: Background) -> NodeResult:
-    """wait_port's failure when a background command on the node ended before the port
+    """wait_port's failure when a background command on the node failed before the port
     was opened: its exit status and last line of stderr say why."""
-    what = f"nothing on {action.proto} port {action.port}: {handle} ended first"
+    what = f"nothing on {action.proto} port {action.port}: {handle} failed first"
     if bg.task.cancelled() or bg.task.exception() is not None:
         return NodeResult(node, ok=False, error=what)
     result = bg.task.result()

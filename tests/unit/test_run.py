@@ -363,7 +363,7 @@ async def test_a_port_whose_command_ended_first_fails_at_once_with_its_error(lab
     assert [s.status for s in summary.steps] == ["ok", "failed"]
     assert summary.steps[1].seconds < 5  # not the 30 s of its timeout
     [failure] = saved(run_dir)["failures"]
-    assert failure.endswith("server: nothing on tcp port 9300: server ended first "
+    assert failure.endswith("server: nothing on tcp port 9300: server failed first "
                             "(exit status 3): cannot bind 10.0.1.99")
     assert (run_dir / "outputs" / "01-server.err").read_text() == "cannot bind 10.0.1.99\n"
 
@@ -377,3 +377,15 @@ async def test_what_a_background_command_printed_is_kept_if_nothing_waited_for_i
           - {node: client, run: sleep 0.3}
         """)
     assert (run_dir / "outputs" / "01-server.out").read_text() == "bye\n"
+
+
+async def test_a_command_that_exits_0_is_not_blamed_for_a_closed_port(lab: Lab) -> None:
+    # As one that starts a daemon and returns: the daemon may open the port later.
+    summary, _ = await lab.run("""\
+        name: daemon
+        steps:
+          - {node: server, run: "true", background: server}
+          - {node: server, wait_port: 9301, timeout: 1}
+        """)
+    [failure] = summary.steps[1].failures
+    assert failure == "server: nothing on tcp port 9301 after 1 s"
