@@ -223,11 +223,11 @@ def _changing_state(t: _Tracker, e: Event, caller: Event | None) -> _Socket | No
 def _kernel_side(t: _Tracker, e: Event, sk: str, calls: list[Event]) -> _Socket:
     assert e.sock is not None
     if e.name == "inet_csk_accept" and e.kind == Kind.FUNC_RETURN:
-        # The new connection's sock; the enclosing accept returns its descriptor.
-        child = t.by_sk.get(sk) or t.claim(e.sock)
-        if child is None:
-            child = t.of_sk(sk)
-        else:
+        # The new connection's sock; the enclosing accept returns its descriptor. A sock
+        # address known from a closed connection is this one's now: the kernel reuses them.
+        child = t.by_sk.get(sk)
+        if child is None or child.closed:
+            child = t.claim(e.sock) or _Socket(next(t.ids))
             t.bind_sk(child, sk)
         _learn(t, child, e.sock)
         t.pending_accept[e.tid] = sk

@@ -104,3 +104,32 @@ def test_a_reused_descriptor_is_a_new_socket() -> None:
     out = annotate_sockets(events)
     assert [e.sock.sport if e.sock else None for e in out] == [
         1000, 1000, 1000, 1000, 1000, 1001, 1001, 1001]
+
+
+@pytest.mark.parametrize("family", ["inet", "inet6"])
+def test_a_sock_address_reused_by_the_next_accepted_connection_is_a_new_socket(
+        family: str) -> None:
+    """The kernel hands a closed connection's struct sock to the next one; IPv6
+    functions show its ports only, its state change (in a softirq) the 4-tuple."""
+    server, peer = ("10.0.0.1", "10.0.0.2") if family == "inet" else ("fd00::1", "fd00::2")
+    base = Event(node="n", kernel="k", tracer="ftrace", ts=0, pid=1, tid=1, comm="c",
+                 kind=Kind.FUNC_ENTRY, name="__sys_accept4", sock=SocketId(fd=3))
+
+    def connection(t: int, port: int) -> list[Event]:
+        full = SocketId(proto="tcp", family=family, saddr=server, sport=80, daddr=peer,
+                        dport=port)
+        seen = replace(full, sk="ffff0001", saddr=None, daddr=None) if family == "inet6" \
+            else replace(full, sk="ffff0001")
+        return [
+            replace(base, ts=t),
+            replace(base, ts=t + 1, tid=0, kind=Kind.SOCK_STATE, name="inet_sock_set_state",
+                    args={"oldstate": "TCP_SYN_RECV", "newstate": "TCP_ESTABLISHED"},
+                    sock=full),
+            replace(base, ts=t + 2, kind=Kind.FUNC_RETURN, name="inet_csk_accept", sock=seen),
+            replace(base, ts=t + 3, kind=Kind.FUNC_RETURN, ret=4, sock=None),
+            replace(base, ts=t + 4, kind=Kind.FUNC_ENTRY, name="tcp_recvmsg", sock=seen),
+            replace(base, ts=t + 5, kind=Kind.SYSCALL_ENTRY, name="close", sock=SocketId(fd=4)),
+        ]
+    out = annotate_sockets(connection(10, 5000) + connection(20, 5001))
+    assert [(e.ts, e.sock.dport) for e in out if e.sock and e.sock.fd == 4] == [
+        *((t, 5000) for t in range(11, 16)), *((t, 5001) for t in range(21, 26))]
