@@ -70,6 +70,10 @@ class BackendError(LabError):
     """The hypervisor backend (libvirt) refused or failed an operation."""
 
 
+class PortTaken(BackendError):
+    """A host port QEMU was to forward to a guest was taken by the time it bound it."""
+
+
 class NodeError(LabError):
     """A failure on one node. The message names the node; `detail` says what went
     wrong without it, for what is already shown by node (a step's results)."""

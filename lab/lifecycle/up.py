@@ -29,7 +29,7 @@ from lab.backends.base import (
     NicSpec,
     is_local,
 )
-from lab.errors import BackendError, BootError, LabError, NodeError
+from lab.errors import BackendError, BootError, LabError, NodeError, PortTaken
 from lab.files import atomic_write
 from lab.images.build import build_image
 from lab.images.cache import Image, cached_image
@@ -55,8 +55,7 @@ from lab.topology import Topology
 from lab.topology.routes import ROUTER, routes
 
 MGMT_HOST = "127.0.0.1"
-HOSTFWD_REFUSED = "Could not set up host forwarding rule"  # QEMU: the port is taken
-PORT_ATTEMPTS = 3
+PORT_ATTEMPTS = 3  # starts of a node whose SSH port was taken meanwhile
 GUEST_MGMT_ADDRESS = "10.0.2.15/24"  # QEMU user networking's fixed guest address
 CMDLINE = "console=ttyS0 panic=-1 quiet"
 
@@ -219,12 +218,14 @@ async def _boot(backend: Backend, spec: DomainSpec, key: Path, *, deadline: floa
         try:
             await backend.start_domain(spec)
             break
-        except BackendError as exc:
-            # The SSH port was free when chosen, not when QEMU came to bind it: another.
-            if HOSTFWD_REFUSED not in exc.message or attempt == PORT_ATTEMPTS:
-                raise BootError(spec.node, exc.message, hint=exc.hint) from exc
+        except PortTaken as exc:  # free when chosen, not when QEMU bound it: another
+            if attempt == PORT_ATTEMPTS:
+                raise BootError(spec.node, exc.message, hint="ports on 127.0.0.1 run short: "
+                                "close what holds them, or retry") from exc
             spec = replace(spec, mgmt=replace(spec.mgmt, port=free_port()))
             state.nodes[spec.node].ssh_port = spec.mgmt.port
+        except BackendError as exc:
+            raise BootError(spec.node, exc.message, hint=exc.hint) from exc
     get_logger(__name__, lab=spec.lab, node=spec.node).debug(
         "domain started in %.2f s", loop.time() - started)
     events(ev.NodeStarted(spec.lab, spec.node))

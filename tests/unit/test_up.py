@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from lab.backends.base import DomainSpec, NetworkSpec, Owned
-from lab.errors import BackendError, BootError, LabError
+from lab.errors import BackendError, BootError, LabError, PortTaken
 from lab.images.cache import cache_key
 from lab.images.recipe import load_recipe
 from lab.lifecycle import events as ev
@@ -47,13 +47,13 @@ class FakeBackend:
                  network_error: BackendError | None = None,
                  start_seconds: dict[str, float] | None = None,
                  destroy_error: BackendError | None = None,
-                 port_taken: tuple[str, ...] = ()) -> None:
+                 port_taken: dict[str, int] | None = None) -> None:
         self.paths = paths
         self.network_seconds = network_seconds
         self.network_error = network_error
         self.start_seconds = start_seconds or {}  # node → seconds to start; others fail
         self.destroy_error = destroy_error  # of every network
-        self.port_taken = list(port_taken)  # nodes whose SSH port QEMU finds taken, once
+        self.port_taken = port_taken or {}  # node → starts whose SSH port QEMU finds taken
         self.ports: list[tuple[str, int]] = []  # (node, SSH port) of each start
         self.calls: list[tuple[str, str]] = []
         self.state_at_network: list[dict[str, Any]] = []
@@ -74,10 +74,10 @@ class FakeBackend:
     async def start_domain(self, spec: DomainSpec) -> None:
         self.calls.append(("start_domain", spec.name))
         self.ports.append((spec.node, spec.mgmt.port))
-        if spec.node in self.port_taken:
-            self.port_taken.remove(spec.node)
-            raise BackendError(f"cannot start node {spec.node}: Could not set up host "
-                               f"forwarding rule 'tcp:127.0.0.1:{spec.mgmt.port}-:22'")
+        if self.port_taken.get(spec.node):
+            self.port_taken[spec.node] -= 1
+            raise PortTaken(f"cannot start node {spec.node}: Could not set up host "
+                            f"forwarding rule 'tcp:127.0.0.1:{spec.mgmt.port}-:22'")
         if spec.node not in self.start_seconds:
             raise BackendError("no domains here")
         try:
@@ -250,9 +250,19 @@ async def test_a_hypervisor_on_another_host_is_refused_before_anything_is_made(
 
 async def test_an_ssh_port_taken_before_qemu_binds_it_is_chosen_again(
         topology: Topology, paths: Paths) -> None:
-    backend = FakeBackend(paths, port_taken=("client",))
+    backend = FakeBackend(paths, port_taken={"client": 1})
     with pytest.raises(BootError, match="no domains here"):  # the second start got that far
         await bring_up(topology, Path("pair.yaml"), backend, paths,
                        options=UpOptions(accel="tcg"))
     first, second = [port for node, port in backend.ports if node == "client"]
     assert first != second
+
+
+async def test_ports_taken_again_and_again_fail_the_node(topology: Topology,
+                                                         paths: Paths) -> None:
+    backend = FakeBackend(paths, port_taken={"client": 3, "server": 3})
+    with pytest.raises(BootError, match="host forwarding rule") as caught:
+        await bring_up(topology, Path("pair.yaml"), backend, paths,
+                       options=UpOptions(accel="tcg"))
+    assert caught.value.hint is not None and "run short" in caught.value.hint
+    assert len({port for node, port in backend.ports if node == "client"}) == 3

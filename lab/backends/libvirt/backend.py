@@ -25,12 +25,13 @@ from lab.backends.base import (
     Owned,
     is_local,
 )
-from lab.errors import BackendError
+from lab.errors import BackendError, PortTaken
 from lab.lifecycle.names import LAB_NAME
 from lab.log import get_logger
 from lab.render import render
 
 T = TypeVar("T")
+HOSTFWD_REFUSED = "could not set up host forwarding rule"  # QEMU: the SSH port is taken
 BRIDGE_PATTERN = re.compile(r"^sl[0-9a-f]{6}-\d+$")
 
 # libvirt prints every error to stderr by default; we report them ourselves.
@@ -97,7 +98,10 @@ class LibvirtBackend:
                 await self._call((await created).destroy)
             raise
         except libvirt.libvirtError as exc:
-            raise BackendError(f"cannot start node {spec.node}: {_msg(exc)}") from exc
+            # QEMU's complaint may come after warnings, and older ones spell it in lower case.
+            taken = HOSTFWD_REFUSED in str(exc.get_error_message() or exc).lower()
+            raise (PortTaken if taken else BackendError)(
+                f"cannot start node {spec.node}: {_msg(exc)}") from exc
         if is_local(self.uri):
             try:
                 await self._call(_quiet_taps, dom)
