@@ -51,7 +51,7 @@ async def in_thread(func: Callable[[], T]) -> T:
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
-        await asyncio.wait([task])
+        await _ended([task])  # however often the caller is cancelled meanwhile
         raise
 
 

@@ -18,6 +18,7 @@ from lab.errors import LabError, UsageError
 from lab.export.outputs import summary_lines
 from lab.images.recipe import available_names
 from lab.lifecycle.down import tear_down
+from lab.lifecycle.events import TeardownFailed
 from lab.lifecycle.up import UpOptions, bring_up
 from lab.paths import Paths
 from lab.playbook import (
@@ -30,7 +31,7 @@ from lab.playbook import (
     resolve_playbook,
 )
 from lab.programs import build_program
-from lab.run import RunDir, StepResult, run_playbook
+from lab.run import RunDir, RunSummary, StepResult, run_playbook
 from lab.run.runner import StepSink
 from lab.source import Document, load_document, parse_overrides, refuse_unused_overrides
 from lab.state import TOPOLOGY_FILE, LabState, StateStore
@@ -118,10 +119,20 @@ async def run(args: argparse.Namespace) -> int:
                                          tidy=bool(args.keep or args.lab))
         finally:
             if not (args.keep or args.lab):
-                await tear_down(state, backend, store)
-                err.print(f"lab {state.name} removed")
+                try:
+                    await tear_down(state, backend, store)
+                    err.print(f"lab {state.name} removed")
+                except LabError as exc:  # what ended the run, if anything, is the error
+                    ProgressPrinter()(TeardownFailed(state.name, exc.message))
             else:
                 err.print(f"lab {state.name} is still up")
+    _print_summary(summary)
+    out.print(str(run_dir.path))
+    return 0 if summary.ok else 1
+
+
+def _print_summary(summary: RunSummary) -> None:
+    """What the run found: warnings, expectations, events, correlation, failures."""
     for line in summary.warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(line)}")
     for e in summary.expectations:
@@ -134,8 +145,6 @@ async def run(args: argparse.Namespace) -> int:
         err.print(escape(line))
     for line in summary.step_failures:  # a failed expectation has its FAIL line above
         err.print(f"[bold red]error:[/bold red] {escape(line)}")
-    out.print(str(run_dir.path))
-    return 0 if summary.ok else 1
 
 
 async def _check_up(state: LabState, backend: Backend) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lab.aio import all_settled
 from lab.backends.base import Backend
+from lab.errors import BackendError
 from lab.lifecycle import events as ev
 from lab.state import LabState, StateStore
 
@@ -23,7 +24,14 @@ async def tear_down(state: LabState, backend: Backend, store: StateStore,
         if await backend.destroy_network(name):
             events(ev.Removed(state.name, "network", name))
 
-    # Every removal is tried; a failure keeps the state, for `lab down` to try again.
-    await all_settled(*(domain(d) for d in domains))
-    await all_settled(*(network(n) for n in networks))
+    # Every removal is tried, networks even when a domain could not be removed; then the
+    # first failure is raised, and the state kept for `lab down` to try again.
+    failed: BackendError | None = None
+    for removals in ([domain(d) for d in domains], [network(n) for n in networks]):
+        try:
+            await all_settled(*removals)
+        except BackendError as exc:
+            failed = failed or exc
+    if failed is not None:
+        raise failed
     store.remove(state.name)

@@ -80,3 +80,22 @@ async def test_a_caller_of_in_thread_cancelled_resumes_only_when_its_thread_is_d
     with pytest.raises(asyncio.CancelledError):
         await task
     assert done.is_set()
+
+
+async def test_in_thread_waits_for_its_thread_however_often_it_is_cancelled() -> None:
+    release, done = threading.Event(), threading.Event()
+
+    def work() -> None:
+        release.wait(5)
+        done.set()
+
+    task = asyncio.create_task(in_thread(work))
+    await asyncio.sleep(0.05)
+    for _ in range(2):
+        task.cancel()
+        await asyncio.sleep(0.05)
+    assert not task.done()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert done.is_set()

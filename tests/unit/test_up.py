@@ -17,9 +17,10 @@ from lab.images.cache import cache_key
 from lab.images.recipe import load_recipe
 from lab.lifecycle import events as ev
 from lab.lifecycle import up
+from lab.lifecycle.down import tear_down
 from lab.lifecycle.up import UpOptions, bring_up
 from lab.paths import Paths
-from lab.state import STATE_FILE
+from lab.state import STATE_FILE, LabState, NetworkState, NodeState, StateStore
 from lab.topology import Topology, load_topology
 
 RECIPE = """\
@@ -47,12 +48,14 @@ class FakeBackend:
                  network_error: BackendError | None = None,
                  start_seconds: dict[str, float] | None = None,
                  destroy_error: BackendError | None = None,
-                 port_taken: dict[str, int] | None = None) -> None:
+                 port_taken: dict[str, int] | None = None,
+                 domain_error: BackendError | None = None) -> None:
         self.paths = paths
         self.network_seconds = network_seconds
         self.network_error = network_error
         self.start_seconds = start_seconds or {}  # node → seconds to start; others fail
         self.destroy_error = destroy_error  # of every network
+        self.domain_error = domain_error  # of every domain's removal
         self.port_taken = port_taken or {}  # node → starts whose SSH port QEMU finds taken
         self.ports: list[tuple[str, int]] = []  # (node, SSH port) of each start
         self.calls: list[tuple[str, str]] = []
@@ -89,6 +92,8 @@ class FakeBackend:
 
     async def destroy_domain(self, name: str) -> bool:
         self.calls.append(("destroy_domain", name))
+        if self.domain_error:
+            raise self.domain_error
         return False
 
     async def destroy_network(self, name: str) -> bool:
@@ -266,3 +271,20 @@ async def test_ports_taken_again_and_again_fail_the_node(topology: Topology,
                        options=UpOptions(accel="tcg"))
     assert caught.value.hint is not None and "run short" in caught.value.hint
     assert len({port for node, port in backend.ports if node == "client"}) == 3
+
+
+async def test_a_domain_that_cannot_be_removed_leaves_the_networks_to_go_anyway(
+        paths: Paths) -> None:
+    backend = FakeBackend(paths, domain_error=BackendError("cannot destroy domain a"))
+    state = LabState(name="pair-1a2b3c", topology="t.yaml", uri=backend.uri, created_at="",
+                     networks={"lan": NetworkState(name="sl-pair-1a2b3c-lan",
+                                                   bridge="sl1a2b3c-1")},
+                     nodes={"a": NodeState(domain="sl-pair-1a2b3c-a", image="x",
+                                           kernel_release="k", ssh_host="127.0.0.1",
+                                           ssh_port=1, console_log="c")})
+    store = StateStore(paths)
+    store.save(state)
+    with pytest.raises(BackendError, match="cannot destroy domain a"):
+        await tear_down(state, backend, store)
+    assert ("destroy_network", "sl-pair-1a2b3c-lan") in backend.calls
+    assert store.load("pair-1a2b3c").name == "pair-1a2b3c"  # kept, for lab down
