@@ -149,3 +149,23 @@ def test_send_without_destination_reads_no_garbage() -> None:
     text = SENDTO.format(name="0x0", family=10)
     evs = parse_trace(text.splitlines(), node="client", kernel="linux-5.10").events
     assert all("uaddr" not in e.args and "msg_name" not in e.args for e in evs)
+
+
+RECVFROM = """\
+ udpecho-131 (  131) [000] ....  7.000001: __sys_recvfrom: \
+(__sys_recvfrom+0x0/0x1a0) fd=3 size=64 flags=0x0
+ udpecho-131 (  131) [000] ....  7.000002: move_addr_to_user: \
+(move_addr_to_user+0x0/0xe0) uaddr_family=2 uaddr_port=0x63d1 uaddr_addr=0x201000a \
+uaddr_addr6hi=0x0 uaddr_addr6lo=0x0 klen={klen}
+ udpecho-131 (  131) [000] ....  7.000003: __sys_recvfrom__return: \
+(__x64_sys_recvfrom+0x20/0x30 <- __sys_recvfrom) ret=6
+"""
+
+
+def test_a_receive_that_copies_out_no_address_names_none() -> None:
+    """klen 0: what sits where the address would be is not one."""
+    for klen, expected in ((16, "10.0.1.2:53603"), (0, None)):
+        evs = parse_trace(RECVFROM.format(klen=klen).splitlines(), node="server",
+                          kernel="linux-5.10").events
+        assert [e.args.get("uaddr") for e in evs] == [expected] * 3
+        assert all("klen" not in e.args for e in evs)

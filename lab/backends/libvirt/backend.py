@@ -179,7 +179,7 @@ def _owned(conn: libvirt.virConnect) -> Owned:
         # Network names are sl-<lab>-<network>; lab names end in the six hex
         # digits that the bridge name carries too.
         m = re.match(rf"^sl-(.*-{bridge[2:8]})-", net.name())
-        if m:
+        if m and LAB_NAME.fullmatch(m.group(1)):
             networks.setdefault(m.group(1), []).append(net.name())
     return Owned(domains, networks)
 

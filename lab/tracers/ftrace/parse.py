@@ -55,7 +55,7 @@ def parse_trace(lines: Iterable[str], *, node: str, kernel: str) -> ParseResult:
             result.not_understood(line)
         else:
             result.events.append(event)
-    result.events = _hand_up_destinations(result.events)
+    result.events = _hand_out_peers(result.events)
     return result
 
 
@@ -63,11 +63,11 @@ def parse_trace(lines: Iterable[str], *, node: str, kernel: str) -> ParseResult:
 # (udp_sendmsg), its source as it is copied out to the program (move_addr_to_user).
 PEER_SOURCES = frozenset({"udp_sendmsg", "udpv6_sendmsg", "move_addr_to_user"})
 # The system calls, and their functions, whose events a datagram's peer is given.
-DATAGRAM_CALLS = frozenset({"sendto", "recvfrom", "sendmsg", "recvmsg"})
-CALL_FUNCTIONS = frozenset(f"__sys_{c}" for c in DATAGRAM_CALLS)
+DATAGRAM_SYSCALLS = frozenset({"sendto", "recvfrom", "sendmsg", "recvmsg"})
+CALL_FUNCTIONS = frozenset(f"__sys_{c}" for c in DATAGRAM_SYSCALLS)
 
 
-def _hand_up_destinations(events: list[Event]) -> list[Event]:
+def _hand_out_peers(events: list[Event]) -> list[Event]:
     """Give every event of a datagram's system call the peer seen below it, as `uaddr`.
 
     An unconnected socket names its peer only deep in the call (the destination
@@ -77,7 +77,7 @@ def _hand_up_destinations(events: list[Event]) -> list[Event]:
     calls: dict[int, list[int]] = {}  # tid -> indices of its open call's events so far
     peers: dict[int, str] = {}  # tid -> the peer of its open call
     for i, e in enumerate(events):
-        opens = (e.kind is Kind.SYSCALL_ENTRY and e.name in DATAGRAM_CALLS) or (
+        opens = (e.kind is Kind.SYSCALL_ENTRY and e.name in DATAGRAM_SYSCALLS) or (
             e.kind is Kind.FUNC_ENTRY and e.name in CALL_FUNCTIONS and e.tid not in calls)
         if opens:
             calls[e.tid], peers[e.tid] = [i], ""
@@ -88,7 +88,7 @@ def _hand_up_destinations(events: list[Event]) -> list[Event]:
         if e.kind is Kind.FUNC_ENTRY and e.name in PEER_SOURCES \
                 and isinstance(peer := e.args.get("uaddr"), str):
             peers[e.tid] = peer
-        closes = (e.kind is Kind.SYSCALL_EXIT and e.name in DATAGRAM_CALLS) or (
+        closes = (e.kind is Kind.SYSCALL_EXIT and e.name in DATAGRAM_SYSCALLS) or (
             e.kind is Kind.FUNC_RETURN and e.name in CALL_FUNCTIONS
             and events[held[0]].kind is Kind.FUNC_ENTRY)
         if closes:
@@ -142,7 +142,9 @@ def _kprobe(base: dict[str, Any], name: str, args: dict[str, str]) -> Event:
             for key in ("sk", "family", "sport", "dport", "saddr", "daddr"):
                 values.pop(prefix + key, None)
     # A NULL msg_name (udp_sendmsg of a send() without destination): garbage below it.
-    if "uaddr_family" in values and values.pop("msg_name", None) not in ("0", 0):
+    # Nor is there an address when move_addr_to_user copies none (klen 0).
+    if "uaddr_family" in values and values.pop("msg_name", None) not in ("0", 0) \
+            and values.pop("klen", 1) != 0:
         values["uaddr"] = _sockaddr(values)
     for key in ("uaddr_family", "uaddr_port", "uaddr_addr", "uaddr_addr6hi", "uaddr_addr6lo"):
         values.pop(key, None)

@@ -96,7 +96,7 @@ DEFAULT_PROBES: tuple[Probe, ...] = (
     Probe("udpv6_recvmsg", sock_args("%di") + " len=%dx:u64", filter="port"),
     # A datagram's source, as recvfrom() copies it out to the program: the parser
     # hands it to the events of the enclosing receive as `uaddr`.
-    Probe("move_addr_to_user", sockaddr_args("%di", user=False), ret=""),
+    Probe("move_addr_to_user", sockaddr_args("%di", user=False) + " klen=%si:s32", ret=""),
     # When a FIN comes in (a softirq: missed hits are counted as lost events).
     Probe("tcp_fin", sock_args("%di"), ret="", filter="port"),
     Probe("tcp_close", sock_args("%di"), ret="", filter="port"),
