@@ -133,7 +133,7 @@ class _Resolver:
         self.ftrace_on: dict[str, int] = {}  # node → line of the step that started it
         self.ftraced: set[str] = set()  # nodes ftrace ran on at some point
         self.straced: set[str] = set()  # nodes with a command run under strace
-        self.ftrace_names: set[str] = set()  # what any ftrace start of the playbook records
+        self.ftrace_names: dict[str, set[str]] = {}  # node → what its ftrace starts record
         self.pulled: dict[str, int] = {}  # results path → line
         self.later = self.handles_started()
         self.ftrace = self.ftrace_settings()  # playbook-wide; trace steps build on it
@@ -450,7 +450,8 @@ class _Resolver:
         settings = replace(base, functions=self.changes((*where, "functions"), t.functions,
                                                         base.functions),
                            syscalls=self.changes((*where, "syscalls"), t.syscalls, base.syscalls))
-        self.ftrace_names |= settings.event_names()
+        for node in nodes:
+            self.ftrace_names.setdefault(node, set()).update(settings.event_names())
         if not settings.comms:
             self.issue((*where, "start"), f"{t.start} has no process to trace",
                        "deploy a program, or name processes under tracers.ftrace.comms")
@@ -521,28 +522,34 @@ class _Resolver:
 
     def check_recorded(self, loc: Loc, field: str, e: ExpectInput,
                        nodes: tuple[str, ...]) -> None:
-        """Every event named is one a tracer of the playbook records on the nodes: a
+        """Every event named is one a tracer of the playbook records on each node: a
         misspelt name would make `absent` pass, and the others fail only after a run."""
         syscalls = self.top.tracers.strace.syscalls
-        if any(n in self.straced for n in nodes) and e.tracer != "ftrace" and (
-                syscalls is None or any(s.startswith(("%", "!")) for s in syscalls)):
-            return  # strace may record any system call: any name could be one
-        recorded: set[str] = set()
-        if e.tracer != "strace" and any(n in self.ftraced for n in nodes):
-            recorded |= self.ftrace_names
-        if e.tracer != "ftrace" and any(n in self.straced for n in nodes):
-            recorded |= {*(syscalls or ()), *PROCESS_CALLS}
-        if not recorded:
-            return  # check_traced said so already
+        any_syscall = syscalls is None or any(s.startswith(("%", "!")) for s in syscalls)
         names = list(getattr(e, field))
-        for j, name in enumerate(names):
-            if name not in recorded:
+        told: set[str] = set()
+        for node in nodes:
+            ftraced = node in self.ftraced and e.tracer != "strace"
+            straced = node in self.straced and e.tracer != "ftrace"
+            if straced and any_syscall:
+                continue  # strace may record any system call: any name could be one
+            recorded = set(self.ftrace_names.get(node, ())) if ftraced else set()
+            recorded |= {*(syscalls or ()), *PROCESS_CALLS} if straced else set()
+            for j, name in enumerate(names):
+                if name in recorded or name in told or not (ftraced or straced):
+                    continue
+                told.add(name)
                 close = difflib.get_close_matches(name, sorted(recorded), n=1, cutoff=0.7)
+                elsewhere = [n for n, seen in self.ftrace_names.items() if name in seen]
+                how = ("tracers: {ftrace: {functions: {add: [NAME]}}} (or syscalls: for a "
+                       "system call)" if ftraced else "tracers: {strace: {syscalls: [NAME]}}")
                 self.issue((*loc, field, name if field == "count" else j),
-                           f"no tracer of this playbook records {name!r}",
+                           f"no tracer of this playbook records {name!r} on node {node}",
                            f"did you mean {close[0]!r}?" if close else
-                           f"trace it: tracers: {{ftrace: {{functions: {{add: [{name}]}}}}}} "
-                           "(or syscalls: for a system call)")
+                           f"ftrace records it on {', '.join(elsewhere)} only: start it on "
+                           f"{node} too" + (f", or for a system call: {how}".replace(
+                               "NAME", name) if straced else "") if elsewhere else
+                           f"trace it: {how.replace('NAME', name)}")
 
 
 # --- small helpers ---------------------------------------------------------------

@@ -67,9 +67,13 @@ CASES = [
         'expectations.yaml:14: expect[3].node: nothing traces node client (hint: start ftrace there (trace: {start: ftrace}) or run a command there with strace: true)',
         'expectations.yaml:17: expect[4].tracer: strace never traces node server (hint: set strace: true on a run step there)',
         'expectations.yaml:19: expect[5].nodes: nothing traces node client (hint: start ftrace there (trace: {start: ftrace}) or run a command there with strace: true)',
-        "expectations.yaml:22: expect[6].absent[1]: no tracer of this playbook records 'tcp_v4_conect' (hint: did you mean 'tcp_v4_connect'?)",
-        "expectations.yaml:24: expect[7].count.__sys_sokcet: no tracer of this playbook records '__sys_sokcet' (hint: did you mean '__sys_socket'?)",
-        "expectations.yaml:26: expect[8].present[0]: no tracer of this playbook records 'tcp_rcv_established' (hint: trace it: tracers: {ftrace: {functions: {add: [tcp_rcv_established]}}} (or syscalls: for a system call))",
+        "expectations.yaml:22: expect[6].absent[1]: no tracer of this playbook records 'tcp_v4_conect' on node server (hint: did you mean 'tcp_v4_connect'?)",
+        "expectations.yaml:24: expect[7].count.__sys_sokcet: no tracer of this playbook records '__sys_sokcet' on node server (hint: did you mean '__sys_socket'?)",
+        "expectations.yaml:26: expect[8].present[0]: no tracer of this playbook records 'tcp_rcv_established' on node server (hint: trace it: tracers: {ftrace: {functions: {add: [tcp_rcv_established]}}} (or syscalls: for a system call))",
+    ]),
+    ('expect-strace.yaml', [
+        "expect-strace.yaml:9: expect[0].present[0]: no tracer of this playbook records 'recvfrom' on node client (hint: ftrace records it on server only: start it on client too, or for a system call: tracers: {strace: {syscalls: [recvfrom]}})",
+        "expect-strace.yaml:10: expect[1].absent[0]: no tracer of this playbook records 'tcp_rcv_established' on node client (hint: ftrace records it on server only: start it on client too, or for a system call: tracers: {strace: {syscalls: [tcp_rcv_established]}})",
     ]),
     ('handles.yaml', [
         "handles.yaml:3: steps[0].wait: handle 'server' is only started later, on line 6 (hint: move this step after the run step that starts it)",
