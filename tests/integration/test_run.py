@@ -286,3 +286,18 @@ def test_the_triangle_routes_through_its_router(tmp_path: Path) -> None:
     # The client on the left network, the server on the right one: no address translated.
     assert connection["id"].startswith("tcp 10.77.1.1:")
     assert connection["id"].endswith(" > 10.77.2.2:7777")
+
+
+def test_a_udp_server_answers_two_clients_each_in_its_flow(tmp_path: Path) -> None:
+    """One unconnected socket, two peers: each datagram in its client's flow, both ways."""
+    result = lab("run", "topologies/star.yaml", "playbooks/udp.yaml",
+                 "--runs", str(tmp_path), check=False)
+    assert result.returncode == 0, result.stderr
+    assert "not in any connection" not in result.stderr
+    connections = json.loads((run_dir_of(result.stdout) / "connections.json").read_text())
+    flows = connections["connections"]
+    assert sorted(f["ends"][0]["node"] for f in flows) == ["client", "client2"]
+    for flow in flows:
+        client = flow["ends"][0]["node"]
+        assert [(t["from"], t["bytes"], len(t["receives"])) for t in flow["transfers"]] == [
+            (client, 6, 1)] * 3 + [("server", 6, 1)] * 3
