@@ -267,18 +267,33 @@ async def _signal(ctx: RunContext, bg: Background, timeout: float) -> None:
 
 async def stop_all_backgrounds(ctx: RunContext) -> list[str]:
     """Background commands still running are stopped, every handle at once; what failed.
-    Those that ended on their own, unwaited for, have their output kept."""
-    for bg in (bg for backgrounds in ctx.backgrounds.values() for bg in backgrounds):
-        if bg.task.done() and not bg.task.cancelled() and bg.task.exception() is None \
-                and not ctx.run_dir.output(bg.step.index, bg.node, "out").exists():
-            _save_output(ctx, bg, bg.task.result())
+    Those that ended on their own, unwaited for, have their output and strace trace kept."""
+    unwaited = [(handle, bg, result) for handle, backgrounds in ctx.backgrounds.items()
+                for bg in backgrounds if _unjudged(ctx, bg) and (result := _result(bg))]
+    kept = await all_settled(*(_with_strace(ctx, bg.step, bg.node, _save_output(ctx, bg, result))
+                               for _, bg, result in unwaited))
     running = [handle for handle, backgrounds in ctx.backgrounds.items()
                if any(not bg.task.done() for bg in backgrounds)]
     stopped = await all_settled(*(_stop(ctx, handle, LEFTOVER_STOP_TIMEOUT)
                                   for handle in running))
     return [f"{handle} on {r.node}: {r.error}"
             for handle, results in zip(running, stopped, strict=True)
-            for r in results if not r.ok]
+            for r in results if not r.ok] + [
+        f"{handle} on {r.node}: {r.error}"
+        for (handle, _, _), r in zip(unwaited, kept, strict=True) if not r.ok]
+
+
+def _result(bg: Background) -> CommandResult | None:
+    """How a background command ended, if it ended by itself (not stopped, not lost)."""
+    if not bg.task.done() or bg.task.cancelled() or bg.task.exception() is not None:
+        return None
+    return bg.task.result()
+
+
+def _unjudged(ctx: RunContext, bg: Background) -> bool:
+    """Whether a background command ended and no step has looked at how."""
+    return _result(bg) is not None \
+        and not ctx.run_dir.output(bg.step.index, bg.node, "out").exists()
 
 
 async def _wait_port(ctx: RunContext, node: str, action: WaitPort) -> NodeResult:
@@ -286,38 +301,41 @@ async def _wait_port(ctx: RunContext, node: str, action: WaitPort) -> NodeResult
         ["/proc/net/udp", "/proc/net/udp6"]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + action.timeout
-    # The command meant to open the port is one of these: if one fails first, that is
-    # why (one that exits 0 may have left a daemon behind to open it).
-    running = [(handle, bg) for handle, backgrounds in ctx.backgrounds.items()
-               for bg in backgrounds if bg.node == node and not bg.task.done()]
+    # The command meant to open the port is one of these: if one fails, that is why
+    # (one that exits 0 may have left a daemon behind to open it).
+    watched = [(handle, bg) for handle, backgrounds in ctx.backgrounds.items()
+               for bg in backgrounds if bg.node == node
+               and (not bg.task.done() or _unjudged(ctx, bg))]
     while True:
         listing = await ctx.session(node).run(["cat", *tables], check=True)
         if _port_in(listing.stdout.decode(), action.port, listening=action.proto == "tcp"):
             return NodeResult(node, ok=True)
-        if failed := next(((h, bg) for h, bg in running if _failed_already(bg)), None):
-            return _ended_first(ctx, node, action, *failed)
+        if failed := next(((h, bg) for h, bg in watched if _went_wrong(bg)), None):
+            return _failed_first(ctx, node, action, *failed)
         if loop.time() >= deadline:
-            return NodeResult(node, ok=False, error=f"nothing on {action.proto} port "
-                                                    f"{action.port} after {action.timeout:g} s")
+            exited = [h for h, bg in watched if (r := _result(bg)) and r.exit_status == 0]
+            return NodeResult(node, ok=False, error=(
+                f"nothing on {action.proto} port {action.port} after {action.timeout:g} s"
+                + (f" ({', '.join(exited)} exited 0: did what it started fail?)"
+                   if exited else "")))
         await asyncio.sleep(PORT_POLL)
 
 
-def _failed_already(bg: Background) -> bool:
-    """Whether a background command has ended otherwise than with exit status 0."""
-    if not bg.task.done():
+def _went_wrong(bg: Background) -> bool:
+    """Whether a background command has ended by itself with a status other than 0, or
+    its session broke."""
+    if not bg.task.done() or bg.task.cancelled():
         return False
-    return bg.task.cancelled() or bg.task.exception() is not None \
-        or bg.task.result().exit_status != 0
+    return bg.task.exception() is not None or bg.task.result().exit_status != 0
 
 
-def _ended_first(ctx: RunContext, node: str, action: WaitPort, handle: str,
-                 bg: Background) -> NodeResult:
+def _failed_first(ctx: RunContext, node: str, action: WaitPort, handle: str,
+                  bg: Background) -> NodeResult:
     """wait_port's failure when a background command on the node failed before the port
     was opened: its exit status and last line of stderr say why."""
     what = f"nothing on {action.proto} port {action.port}: {handle} failed first"
-    if bg.task.cancelled() or bg.task.exception() is not None:
+    if (result := _result(bg)) is None:  # its session broke
         return NodeResult(node, ok=False, error=what)
-    result = bg.task.result()
     saved = _save_output(ctx, bg, result)
     last = (saved.stderr_tail.strip().splitlines() or [""])[-1]
     return NodeResult(node, ok=False, exit_status=result.exit_status,

@@ -351,7 +351,7 @@ async def test_a_host_error_escaping_a_step_fails_it_and_the_run_completes(
     assert (run_dir / "summary.json").exists() and (run_dir / "report.html").exists()
 
 
-async def test_a_port_whose_command_ended_first_fails_at_once_with_its_error(lab: Lab) -> None:
+async def test_a_port_whose_command_failed_first_fails_at_once_with_its_error(lab: Lab) -> None:
     summary, run_dir = await lab.run("""\
         name: dies
         steps:
@@ -388,4 +388,32 @@ async def test_a_command_that_exits_0_is_not_blamed_for_a_closed_port(lab: Lab) 
           - {node: server, wait_port: 9301, timeout: 1}
         """)
     [failure] = summary.steps[1].failures
-    assert failure == "server: nothing on tcp port 9301 after 1 s"
+    assert failure == ("server: nothing on tcp port 9301 after 1 s "
+                       "(server exited 0: did what it started fail?)")
+
+
+
+async def test_a_command_that_failed_before_the_wait_began_is_blamed(lab: Lab) -> None:
+    summary, _ = await lab.run("""\
+        name: early
+        steps:
+          - {node: server, run: "echo no >&2; exit 3", background: server}
+          - {node: client, run: sleep 0.3}
+          - {node: server, wait_port: 9302, timeout: 3}
+        """)
+    [failure] = summary.steps[2].failures
+    assert failure == "server: nothing on tcp port 9302: server failed first (exit status 3): no"
+    assert summary.steps[2].seconds < 2
+
+
+@needs_gcc
+async def test_the_strace_of_a_background_command_nothing_waited_for_is_kept(
+        lab: Lab) -> None:
+    summary, run_dir = await lab.run("""\
+        name: unwaited
+        steps:
+          - {node: server, run: echo bye, background: server, strace: true}
+          - {node: client, run: sleep 0.5}
+        """)
+    [tracer] = [t for t in summary.tracers if t.tracer == "strace"]
+    assert tracer.node == "server" and (run_dir / tracer.raw).is_file()
