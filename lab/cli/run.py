@@ -101,6 +101,7 @@ async def run(args: argparse.Namespace) -> int:
         overrides, [*documents, playbook], reserved=dict.fromkeys(FACT_NAMES, FACT_REASON),
         note=f" (lab {args.lab} keeps the topology it came up with)" if args.lab else "")
     _check_runs_dir(args.runs)
+    left_behind = False  # the lab could not be removed
     async with backend_for(args.connect if state is None else state.uri) as backend:
         if state is not None:
             await _check_up(state, backend)
@@ -124,11 +125,12 @@ async def run(args: argparse.Namespace) -> int:
                     err.print(f"lab {state.name} removed")
                 except LabError as exc:  # what ended the run, if anything, is the error
                     ProgressPrinter()(TeardownFailed(state.name, exc.message))
+                    left_behind = True
             else:
                 err.print(f"lab {state.name} is still up")
     _print_summary(summary)
     out.print(str(run_dir.path))
-    return 0 if summary.ok else 1
+    return 0 if summary.ok and not left_behind else 1  # a lab left behind fails CI too
 
 
 def _print_summary(summary: RunSummary) -> None:
@@ -155,17 +157,18 @@ async def _check_up(state: LabState, backend: Backend) -> None:
     if state.status != "up" or stopped:
         why = (f"{', '.join(stopped)} not running (the host rebooted, or a guest died)"
                if state.status == "up" else "not up yet (or its lab up was stopped)")
+        down = f"lab down {state.name}; then lab run TOPOLOGY PLAYBOOK"
         raise LabError(f"lab {state.name}: {why}",
-                       hint=f"lab down {state.name}; then lab run TOPOLOGY PLAYBOOK")
+                       hint=down if state.status == "up" else
+                       f"wait for its lab up to end; if that was stopped: {down}")
 
 
 async def _build_programs(book: Playbook, paths: Paths) -> None:
     """Compile the playbook's C programs now: an error in one is told before a lab
     boots, and the deploy steps find them built."""
     for step in book.steps:
-        action = step.action
-        if isinstance(action, Deploy) and (action.source is None or action.source.suffix == ".c"):
-            await build_program(action.source or action.program, paths.programs)
+        if isinstance(step.action, Deploy) and (program := step.action.to_compile) is not None:
+            await build_program(program, paths.programs)
 
 
 def _lab_topology(paths: Paths, lab: str) -> Topology:

@@ -27,9 +27,9 @@ async def tear_down(state: LabState, backend: Backend, store: StateStore,
     # Every removal is tried, networks even when a domain could not be removed; then the
     # first failure is raised, and the state kept for `lab down` to try again.
     failed: BackendError | None = None
-    for removals in ([domain(d) for d in domains], [network(n) for n in networks]):
+    for remove, names in ((domain, domains), (network, networks)):
         try:
-            await all_settled(*removals)
+            await all_settled(*(remove(name) for name in names))
         except BackendError as exc:
             failed = failed or exc
     if failed is not None:

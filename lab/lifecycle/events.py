@@ -65,7 +65,7 @@ class Removed(Event):
 
 @dataclass(frozen=True)
 class TeardownFailed(Event):
-    """A failed `lab up` could not remove all it had made."""
+    """A teardown (after a failed `lab up`, at the end of `lab run`) left part of a lab."""
 
     error: str
 

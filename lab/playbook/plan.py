@@ -100,6 +100,13 @@ class Deploy:
     dest: str  # path on the node
     timeout: float
 
+    @property
+    def to_compile(self) -> str | Path | None:
+        """What lab.programs.build_program compiles for it (None: copied as it is)."""
+        if self.source is None:
+            return self.program
+        return self.source if self.source.suffix == ".c" else None
+
 
 @dataclass(frozen=True)
 class TraceStart:

@@ -526,7 +526,8 @@ class _Resolver:
         misspelt name would make `absent` pass, and the others fail only after a run."""
         syscalls = self.top.tracers.strace.syscalls
         any_syscall = syscalls is None or any(s.startswith(("%", "!")) for s in syscalls)
-        names = list(getattr(e, field))
+        straced_names = {*(syscalls or ()), *PROCESS_CALLS}
+        everywhere = straced_names.union(*self.ftrace_names.values())
         told: set[str] = set()
         for node in nodes:
             ftraced = node in self.ftraced and e.tracer != "strace"
@@ -534,22 +535,34 @@ class _Resolver:
             if straced and any_syscall:
                 continue  # strace may record any system call: any name could be one
             recorded = set(self.ftrace_names.get(node, ())) if ftraced else set()
-            recorded |= {*(syscalls or ()), *PROCESS_CALLS} if straced else set()
-            for j, name in enumerate(names):
+            recorded |= straced_names if straced else set()
+            for j, name in enumerate(getattr(e, field)):
                 if name in recorded or name in told or not (ftraced or straced):
                     continue
                 told.add(name)
-                close = difflib.get_close_matches(name, sorted(recorded), n=1, cutoff=0.7)
-                elsewhere = [n for n, seen in self.ftrace_names.items() if name in seen]
-                how = ("tracers: {ftrace: {functions: {add: [NAME]}}} (or syscalls: for a "
-                       "system call)" if ftraced else "tracers: {strace: {syscalls: [NAME]}}")
                 self.issue((*loc, field, name if field == "count" else j),
                            f"no tracer of this playbook records {name!r} on node {node}",
-                           f"did you mean {close[0]!r}?" if close else
-                           f"ftrace records it on {', '.join(elsewhere)} only: start it on "
-                           f"{node} too" + (f", or for a system call: {how}".replace(
-                               "NAME", name) if straced else "") if elsewhere else
-                           f"trace it: {how.replace('NAME', name)}")
+                           self.record_hint(name, node, everywhere,
+                                            ftraced=ftraced, straced=straced))
+
+    def record_hint(self, name: str, node: str, everywhere: set[str], *, ftraced: bool,
+                    straced: bool) -> str:
+        """How to have `name` recorded on `node`, or the name that was meant."""
+        add = f"functions: {{add: [{name}]}}"
+        strace = f"tracers: {{strace: {{syscalls: [{name}]}}}}"
+        elsewhere = [n for n, seen in self.ftrace_names.items() if name in seen and n != node]
+        if elsewhere and ftraced:
+            return (f"ftrace records it on {', '.join(elsewhere)}: add it where {node}'s "
+                    f"trace starts too ({add})")
+        if elsewhere:
+            return (f"ftrace records it on {', '.join(elsewhere)}: start ftrace on {node} "
+                    f"too" + (f", or for a system call: {strace}" if straced else ""))
+        close = difflib.get_close_matches(name, sorted(everywhere), n=1, cutoff=0.7)
+        if close:
+            return f"did you mean {close[0]!r}?"
+        if ftraced:
+            return f"trace it: tracers: {{ftrace: {{{add}}}}} (or syscalls: for a system call)"
+        return f"trace it: {strace}"
 
 
 # --- small helpers ---------------------------------------------------------------

@@ -368,9 +368,10 @@ async def _pull(ctx: RunContext, node: str, action: Pull) -> NodeResult:
 
 async def _deploy(ctx: RunContext, step: Step, action: Deploy) -> list[NodeResult]:
     try:
-        if action.source is None or action.source.suffix == ".c":
-            binary = await build_program(action.source or action.program, ctx.program_cache)
+        if (program := action.to_compile) is not None:
+            binary = await build_program(program, ctx.program_cache)
         else:
+            assert action.source is not None
             binary = action.source  # an executable or a script, copied as it is
     except (LabError, OSError) as exc:
         why = str(exc) if isinstance(exc, LabError) else _reason("", exc)

@@ -22,6 +22,7 @@ import pytest
 from lab.cli.main import main, parse
 from lab.errors import BackendError
 from lab.paths import Paths
+from lab.run import RunSummary
 from lab.ssh import Endpoint
 from lab.ssh.session import Command, NodeSession, Sink, command_line
 from lab.state import TOPOLOGY_FILE, LabState, NetworkState, NodeState, StateStore
@@ -536,6 +537,30 @@ def test_run_compiles_the_programs_before_booting(capsys: pytest.CaptureFixture[
     assert code == 1
     assert "mine.c:1" in err and "nope" in err
     assert booted == []  # told before any guest boots
+
+
+def test_a_run_whose_lab_cannot_be_removed_fails(capsys: pytest.CaptureFixture[str],
+                                                 home: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """All went well but the teardown: a lab left running must fail a CI job."""
+    state = save_lab(home)
+
+    async def up(*_: object, **__: object) -> LabState:
+        return state
+
+    async def ran(*_: object, **__: object) -> RunSummary:
+        return RunSummary(lab=LAB, playbook=REPLYHI, topology=PAIR, ok=True)
+
+    async def stuck(*_: object, **__: object) -> None:
+        raise BackendError("cannot destroy domain sl-pair-1a2b3c-client")
+
+    monkeypatch.setattr("lab.cli.run.bring_up", up)
+    monkeypatch.setattr("lab.cli.run.run_playbook", ran)
+    monkeypatch.setattr("lab.cli.run.tear_down", stuck)
+    code, _, err = run(capsys, *RUN, "--runs", str(tmp_path / "runs"))
+    assert code == 1
+    assert (f"warning: lab {LAB} is not fully removed: cannot destroy domain "
+            f"sl-pair-1a2b3c-client (run `lab down {LAB}`)") in " ".join(err.split())
 
 
 def test_run_refuses_a_runs_directory_it_cannot_write_in(

@@ -71,9 +71,13 @@ CASES = [
         "expectations.yaml:24: expect[7].count.__sys_sokcet: no tracer of this playbook records '__sys_sokcet' on node server (hint: did you mean '__sys_socket'?)",
         "expectations.yaml:26: expect[8].present[0]: no tracer of this playbook records 'tcp_rcv_established' on node server (hint: trace it: tracers: {ftrace: {functions: {add: [tcp_rcv_established]}}} (or syscalls: for a system call))",
     ]),
+    ('expect-nodes.yaml', [
+        "expect-nodes.yaml:7: expect[0].absent[0]: no tracer of this playbook records 'tcp_rcv_established' on node client (hint: ftrace records it on server: add it where client's trace starts too (functions: {add: [tcp_rcv_established]}))",
+        "expect-nodes.yaml:8: expect[1].absent[0]: no tracer of this playbook records 'tcp_rcv_establishd' on node client (hint: did you mean 'tcp_rcv_established'?)",
+    ]),
     ('expect-strace.yaml', [
-        "expect-strace.yaml:9: expect[0].present[0]: no tracer of this playbook records 'recvfrom' on node client (hint: ftrace records it on server only: start it on client too, or for a system call: tracers: {strace: {syscalls: [recvfrom]}})",
-        "expect-strace.yaml:10: expect[1].absent[0]: no tracer of this playbook records 'tcp_rcv_established' on node client (hint: ftrace records it on server only: start it on client too, or for a system call: tracers: {strace: {syscalls: [tcp_rcv_established]}})",
+        "expect-strace.yaml:9: expect[0].present[0]: no tracer of this playbook records 'recvfrom' on node client (hint: ftrace records it on server: start ftrace on client too, or for a system call: tracers: {strace: {syscalls: [recvfrom]}})",
+        "expect-strace.yaml:10: expect[1].absent[0]: no tracer of this playbook records 'tcp_rcv_established' on node client (hint: ftrace records it on server: start ftrace on client too, or for a system call: tracers: {strace: {syscalls: [tcp_rcv_established]}})",
     ]),
     ('handles.yaml', [
         "handles.yaml:3: steps[0].wait: handle 'server' is only started later, on line 6 (hint: move this step after the run step that starts it)",

@@ -99,9 +99,10 @@ class LibvirtBackend:
             raise
         except libvirt.libvirtError as exc:
             # QEMU's complaint may come after warnings, and older ones spell it in lower case.
-            taken = HOSTFWD_REFUSED in str(exc.get_error_message() or exc).lower()
-            raise (PortTaken if taken else BackendError)(
-                f"cannot start node {spec.node}: {_msg(exc)}") from exc
+            said = str(exc.get_error_message() or exc).splitlines()
+            if taken := [line for line in said if HOSTFWD_REFUSED in line.lower()]:
+                raise PortTaken(f"cannot start node {spec.node}: {taken[0].strip()}") from exc
+            raise BackendError(f"cannot start node {spec.node}: {_msg(exc)}") from exc
         if is_local(self.uri):
             try:
                 await self._call(_quiet_taps, dom)
