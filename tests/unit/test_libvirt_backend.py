@@ -34,7 +34,7 @@ from lab.backends.base import (
 )
 from lab.backends.libvirt import LibvirtBackend
 from lab.backends.libvirt.backend import domain_xml
-from lab.errors import BackendError
+from lab.errors import BackendError, PortTaken
 from lab.lifecycle import events as ev
 from lab.lifecycle.down import tear_down
 from lab.paths import Paths
@@ -239,6 +239,31 @@ async def test_a_start_cancelled_while_libvirt_creates_the_domain_leaves_none(
         assert (await backend.owned()).domains == {}
     finally:
         await backend.close()
+
+
+class PortGone(LibvirtBackend):
+    """libvirt failing to start a guest because QEMU found its SSH port taken."""
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if getattr(fn, "__name__", "") == "createXML":
+            raise libvirt.libvirtError(
+                "internal error: qemu unexpectedly closed the monitor: warning: host doesn't "
+                "support requested feature\nqemu-system-x86_64: -netdev user,id=mgmt: Could "
+                "not set up host forwarding rule 'tcp:127.0.0.1:40022-:22'")
+        return await super()._call(fn, *args)
+
+
+async def test_a_taken_ssh_port_is_told_apart_with_qemus_words(tmp_path: Path) -> None:
+    host = tmp_path / "host.xml"
+    host.write_text(HOST_XML)
+    backend = PortGone(f"test://{host}")
+    try:
+        with pytest.raises(PortTaken) as caught:
+            await backend.start_domain(TCG_SPEC)
+    finally:
+        await backend.close()
+    assert str(caught.value).endswith(
+        "Could not set up host forwarding rule 'tcp:127.0.0.1:40022-:22'")
 
 
 async def test_unknown_domain_is_not_running(backend: LibvirtBackend) -> None:
