@@ -122,6 +122,16 @@ class Document(Generic[M]):
     locator: Locator
     unused_overrides: frozenset[str] = frozenset()
     variables: frozenset[str] = frozenset()  # what its templates use and its `vars:` declare
+    # Templates that failed, when the caller goes on to check the rest (`keep_going`):
+    # their issues, to raise with its own, and where, to say nothing more of those places.
+    issues: tuple[InputIssue, ...] = ()
+    failed: tuple[Loc, ...] = ()
+
+    def follows_from_a_failed_template(self, loc: Loc) -> bool:
+        """Whether an issue at `loc` would only repeat a failed template's: it is at the
+        value, or at the step or item holding it."""
+        return any(loc[:len(f)] == f or (len(loc) >= 2 and f[:len(loc)] == loc)
+                   for f in self.failed)
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, str]:
@@ -140,11 +150,13 @@ def parse_overrides(items: Iterable[str]) -> dict[str, str]:
 
 
 def load_document(path: Path, model: type[M], *, overrides: Mapping[str, str] = {},
-                  facts: Mapping[str, Any] = {}) -> Document[M]:
+                  facts: Mapping[str, Any] = {}, keep_going: bool = False) -> Document[M]:
     """Read, template and validate `path` as `model`; raises InputError.
 
     Templates see `vars:`, then the `--set` overrides (text, read as YAML), then
-    `facts` (values given by the caller, which nothing overrides)."""
+    `facts` (values given by the caller, which nothing overrides). With `keep_going`,
+    failed templates alone do not raise when the rest validates: they come back in
+    `Document.issues`, for the caller's own checks to be reported with them."""
     text = _read(path)
     root = _parse(path, text)
     if root is None:
@@ -164,11 +176,13 @@ def load_document(path: Path, model: type[M], *, overrides: Mapping[str, str] = 
     try:
         instance = model.model_validate(data)
     except ValidationError as exc:
-        issues += _pydantic_issues(exc, model, data, locator, walker.failed)
-    if issues:
+        raise InputError(sort_issues(
+            issues + _pydantic_issues(exc, model, data, locator, walker.failed))) from None
+    if issues and not keep_going:
         raise InputError(sort_issues(issues))
     known = frozenset(walker.used | set(root.get(VARS_KEY) or ()))
-    return Document(instance, locator, frozenset(overrides) - known, known)
+    return Document(instance, locator, frozenset(overrides) - known, known,
+                    tuple(issues), tuple(walker.failed))
 
 
 def unused_overrides(overrides: Mapping[str, str], documents: Iterable[Document[Any]],

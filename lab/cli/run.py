@@ -88,7 +88,8 @@ async def run(args: argparse.Namespace) -> int:
     elif len(args.files) == 2:
         state = None
         topology_file, playbook_file = args.files
-        document = load_document(topology_file, TopologyInput, overrides=overrides)
+        document = load_document(topology_file, TopologyInput, overrides=overrides,
+                                 keep_going=True)
         topology = expand(document, images=available_names())
         documents = [document]
     else:

@@ -38,7 +38,8 @@ def add_parser(sub: Subparsers) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.overrides)
-    document = load_document(args.topology, TopologyInput, overrides=overrides)
+    document = load_document(args.topology, TopologyInput, overrides=overrides,
+                             keep_going=True)
     topology = expand(document, images=available_names())
     refuse_unused_overrides(overrides, [document])
     options = UpOptions(timeout=args.timeout, accel=args.accel, mirror=args.mirror)

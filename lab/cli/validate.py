@@ -113,7 +113,8 @@ class _Check:
 
     def topology(self, path: Path) -> Topology | None:
         try:
-            doc = load_document(path, TopologyInput, overrides=self.overrides)
+            doc = load_document(path, TopologyInput, overrides=self.overrides,
+                                keep_going=True)
         except InputError as exc:
             self.failed(exc)
             return None

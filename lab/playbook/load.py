@@ -48,13 +48,16 @@ def read_playbook(path: Path, topology: Topology, *, lab_name: str | None = None
     """Parse, render and shape-check; `unused_overrides` is as for topologies."""
     facts = topology_facts(topology, lab_name=lab_name)
     try:
-        doc = load_document(path, PlaybookInput, overrides=overrides, facts=facts)
+        # Failed templates are raised with what resolve_playbook finds besides.
+        doc = load_document(path, PlaybookInput, overrides=overrides, facts=facts,
+                            keep_going=True)
     except InputError as exc:
         raise InputError([explain_missing_fact(i, facts) for i in exc.issues]) from None
     # A --set of a fact's name changes nothing here: the fact wins.
     shadowed = set(overrides) & set(FACT_NAMES)
     return replace(doc, unused_overrides=doc.unused_overrides | shadowed,
-                   variables=doc.variables - set(FACT_NAMES))
+                   variables=doc.variables - set(FACT_NAMES),
+                   issues=tuple(explain_missing_fact(i, facts) for i in doc.issues))
 
 
 

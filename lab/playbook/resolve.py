@@ -139,6 +139,8 @@ class _Resolver:
         self.ftrace = self.ftrace_settings()  # playbook-wide; trace steps build on it
 
     def issue(self, loc: Loc, message: str, hint: str | None = None) -> None:
+        if self.doc.follows_from_a_failed_template(loc):
+            return
         self.issues.append(self.locator.issue(loc, message, hint=hint))
 
     def line(self, loc: Loc) -> int:
@@ -148,8 +150,8 @@ class _Resolver:
         self.check_vars()
         steps = [self.step(i, s) for i, s in enumerate(self.top.steps)]
         expect = [self.expectation(i, e) for i, e in enumerate(self.top.expect)]
-        if self.issues:
-            raise InputError(sort_issues(self.issues))
+        if issues := [*self.doc.issues, *self.issues]:
+            raise InputError(sort_issues(issues))
         return Playbook(
             name=self.top.name, description=self.top.description.strip(),
             path=self.locator.file, lab=self.lab, topology=self.topology.name,

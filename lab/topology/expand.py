@@ -157,7 +157,8 @@ def load_topology(path: Path, *, overrides: Mapping[str, str] = {},
 
     `images`, when given, are the image names that exist; others are reported.
     """
-    return expand(load_document(path, TopologyInput, overrides=overrides), images=images)
+    return expand(load_document(path, TopologyInput, overrides=overrides, keep_going=True),
+                  images=images)
 
 
 def expand(doc: Document[TopologyInput], *, images: Collection[str] | None = None) -> Topology:
@@ -177,13 +178,15 @@ class _Member:
 
 class _Expander:
     def __init__(self, doc: Document[TopologyInput], images: Collection[str] | None) -> None:
+        self.doc = doc
         self.top = doc.model
         self.locator = doc.locator
         self.images = images
         self.issues: list[InputIssue] = []
 
     def issue(self, loc: Loc, message: str, hint: str | None = None) -> None:
-        self.issues.append(self.locator.issue(loc, message, hint=hint))
+        if not self.doc.follows_from_a_failed_template(loc):
+            self.issues.append(self.locator.issue(loc, message, hint=hint))
 
     def run(self) -> Topology:
         self.check_nodes()
@@ -199,8 +202,8 @@ class _Expander:
                            "attach nodes to it under links:, or remove it")
             for family in ("ipv4", "ipv6"):
                 self.assign(name, subnets[family].get(name), family, group)
-        if self.issues:
-            raise InputError(sort_issues(self.issues))
+        if issues := [*self.doc.issues, *self.issues]:
+            raise InputError(sort_issues(issues))
         return self.build(members, by_network, subnets)
 
     # --- nodes -----------------------------------------------------------------

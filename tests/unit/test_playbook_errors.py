@@ -116,6 +116,12 @@ CASES = [
         "step-fields.yaml:7: steps[1].wait_port.prot: unknown field (hint: did you mean 'proto'?)",
         "step-fields.yaml:9: steps[2].deploy.dst: unknown field (hint: did you mean 'dest'?)",
     ]),
+    # A failed template does not hide what else is wrong.
+    ('templates-and-more.yaml', [
+        "templates-and-more.yaml:4: steps[0].run: template error: 'dict object' has no attribute 'carol' (hint: nodes: client, server)",
+        "templates-and-more.yaml:5: steps[1].node: unknown node 'carol' (hint: nodes of topology pair: client, server)",
+        "templates-and-more.yaml:7: steps[2].stop: unknown handle 'nosuch' (hint: start a command with background: NAME on a run step first)",
+    ]),
     ('templates.yaml', [
         "templates.yaml:6: steps[0].run: template error: 'dict object' has no attribute 'sever' (hint: did you mean 'server'? nodes: client, server)",
         "templates.yaml:8: steps[1].run: template error: 'dict object' has no attribute 'ipv5' (hint: did you mean 'ipv6'?)",

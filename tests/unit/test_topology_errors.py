@@ -87,6 +87,12 @@ CASES = [
     ('reserved-name.yaml', [
         "reserved-name.yaml:4: nodes.all: 'all' cannot name a node: in playbooks it means every node (hint: give the node another name)",
     ]),
+    # A failed template does not hide what else is wrong.
+    ('templates-and-more.yaml', [
+        "templates-and-more.yaml:3: nodes.client.memory: undefined variable 'mem' (hint: define it under vars: or pass --set mem=VALUE)",
+        "templates-and-more.yaml:6: links[0].network: unknown network 'lan' (hint: define it under networks:)",
+        "templates-and-more.yaml:6: links[0].nodes[1]: unknown node 'sever' (hint: did you mean 'server'?)",
+    ]),
     ('templates.yaml', [
         "templates.yaml:6: nodes.client.memory: undefined variable 'mem' (hint: define it under vars: or pass --set mem=VALUE)",
         "templates.yaml:9: nodes.server.image: template error: unexpected end of template, expected 'end of print statement' (hint: templates are Jinja2: {{ expression }} and {% statement %})",
