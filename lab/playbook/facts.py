@@ -17,6 +17,7 @@ identifiers (web-1) are reached with brackets: nodes['web-1'].ipv4.
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -79,13 +80,23 @@ def explain_missing_fact(issue: InputIssue, facts: Mapping[str, Any]) -> InputIs
 
 
 def _read_from(name: str, issue: InputIssue) -> str | None:
-    """What the template read `name` from ("nodes" in nodes.sever.ipv4), if its line says."""
+    """What the template read `name` from ("nodes" in nodes.sever.ipv4, "server" in
+    nodes['server'].ipv5), if its text in the file says: the issue's line, and the lines
+    of a block scalar (run: |) under it."""
     try:
-        line = issue.file.read_text().splitlines()[(issue.line or 0) - 1]
+        lines = issue.file.read_text().splitlines()
+        first = lines[(issue.line or 0) - 1]
     except (OSError, UnicodeDecodeError, IndexError):
         return None
-    found = re.search(rf"([\w-]+)(?:\s*\.\s*|\[\s*['\"]){re.escape(name)}\b", line)
-    return found.group(1) if found else None
+    indent = len(first) - len(first.lstrip())
+    block = itertools.takewhile(
+        lambda line: not line.strip() or len(line) - len(line.lstrip()) > indent,
+        lines[issue.line or 0:])
+    text = "\n".join([first, *block])
+    word = re.escape(name)
+    found = re.search(rf"(?:\[\s*['\"]([\w-]+)['\"]\s*\]|([\w-]+))"
+                      rf"(?:\s*\.\s*{word}\b|\s*\[\s*['\"]{word}['\"])", text)
+    return (found.group(1) or found.group(2)) if found else None
 
 
 def _fact_hint(name: str, facts: Mapping[str, Any], owner: str | None) -> str | None:

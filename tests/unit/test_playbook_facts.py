@@ -102,6 +102,25 @@ def test_a_missing_name_is_looked_for_where_the_template_read_it(
     assert [i.hint for i in caught.value.issues] == ["nodes: a, b, c", "nodes: a, b, c"]
 
 
+def test_a_missing_name_in_a_block_or_behind_brackets_is_found_too(
+        v4only: Topology, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("p.yaml").write_text(textwrap.dedent("""\
+        name: p
+        steps:
+          - node: a
+            run: |
+              echo start
+              ping {{ nodes.carol.ipv4 }}
+          - node: a
+            run: "ping {{ nodes['b'].ipv44 }}"
+        """))
+    with pytest.raises(InputError) as caught:
+        load_playbook(Path("p.yaml"), v4only)
+    assert [i.hint for i in caught.value.issues] == [
+        "nodes: a, b, c", "did you mean 'ipv4'?"]
+
+
 def test_roles_select_nodes(v4only: Topology, tmp_path: Path,
                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
