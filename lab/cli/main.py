@@ -141,15 +141,33 @@ def _failure(args: argparse.Namespace, code: int) -> int:
 
 
 async def _until_terminated(work: Coroutine[Any, Any, int]) -> int:
-    """Run a verb; SIGTERM cancels it like Ctrl-C does, so its cleanup still runs."""
+    """Run a verb; Ctrl-C or SIGTERM cancels it, so its cleanup runs, and a second one
+    does not cut that cleanup short (it would leave half a lab behind)."""
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    received: list[signal.Signals] = []
+
+    def stop(signum: signal.Signals) -> None:
+        if received:
+            sys.stderr.write("still removing what was started; a moment\n")
+            return
+        received.append(signum)
+        task.cancel()
+    # A Ctrl-C the shell told this process to ignore (a background job) stays ignored.
+    caught = [s for s in (signal.SIGINT, signal.SIGTERM)
+              if s != signal.SIGINT or signal.getsignal(s) is not signal.SIG_IGN]
+    for signum in caught:
+        loop.add_signal_handler(signum, stop, signum)
     try:
         return await work
+    except asyncio.CancelledError:
+        if received == [signal.SIGINT]:
+            raise KeyboardInterrupt from None
+        raise
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        for signum in caught:
+            loop.remove_signal_handler(signum)
 
 
 def run() -> None:

@@ -25,30 +25,36 @@ class Route:
 
 def routes(topology: Topology, node: Node) -> list[Route]:
     """The routes `node` needs to every network it is not on that a router reaches."""
+    return [route for family in ("ipv4", "ipv6") for route in _routes(topology, node, family)]
+
+
+def _routes(topology: Topology, node: Node, family: str) -> list[Route]:
+    """One family's routes: only through networks, and router addresses, of that family."""
+    networks = {n.name: n for n in topology.networks if getattr(n, family) is not None}
     routers_on: dict[str, list[Node]] = {}
     for other in topology.nodes:
         if other.role == ROUTER and other.name != node.name:
             for i in other.interfaces:
-                routers_on.setdefault(i.network, []).append(other)
+                if i.network in networks and getattr(i, family) is not None:
+                    routers_on.setdefault(i.network, []).append(other)
     # Breadth first over networks: each one reached remembers the first hop to it.
     first_hop: dict[str, tuple[Node, str]] = {}  # network → (router, network shared)
-    seen = {i.network for i in node.interfaces}
-    queue = deque(seen)
+    seen = {i.network for i in node.interfaces
+            if i.network in networks and getattr(i, family) is not None}
+    queue = deque(sorted(seen, key=list(networks).index))
     while queue:
         network = queue.popleft()
         for router in routers_on.get(network, []):
             hop = first_hop.get(network, (router, network))
             for i in router.interfaces:
-                if i.network not in seen:
+                if i.network in networks and getattr(i, family) is not None \
+                        and i.network not in seen:
                     seen.add(i.network)
                     first_hop[i.network] = hop
                     queue.append(i.network)
-    networks = {n.name: n for n in topology.networks}
     out: list[Route] = []
     for target, (router, shared) in first_hop.items():
-        via = router.interface(shared)
-        for destination, gateway in ((networks[target].ipv4, via.ipv4),
-                                     (networks[target].ipv6, via.ipv6)):
-            if destination is not None and gateway is not None:
-                out.append(Route(destination, gateway.ip))
+        destination = getattr(networks[target], family)
+        gateway = getattr(router.interface(shared), family)
+        out.append(Route(destination, gateway.ip))
     return out

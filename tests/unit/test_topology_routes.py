@@ -56,3 +56,27 @@ def test_each_network_is_reached_through_the_nearest_router(chain: Topology) -> 
         "b": [("10.2.0.0/24", "10.3.0.1"), ("10.1.0.0/24", "10.3.0.1")],
         "c": [], "d": [],  # no router on their network: on their own
     }
+
+
+def test_each_family_takes_a_path_that_has_it(tmp_path: Path) -> None:
+    """Two routers share a dual-stack network and an IPv4-only one: IPv6 goes over the
+    first, whatever IPv4 does."""
+    path = tmp_path / "dual.yaml"
+    path.write_text(textwrap.dedent("""\
+        name: dual
+        nodes: {client: {}, r1: {role: router}, r2: {role: router}, server: {}}
+        networks:
+          a: {ipv4: 10.1.0.0/24, ipv6: "fd01::/64"}
+          d: {ipv4: 10.9.0.0/24, ipv6: false}
+          b: {ipv4: 10.2.0.0/24, ipv6: "fd02::/64"}
+          c: {ipv4: 10.3.0.0/24, ipv6: "fd03::/64"}
+        links:
+          - {network: a, nodes: [client, r1]}
+          - {network: d, nodes: [r1, r2]}
+          - {network: b, nodes: [r1, r2]}
+          - {network: c, nodes: [r2, server]}
+        """))
+    routes_of = table(load_topology(path))
+    assert ("fd03::/64", "fd02::2") in routes_of["r1"]  # r2 over b: d has no IPv6
+    assert [r for r in routes_of["r1"] if r[0] == "10.3.0.0/24"] == [("10.3.0.0/24", "10.9.0.2")]
+    assert ("fd03::/64", "fd01::2") in routes_of["client"]
