@@ -60,15 +60,27 @@ def slices(events: Iterable[Event]) -> tuple[list[Slice], list[Event]]:
     return found, instants
 
 
+def returning(events: Iterable[Event]) -> set[tuple[str, str]]:
+    """(node, function) of the functions that return in the trace: the others were
+    probed without a return probe (tcp_fin, move_addr_to_user...) and nest nothing."""
+    return {(e.node, e.name) for e in events if e.kind is Kind.FUNC_RETURN}
+
+
+def opens(e: Event, returns: set[tuple[str, str]]) -> bool:
+    """Whether `e` begins a call that a later event of its thread ends."""
+    return e.kind is Kind.SYSCALL_ENTRY or (
+        e.kind is Kind.FUNC_ENTRY and (e.node, e.name) in returns)
+
+
 def _node_slices(events: list[Event], found: list[Slice], instants: list[Event]) -> None:
     """One node's slices into `found`, its instants into `instants`."""
-    returning = {e.name for e in events if e.kind is Kind.FUNC_RETURN}
+    returns = returning(events)
     stacks: dict[int, list[Event]] = defaultdict(list)  # by thread
     last: dict[int, int] = {}
     for e in events:
         last[e.tid] = e.ts
         stack = stacks[e.tid]
-        if e.kind is Kind.SYSCALL_ENTRY or (e.kind is Kind.FUNC_ENTRY and e.name in returning):
+        if opens(e, returns):
             stack.append(e)
         elif e.kind in RETURNS:
             if stack and stack[-1].name == e.name:  # nearly always: the innermost call

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from lab.correlate.correlation import Correlation
 from lab.events import Event, Kind
-from lab.export.slices import ENTRIES, RETURNS, returned
+from lab.export.slices import RETURNS, opens, returned, returning
 
 ARROWS = {Kind.SYSCALL_ENTRY: "→", Kind.FUNC_ENTRY: "→", Kind.SYSCALL_EXIT: "←",
           Kind.FUNC_RETURN: "←", Kind.SOCK_STATE: "•", Kind.TRACEPOINT: "•"}
-LEAVES = frozenset({"tcp_set_state", "tcp_fin", "tcp_close"})  # probed without a return
 INDENT = "  "
 
 
@@ -34,6 +33,7 @@ def timeline(result: Correlation) -> str:
               for node in sorted(set(result.nodes) - set(fits) - {reference})]
     start = result.origin
     depth: dict[tuple[str, int], int] = {}
+    returns = returning(events)
     processes = {(e.node, e.pid, e.comm) for e in events}
     width = max(len(f"{comm}[{pid}]") for _, pid, comm in processes)
     node_width = max(map(len, result.nodes))
@@ -47,7 +47,7 @@ def timeline(result: Correlation) -> str:
             depth[key] = max(depth.get(key, 0) - 1, 0)
         lines.append(f"{(times[i] - start) / 1e9:+12.6f}  {who[(e.node, e.pid, e.comm)]}"
                      f"{INDENT * depth.get(key, 0)}{ARROWS[e.kind]} {_call(e)}")
-        if e.kind in ENTRIES and e.name not in LEAVES:
+        if opens(e, returns):
             depth[key] = depth.get(key, 0) + 1
     return "\n".join(lines) + "\n"
 

@@ -6,7 +6,7 @@ import re
 
 from lab.correlate.correlation import correlate
 from lab.export.timeline import timeline
-from tests.unit.test_correlate_pairing import ftrace_run
+from tests.unit.test_correlate_pairing import ftrace_nodes, ftrace_run
 
 
 def test_classic_calls_of_both_sides_in_causal_order() -> None:
@@ -31,3 +31,12 @@ def test_classic_calls_of_both_sides_in_causal_order() -> None:
     assert any("← inet_csk_accept = sock " in c for c in calls)
     times = [float(line.split()[0]) for line in lines[2:]]
     assert times == sorted(times)
+
+
+def test_a_function_probed_without_a_return_nests_nothing() -> None:
+    """move_addr_to_user (entry only) inside each receive: every receive of the UDP server
+    starts at the same depth, however many came before."""
+    text = timeline(correlate(ftrace_nodes("linux-6.1", "udp2", ["alice", "bob", "server"])))
+    receives = [line for line in text.splitlines() if " server " in line and "→ recvfrom" in line]
+    assert len(receives) >= 6
+    assert len({line.index("→") for line in receives}) == 1
