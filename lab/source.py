@@ -401,8 +401,11 @@ class _Walker:
         except UndefinedError as exc:
             # Only a bare name is a missing variable; `d.x` is a template error.
             if name := re.fullmatch(r"'(\w+)' is undefined", str(exc)):
-                self._fail(loc, line, f"undefined variable '{name.group(1)}'",
-                           f"define it under vars: or pass --set {name.group(1)}=VALUE")
+                missing = name.group(1)
+                close = _close(missing, sorted(self.variables))
+                self._fail(loc, line, f"undefined variable '{missing}'",
+                           f"did you mean '{close}'?" if close else
+                           f"define it under vars: or pass --set {missing}=VALUE")
             else:
                 self._fail(loc, line, f"template error: {exc}")
         except TemplateError as exc:

@@ -127,7 +127,7 @@ CASES = [
         "templates.yaml:8: steps[1].run: template error: 'dict object' has no attribute 'ipv5' (hint: did you mean 'ipv6'?)",
         "templates.yaml:10: steps[2].run: template error: 'dict object' has no attribute 'lna' (hint: did you mean 'lan'? networks: lan)",
         "templates.yaml:12: steps[3].run: template error: 'dict object' has no attribute 'nmae' (hint: did you mean 'name'?)",
-        "templates.yaml:16: steps[5].run: undefined variable 'prot' (hint: define it under vars: or pass --set prot=VALUE)",
+        "templates.yaml:16: steps[5].run: undefined variable 'prot' (hint: did you mean 'port'?)",
     ]),
     ('tracer-names.yaml', [
         "tracer-names.yaml:3: tracers.bpftrace: unknown field (hint: did you mean 'ftrace'?)",
