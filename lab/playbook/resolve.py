@@ -480,6 +480,10 @@ class _Resolver:
         if check is None or not nodes:
             return None
         self.check_recorded(loc, given[0], e, nodes)
+        if e.comm is not None and e.comm not in self.ftrace.comms and (close := (
+                difflib.get_close_matches(e.comm, list(self.ftrace.comms), n=1, cutoff=0.75))):
+            self.issue((*loc, "comm"), f"ftrace traces no process named {e.comm!r}",
+                       f"did you mean {close[0]!r}? it traces: {', '.join(self.ftrace.comms)}")
         kinds = (DEFAULT_KINDS if e.kind is None else tuple(Kind) if e.kind == "any"
                  else (Kind(e.kind),))
         return Expectation(index=i, name=e.name or describe_check(check, nodes, e.comm),

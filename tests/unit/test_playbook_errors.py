@@ -74,6 +74,7 @@ CASES = [
     ('expect-nodes.yaml', [
         "expect-nodes.yaml:7: expect[0].absent[0]: no tracer of this playbook records 'tcp_rcv_established' on node client (hint: ftrace records it on server: add it where client's trace starts too (functions: {add: [tcp_rcv_established]}))",
         "expect-nodes.yaml:8: expect[1].absent[0]: no tracer of this playbook records 'tcp_rcv_establishd' on node client (hint: did you mean 'tcp_rcv_established'?)",
+        "expect-nodes.yaml:9: expect[2].comm: ftrace traces no process named 'helo' (hint: did you mean 'hello'? it traces: hello)",
     ]),
     ('expect-strace.yaml', [
         "expect-strace.yaml:9: expect[0].present[0]: no tracer of this playbook records 'recvfrom' on node client (hint: ftrace records it on server: start ftrace on client too, or for a system call: tracers: {strace: {syscalls: [recvfrom]}})",
