@@ -55,9 +55,9 @@ async def run(args: argparse.Namespace) -> int:
     if not events_file.is_file():
         if (run_dir / PLAYBOOK).is_file():  # `lab run` made it, and stopped early
             raise UsageError(f"{run_dir}: the run ended before its traces were parsed "
-                             "(no events.jsonl)",
-                             hint="it was interrupted or the lab failed; what was collected "
-                                  "is in raw/ and outputs/: run the playbook again")
+                             f"(no events.jsonl){_where_it_stopped(run_dir)}",
+                             hint="what was collected is in raw/ and outputs/: run the "
+                                  "playbook again")
         what = ("no events.jsonl here" if run_dir.is_dir() else
                 "not a directory" if run_dir.exists() else "no such directory")
         raise UsageError(f"{run_dir}: {what}",
@@ -89,6 +89,17 @@ async def run(args: argparse.Namespace) -> int:
         err.print(escape(line))
     write_reports(run_dir, result, on_written=lambda path: out.print(str(path)))
     return 0
+
+
+def _where_it_stopped(run_dir: Path) -> str:
+    """", interrupted during step 3 (say hello)", as an interrupted run's summary.json
+    tells; else that it was interrupted or its lab failed."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+        last = summary["steps"][-1]
+        return f": interrupted during step {last['index'] + 1} ({last['name']})"
+    except (OSError, ValueError, LookupError, TypeError):
+        return ": it was interrupted, or its lab failed"
 
 
 def _first_node(run_dir: Path) -> str | None:

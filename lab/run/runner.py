@@ -58,6 +58,13 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
         ctx = RunContext(book, state, sessions, run_dir, paths.programs, tidy=tidy)
         try:
             await _steps(ctx, summary, on_step)
+        except asyncio.CancelledError:
+            # Interrupted: say so, and how far it got, for `lab report` and for people.
+            summary.interrupted = True
+            summary.seconds = round(time.monotonic() - started, 3)
+            _copy_consoles(state, run_dir)
+            (run_dir.path / "summary.json").write_text(summary.to_json())
+            raise
         finally:
             # Leave nothing running in the guests, whatever happened above.
             await asyncio.shield(_wind_down(ctx))

@@ -127,5 +127,7 @@ def test_an_interrupted_run_takes_its_lab_down(signal_names: list[str], tmp_path
     assert f"lab {lab_name} removed" in rest
     assert not leftovers(lab_name)
     [run_dir] = tmp_path.iterdir()
+    assert json.loads((run_dir / "summary.json").read_text())["interrupted"] is True
     report = lab("report", str(run_dir), check=False)
-    assert "the run ended before its traces were parsed" in report.stderr
+    assert "the run ended before its traces were parsed (no events.jsonl): interrupted " \
+        "during step " in report.stderr

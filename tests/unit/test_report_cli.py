@@ -58,7 +58,12 @@ def test_a_run_that_stopped_before_its_traces_were_parsed(
     code, _, error = report(capsys, str(tmp_path))
     assert code == 2
     assert error.startswith(f"error: {tmp_path}: the run ended before its traces were parsed "
-                            "(no events.jsonl) (hint: it was interrupted or the lab failed")
+                            "(no events.jsonl): it was interrupted, or its lab failed (hint: ")
+    # An interrupted run's summary says how far it got.
+    (tmp_path / "summary.json").write_text(json.dumps(
+        {"interrupted": True, "steps": [{"index": 0, "name": "deploy replyhi"},
+                                        {"index": 1, "name": "say hello"}]}))
+    assert ": interrupted during step 2 (say hello) (hint: " in report(capsys, str(tmp_path))[2]
 
 
 def test_a_bad_line_is_named_with_its_field_and_left_out(
