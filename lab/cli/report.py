@@ -76,7 +76,7 @@ async def run(args: argparse.Namespace) -> int:
                   "unreadable lines left out")
     nodes = sorted({e.node for e in events})
     if args.reference is not None and events and args.reference not in nodes:
-        raise UsageError(f"--reference {args.reference}: no events of that node in "
+        raise UsageError(f"--reference {args.reference}: no node of that name has events in "
                          f"{events_file}", hint=f"nodes with events: {', '.join(nodes)}")
     reference = choose_reference(nodes, args.reference or _first_node(run_dir))
     if not events:

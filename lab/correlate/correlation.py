@@ -59,6 +59,7 @@ class Summary:
     clocks: dict[str, str]  # node → its clock fit in brief (the reports explain it whole)
     latency_ns: dict[str, dict[str, int] | None]  # run_statistics
     unattributed: dict[str, int]  # why events fit no connection → how many
+    unaligned: list[str] = field(default_factory=list)  # nodes whose clocks nothing aligns
 
 
 @dataclass
@@ -96,7 +97,9 @@ class Correlation:
         reasons = Counter(u.reason for u in self.pairing.unattributed)
         return Summary(paired, len(connections) - paired, len(self.inversions),
                        {node: fit.brief() for node, fit in sorted(self.fits.items())},
-                       dict(run_statistics(self.latencies)), dict(sorted(reasons.items())))
+                       dict(run_statistics(self.latencies)), dict(sorted(reasons.items())),
+                       sorted(n for n, fit in self.fits.items()
+                              if fit.quality is Quality.NO_DATA))
 
     def clock(self, node: str) -> Callable[[int], int]:
         """`node`'s timestamps onto the reference clock: `result.clock(node)(ts)`."""

@@ -32,8 +32,11 @@ LATENCIES = {"connect_to_accept": "connectâ†’accept", "send_to_receive": "sendâ†
 
 def summary_lines(summary: Summary) -> list[str]:
     """A correlation's summary for the terminal."""
+    # Messages between nodes whose clocks nothing aligns cannot be checked for order.
+    checked = ("" if not summary.unaligned else
+               f" (not checked with {', '.join(summary.unaligned)}: clocks not aligned)")
     lines = [f"connections: {summary.paired} paired, {summary.unpaired} one-sided; "
-             f"{summary.inversions} inversions after clock alignment"]
+             f"{summary.inversions} inversions after clock alignment{checked}"]
     lines += [f"clock {brief}" for _, brief in sorted(summary.clocks.items())]
     medians = [f"{label} {duration(stats['median'])}" for key, label in LATENCIES.items()
                if (stats := summary.latency_ns.get(key)) is not None]

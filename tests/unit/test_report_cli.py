@@ -99,7 +99,7 @@ def test_an_unknown_reference_node(tmp_path: Path, capsys: pytest.CaptureFixture
     write_events(tmp_path / "events.jsonl", synthetic_run(1).events)
     code, _, err = report(capsys, str(tmp_path), "--reference", "router")
     assert code == 2
-    assert err == (f"error: --reference router: no events of that node in "
+    assert err == (f"error: --reference router: no node of that name has events in "
                    f"{tmp_path / 'events.jsonl'} (hint: nodes with events: client, server)\n")
 
 
@@ -135,7 +135,7 @@ def test_when_the_first_node_traced_nothing_the_next_is_the_reference(
     assert json.loads((tmp_path / "connections.json").read_text())["reference"] == "server"
     # Asked for by name, a node without events is still refused.
     code, _, err = report(capsys, str(tmp_path), "--reference", "client")
-    assert code == 2 and "--reference client: no events of that node" in err
+    assert code == 2 and "--reference client: no node of that name has events" in err
 
 
 def test_a_missing_directory_and_the_events_file_itself(
@@ -175,3 +175,14 @@ def test_the_terminal_summary_tells_events_left_out_of_every_connection() -> Non
     assert summary_lines(summary)[-1] == (
         "not in any connection: 77 events (datagram socket call with no peer address)")
     assert not any("listening" in line for line in summary_lines(summary))
+
+
+def test_inversions_are_not_claimed_checked_across_unaligned_clocks() -> None:
+    summary = Summary(paired=2, unpaired=0, inversions=0, clocks={}, latency_ns={},
+                      unattributed={}, unaligned=["client2", "server"])
+    assert summary_lines(summary)[0] == (
+        "connections: 2 paired, 0 one-sided; 0 inversions after clock alignment "
+        "(not checked with client2, server: clocks not aligned)")
+    aligned = Summary(paired=1, unpaired=0, inversions=0, clocks={}, latency_ns={},
+                      unattributed={})
+    assert summary_lines(aligned)[0].endswith("0 inversions after clock alignment")
