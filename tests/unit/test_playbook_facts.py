@@ -85,40 +85,33 @@ def test_a_missing_fact_fails_with_a_hint(v4only: Topology, tmp_path: Path,
     ]
 
 
+def hints(topology: Topology, steps: str) -> list[str | None]:
+    """The hints of the issues of a playbook made of `steps`, in the current directory."""
+    Path("p.yaml").write_text("name: p\nsteps:\n" + textwrap.dedent(steps))
+    with pytest.raises(InputError) as caught:
+        load_playbook(Path("p.yaml"), topology)
+    return [i.hint for i in caught.value.issues]
+
+
 def test_a_missing_name_is_looked_for_where_the_template_read_it(
         v4only: Topology, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    Path("p.yaml").write_text(textwrap.dedent("""\
-        name: p
-        steps:
-          - node: a
-            run: "ping {{ nodes.carol.ipv4 }}"
-          - node: a
-            run: "ping {{ nodes.peer.ipv4 }} {{ nodes['b'].ipv44 }}"
-        """))
-    with pytest.raises(InputError) as caught:
-        load_playbook(Path("p.yaml"), v4only)
     # Not "did you mean 'role'" (a fact), nor 'peer' (a role, not a node).
-    assert [i.hint for i in caught.value.issues] == ["nodes: a, b, c", "nodes: a, b, c"]
-
-
-def test_a_missing_name_in_a_block_or_behind_brackets_is_found_too(
-        v4only: Topology, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    Path("p.yaml").write_text(textwrap.dedent("""\
-        name: p
-        steps:
-          - node: a
-            run: |
-              echo start
-              ping {{ nodes.carol.ipv4 }}
-          - node: a
-            run: "ping {{ nodes['b'].ipv44 }}"
-        """))
-    with pytest.raises(InputError) as caught:
-        load_playbook(Path("p.yaml"), v4only)
-    assert [i.hint for i in caught.value.issues] == [
-        "nodes: a, b, c", "did you mean 'ipv4'?"]
+    assert hints(v4only, """\
+        - node: a
+          run: "ping {{ nodes.carol.ipv4 }}"
+        - node: a
+          run: "ping {{ nodes.peer.ipv4 }} {{ nodes['b'].ipv44 }}"
+        """) == ["nodes: a, b, c", "nodes: a, b, c"]
+    # In a block scalar, below its key's line, and behind brackets.
+    assert hints(v4only, """\
+        - node: a
+          run: |
+            echo start
+            ping {{ nodes.carol.ipv4 }}
+        - node: a
+          run: "ping {{ nodes['b'].ipv44 }}"
+        """) == ["nodes: a, b, c", "did you mean 'ipv4'?"]
 
 
 def test_roles_select_nodes(v4only: Topology, tmp_path: Path,
