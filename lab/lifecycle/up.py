@@ -52,7 +52,8 @@ from lab.state import (
     StateStore,
 )
 from lab.topology import Topology
-from lab.topology.routes import ROUTER, routes
+from lab.topology.expand import ROUTER
+from lab.topology.routes import routes
 
 MGMT_HOST = "127.0.0.1"
 PORT_ATTEMPTS = 3  # starts of a node whose SSH port was taken meanwhile

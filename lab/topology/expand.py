@@ -46,6 +46,7 @@ from lab.topology.model import (
 
 MAX_NODES = 255       # one MAC byte
 ALL_NODES = "all"     # what playbooks call every node
+ROUTER = "router"     # the role of nodes that forward (lab.topology.routes)
 # Data NICs sit in PCI slots 0x03 to 0x0f of the guest (domain.xml.j2): 0x10 is the
 # management NIC's.
 MAX_INTERFACES = 13
@@ -214,6 +215,13 @@ class _Expander:
         if ALL_NODES in self.top.nodes:
             self.issue(("nodes", ALL_NODES), f"'{ALL_NODES}' cannot name a node: in playbooks "
                        "it means every node", "give the node another name")
+        for name, node in self.top.nodes.items():
+            # Roles are free, but one means something: a near miss of it is a typo.
+            if node.role and node.role != ROUTER and \
+                    difflib.SequenceMatcher(None, node.role, ROUTER).ratio() >= 0.8:
+                self.issue(("nodes", name, "role"), f"role '{node.role}' is close to "
+                           f"'{ROUTER}', which forwards packets between networks",
+                           f"did you mean '{ROUTER}'?")
         if self.images is None:
             return
         for name, node in self.top.nodes.items():

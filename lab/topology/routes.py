@@ -12,9 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
-from lab.topology.expand import Node, Topology
-
-ROUTER = "router"  # the role of nodes that forward
+from lab.topology.expand import ROUTER, Node, Topology
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,9 @@ CASES = [
     ('reserved-name.yaml', [
         "reserved-name.yaml:4: nodes.all: 'all' cannot name a node: in playbooks it means every node (hint: give the node another name)",
     ]),
+    ('role-near-router.yaml', [
+        "role-near-router.yaml:4: nodes.r.role: role 'routr' is close to 'router', which forwards packets between networks (hint: did you mean 'router'?)",
+    ]),
     # A failed template does not hide what else is wrong.
     ('templates-and-more.yaml', [
         "templates-and-more.yaml:3: nodes.client.memory: undefined variable 'mem' (hint: define it under vars: or pass --set mem=VALUE)",
