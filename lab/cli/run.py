@@ -41,10 +41,14 @@ EPILOG = """\
 examples:
   lab run topologies/pair.yaml playbooks/replyhi.yaml
   lab run topologies/pair.yaml playbooks/concurrent.yaml --set connections=200 --keep
+  lab run topologies/star.yaml playbooks/udp.yaml     # one UDP server, two clients
   lab run --lab pair-3f2a9c playbooks/udp.yaml        # on a lab that is already up
 
+Before anything boots, both files are checked and the programs to deploy are
+compiled. With --lab, the playbook runs on the topology the lab came up with.
 The run directory (runs/<lab>-<time>/) holds the rendered topology and
-playbook, console logs, raw traces, events.jsonl and summary.json.
+playbook, console logs, raw traces, events.jsonl, the reports and summary.json;
+`lab report` writes the reports again.
 """
 
 
