@@ -10,13 +10,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from lab import ssh
-from lab.backends.base import DEFAULT_URI
+from lab.backends.base import DEFAULT_URI, Backend
 from lab.backends.libvirt import LibvirtBackend
 from lab.cli.common import err
 from lab.keys import PRIVATE_KEY_NAME
 from lab.lifecycle import events as ev
 from lab.paths import Paths
-from lab.state import StateStore
+from lab.state import LabState, StateStore
 
 
 @asynccontextmanager
@@ -40,6 +40,13 @@ async def node_session(lab: str | None, node: str) -> AsyncIterator[ssh.NodeSess
     key = labs.paths.lab_dir(state.name) / PRIVATE_KEY_NAME
     async with ssh.NodeSession.open(node, state.endpoint(node), key) as session:
         yield session
+
+
+async def stopped_nodes(state: LabState, backend: Backend) -> list[str]:
+    """The lab's nodes whose guest libvirt does not see running: the state file says
+    what was started, not what still runs."""
+    return [name for name, node in state.nodes.items()
+            if not await backend.domain_running(node.domain)]
 
 
 class ProgressPrinter:

@@ -12,7 +12,7 @@ from typing import Any
 from rich.markup import escape
 
 from lab.backends.base import Backend
-from lab.cli.access import ProgressPrinter, backend_for
+from lab.cli.access import ProgressPrinter, backend_for, stopped_nodes
 from lab.cli.common import Subparsers, add_connect_option, err, out
 from lab.errors import LabError, UsageError
 from lab.export.outputs import summary_lines
@@ -157,8 +157,7 @@ def _print_summary(summary: RunSummary) -> None:
 async def _check_up(state: LabState, backend: Backend) -> None:
     """A lab to run on is up, and its guests still run (the state file only says they
     were started)."""
-    stopped = [name for name, node in state.nodes.items()
-               if not await backend.domain_running(node.domain)]
+    stopped = await stopped_nodes(state, backend)
     if state.status != "up" or stopped:
         why = (f"{', '.join(stopped)} not running (the host rebooted, or a guest died)"
                if state.status == "up" else "not up yet (or its lab up was stopped)")

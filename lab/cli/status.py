@@ -9,7 +9,7 @@ import json
 from rich.markup import escape
 from rich.table import Table
 
-from lab.cli.access import backend_for, store
+from lab.cli.access import backend_for, stopped_nodes, store
 from lab.cli.common import Subparsers, err, out
 from lab.errors import LabError
 from lab.state import LabState
@@ -69,8 +69,7 @@ async def _stopped_nodes(states: list[LabState]) -> dict[str, list[str]]:
         try:
             async with backend_for(uri) as backend:
                 for state in (s for s in states if s.uri == uri and s.status == "up"):
-                    stopped[state.name] = [name for name, node in state.nodes.items()
-                                           if not await backend.domain_running(node.domain)]
+                    stopped[state.name] = await stopped_nodes(state, backend)
         except LabError as exc:
             err.print(f"[yellow]warning:[/yellow] cannot tell whether the guests run: "
                       f"{escape(exc.message)}")
