@@ -97,6 +97,15 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def refused(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]) -> tuple[str, str]:
+    """stdout and stderr of a command line argparse refuses (exit 2)."""
+    with pytest.raises(SystemExit) as caught:
+        main(list(argv))
+    assert caught.value.code == 2
+    out, err = capsys.readouterr()
+    return out, err
+
+
 # --- status -------------------------------------------------------------------
 
 def test_status_without_labs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -331,10 +340,7 @@ USAGE = ("usage: lab exec [options] NODE -- CMD [ARG...]\n"
 ])
 def test_exec_never_guesses_whose_option_it_is(capsys: pytest.CaptureFixture[str],
                                                argv: tuple[str, ...], message: str) -> None:
-    with pytest.raises(SystemExit) as caught:
-        main(list(argv))
-    assert caught.value.code == 2
-    assert capsys.readouterr() == ("", f"{USAGE}lab exec: error: {message}\n")
+    assert refused(capsys, argv) == ("", f"{USAGE}lab exec: error: {message}\n")
 
 
 @pytest.mark.parametrize("argv", [("cp", "a.txt", "b.txt"),
@@ -410,10 +416,7 @@ def test_help_lists_every_verb(capsys: pytest.CaptureFixture[str]) -> None:
 ])
 def test_a_misspelt_verb_gets_a_suggestion(capsys: pytest.CaptureFixture[str],
                                            argv: tuple[str, ...], message: str) -> None:
-    with pytest.raises(SystemExit) as caught:
-        main(list(argv))
-    assert caught.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1] == message
+    assert refused(capsys, argv)[1].splitlines()[-1] == message
 
 
 PAIR, REPLYHI = str(ROOT / "topologies" / "pair.yaml"), str(ROOT / "playbooks" / "replyhi.yaml")

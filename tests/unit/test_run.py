@@ -37,6 +37,7 @@ TRACES = ROOT / "tests" / "fixtures" / "ftrace" / "linux-5.10"
 LAB = "pair-0a0b0c"
 REPORTS = ("events.jsonl", "connections.json", "timeline.txt", "trace.json", "report.html",
            "summary.json")
+TRACED = "name: traced\ntracers:\n  ftrace: {comms: [replyhi, hello]}\nsteps:\n"
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="strace steps build "
                                                                      "the clock reader")
 
@@ -54,6 +55,10 @@ class Lab:
         tracefs = self.guests["client"].tracefs
         assert tracefs is not None
         return tracefs
+
+    async def run_traced(self, steps: str) -> tuple[RunSummary, Path]:
+        """A run of `steps` (a YAML list) with ftrace following replyhi and hello."""
+        return await self.run(TRACED + textwrap.dedent(steps))
 
     async def run(self, playbook: str) -> tuple[RunSummary, Path]:
         file = self.tmp / "book.yaml"
@@ -146,11 +151,7 @@ async def test_a_node_whose_tracer_cannot_stop_costs_only_its_own_trace(lab: Lab
     # The run fails before its trace stop step: the tracers are stopped at the end,
     # the client's first (started first), and the client's stop fails.
     lab.client_tracefs.fail.add("stop")
-    summary, run_dir = await lab.run("""\
-        name: wind-down
-        tracers:
-          ftrace: {comms: [replyhi, hello]}
-        steps:
+    summary, run_dir = await lab.run_traced("""\
           - {node: client, trace: {start: ftrace}}
           - {node: server, trace: {start: ftrace}}
           - {node: client, run: "false"}
@@ -183,11 +184,7 @@ async def test_a_step_that_raises_still_leaves_a_complete_run(
         return await real(ctx, step)
     monkeypatch.setattr(runner_module, "run_step", run_step)
 
-    summary, run_dir = await lab.run("""\
-        name: escape
-        tracers:
-          ftrace: {comms: [replyhi, hello]}
-        steps:
+    summary, run_dir = await lab.run_traced("""\
           - {nodes: all, trace: {start: ftrace}}
           - {node: server, run: "true"}
           - {nodes: all, trace: {stop: ftrace}}
@@ -203,11 +200,7 @@ async def test_a_step_that_raises_still_leaves_a_complete_run(
 async def test_a_tracer_whose_stop_step_failed_is_not_stopped_again(lab: Lab) -> None:
     client = lab.client_tracefs
     client.fail.add("stop")
-    _, run_dir = await lab.run("""\
-        name: stop-fails
-        tracers:
-          ftrace: {comms: [replyhi, hello]}
-        steps:
+    _, run_dir = await lab.run_traced("""\
           - {nodes: all, trace: {start: ftrace}}
           - {nodes: all, trace: {stop: ftrace}}
         """)
@@ -225,11 +218,7 @@ async def test_a_trace_step_past_its_timeout_fails_on_its_node_only(
         lab: Lab, slow: str) -> None:
     client = lab.client_tracefs
     client.hang.add(slow)
-    summary, run_dir = await lab.run("""\
-        name: slow-trace
-        tracers:
-          ftrace: {comms: [replyhi, hello]}
-        steps:
+    summary, run_dir = await lab.run_traced("""\
           - {nodes: all, trace: {start: ftrace}, timeout: 0.5}
           - {nodes: all, trace: {stop: ftrace}, timeout: 0.5}
         """)
@@ -253,11 +242,7 @@ async def test_a_tracer_that_fails_after_its_trace_was_saved_is_reported(
         lab: Lab, caplog: pytest.LogCaptureFixture) -> None:
     client = lab.client_tracefs
     client.fail.add("cleanup")
-    _, run_dir = await lab.run("""\
-        name: cleanup-fails
-        tracers:
-          ftrace: {comms: [replyhi, hello]}
-        steps:
+    _, run_dir = await lab.run_traced("""\
           - {nodes: all, trace: {start: ftrace}}
         """)
 
@@ -282,11 +267,7 @@ async def test_a_host_error_on_one_node_costs_only_that_nodes_trace(
             raise OSError(28, "No space left on device", str(path))
         return write_bytes(path, data)
     monkeypatch.setattr(Path, "write_bytes", full_disk_for_the_client)
-    _, run_dir = await lab.run("""\
-        name: disk-full
-        tracers:
-          ftrace: {comms: [replyhi, hello]}
-        steps:
+    _, run_dir = await lab.run_traced("""\
           - {nodes: all, trace: {start: ftrace}}
         """)
 
@@ -302,11 +283,7 @@ async def test_a_host_error_in_a_step_fails_the_step_and_the_run_completes(
     async def full_disk(*args: Any, **kwargs: Any) -> Path:
         raise OSError(28, "No space left on device", "/var/lib/socklab/programs/replyhi")
     monkeypatch.setattr("lab.run.actions.build_program", full_disk)
-    summary, run_dir = await lab.run("""\
-        name: disk-full
-        tracers:
-          ftrace: {comms: [replyhi, hello]}
-        steps:
+    summary, run_dir = await lab.run_traced("""\
           - {nodes: all, trace: {start: ftrace}}
           - {node: server, deploy: replyhi}
         """)
