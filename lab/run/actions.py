@@ -120,6 +120,11 @@ def _save_output(ctx: RunContext, bg: Background, result: CommandResult) -> Node
                   expect_stderr=None)
 
 
+def _last_line(text: str) -> str:
+    """What a command said last (on stderr: most often why it failed)."""
+    return (text.strip().splitlines() or [""])[-1]
+
+
 def _judge(ctx: RunContext, step: Step, node: str, result: CommandResult, *,
            expect_exit: int | None, expect_stdout: str | None,
            expect_stderr: str | None) -> NodeResult:
@@ -130,7 +135,7 @@ def _judge(ctx: RunContext, step: Step, node: str, result: CommandResult, *,
     stderr = result.stderr.decode(errors="replace")
     error = None
     if expect_exit is not None and result.exit_status != expect_exit:
-        last = (stderr.strip().splitlines() or [""])[-1]
+        last = _last_line(stderr)
         error = f"exit status {result.exit_status}, expected {expect_exit}" + (
             f": {last}" if last else "")
     elif expect_stdout is not None and not output_matches(expect_stdout, stdout):
@@ -242,9 +247,7 @@ async def _stop(ctx: RunContext, handle: str, timeout: float) -> list[NodeResult
             # Its session broke before the stop: its output is lost, and the user must know.
             return NodeResult(bg.node, ok=False, error=f"{handle} had already failed: "
                                                        f"{_reason(bg.node, failed)}")
-        result = bg.task.result()
-        ctx.run_dir.output(bg.step.index, bg.node, "out").write_bytes(result.stdout)
-        ctx.run_dir.output(bg.step.index, bg.node, "err").write_bytes(result.stderr)
+        _save_output(ctx, bg, bg.task.result())
         return await _with_strace(ctx, bg.step, bg.node, NodeResult(bg.node, ok=True))
     return await _each_background(ctx.backgrounds.get(handle, []), one)
 
@@ -337,7 +340,7 @@ def _failed_first(ctx: RunContext, node: str, action: WaitPort, handle: str,
     if (result := _result(bg)) is None:  # its session broke
         return NodeResult(node, ok=False, error=what)
     saved = _save_output(ctx, bg, result)
-    last = (saved.stderr_tail.strip().splitlines() or [""])[-1]
+    last = _last_line(saved.stderr_tail)
     return NodeResult(node, ok=False, exit_status=result.exit_status,
                       stdout_tail=saved.stdout_tail, stderr_tail=saved.stderr_tail,
                       error=f"{what} (exit status {result.exit_status})"
