@@ -12,13 +12,16 @@ One loader for topologies, image recipes and playbooks:
    `Document.unused_overrides` so a caller can warn (the same `--set` may be
    meant for another document). Mapping keys are never templated.
 3. The plain data is validated by the caller's pydantic model; every pydantic
-   error becomes an `InputIssue` with file:line, dotted path and a hint.
+   error becomes an `InputIssue` with file:line, dotted path and a hint. A
+   caller that checks more (references, addresses) can ask to go on past
+   failed templates, unknown fields and faulty optional ones (`keep_going`).
 
 Everything wrong is raised at once as one `InputError`; never a traceback.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 import types
@@ -122,8 +125,9 @@ class Document(Generic[M]):
     locator: Locator
     unused_overrides: frozenset[str] = frozenset()
     variables: frozenset[str] = frozenset()  # what its templates use and its `vars:` declare
-    # Templates that failed, when the caller goes on to check the rest (`keep_going`):
-    # their issues, to raise with its own, and where, to say nothing more of those places.
+    # What failed (templates, fields), when the caller goes on to check the rest
+    # (`keep_going`): the issues, to raise with its own, and where, to say nothing more
+    # of those places.
     issues: tuple[InputIssue, ...] = ()
     failed: tuple[Loc, ...] = ()
 
@@ -155,8 +159,9 @@ def load_document(path: Path, model: type[M], *, overrides: Mapping[str, str] = 
 
     Templates see `vars:`, then the `--set` overrides (text, read as YAML), then
     `facts` (values given by the caller, which nothing overrides). With `keep_going`,
-    failed templates alone do not raise when the rest validates: they come back in
-    `Document.issues`, for the caller's own checks to be reported with them."""
+    failed templates, unknown fields and faulty optional fields do not raise: they
+    come back in `Document.issues`, for the caller's own checks to be reported with
+    them, and the model holds the rest (defaults in their place)."""
     text = _read(path)
     root = _parse(path, text)
     if root is None:
@@ -173,16 +178,21 @@ def load_document(path: Path, model: type[M], *, overrides: Mapping[str, str] = 
     data = walker.convert(root, ())
     locator = Locator(path, walker.lines, frozenset(walker.sequences), walker.overridden)
     issues = list(walker.issues)
+    failed = list(walker.failed)
     try:
         instance = model.model_validate(data)
     except ValidationError as exc:
-        raise InputError(sort_issues(
-            issues + _pydantic_issues(exc, model, data, locator, walker.failed))) from None
+        issues += _pydantic_issues(exc, model, data, locator, walker.failed)
+        repaired = _without_faulty_fields(exc, model, data) if keep_going else None
+        if repaired is None:
+            raise InputError(sort_issues(issues)) from None
+        instance, dropped = repaired
+        failed += dropped
     if issues and not keep_going:
         raise InputError(sort_issues(issues))
     known = frozenset(walker.used | set(root.get(VARS_KEY) or ()))
     return Document(instance, locator, frozenset(overrides) - known, known,
-                    tuple(issues), tuple(walker.failed))
+                    tuple(issues), tuple(failed))
 
 
 def unused_overrides(overrides: Mapping[str, str], documents: Iterable[Document[Any]],
@@ -478,6 +488,34 @@ def _pydantic_issues(exc: ValidationError, model: type[BaseModel], data: Any,
         message, hint = _describe(err, model, loc)
         issues.append(locator.issue(loc, message, hint=hint))
     return issues
+
+
+def _without_faulty_fields(exc: ValidationError, model: type[M], data: Any,
+                          ) -> tuple[M, list[Loc]] | None:
+    """The document validated without its unknown fields and its faulty optional ones
+    (left to their defaults), and where those were; None when a fault is elsewhere (a
+    required field, a list item), which no default can stand in for.
+
+    With it a caller checks the rest of the file (references, addresses) in the same
+    run: a user sees every problem at once, not one kind after another."""
+    faulty = [(err["type"], _data_loc(data, err["loc"])) for err in exc.errors()]
+    dropped: list[Loc] = []
+    for kind, loc in faulty:
+        owner = _model_at(model, loc[:-1]) if loc and isinstance(loc[-1], str) else None
+        field = owner.model_fields.get(str(loc[-1])) if owner else None
+        if kind != "extra_forbidden" and (field is None or field.is_required()):
+            return None
+        dropped.append(loc)
+    pruned = copy.deepcopy(data)
+    for loc in dropped:
+        parent = pruned
+        for part in loc[:-1]:
+            parent = parent[part]
+        parent.pop(loc[-1], None)
+    try:
+        return model.model_validate(pruned), dropped
+    except ValidationError:
+        return None
 
 
 def _data_loc(data: Any, loc: tuple[str | int, ...]) -> Loc:

@@ -149,6 +149,12 @@ CASES = [
         "tracers.yaml:24: steps[7].trace.syscalls.remove[0]: system call 'recvmmsg' is not traced by default (hint: did you mean 'recvmsg'?)",
         'tracers.yaml:29: expect[0].tracer: strace never traces node client (hint: set strace: true on a run step there)',
     ]),
+    ('shape-and-references.yaml', [
+        "shape-and-references.yaml:7: steps[0].timout: unknown field (hint: did you mean 'timeout'?)",
+        "shape-and-references.yaml:8: steps[1].node: unknown node 'sever' (hint: did you mean 'server'?)",
+        "shape-and-references.yaml:10: steps[1].timeout: expected a number, got 'soon'",
+        "shape-and-references.yaml:11: steps[2].wait: unknown handle 'sleepr' (hint: did you mean 'sleeper'?)",
+    ]),
     ('unknown-fields.yaml', [
         "unknown-fields.yaml:2: step: unknown field (hint: did you mean 'steps'?)",
     ]),
