@@ -8,12 +8,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import TypeAlias
 
 from rich.console import Console
+from rich.markup import escape
 
 from lab.backends.base import DEFAULT_URI
 from lab.cli.parsing import LabParser
+from lab.topology import Topology
+from lab.topology.routes import unreachable
 
 # What each verb module's add_parser() receives.
 Subparsers: TypeAlias = "argparse._SubParsersAction[LabParser]"
@@ -33,3 +37,11 @@ def add_connect_option(parser: argparse.ArgumentParser,
 def add_lab_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-l", "--lab", metavar="NAME",
                         help="the lab to act on (default: the only lab that is up)")
+
+
+def warn_unreachable(path: Path, topology: Topology) -> None:
+    """Nodes with no path between them: most often a forgotten link or router."""
+    for node, others in unreachable(topology):
+        err.print(f"[yellow]warning:[/yellow] {escape(str(path))}: {node} has no path to "
+                  f"{', '.join(others)} (hint: link them to one network, or give a node on "
+                  "both networks role: router)")

@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from lab.backends.base import Backend
 from lab.cli.access import ProgressPrinter, backend_for, stopped_nodes
-from lab.cli.common import Subparsers, add_connect_option, err, out
+from lab.cli.common import Subparsers, add_connect_option, err, out, warn_unreachable
 from lab.errors import LabError, UsageError
 from lab.export.outputs import summary_lines
 from lab.images.recipe import available_names
@@ -96,6 +96,7 @@ async def run(args: argparse.Namespace) -> int:
                                  keep_going=True)
         topology = expand(document, images=available_names())
         documents = [document]
+        warn_unreachable(topology_file, topology)
     else:
         raise UsageError("give a TOPOLOGY and a PLAYBOOK (or --lab NAME and a PLAYBOOK)",
                          hint="lab run topologies/pair.yaml playbooks/replyhi.yaml")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from lab.cli.access import ProgressPrinter, backend_for
-from lab.cli.common import Subparsers, add_connect_option, out
+from lab.cli.common import Subparsers, add_connect_option, out, warn_unreachable
 from lab.images.recipe import available_names
 from lab.lifecycle.up import UpOptions, bring_up
 from lab.paths import Paths
@@ -42,6 +42,7 @@ async def run(args: argparse.Namespace) -> int:
                              keep_going=True)
     topology = expand(document, images=available_names())
     refuse_unused_overrides(overrides, [document])
+    warn_unreachable(args.topology, topology)
     options = UpOptions(timeout=args.timeout, accel=args.accel, mirror=args.mirror)
     async with backend_for(args.connect) as backend:
         state = await bring_up(topology, args.topology, backend, Paths.default(),

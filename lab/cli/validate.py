@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab.cli.common import Subparsers
+from lab.cli.common import Subparsers, warn_unreachable
 from lab.errors import InputError, InputIssue, UsageError
 from lab.images.recipe import available_names
 from lab.playbook import (
@@ -126,6 +126,7 @@ class _Check:
             return None
         print(f"{path}: ok ({_count(len(topo.nodes), 'node')}, "
               f"{_count(len(topo.networks), 'network')})")
+        warn_unreachable(path, topo)
         return topo
 
     def playbook(self, path: Path, topology_path: Path, topology: Topology) -> None:

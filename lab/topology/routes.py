@@ -26,20 +26,54 @@ def routes(topology: Topology, node: Node) -> list[Route]:
     return [route for family in ("ipv4", "ipv6") for route in _routes(topology, node, family)]
 
 
+def unreachable(topology: Topology) -> list[tuple[str, list[str]]]:
+    """Each node with the later nodes it has no path to, in either family: no network
+    they share and no routers between their networks. Most often a link or a router
+    forgotten; the run would fail at the first connect."""
+    families = ("ipv4", "ipv6")
+    reached = {(node.name, family): set(_paths(topology, node, family)[0])
+               for node in topology.nodes for family in families}
+    out: list[tuple[str, list[str]]] = []
+    for k, node in enumerate(topology.nodes):
+        cut_off = [other.name for other in topology.nodes[k + 1:]
+                   if not any(_on(other, family) & reached[(node.name, family)]
+                              for family in families)]
+        if cut_off:
+            out.append((node.name, cut_off))
+    return out
+
+
+def _on(node: Node, family: str) -> set[str]:
+    """The networks where `node` has an address of `family`."""
+    return {i.network for i in node.interfaces if getattr(i, family) is not None}
+
+
 def _routes(topology: Topology, node: Node, family: str) -> list[Route]:
     """One family's routes: only through networks, and router addresses, of that family."""
     networks = {n.name: n for n in topology.networks if getattr(n, family) is not None}
+    out: list[Route] = []
+    for target, (router, shared) in _paths(topology, node, family)[1].items():
+        destination = getattr(networks[target], family)
+        gateway = getattr(router.interface(shared), family)
+        out.append(Route(destination, gateway.ip))
+    return out
+
+
+def _paths(topology: Topology, node: Node, family: str,
+           ) -> tuple[set[str], dict[str, tuple[Node, str]]]:
+    """The networks of `family` that `node` reaches, and for each one it is not on, the
+    first hop: the router nearest to it, and the network they share."""
+    networks = {n.name for n in topology.networks if getattr(n, family) is not None}
     routers_on: dict[str, list[Node]] = {}
     for other in topology.nodes:
         if other.role == ROUTER and other.name != node.name:
-            for i in other.interfaces:
-                if i.network in networks and getattr(i, family) is not None:
-                    routers_on.setdefault(i.network, []).append(other)
+            for network in _on(other, family) & networks:
+                routers_on.setdefault(network, []).append(other)
     # Breadth first over networks: each one reached remembers the first hop to it.
-    first_hop: dict[str, tuple[Node, str]] = {}  # network → (router, network shared)
-    seen = {i.network for i in node.interfaces
-            if i.network in networks and getattr(i, family) is not None}
-    queue = deque(sorted(seen, key=list(networks).index))
+    first_hop: dict[str, tuple[Node, str]] = {}
+    order = [n.name for n in topology.networks]
+    seen = _on(node, family) & networks
+    queue = deque(sorted(seen, key=order.index))
     while queue:
         network = queue.popleft()
         for router in routers_on.get(network, []):
@@ -50,9 +84,4 @@ def _routes(topology: Topology, node: Node, family: str) -> list[Route]:
                     seen.add(i.network)
                     first_hop[i.network] = hop
                     queue.append(i.network)
-    out: list[Route] = []
-    for target, (router, shared) in first_hop.items():
-        destination = getattr(networks[target], family)
-        gateway = getattr(router.interface(shared), family)
-        out.append(Route(destination, gateway.ip))
-    return out
+    return seen, first_hop

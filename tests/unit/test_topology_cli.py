@@ -43,6 +43,16 @@ def test_every_file_is_checked_and_every_issue_printed(capsys: pytest.CaptureFix
     ]
 
 
+def test_nodes_with_no_path_between_them_are_a_warning(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # The triangle without its router: valid, but client cannot reach server.
+    triangle = Path("topologies/triangle.yaml").read_text()
+    Path("cut.yaml").write_text(triangle.replace("role: router", "role: relay"))
+    assert run(capsys, "cut.yaml") == (0, "cut.yaml: ok (3 nodes, 2 networks)\n", (
+        "warning: cut.yaml: client has no path to server (hint: link them to one network, "
+        "or give a node on both networks role: router)\n"))
+
+
 def test_debug_after_the_files(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "topologies/pair.yaml", "--debug") == (
         0, "topologies/pair.yaml: ok (2 nodes, 1 network)\n", "")

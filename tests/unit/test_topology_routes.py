@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lab.topology import Topology, load_topology
-from lab.topology.routes import routes
+from lab.topology.routes import routes, unreachable
 
 ROOT = Path(__file__).parents[2]
 
@@ -80,3 +80,28 @@ def test_each_family_takes_a_path_that_has_it(tmp_path: Path) -> None:
     assert ("fd03::/64", "fd02::2") in routes_of["r1"]  # r2 over b: d has no IPv6
     assert [r for r in routes_of["r1"] if r[0] == "10.3.0.0/24"] == [("10.3.0.0/24", "10.9.0.2")]
     assert ("fd03::/64", "fd01::2") in routes_of["client"]
+
+
+def test_nodes_with_no_path_between_them_are_named(chain: Topology) -> None:
+    # a, r1, r2 and b reach one another through the routers; c and d only each other.
+    assert unreachable(chain) == [
+        ("a", ["c", "d"]), ("r1", ["c", "d"]), ("r2", ["c", "d"]), ("b", ["c", "d"])]
+
+
+def test_a_path_in_one_family_is_a_path(tmp_path: Path) -> None:
+    """client and server share only an IPv6 network: they reach each other over it."""
+    path = tmp_path / "v6.yaml"
+    path.write_text(textwrap.dedent("""\
+        name: v6
+        nodes: {client: {}, server: {}}
+        networks:
+          a: {ipv4: false, ipv6: "fd01::/64"}
+        links:
+          - {network: a, nodes: [client, server]}
+        """))
+    assert unreachable(load_topology(path)) == []
+
+
+def test_the_shipped_topologies_are_connected() -> None:
+    for path in sorted((ROOT / "topologies").glob("*.yaml")):
+        assert unreachable(load_topology(path)) == [], path.name
