@@ -110,6 +110,7 @@ class ProgramError(LabError):
         details = "".join(f"\n  {e}" for e in errors)
         super().__init__(f"program {program}: {message}{details}", hint=hint)
         self.program = program
+        self.reason = message  # "does not compile"
         self.source = source
         self.line = line  # of the first error, when the compiler named one
         self.errors = errors  # the compiler's first error lines, "file:line:col: error: ..."

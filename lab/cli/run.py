@@ -24,13 +24,11 @@ from lab.paths import Paths
 from lab.playbook import (
     FACT_NAMES,
     FACT_REASON,
-    Deploy,
-    Playbook,
+    build_programs,
     load_playbook,
     read_playbook,
     resolve_playbook,
 )
-from lab.programs import build_program
 from lab.run import RunDir, RunSummary, StepResult, run_playbook
 from lab.run.runner import StepSink
 from lab.source import Document, load_document, parse_overrides, refuse_unused_overrides
@@ -102,7 +100,8 @@ async def run(args: argparse.Namespace) -> int:
                          hint="lab run topologies/pair.yaml playbooks/replyhi.yaml")
     # Check the playbook before booting anything; it is rendered again with the lab's name.
     playbook = read_playbook(playbook_file, topology, overrides=overrides)
-    await _build_programs(resolve_playbook(playbook, topology, overrides=overrides), paths)
+    await build_programs(resolve_playbook(playbook, topology, overrides=overrides),
+                         paths.programs)
     refuse_unused_overrides(
         overrides, [*documents, playbook], reserved=dict.fromkeys(FACT_NAMES, FACT_REASON),
         note=f" (lab {args.lab} keeps the topology it came up with)" if args.lab else "")
@@ -166,14 +165,6 @@ async def _check_up(state: LabState, backend: Backend) -> None:
         raise LabError(f"lab {state.name}: {why}",
                        hint=down if state.status == "up" else
                        f"wait for its lab up to end; if that was stopped: {down}")
-
-
-async def _build_programs(book: Playbook, paths: Paths) -> None:
-    """Compile the playbook's C programs now: an error in one is told before a lab
-    boots, and the deploy steps find them built."""
-    for step in book.steps:
-        if isinstance(step.action, Deploy) and (program := step.action.to_compile) is not None:
-            await build_program(program, paths.programs)
 
 
 def _lab_topology(paths: Paths, lab: str) -> Topology:

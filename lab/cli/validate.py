@@ -11,9 +11,11 @@ from typing import Any
 from lab.cli.common import Subparsers, warn_unreachable
 from lab.errors import InputError, InputIssue, UsageError
 from lab.images.recipe import available_names
+from lab.paths import Paths
 from lab.playbook import (
     FACT_NAMES,
     FACT_REASON,
+    build_programs,
     document_kind,
     read_playbook,
     resolve_playbook,
@@ -47,7 +49,8 @@ def add_parser(sub: Subparsers) -> None:
         "validate",
         description="Check topology and playbook files: YAML syntax, templates, fields, "
                     "links, addresses and image names; steps, nodes, handles, tracers, "
-                    "programs and expectations. Nothing is booted.",
+                    "programs (C sources are compiled) and expectations. Nothing is "
+                    "booted.",
         epilog=EPILOG)
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE",
                         help="topology or playbook YAML file(s)")
@@ -92,7 +95,7 @@ async def run(args: argparse.Namespace) -> int:
     for path in playbooks:
         for target in targets:
             if target in resolved:
-                check.playbook(path, target, resolved[target])
+                await check.playbook(path, target, resolved[target])
     for key in unused_overrides(overrides, check.documents) if check.complete else ():
         why = FACT_REASON if key in FACT_NAMES else "no file uses or declares this variable"
         print(f"warning: --set {key}: {why}", file=sys.stderr)
@@ -129,7 +132,7 @@ class _Check:
         warn_unreachable(path, topo)
         return topo
 
-    def playbook(self, path: Path, topology_path: Path, topology: Topology) -> None:
+    async def playbook(self, path: Path, topology_path: Path, topology: Topology) -> None:
         try:
             doc = read_playbook(path, topology, overrides=self.overrides)
         except InputError as exc:
@@ -138,6 +141,7 @@ class _Check:
         self.documents.append(doc)
         try:
             book = resolve_playbook(doc, topology, overrides=self.overrides)
+            await build_programs(book, Paths.default().programs)
         except InputError as exc:
             self.add(exc)
             return

@@ -7,10 +7,12 @@
 
 model.py holds the input models (what users write), facts.py the template
 facts of a topology, load.py the loading, resolve.py the checks across the
-file and the topology, plan.py the resolved `Playbook`, expect.py the
-evaluation of expectations on events, schema.py the editor schema.
+file and the topology, plan.py the resolved `Playbook`, build.py the compiling of
+its C programs, expect.py the evaluation of expectations on events, schema.py the
+editor schema.
 """
 
+from lab.playbook.build import build_programs
 from lab.playbook.expect import Outcome, evaluate
 from lab.playbook.facts import FACT_NAMES, FACT_REASON, topology_facts
 from lab.playbook.load import document_kind, load_playbook, read_playbook
@@ -44,6 +46,6 @@ __all__ = [
     "FACT_NAMES", "FACT_REASON", "Absent", "Action", "Bound", "Check", "Count", "Deploy",
     "Expectation", "InOrder", "Outcome", "Playbook", "PlaybookInput",
     "Present", "Pull", "Push", "Run", "Sleep", "Step", "Stop", "StraceSettings", "TraceStart",
-    "TraceStop", "Wait", "WaitPort", "document_kind", "evaluate", "load_playbook",
+    "TraceStop", "Wait", "WaitPort", "build_programs", "document_kind", "evaluate", "load_playbook",
     "read_playbook", "resolve_playbook", "topology_facts",
 ]

@@ -537,8 +537,10 @@ def test_run_compiles_the_programs_before_booting(capsys: pytest.CaptureFixture[
         "name: mine\nsteps:\n  - {node: server, deploy: ./mine.c}\n")
     code, _, err = run(capsys, "run", PAIR, str(tmp_path / "book.yaml"),
                        "--runs", str(tmp_path / "runs"))
-    assert code == 1
-    assert "mine.c:1" in err and "nope" in err
+    assert code == 2
+    assert err.startswith(f"error: {tmp_path / 'book.yaml'}:3: steps[0].deploy: program mine "
+                          f"does not compile: {tmp_path / 'mine.c'}:1:")
+    assert "nope" in err
     assert booted == []  # told before any guest boots
 
 

@@ -82,6 +82,24 @@ def test_issues_of_every_file_once(capsys: pytest.CaptureFixture[str]) -> None:
     ]
 
 
+def test_programs_are_compiled(capsys: pytest.CaptureFixture[str]) -> None:
+    """A C program that would stop `lab run` stops `lab validate`, at its deploy step; the
+    same program deployed twice is said once."""
+    Path("mine.c").write_text("int main(void) {\n  return nope;\n}\n")
+    Path("book.yaml").write_text(textwrap.dedent("""\
+        name: mine
+        steps:
+          - {node: server, deploy: ./mine.c}
+          - {node: client, deploy: replyhi}
+          - {node: client, deploy: ./mine.c}
+        """))
+    code, out, err = run(capsys, "topologies/pair.yaml", "book.yaml")
+    assert (code, out) == (2, PAIR_OK)
+    assert err.startswith(f"error: book.yaml:3: steps[0].deploy: program mine does not "
+                          f"compile: {Path('mine.c').resolve()}:2:10: error: 'nope' undeclared")
+    assert len(err.splitlines()) == 1
+
+
 def test_a_broken_topology_skips_its_playbooks(capsys: pytest.CaptureFixture[str]) -> None:
     Path("broken.yaml").write_text("name: broken\nnodes: {}\n")
     code, out, err = run(capsys, "-t", "broken.yaml", "playbooks/replyhi.yaml")
