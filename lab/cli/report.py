@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from lab.cli.common import Subparsers, err, out
 from lab.correlate.correlation import choose_reference, correlate
+from lab.correlate.sync.host import read_round_trips
 from lab.errors import InputError, InputIssue, UsageError
 from lab.events import read_events
 from lab.export.outputs import summary_lines, write_reports
@@ -82,9 +83,14 @@ async def run(args: argparse.Namespace) -> int:
     if not events:
         err.print(f"[yellow]warning:[/yellow] {escape(str(events_file))} holds no events "
                   "(did the playbook start a tracer?); the reports will be empty")
+    try:
+        trips = read_round_trips(run_dir)
+    except InputError as exc:
+        err.print(f"[yellow]warning:[/yellow] {escape(str(exc))}; clocks aligned without them")
+        trips = {}
     err.print(f"correlating {len(events)} events of {len(nodes)} nodes "
               f"on {escape(reference or 'the first node')}'s clock")
-    result = correlate(events, reference=reference)
+    result = correlate(events, reference=reference, round_trips=trips)
     for line in summary_lines(result.summary):
         err.print(escape(line))
     write_reports(run_dir, result, on_written=lambda path: out.print(str(path)))

@@ -24,6 +24,7 @@ from lab.correlate.messages import Arrow, Flow, Link, flows, sync_messages
 from lab.correlate.pairing import Pairing, pair
 from lab.correlate.sync import ClockFit, Quality, align
 from lab.correlate.sync.fit import identity
+from lab.correlate.sync.host import RoundTrip, RoundTrips, host_messages
 from lab.events import Event
 
 _Clocks = Mapping[str, Callable[[int], int]]  # node → its timestamps on the reference clock
@@ -111,20 +112,25 @@ def _unchanged(ts: int) -> int:
     return ts
 
 
-def correlate(events: Iterable[Event], reference: str | None = None) -> Correlation:
-    """Correlate `events` on `reference`'s clock (see `choose_reference`)."""
+def correlate(events: Iterable[Event], reference: str | None = None,
+              round_trips: Mapping[str, Sequence[RoundTrip]] = {}) -> Correlation:
+    """Correlate `events` on `reference`'s clock (see `choose_reference`). The controller's
+    `round_trips` to each node align the clocks of nodes no TCP traffic links."""
     with no_gc_pauses():
-        return _correlate(events, reference)
+        return _correlate(events, reference, round_trips)
 
 
-def _correlate(events: Iterable[Event], reference: str | None) -> Correlation:
+def _correlate(events: Iterable[Event], reference: str | None,
+               round_trips: RoundTrips) -> Correlation:
     pairing = pair(events)
     ordered = pairing.events
     found = flows(pairing.connections)
     nodes = pairing.nodes
     reference = choose_reference(nodes, reference)
-    fits = {node: fit for node, fit in align(reference, sync_messages(found)).items()
-            if node != reference}
+    traced = {n: trips for n, trips in round_trips.items() if n in nodes}
+    messages = {**sync_messages(found), **host_messages(traced)}
+    fits = {node: fit for node, fit in align(reference, messages).items()
+            if node in nodes and node != reference}
     for node in nodes:
         if node != reference and node not in fits:
             fits[node] = identity(Quality.NO_DATA, reference, node,

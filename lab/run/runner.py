@@ -1,8 +1,9 @@
 """Run a playbook on a lab that is up, and leave everything in a run directory.
 
-Stages: open a session per node → steps in order (the first failure skips
-the rest) → stop what is still running (background commands, tracers) →
-collect consoles and traces → parse and annotate events → check
+Stages: open a session per node → time round trips to each node's clock →
+steps in order (the first failure skips the rest) → stop what is still
+running (background commands, tracers) → round trips again → collect
+consoles and traces → parse and annotate events → correlate → check
 expectations → summary.json. Every stage after the steps runs on every
 path, so a failed run still leaves its traces behind.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from lab.aio import all_settled
 from lab.correlate.correlation import correlate
 from lab.correlate.sockets import annotate_sockets
+from lab.correlate.sync.host import RoundTrip, write_round_trips
 from lab.errors import LabError, file_problem
 from lab.events import Event, write_events
 from lab.export.outputs import write_reports
@@ -30,6 +32,7 @@ from lab.playbook import Playbook, evaluate
 from lab.run.actions import run_step, stop_all_backgrounds, stop_all_tracers
 from lab.run.context import RunContext
 from lab.run.results import ExpectationResult, RunDir, RunSummary, StepResult
+from lab.run.round_trips import measure
 from lab.ssh import NodeSession
 from lab.state import LabState
 from lab.topology import Topology
@@ -56,8 +59,15 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
             NodeSession.open(node, state.endpoint(node), key)) for node in state.nodes))
         sessions = dict(zip(state.nodes, opened, strict=True))
         ctx = RunContext(book, state, sessions, run_dir, paths.programs, tidy=tidy)
+        trips: dict[str, list[RoundTrip]] = {}
         try:
-            await _steps(ctx, summary, on_step)
+            try:
+                await _time_clocks(ctx, trips)
+                await _steps(ctx, summary, on_step)
+            finally:
+                # Leave nothing running in the guests, whatever happened above.
+                await asyncio.shield(_wind_down(ctx))
+            await _time_clocks(ctx, trips)  # the tracers have stopped: it is in no trace
         except asyncio.CancelledError:
             # Interrupted: say so, and how far it got, for `lab report` and for people.
             summary.interrupted = True
@@ -65,15 +75,12 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
             _copy_consoles(state, run_dir)
             (run_dir.path / "summary.json").write_text(summary.to_json())
             raise
-        finally:
-            # Leave nothing running in the guests, whatever happened above.
-            await asyncio.shield(_wind_down(ctx))
         summary.tracers = list(ctx.tracers.values())
     _copy_consoles(state, run_dir)
     events = _events(summary, state, run_dir)
     write_events(run_dir.path / "events.jsonl", events)
     summary.event_counts = _counts(events)
-    result = correlate(events, reference=next(iter(state.nodes)))
+    result = correlate(events, reference=next(iter(state.nodes)), round_trips=trips)
     summary.correlation = result.summary
     write_reports(run_dir.path, result)
     summary.expectations = [
@@ -107,6 +114,12 @@ async def _steps(ctx: RunContext, summary: RunSummary, on_step: StepSink) -> Non
             else "failed"
         failed = result.status == "failed"
         on_step(result)
+
+
+async def _time_clocks(ctx: RunContext, trips: dict[str, list[RoundTrip]]) -> None:
+    """Round trips to every node's clock, kept in the run directory for `lab report`."""
+    await measure(ctx.sessions, ctx.program_cache, ctx.clocks_installed, trips)
+    write_round_trips(ctx.run_dir.path, trips)
 
 
 async def _wind_down(ctx: RunContext) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from msgspec.structs import replace
 
@@ -9,7 +11,8 @@ from lab.correlate.correlation import correlate, run_statistics
 from lab.correlate.messages import Link
 from lab.correlate.streams import Call, datagram_transfers, stream_transfers
 from lab.correlate.sync import Quality
-from lab.correlate.synthetic import synthetic_run
+from lab.correlate.sync.host import HOST, RoundTrip
+from lab.correlate.synthetic import SyntheticRun, synthetic_run
 from tests.unit.test_correlate_pairing import ftrace_nodes, ftrace_run, strace_run
 
 
@@ -179,6 +182,51 @@ def test_without_aligned_clocks_no_cross_node_latency_is_claimed() -> None:
     assert flow.transfers[0] and flow.transfers[1]  # the datagrams are still matched
     assert run_statistics(result.latencies) == {
         "connect_to_accept": None, "send_to_receive": None, "first_to_last_byte": None}
+
+
+HOST_AHEAD = 7_200_000_000_000  # the controller's clock, far ahead of any guest's
+
+
+def round_trips(run: SyntheticRun, rounds: int = 8) -> dict[str, list[RoundTrip]]:
+    """The controller's round trips to both nodes of `run`, before its first event and
+    after its last, each way 0.3 to 2 ms (QEMU's user-mode network)."""
+    rng = random.Random(7)
+    times = [e.ts for e in run.events if e.node == "client"]  # the client's clock is true
+    trips: dict[str, list[RoundTrip]] = {"client": [], "server": []}
+    for start in (times[0] - 50_000_000, times[-1] + 10_000_000):
+        for k in range(rounds):
+            for node, clock in (("client", int), ("server", run.server_clock)):
+                sent = start + k * 5_000_000
+                answered = sent + rng.randint(300_000, 2_000_000)
+                back = answered + rng.randint(300_000, 2_000_000)
+                trips[node].append(RoundTrip(sent + HOST_AHEAD, clock(answered),
+                                             back + HOST_AHEAD))
+    return trips
+
+
+def test_round_trips_align_nodes_that_no_tcp_traffic_links() -> None:
+    """The server's traffic seen from another address: nothing pairs, and the clocks are
+    aligned through the host, within the bounds the round trips allow."""
+    run = synthetic_run(20, offset_ns=-31_000_000, drift_ppm=20)
+    moved = [replace(e, sock=replace(e.sock, daddr="10.0.9.9"))
+             if e.node == "server" and e.sock and e.sock.daddr else e for e in run.events]
+    alone = correlate(moved, reference="client")
+    assert alone.fits["server"].quality is Quality.NO_DATA
+    result = correlate(moved, reference="client", round_trips=round_trips(run))
+    assert not any(c.paired for c in result.pairing.connections)
+    fit = result.fits["server"]
+    assert fit.quality is Quality.EXACT and fit.path == ("client", HOST, "server")
+    assert fit.ref_offset_min is not None and fit.ref_offset_max is not None
+    true_offset = run.server_clock(fit.ref_time) - fit.ref_time
+    assert fit.ref_offset_min <= true_offset <= fit.ref_offset_max, fit.explain()
+    assert fit.ref_offset_max - fit.ref_offset_min < 5_000_000  # two round trips' worth
+    assert set(result.fits) == {"server"}  # the host is no node of the run
+
+
+def test_tcp_traffic_aligns_better_than_round_trips() -> None:
+    run = synthetic_run(20, offset_ns=-31_000_000, drift_ppm=20)
+    fit = correlate(run.events, reference="client", round_trips=round_trips(run)).fits["server"]
+    assert fit.quality is Quality.EXACT and fit.path == ("client", "server")
 
 
 @pytest.mark.parametrize("without", SOFTIRQ_PROBES)

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from conftest import FakeTracefs
 
+from lab.correlate.sync.host import read_round_trips
 from lab.errors import LabError
 from lab.keys import ensure_lab_keypair
 from lab.paths import Paths
 from lab.playbook import load_playbook
 from lab.run import RunDir, RunSummary, run_playbook
 from lab.run import runner as runner_module
+from lab.run.round_trips import ROUNDS
 from lab.ssh import NodeUnreachable
 from lab.ssh.session import NodeSession
 from lab.state import LabState, NodeState
@@ -145,6 +147,20 @@ async def test_a_background_whose_trace_is_missing_fails_its_step_not_the_run(
     assert data["event_counts"]["server"]["func_entry"] > 0
     for guest in lab.guests.values():
         assert guest.tracefs is not None and guest.tracefs.done[-2:] == ["read", "cleanup"]
+
+
+@needs_gcc
+async def test_round_trips_to_each_clock_are_timed_before_and_after_the_steps(
+        lab: Lab) -> None:
+    summary, run_dir = await lab.run("name: idle\nsteps:\n  - {nodes: all, run: sleep 0.2}\n")
+    assert summary.ok
+    trips = read_round_trips(run_dir)
+    assert {node: len(t) for node, t in trips.items()} == {"client": 2 * ROUNDS,
+                                                           "server": 2 * ROUNDS}
+    for node_trips in trips.values():  # the fake guests' clock is this host's
+        assert all(t.sent <= t.guest <= t.received for t in node_trips)
+        before, after = node_trips[ROUNDS - 1], node_trips[ROUNDS]
+        assert after.sent - before.received >= 200_000_000  # the step came in between
 
 
 async def test_a_node_whose_tracer_cannot_stop_costs_only_its_own_trace(lab: Lab) -> None:

@@ -1,0 +1,61 @@
+"""The controller's clock as a go-between, for nodes that no TCP traffic links.
+
+Before and after a run's steps, the controller asks each guest for its
+CLOCK_MONOTONIC over SSH, several times in a row (lab/run/round_trips.py). An
+answer was read after the question left and before the reply came back: a
+round trip is a message from the host to the guest and one back, and the
+convex hulls bound the guest's clock against the host's like any other pair.
+Two guests are then aligned through the host, more loosely than by their own
+TCP traffic (a round trip crosses QEMU's user-mode network), and `align` only
+takes that path when no direct one is as good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import msgspec
+
+from lab.correlate.sync.fit import Message
+from lab.errors import InputError, InputIssue
+
+HOST = "(host)"  # the controller's clock among the nodes: no node can be named so
+FILE = "round_trips.json"  # in a run directory: node → [[sent, guest, received], ...]
+
+
+class RoundTrip(NamedTuple):
+    sent: int  # the host's CLOCK_MONOTONIC (ns) before the question left
+    guest: int  # the guest's when it answered
+    received: int  # the host's once the answer was back
+
+
+RoundTrips = Mapping[str, Sequence[RoundTrip]]  # node → its round trips
+
+
+def host_messages(trips: RoundTrips) -> dict[tuple[str, str], list[Message]]:
+    """Each node's round trips as messages to the host and from it."""
+    messages: dict[tuple[str, str], list[Message]] = {}
+    for node, node_trips in trips.items():
+        if node_trips:
+            messages[(HOST, node)] = [Message(t.sent, t.guest) for t in node_trips]
+            messages[(node, HOST)] = [Message(t.guest, t.received) for t in node_trips]
+    return messages
+
+
+def write_round_trips(run_dir: Path, trips: RoundTrips) -> None:
+    (run_dir / FILE).write_bytes(msgspec.json.encode(trips))
+
+
+def read_round_trips(run_dir: Path) -> dict[str, list[RoundTrip]]:
+    """What `write_round_trips` left in `run_dir`: none for a run made without them."""
+    path = run_dir / FILE
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=dict[str, list[RoundTrip]])
+    except FileNotFoundError:
+        return {}
+    except msgspec.DecodeError as exc:
+        raise InputError([InputIssue(path, None, "", f"not round trips: {exc}",
+                                     hint="node → [[sent, guest, received], ...] in ns; "
+                                          "remove the file to align without them")]) from None
