@@ -92,12 +92,22 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     return build_parser(argv).parse_args(argv)
 
 
+class _AsLabSaysIt(logging.Formatter):
+    """A warning logged without --debug reads like lab's own: "warning: ..."."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
 def execute(args: argparse.Namespace) -> int:
     """Run the verb's handler; a `LabError` or a refused file operation becomes a
     message and an exit code, and so, as a last resort, does any other exception."""
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(relativeCreated)7.0f ms %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(
+        "%(relativeCreated)7.0f ms %(levelname)s %(name)s: %(message)s") if args.debug
+        else _AsLabSaysIt())
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        handlers=[handler])
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         code: int = asyncio.run(_until_terminated(args.handler(args)))

@@ -150,8 +150,12 @@ def _print_summary(summary: RunSummary) -> None:
     err.print(f"events: {counts or 'none'}")
     for line in summary_lines(summary.correlation) if summary.correlation else []:
         err.print(escape(line))
-    for line in summary.step_failures:  # a failed expectation has its FAIL line above
+    for line in summary.step_failures:
         err.print(f"[bold red]error:[/bold red] {escape(line)}")
+    if failed := [f"{e.name} [{e.node}]" for e in summary.expectations if not e.ok]:
+        # Their FAIL lines above say why; the run's last word says that it failed.
+        err.print(f"[bold red]error:[/bold red] {len(failed)} of {len(summary.expectations)} "
+                  f"expectations failed: {escape(', '.join(failed))}")
 
 
 async def _check_up(state: LabState, backend: Backend) -> None:

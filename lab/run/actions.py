@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import posixpath
+import re
 import shlex
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
@@ -48,6 +49,7 @@ TIDY_TIMEOUT = 10.0  # seconds to remove what a trace start cut short left behin
 # waited for those commands, so how they end is not part of the experiment; its own
 # stop steps take their `timeout:` (DEFAULT_STOP_TIMEOUT).
 LEFTOVER_STOP_TIMEOUT = 2.0
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # but tab
 
 
 async def run_step(ctx: RunContext, step: Step) -> list[NodeResult]:
@@ -121,8 +123,10 @@ def _save_output(ctx: RunContext, bg: Background, result: CommandResult) -> Node
 
 
 def _last_line(text: str) -> str:
-    """What a command said last (on stderr: most often why it failed)."""
-    return (text.strip().splitlines() or [""])[-1]
+    """What a command said last (on stderr: most often why it failed), with its control
+    characters shown, not obeyed: it is quoted in a terminal's or a CI log's line."""
+    last = (text.strip().splitlines() or [""])[-1]
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", last)
 
 
 def _judge(ctx: RunContext, step: Step, node: str, result: CommandResult, *,
@@ -268,22 +272,33 @@ async def _signal(ctx: RunContext, bg: Background, timeout: float) -> None:
             return
 
 
+async def judge_unwaited(ctx: RunContext) -> list[tuple[Step, NodeResult]]:
+    """Background commands that ended by themselves and that no step waited for, checked
+    as their run step asks (exit status 0 unless it says otherwise): a server that
+    crashed fails the run even if nothing waited for it. Their output and strace trace
+    are kept."""
+    async def judge(bg: Background) -> tuple[Step, NodeResult]:
+        action, result = bg.step.action, _result(bg)
+        assert isinstance(action, Run) and result is not None
+        outcome = _judge(ctx, bg.step, bg.node, result, expect_exit=action.expect_exit,
+                         expect_stdout=action.expect_stdout, expect_stderr=action.expect_stderr)
+        if not outcome.ok:
+            outcome = replace(outcome, error=f"{outcome.error} (it ended before the playbook "
+                                             "did, and no step waited for it)")
+        return bg.step, await _with_strace(ctx, bg.step, bg.node, outcome)
+    return await all_settled(*(judge(bg) for backgrounds in ctx.backgrounds.values()
+                               for bg in backgrounds if _unjudged(ctx, bg)))
+
+
 async def stop_all_backgrounds(ctx: RunContext) -> list[str]:
-    """Background commands still running are stopped, every handle at once; what failed.
-    Those that ended on their own, unwaited for, have their output and strace trace kept."""
-    unwaited = [(handle, bg, result) for handle, backgrounds in ctx.backgrounds.items()
-                for bg in backgrounds if _unjudged(ctx, bg) and (result := _result(bg))]
-    kept = await all_settled(*(_with_strace(ctx, bg.step, bg.node, _save_output(ctx, bg, result))
-                               for _, bg, result in unwaited))
+    """Background commands still running are stopped, every handle at once; what failed."""
     running = [handle for handle, backgrounds in ctx.backgrounds.items()
                if any(not bg.task.done() for bg in backgrounds)]
     stopped = await all_settled(*(_stop(ctx, handle, LEFTOVER_STOP_TIMEOUT)
                                   for handle in running))
     return [f"{handle} on {r.node}: {r.error}"
             for handle, results in zip(running, stopped, strict=True)
-            for r in results if not r.ok] + [
-        f"{handle} on {r.node}: {r.error}"
-        for (handle, _, _), r in zip(unwaited, kept, strict=True) if not r.ok]
+            for r in results if not r.ok]
 
 
 def _result(bg: Background) -> CommandResult | None:

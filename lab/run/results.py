@@ -54,6 +54,13 @@ class StepResult:
         return ([self.error] if self.error else []) + [
             f"{r.node}: {r.error}" for r in self.results if not r.ok and r.error]
 
+    def judged_later(self, result: NodeResult) -> None:
+        """How the background command this step started on `result.node` ended, judged
+        once the playbook had (nothing waited for it)."""
+        self.results = [result if r.node == result.node else r for r in self.results]
+        if not result.ok:
+            self.status = "failed"
+
 
 @dataclass
 class TracerResult:

@@ -29,7 +29,7 @@ from lab.keys import PRIVATE_KEY_NAME
 from lab.log import get_logger
 from lab.paths import Paths
 from lab.playbook import Playbook, evaluate
-from lab.run.actions import run_step, stop_all_backgrounds, stop_all_tracers
+from lab.run.actions import judge_unwaited, run_step, stop_all_backgrounds, stop_all_tracers
 from lab.run.context import RunContext
 from lab.run.results import ExpectationResult, RunDir, RunSummary, StepResult
 from lab.run.round_trips import measure
@@ -66,7 +66,7 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
                 await _steps(ctx, summary, on_step)
             finally:
                 # Leave nothing running in the guests, whatever happened above.
-                await asyncio.shield(_wind_down(ctx))
+                await asyncio.shield(_wind_down(ctx, summary))
             await _time_clocks(ctx, trips)  # the tracers have stopped: it is in no trace
         except asyncio.CancelledError:
             # Interrupted: say so, and how far it got, for `lab report` and for people.
@@ -122,8 +122,13 @@ async def _time_clocks(ctx: RunContext, trips: dict[str, list[RoundTrip]]) -> No
     write_round_trips(ctx.run_dir.path, trips)
 
 
-async def _wind_down(ctx: RunContext) -> None:
+async def _wind_down(ctx: RunContext, summary: RunSummary) -> None:
     log = get_logger(__name__, lab=ctx.state.name, run=ctx.run_dir.path.name)
+    try:
+        for step, result in await judge_unwaited(ctx):
+            summary.steps[step.index].judged_later(result)
+    except (LabError, OSError) as exc:  # nor from stopping what still runs
+        log.warning("judge_unwaited failed: %s", exc)
     try:
         for problem in await stop_all_backgrounds(ctx):
             log.warning("background command %s could not be stopped", problem)

@@ -23,6 +23,7 @@ from lab.cli.main import main, parse
 from lab.errors import BackendError
 from lab.paths import Paths
 from lab.run import RunSummary
+from lab.run.results import ExpectationResult
 from lab.ssh import Endpoint
 from lab.ssh.session import Command, NodeSession, Sink, command_line
 from lab.state import TOPOLOGY_FILE, LabState, NetworkState, NodeState, StateStore
@@ -542,6 +543,32 @@ def test_run_compiles_the_programs_before_booting(capsys: pytest.CaptureFixture[
                           f"does not compile: {tmp_path / 'mine.c'}:1:")
     assert "nope" in err
     assert booted == []  # told before any guest boots
+
+
+def test_a_run_whose_expectations_failed_ends_on_an_error_line(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, booted: list[str],
+        monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """A CI log's last error line says the run failed, whatever failed in it."""
+    state = save_lab(home)
+
+    async def up(*_: object, **__: object) -> LabState:
+        return state
+
+    async def ran(*_: object, **__: object) -> RunSummary:
+        return RunSummary(lab=LAB, playbook=REPLYHI, topology=PAIR, ok=False, expectations=[
+            ExpectationResult("calls", 30, "server", ok=False, detail="no __sys_bind"),
+            ExpectationResult("calls", 36, "client", ok=True, detail="4 in order")])
+
+    async def down(*_: object, **__: object) -> None:
+        return None
+
+    monkeypatch.setattr("lab.cli.run.bring_up", up)
+    monkeypatch.setattr("lab.cli.run.run_playbook", ran)
+    monkeypatch.setattr("lab.cli.run.tear_down", down)
+    code, _, err = run(capsys, *RUN, "--runs", str(tmp_path / "runs"))
+    assert code == 1
+    assert "FAIL expect calls [server]: no __sys_bind" in err
+    assert err.splitlines()[-1] == "error: 1 of 2 expectations failed: calls [server]"
 
 
 def test_a_run_whose_lab_cannot_be_removed_fails(capsys: pytest.CaptureFixture[str],

@@ -372,6 +372,33 @@ async def test_what_a_background_command_printed_is_kept_if_nothing_waited_for_i
     assert (run_dir / "outputs" / "01-server.out").read_text() == "bye\n"
 
 
+async def test_the_error_line_shows_control_characters_without_obeying_them(
+        lab: Lab) -> None:
+    summary, _ = await lab.run("name: ansi\nsteps:\n  - {name: paint, node: client, run: "
+                               "\"printf '\\\\033[2Kerr\\\\n' >&2; exit 4\"}\n")
+    assert summary.failures == [
+        "step 1 (paint) failed: client: exit status 4, expected 0: \\x1b[2Kerr"]
+
+
+async def test_a_background_command_that_failed_unwaited_fails_the_run(lab: Lab) -> None:
+    """A server that crashed must not pass because no step waited for it; one that
+    ended as its step expects is fine."""
+    summary, run_dir = await lab.run("""\
+        name: crashed
+        steps:
+          - {name: serve, nodes: all, run: "echo boom >&2; exit 3", background: server}
+          - {node: client, run: "exit 4", background: fine, expect_exit: 4}
+          - {node: client, run: sleep 0.3}
+        """)
+    assert not summary.ok
+    assert [s.status for s in summary.steps] == ["failed", "ok", "ok"]
+    reason = ("exit status 3, expected 0: boom (it ended before the playbook did, and no "
+              "step waited for it)")
+    assert saved(run_dir)["failures"] == [f"step 1 (serve) failed: client: {reason}",
+                                          f"step 1 (serve) failed: server: {reason}"]
+    assert (run_dir / "outputs" / "01-server.err").read_text() == "boom\n"
+
+
 async def test_a_command_that_exits_0_is_not_blamed_for_a_closed_port(lab: Lab) -> None:
     # As one that starts a daemon and returns: the daemon may open the port later.
     summary, _ = await lab.run("""\
