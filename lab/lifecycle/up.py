@@ -92,6 +92,7 @@ async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Pa
     log = get_logger(__name__, lab=lab)
     # libvirt creates the networks (~0.1 s) while this thread prepares the nodes.
     networks_up = asyncio.create_task(_create_networks(backend, state))
+    booting = False  # from then on, libvirt may have a domain of the lab
     try:
         images = await _images(topology, paths, lab, options, events)
         lab_dir = paths.lab_dir(lab)
@@ -122,6 +123,7 @@ async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Pa
             await asyncio.shield(networks_up)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + options.timeout
+            booting = True
             await all_or_cancel(*(
                 _boot(backend, specs[n.name], key, deadline=deadline, state=state,
                       events=events, ssh_loaded=ssh_loaded)
@@ -136,6 +138,8 @@ async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Pa
         store.save(state)
     except BaseException as exc:
         log.debug("lab up failed (%r); tearing down", exc)
+        if not booting:  # its domains were named, never created: libvirt has none to remove
+            state.nodes.clear()
         try:
             await asyncio.shield(_tear_down(state, backend, store, networks_up))
         except Exception as failed:  # the failure that stopped `lab up` is the one to tell

@@ -198,6 +198,19 @@ async def test_a_network_error_stops_up_before_any_domain_starts(
     assert "start_domain" not in [kind for kind, _ in backend.calls]
 
 
+async def test_an_unreachable_libvirt_leaves_no_lab_behind(
+        topology: Topology, paths: Paths) -> None:
+    """No domain was created, so nothing needs libvirt to go: no lab is left "creating"
+    for a `lab down` that could not reach libvirt either."""
+    down = BackendError("cannot connect to libvirt")
+    backend = FakeBackend(paths, network_error=down, destroy_error=down, domain_error=down)
+    with pytest.raises(BackendError, match="cannot connect to libvirt"):
+        await bring_up(topology, Path("pair.yaml"), backend, paths,
+                       options=UpOptions(accel="tcg"))
+    assert [kind for kind, _ in backend.calls] == ["create_network"] * 2
+    assert StateStore(paths).names() == []
+
+
 async def test_a_cancelled_up_lets_the_networks_be_created_then_removes_them(
         topology: Topology, paths: Paths) -> None:
     backend = FakeBackend(paths, network_seconds=0.2)
