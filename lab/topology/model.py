@@ -35,7 +35,8 @@ ImageName = Annotated[str, matching(
 Role = Annotated[str, matching(
     ROLE_PATTERN, "role", "a short identifier such as client or server"),
     Field(json_schema_extra={"pattern": ROLE_PATTERN})]
-Memory = Annotated[int, Field(strict=True, ge=64, le=16384)]
+# Below 128 MiB a guest does not boot (80) or cannot hold the trace buffers (96).
+Memory = Annotated[int, Field(strict=True, ge=128, le=16384)]
 Vcpus = Annotated[int, Field(strict=True, ge=1, le=8)]
 
 Net = TypeVar("Net", IPv4Network, IPv6Network)
@@ -133,7 +134,7 @@ class NodeSettings(_Input):
     image: ImageName | None = Field(
         default=None, description=f"Guest image recipe (default: {DEFAULT_IMAGE}).")
     memory: Memory | None = Field(
-        default=None, description=f"Guest RAM in MiB, 64-16384 (default: {DEFAULT_MEMORY}).")
+        default=None, description=f"Guest RAM in MiB, 128-16384 (default: {DEFAULT_MEMORY}).")
     vcpus: Vcpus | None = Field(
         default=None, description=f"Virtual CPUs, 1-8 (default: {DEFAULT_VCPUS}).")
 

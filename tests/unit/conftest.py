@@ -65,6 +65,7 @@ class FakeTracefs:
     trace: bytes = b""  # the instance's trace file, as read once stopped
     stats: bytes = b""  # what the stop script prints
     fail: set[str] = field(default_factory=set)
+    refusal: str = "No such device"  # why a failing write fails
     hang: set[str] = field(default_factory=set)
     done: list[str] = field(default_factory=list)  # operations asked for, in order
 
@@ -76,7 +77,7 @@ class FakeTracefs:
         if operation in self.hang:
             return "exec sleep 600", b""
         if operation in self.fail:
-            return "echo 'sh: write error: No such device' >&2; exit 1", b""
+            return f"echo 'sh: write error: {self.refusal}' >&2; exit 1", b""
         output = {"start": f"{SKIPPED_PREFIX}:\n".encode(), "stop": self.stats,
                   "read": self.trace, "cleanup": b""}[operation]
         return "cat", output

@@ -95,6 +95,19 @@ async def test_a_failure_before_the_deadline_is_not_a_timeout(
         await start_ftrace(session, OPTIONS, timeout=5)
 
 
+async def test_a_guest_short_of_memory_for_the_buffer_is_told_what_to_change(
+        node: tuple[NodeSession, FakeTracefs]) -> None:
+    session, tracefs = node
+    tracefs.fail.add("start")
+    tracefs.refusal = "Cannot allocate memory"
+    with pytest.raises(FtraceError) as error:
+        await start_ftrace(session, OPTIONS, timeout=5)
+    assert str(error.value) == (
+        f"node server: ftrace did not start: the guest has no memory left for the trace "
+        f"buffer ({OPTIONS.buffer_kb} KiB per CPU) (hint: give the node more memory "
+        "(memory: in the topology), or a smaller tracers.ftrace.buffer_kb in the playbook)")
+
+
 def test_playbook_defaults_are_the_tracers() -> None:
     assert (values.TRACE_START_TIMEOUT, values.TRACE_STOP_TIMEOUT) == (START_TIMEOUT,
                                                                        STOP_TIMEOUT)

@@ -37,7 +37,7 @@ def test_every_file_is_checked_and_every_issue_printed(capsys: pytest.CaptureFix
     assert code == 2
     assert out == "topologies/pair.yaml: ok (2 nodes, 1 network)\n"
     assert err.splitlines() == [
-        "error: bad.yaml:3: nodes.a.memory: must be at least 64, got 1",
+        "error: bad.yaml:3: nodes.a.memory: must be at least 128, got 1",
         "error: bad.yaml:4: nodes.b.vcpus: must be at most 8, got 99",
         "error: missing.yaml: file not found (hint: check the path)",
     ]

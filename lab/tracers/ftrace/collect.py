@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from lab.errors import NodeError
 from lab.files import atomic_write
+from lab.ssh.errors import CommandFailed
 from lab.tracers.ftrace.probes import FtraceOptions
 from lab.tracers.ftrace.script import (
     INSTANCE_DIR,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # asyncssh is imported on first use: `lab validate` never pay
 
 START_TIMEOUT = 60.0  # seconds: defining probes runs a shell loop under emulation
 STOP_TIMEOUT = 300.0  # seconds: stop, read a whole trace buffer back, remove the probes
+NO_MEMORY = "Cannot allocate memory"  # a write to buffer_size_kb the kernel refused (ENOMEM)
 TIMEOUT_HINT = "a slow guest (emulation, a large buffer) needs more time: raise the timeout " \
                "of the trace step"
 
@@ -78,6 +80,13 @@ async def start_ftrace(session: NodeSession, options: FtraceOptions, *,
                                        check=True)
     except TimeoutError:
         raise _late(session, "did not start", timeout) from None
+    except CommandFailed as exc:
+        if NO_MEMORY not in exc.stderr_tail:
+            raise
+        raise FtraceError(session.node, "ftrace did not start: the guest has no memory left for "
+                          f"the trace buffer ({options.buffer_kb} KiB per CPU)",
+                          hint="give the node more memory (memory: in the topology), or "
+                               "a smaller tracers.ftrace.buffer_kb in the playbook") from None
     for line in result.stdout.decode(errors="replace").splitlines():
         if line.startswith(SKIPPED_PREFIX):
             return line.removeprefix(SKIPPED_PREFIX).strip(": ").split()
