@@ -127,10 +127,18 @@ def _correlate(events: Iterable[Event], reference: str | None,
     found = flows(pairing.connections)
     nodes = pairing.nodes
     reference = choose_reference(nodes, reference)
-    traced = {n: trips for n, trips in round_trips.items() if n in nodes}
-    messages = {**sync_messages(found), **host_messages(traced)}
-    fits = {node: fit for node, fit in align(reference, messages).items()
+    tcp = sync_messages(found)
+    fits = {node: fit for node, fit in align(reference, tcp).items()
             if node in nodes and node != reference}
+    # The controller's round trips only align the nodes no TCP traffic reaches: a fit
+    # through the host knows nothing of the TCP messages, and could put a receive
+    # before its send.
+    unreached = {n for n in nodes if n != reference and _unaligned(fits.get(n))}
+    trips = {n: t for n, t in round_trips.items() if n in nodes}
+    if unreached and trips:
+        via_host = align(reference, {**tcp, **host_messages(trips)})
+        fits |= {n: fit for n, fit in via_host.items()
+                 if n in unreached and not _unaligned(fit)}
     for node in nodes:
         if node != reference and node not in fits:
             fits[node] = identity(Quality.NO_DATA, reference, node,
@@ -167,6 +175,10 @@ def no_gc_pauses() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _unaligned(fit: ClockFit | None) -> bool:
+    return fit is None or fit.quality is Quality.NO_DATA
 
 
 def _measurable(flow: Flow, aligned: set[str]) -> bool:

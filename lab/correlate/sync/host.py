@@ -6,8 +6,8 @@ answer was read after the question left and before the reply came back: a
 round trip is a message from the host to the guest and one back, and the
 convex hulls bound the guest's clock against the host's like any other pair.
 Two guests are then aligned through the host, more loosely than by their own
-TCP traffic (a round trip crosses QEMU's user-mode network), and `align` only
-takes that path when no direct one is as good.
+TCP traffic (a round trip crosses QEMU's user-mode network): only the nodes
+that no chain of TCP messages reaches are (lab/correlate/correlation.py).
 """
 
 from __future__ import annotations
