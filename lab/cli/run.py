@@ -35,6 +35,10 @@ from lab.source import Document, load_document, parse_overrides, refuse_unused_o
 from lab.state import TOPOLOGY_FILE, LabState, StateStore
 from lab.topology import Topology, TopologyInput, expand
 
+# The exit status when lab, not the experiment, failed: no lab, a guest that would not
+# boot or answer, libvirt, a lab that could not be removed (a step's failure is 1).
+LAB_FAILED = 3
+
 EPILOG = """\
 examples:
   lab run topologies/pair.yaml playbooks/replyhi.yaml
@@ -55,8 +59,11 @@ def add_parser(sub: Subparsers) -> None:
         "run",
         description="Bring a lab up (or use one with --lab), run a playbook's steps, stop "
                     "and collect the tracers, parse every trace into events.jsonl, check the "
-                    "playbook's expectations and tear the lab down (unless --keep). Exits 1 "
-                    "when a step or an expectation fails.",
+                    "playbook's expectations and tear the lab down (unless --keep). Exits 0 "
+                    "when every step and expectation passed, 1 when one failed, 2 on bad "
+                    "input, 3 when the lab could not be brought up, reached or removed "
+                    "(the host, not the experiment, needs a look), 130 or 143 when "
+                    "interrupted.",
         epilog=EPILOG,
         usage="lab run [options] TOPOLOGY PLAYBOOK\n       lab run [options] --lab NAME PLAYBOOK")
     p.add_argument("files", nargs="+", type=Path, metavar="[TOPOLOGY] PLAYBOOK",
@@ -72,7 +79,7 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
                    help="deadline for the lab's nodes to answer SSH (default: 120)")
     add_connect_option(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, failure_exit=LAB_FAILED)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -135,7 +142,9 @@ async def run(args: argparse.Namespace) -> int:
                 err.print(f"lab {state.name} is still up")
     _print_summary(summary)
     out.print(str(run_dir.path))
-    return 0 if summary.ok and not left_behind else 1  # a lab left behind fails CI too
+    if left_behind:  # a lab left running fails CI too
+        return LAB_FAILED
+    return 0 if summary.ok else 1
 
 
 def _print_summary(summary: RunSummary) -> None:

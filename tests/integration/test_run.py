@@ -208,9 +208,11 @@ def test_a_failed_expectation_fails_the_run_and_says_why(pair: tuple[str, str],
     finally:
         path.unlink()
     assert result.returncode == 1
-    # Said once, where the expectations are listed.
-    assert result.stderr.count("one accept per connection") == 1
+    # Why, where the expectations are listed; and that it failed, as the run's last word.
+    assert result.stderr.count("one accept per connection") == 2
     assert "FAIL expect one accept per connection [server]: " in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "error: 1 of 3 expectations failed: one accept per connection [server]")
     summary = json.loads((run_dir_of(result.stdout) / "summary.json").read_text())
     assert summary["ok"] is False and len(summary["failures"]) == 1
 
