@@ -101,10 +101,10 @@ def _where_it_stopped(run_dir: Path) -> str:
     """", interrupted during step 3 (say hello)", as an interrupted run's summary.json
     tells; else that it was interrupted or its lab failed."""
     try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-        last = summary["steps"][-1]
+        steps = json.loads((run_dir / "summary.json").read_text())["steps"]
+        last = next(s for s in steps if s["status"] == "interrupted")
         return f": interrupted during step {last['index'] + 1} ({last['name']})"
-    except (OSError, ValueError, LookupError, TypeError):
+    except (OSError, ValueError, LookupError, TypeError, StopIteration):
         return ": it was interrupted, or its lab failed"
 
 

@@ -126,6 +126,7 @@ async def run(args: argparse.Namespace) -> int:
             book = load_playbook(playbook_file, topology, lab_name=state.name,
                                  overrides=overrides)
             run_dir = RunDir.create(args.runs, state.name)
+            out.print(str(run_dir.path))  # at once: a job killed later still knows it
             err.print(f"running {book.name} ({len(book.steps)} steps) → {run_dir.path}")
             summary = await run_playbook(book, topology, state, paths, run_dir,
                                          on_step=_print_step(len(book.steps)),
@@ -141,7 +142,6 @@ async def run(args: argparse.Namespace) -> int:
             else:
                 err.print(f"lab {state.name} is still up")
     _print_summary(summary)
-    out.print(str(run_dir.path))
     if left_behind:  # a lab left running fails CI too
         return LAB_FAILED
     return 0 if summary.ok else 1

@@ -23,7 +23,7 @@ from typing import Literal
 
 from lab.correlate.correlation import Summary
 
-Status = Literal["ok", "failed", "skipped"]
+Status = Literal["ok", "failed", "skipped", "interrupted"]
 TAIL = 2000  # characters of output kept in the summary (the files hold all of it)
 
 
@@ -107,7 +107,9 @@ class RunSummary:
     @property
     def failures(self) -> list[str]:
         return self.step_failures + [f"expectation {e.name} [{e.node}] failed: {e.detail}"
-                                     for e in self.expectations if not e.ok]
+                                     for e in self.expectations if not e.ok] + [
+            f"interrupted during step {s.index + 1} ({s.name})"
+            for s in self.steps if s.status == "interrupted"]
 
     @property
     def step_failures(self) -> list[str]:

@@ -71,6 +71,9 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
         except asyncio.CancelledError:
             # Interrupted: say so, and how far it got, for `lab report` and for people.
             summary.interrupted = True
+            summary.steps += [StepResult(step.index, step.name, step.line, step.action.kind,
+                                         list(step.nodes))
+                              for step in book.steps[len(summary.steps):]]  # skipped
             summary.seconds = round(time.monotonic() - started, 3)
             _copy_consoles(state, run_dir)
             (run_dir.path / "summary.json").write_text(summary.to_json())
@@ -109,6 +112,10 @@ async def _steps(ctx: RunContext, summary: RunSummary, on_step: StepSink) -> Non
             result.error = exc.message
         except OSError as exc:  # this host refused a file (a full disk)
             result.error = file_problem(exc)
+        except asyncio.CancelledError:
+            result.status = "interrupted"
+            result.seconds = round(time.monotonic() - began, 3)
+            raise
         result.seconds = round(time.monotonic() - began, 3)
         result.status = "ok" if result.error is None and all(r.ok for r in result.results) \
             else "failed"

@@ -122,12 +122,20 @@ def test_an_interrupted_run_takes_its_lab_down(signal_names: list[str], tmp_path
     for signal_name in signal_names:
         proc.send_signal(getattr(signal, signal_name))
         time.sleep(0.1)
-    _, rest = proc.communicate(timeout=60)
+    printed, rest = proc.communicate(timeout=60)
     assert proc.returncode == 128 + getattr(signal, signal_names[0]), "".join(seen) + rest
     assert f"lab {lab_name} removed" in rest
     assert not leftovers(lab_name)
     [run_dir] = tmp_path.iterdir()
-    assert json.loads((run_dir / "summary.json").read_text())["interrupted"] is True
+    assert printed.strip() == str(run_dir)  # said as soon as it was made
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["ok"] is False
+    # Every step is listed: those done, the one interrupted, those never begun.
+    statuses = [step["status"] for step in summary["steps"]]
+    assert len(statuses) == 8 and statuses.count("interrupted") == 1, statuses
+    at = statuses.index("interrupted")
+    assert set(statuses[:at]) == {"ok"} and set(statuses[at + 1:]) <= {"skipped"}, statuses
+    assert summary["failures"][-1].startswith(f"interrupted during step {at + 1} (")
     report = lab("report", str(run_dir), check=False)
     assert "the run ended before its traces were parsed (no events.jsonl): interrupted " \
         "during step " in report.stderr

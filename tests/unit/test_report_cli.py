@@ -61,8 +61,10 @@ def test_a_run_that_stopped_before_its_traces_were_parsed(
                             "(no events.jsonl): it was interrupted, or its lab failed (hint: ")
     # An interrupted run's summary says how far it got.
     (tmp_path / "summary.json").write_text(json.dumps(
-        {"interrupted": True, "steps": [{"index": 0, "name": "deploy replyhi"},
-                                        {"index": 1, "name": "say hello"}]}))
+        {"interrupted": True, "steps": [
+            {"index": 0, "name": "deploy replyhi", "status": "ok"},
+            {"index": 1, "name": "say hello", "status": "interrupted"},
+            {"index": 2, "name": "stop ftrace", "status": "skipped"}]}))
     assert ": interrupted during step 2 (say hello) (hint: " in report(capsys, str(tmp_path))[2]
 
 
