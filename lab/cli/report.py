@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from lab.cli.common import Subparsers, err, out
+from lab.cli.common import Subparsers, count, err, out
 from lab.correlate.correlation import choose_reference, correlate
 from lab.correlate.sync.host import read_round_trips
 from lab.errors import InputError, InputIssue, UsageError
@@ -88,7 +88,7 @@ async def run(args: argparse.Namespace) -> int:
     except InputError as exc:
         err.print(f"[yellow]warning:[/yellow] {escape(str(exc))}; clocks aligned without them")
         trips = {}
-    err.print(f"correlating {len(events)} events of {len(nodes)} nodes "
+    err.print(f"correlating {count(len(events), 'event')} of {count(len(nodes), 'node')} "
               f"on {escape(reference or 'the first node')}'s clock")
     result = correlate(events, reference=reference, round_trips=trips)
     for line in summary_lines(result.summary):

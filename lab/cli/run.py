@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from lab.backends.base import Backend
 from lab.cli.access import ProgressPrinter, backend_for, stopped_nodes
-from lab.cli.common import Subparsers, add_connect_option, err, out, warn_unreachable
+from lab.cli.common import Subparsers, add_connect_option, count, err, out, warn_unreachable
 from lab.errors import LabError, UsageError
 from lab.export.outputs import summary_lines
 from lab.images.recipe import available_names
@@ -127,7 +127,7 @@ async def run(args: argparse.Namespace) -> int:
                                  overrides=overrides)
             run_dir = RunDir.create(args.runs, state.name)
             out.print(str(run_dir.path))  # at once: a job killed later still knows it
-            err.print(f"running {book.name} ({len(book.steps)} steps) → {run_dir.path}")
+            err.print(f"running {book.name} ({count(len(book.steps), 'step')}) → {run_dir.path}")
             summary = await run_playbook(book, topology, state, paths, run_dir,
                                          on_step=_print_step(len(book.steps)),
                                          tidy=bool(args.keep or args.lab))
@@ -163,8 +163,9 @@ def _print_summary(summary: RunSummary) -> None:
         err.print(f"[bold red]error:[/bold red] {escape(line)}")
     if failed := [f"{e.name} [{e.node}]" for e in summary.expectations if not e.ok]:
         # Their FAIL lines above say why; the run's last word says that it failed.
-        err.print(f"[bold red]error:[/bold red] {len(failed)} of {len(summary.expectations)} "
-                  f"expectations failed: {escape(', '.join(failed))}")
+        err.print(f"[bold red]error:[/bold red] {len(failed)} of "
+                  f"{count(len(summary.expectations), 'expectation')} failed: "
+                  f"{escape(', '.join(failed))}")
 
 
 async def _check_up(state: LabState, backend: Backend) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab.cli.common import Subparsers, warn_unreachable
+from lab.cli.common import Subparsers, count, warn_unreachable
 from lab.errors import InputError, InputIssue, UsageError
 from lab.images.recipe import available_names
 from lab.paths import Paths
@@ -127,8 +127,8 @@ class _Check:
         except InputError as exc:
             self.add(exc)
             return None
-        print(f"{path}: ok ({_count(len(topo.nodes), 'node')}, "
-              f"{_count(len(topo.networks), 'network')})")
+        print(f"{path}: ok ({count(len(topo.nodes), 'node')}, "
+              f"{count(len(topo.networks), 'network')})")
         warn_unreachable(path, topo)
         return topo
 
@@ -145,8 +145,8 @@ class _Check:
         except InputError as exc:
             self.add(exc)
             return
-        print(f"{path}: ok with {topology_path} ({_count(len(book.steps), 'step')}, "
-              f"{_count(len(book.expect), 'expectation')})")
+        print(f"{path}: ok with {topology_path} ({count(len(book.steps), 'step')}, "
+              f"{count(len(book.expect), 'expectation')})")
 
     def failed(self, exc: InputError) -> None:
         self.complete = False
@@ -154,7 +154,3 @@ class _Check:
 
     def add(self, exc: InputError) -> None:
         self.issues += [i for i in exc.issues if i not in self.issues]
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -88,11 +88,20 @@ class ExpectationResult:
     detail: str  # why it failed, or what was seen
 
 
+@dataclass(frozen=True)
+class NodeRun:
+    """What a node ran: which image, which kernel."""
+
+    image: str
+    kernel: str
+
+
 @dataclass
 class RunSummary:
     lab: str
     playbook: str
     topology: str
+    nodes: dict[str, NodeRun] = field(default_factory=dict)
     started_at: str = field(default_factory=lambda: time.strftime(
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     seconds: float = 0.0

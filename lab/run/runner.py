@@ -31,7 +31,7 @@ from lab.paths import Paths
 from lab.playbook import Playbook, evaluate
 from lab.run.actions import judge_unwaited, run_step, stop_all_backgrounds, stop_all_tracers
 from lab.run.context import RunContext
-from lab.run.results import ExpectationResult, RunDir, RunSummary, StepResult
+from lab.run.results import ExpectationResult, NodeRun, RunDir, RunSummary, StepResult
 from lab.run.round_trips import measure
 from lab.ssh import NodeSession
 from lab.state import LabState
@@ -48,7 +48,9 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     """Run `book` on the lab; `tidy`: leave the guests as found (not needed, and
     slower, when the lab is removed afterwards)."""
     started = time.monotonic()
-    summary = RunSummary(lab=state.name, playbook=str(book.path), topology=state.topology)
+    summary = RunSummary(lab=state.name, playbook=str(book.path), topology=state.topology,
+                         nodes={name: NodeRun(node.image, node.kernel_release)
+                                for name, node in state.nodes.items()})
     run_dir.write_json("topology.json", topology.to_dict())
     run_dir.write_json("playbook.json", book.to_dict())
     key = paths.lab_dir(state.name) / PRIVATE_KEY_NAME
@@ -117,6 +119,7 @@ async def _steps(ctx: RunContext, summary: RunSummary, on_step: StepSink) -> Non
             result.seconds = round(time.monotonic() - began, 3)
             raise
         result.seconds = round(time.monotonic() - began, 3)
+        result.nodes = result.nodes or [r.node for r in result.results]  # wait, stop: the handle's
         result.status = "ok" if result.error is None and all(r.ok for r in result.results) \
             else "failed"
         failed = result.status == "failed"

@@ -134,6 +134,9 @@ async def test_a_background_whose_trace_is_missing_fails_its_step_not_the_run(
     assert [s.status for s in summary.steps] == ["ok", "ok", "failed", "skipped", "skipped"]
     assert not summary.ok
     data = saved(run_dir)
+    assert data["nodes"] == {node: {"image": "debian-11", "kernel": "5.10.0-33-amd64"}
+                             for node in ("client", "server")}
+    assert data["steps"][2]["nodes"] == ["server"]  # where the handle's command ran
     [failure] = data["failures"]
     name = {"wait": "wait for server", "stop": "stop server"}[end]
     assert failure.startswith(f"step 3 ({name}) failed: server: ")
