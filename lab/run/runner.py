@@ -4,8 +4,8 @@ Stages: open a session per node → time round trips to each node's clock →
 steps in order (the first failure skips the rest) → stop what is still
 running (background commands, tracers) → round trips again → collect
 consoles and traces → parse and annotate events → correlate → check
-expectations → summary.json. Every stage after the steps runs on every
-path, so a failed run still leaves its traces behind.
+expectations → summary.json and junit.xml. Every stage after the steps runs
+on every path, so a failed run still leaves its traces behind.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from lab.paths import Paths
 from lab.playbook import Playbook, evaluate
 from lab.run.actions import judge_unwaited, run_step, stop_all_backgrounds, stop_all_tracers
 from lab.run.context import RunContext
+from lab.run.junit import FILE as JUNIT_FILE
+from lab.run.junit import junit_xml
 from lab.run.results import ExpectationResult, NodeRun, RunDir, RunSummary, StepResult
 from lab.run.round_trips import measure
 from lab.ssh import NodeSession
@@ -78,7 +80,7 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
                               for step in book.steps[len(summary.steps):]]  # skipped
             summary.seconds = round(time.monotonic() - started, 3)
             _copy_consoles(state, run_dir)
-            (run_dir.path / "summary.json").write_text(summary.to_json())
+            _save(summary, book, run_dir)
             raise
         summary.tracers = list(ctx.tracers.values())
     _copy_consoles(state, run_dir)
@@ -94,8 +96,14 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     summary.ok = all(s.status == "ok" for s in summary.steps) and all(
         e.ok for e in summary.expectations)
     summary.seconds = round(time.monotonic() - started, 3)
-    (run_dir.path / "summary.json").write_text(summary.to_json())
+    _save(summary, book, run_dir)
     return summary
+
+
+def _save(summary: RunSummary, book: Playbook, run_dir: RunDir) -> None:
+    """summary.json, and the same as the JUnit XML that CI systems show."""
+    (run_dir.path / "summary.json").write_text(summary.to_json())
+    (run_dir.path / JUNIT_FILE).write_bytes(junit_xml(summary, book.name))
 
 
 async def _steps(ctx: RunContext, summary: RunSummary, on_step: StepSink) -> None:

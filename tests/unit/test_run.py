@@ -38,7 +38,7 @@ ROOT = Path(__file__).parents[2]
 TRACES = ROOT / "tests" / "fixtures" / "ftrace" / "linux-5.10"
 LAB = "pair-0a0b0c"
 REPORTS = ("events.jsonl", "connections.json", "timeline.txt", "trace.json", "report.html",
-           "summary.json")
+           "summary.json", "junit.xml")
 TRACED = "name: traced\ntracers:\n  ftrace: {comms: [replyhi, hello]}\nsteps:\n"
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="strace steps build "
                                                                      "the clock reader")

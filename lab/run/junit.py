@@ -1,0 +1,64 @@
+"""A run as JUnit XML (`junit.xml` in the run directory), the test report CI systems show.
+
+One test suite per run, named after the playbook and the images it ran on (the
+same playbook run nightly on two kernels gives two suites); one test case per
+step and one per expectation on each node. A failed step or expectation is a
+failure with its one-line reason, a skipped step is skipped, and the step a
+run was interrupted in is an error. Warnings go to the suite's standard error.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from lab.run.results import RunSummary
+
+FILE = "junit.xml"
+
+
+def junit_xml(summary: RunSummary, playbook: str) -> bytes:
+    images = sorted({node.image for node in summary.nodes.values()})
+    suite_name = f"{playbook} on {', '.join(images)}" if images else playbook
+    cases: list[ET.Element] = []
+    for step in summary.steps:
+        case = _case(suite_name, f"step {step.index + 1:02d}: {step.name}", step.seconds)
+        if step.status == "failed":
+            _outcome(case, "failure", "; ".join(step.failures) or "failed")
+        elif step.status == "interrupted":
+            _outcome(case, "error", "interrupted (Ctrl-C or SIGTERM)")
+        elif step.status == "skipped":
+            ET.SubElement(case, "skipped", message="an earlier step failed, or the run "
+                                                   "was interrupted")
+        cases.append(case)
+    for e in summary.expectations:
+        case = _case(suite_name, f"expect: {e.name} [{e.node}]", 0.0)
+        if not e.ok:
+            _outcome(case, "failure", e.detail)
+        cases.append(case)
+    count = {kind: sum(1 for c in cases if c.find(kind) is not None)
+             for kind in ("failure", "error", "skipped")}
+    root = ET.Element("testsuites")
+    suite = ET.SubElement(root, "testsuite", name=suite_name, tests=str(len(cases)),
+                          failures=str(count["failure"]), errors=str(count["error"]),
+                          skipped=str(count["skipped"]), time=f"{summary.seconds:.3f}",
+                          timestamp=summary.started_at.removesuffix("Z"))
+    properties = ET.SubElement(suite, "properties")
+    for name, value in [("lab", summary.lab), ("topology", summary.topology),
+                        ("playbook", summary.playbook),
+                        *((f"{node}.kernel", run.kernel) for node, run in summary.nodes.items())]:
+        ET.SubElement(properties, "property", name=name, value=value)
+    suite.extend(cases)
+    if summary.warnings:
+        ET.SubElement(suite, "system-err").text = "\n".join(summary.warnings) + "\n"
+    ET.indent(root)
+    text: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return text + b"\n"
+
+
+def _case(suite: str, name: str, seconds: float) -> ET.Element:
+    return ET.Element("testcase", classname=suite, name=name, time=f"{seconds:.3f}")
+
+
+def _outcome(case: ET.Element, kind: str, message: str) -> None:
+    """A failure or an error: the first line as its message, the whole as its text."""
+    ET.SubElement(case, kind, message=message.splitlines()[0] if message else kind).text = message
