@@ -48,8 +48,9 @@ examples:
 
 Before anything boots, both files are checked and the programs to deploy are
 compiled. With --lab, the playbook runs on the topology the lab came up with.
-The run directory (runs/<lab>-<time>/) holds the rendered topology and
-playbook, console logs, raw traces, events.jsonl, the reports and summary.json;
+The run directory (runs/<lab>-<time>/, printed on stdout as soon as it is
+made) holds the rendered topology and playbook, console logs, raw traces,
+events.jsonl, the reports, summary.json and junit.xml (for CI systems);
 `lab report` writes the reports again.
 """
 
