@@ -131,9 +131,10 @@ class Document(Generic[M]):
     issues: tuple[InputIssue, ...] = ()
     failed: tuple[Loc, ...] = ()
 
-    def follows_from_a_failed_template(self, loc: Loc) -> bool:
-        """Whether an issue at `loc` would only repeat a failed template's: it is at the
-        value, or at the step or item holding it."""
+    def already_reported(self, loc: Loc) -> bool:
+        """Whether an issue at `loc` would only repeat one in `issues` (a failed template,
+        a faulty field): it is at that place or inside it, or holds it (its step, its
+        item, its network)."""
         return any(loc[:len(f)] == f or (len(loc) >= 2 and f[:len(loc)] == loc)
                    for f in self.failed)
 

@@ -136,10 +136,14 @@ class _Resolver:
         self.ftrace_names: dict[str, set[str]] = {}  # node → what its ftrace starts record
         self.pulled: dict[str, int] = {}  # results path → line
         self.later = self.handles_started()
+        # A background: whose value was faulty started a handle no one can name: then
+        # no handle is said to be unknown.
+        self.handles_lost = any(loc[:1] == ("steps",) and loc[2:] == ("background",)
+                                for loc in doc.failed)
         self.ftrace = self.ftrace_settings()  # playbook-wide; trace steps build on it
 
     def issue(self, loc: Loc, message: str, hint: str | None = None) -> None:
-        if self.doc.follows_from_a_failed_template(loc):
+        if self.doc.already_reported(loc):
             return
         self.issues.append(self.locator.issue(loc, message, hint=hint))
 
@@ -369,7 +373,7 @@ class _Resolver:
             if later is not None:
                 self.issue(where, f"handle '{handle}' is only started later, on line {later}",
                            "move this step after the run step that starts it")
-            else:
+            elif not self.handles_lost:
                 known = list(self.background)
                 self.issue(where, f"unknown handle '{handle}'", _hint(
                     handle, known, "handles started so far") if known else

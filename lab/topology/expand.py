@@ -186,7 +186,7 @@ class _Expander:
         self.issues: list[InputIssue] = []
 
     def issue(self, loc: Loc, message: str, hint: str | None = None) -> None:
-        if not self.doc.follows_from_a_failed_template(loc):
+        if not self.doc.already_reported(loc):
             self.issues.append(self.locator.issue(loc, message, hint=hint))
 
     def run(self) -> Topology:
@@ -201,6 +201,8 @@ class _Expander:
             if not group:
                 self.issue(("networks", name), "network is not linked to any node",
                            "attach nodes to it under links:, or remove it")
+            if self.doc.already_reported(("networks", name)):
+                continue  # its subnet is not what the file meant: its addresses cannot tell
             for family in ("ipv4", "ipv6"):
                 self.assign(name, subnets[family].get(name), family, group)
         if issues := [*self.doc.issues, *self.issues]:

@@ -87,6 +87,9 @@ CASES = [
         "handles.yaml:12: steps[5].wait: handle 'server' has already ended: stopped on line 11 (hint: wait for or stop a background command once)",
         "handles.yaml:13: steps[6].stop: unknown handle 'client' (hint: handles started so far: server)",
     ]),
+    ('lost-handle.yaml', [
+        'lost-handle.yaml:6: steps[0].background: expected a string, got a list',
+    ]),
     ('no-comms.yaml', [
         'no-comms.yaml:4: steps[0].trace.start: ftrace has no process to trace (hint: deploy a program, or name processes under tracers.ftrace.comms)',
     ]),

@@ -111,10 +111,11 @@ CASES = [
         "two-documents.yaml:3: a second YAML document ('---'): a file holds one (hint: put each topology or playbook in a file of its own)",
     ]),
     ('shape-and-references.yaml', [
-        "shape-and-references.yaml:4: nodes.client.memroy: unknown field (hint: did you mean 'memory'?)",
-        "shape-and-references.yaml:5: nodes.server.memory: expected an integer, got 'lots'",
-        "shape-and-references.yaml:10: links[0].nodes[1]: unknown node 'sever' (hint: did you mean 'server'?)",
-        "shape-and-references.yaml:11: links[1].network: unknown network 'wan' (hint: did you mean 'lan'?)",
+        "shape-and-references.yaml:5: nodes.client.memroy: unknown field (hint: did you mean 'memory'?)",
+        "shape-and-references.yaml:6: nodes.server.memory: expected an integer, got 'lots'",
+        "shape-and-references.yaml:8: networks.lan.ipv4: '10.0.1.0/33' is not an IPv4 subnet (hint: write ADDRESS/PREFIX like 10.0.1.0/24)",
+        "shape-and-references.yaml:11: links[0].nodes[1]: unknown node 'sever' (hint: did you mean 'server'?)",
+        "shape-and-references.yaml:12: links[1].network: unknown network 'wan' (hint: did you mean 'lan'?)",
     ]),
     ('unknown-fields.yaml', [
         "unknown-fields.yaml:4: nodes.client.memroy: unknown field (hint: did you mean 'memory'?)",
