@@ -24,7 +24,7 @@ from lab.correlate.messages import Arrow, Flow, Link, flows, sync_messages
 from lab.correlate.pairing import Pairing, pair
 from lab.correlate.sync import ClockFit, Quality, align
 from lab.correlate.sync.fit import identity
-from lab.correlate.sync.host import RoundTrip, RoundTrips, host_messages
+from lab.correlate.sync.host import RoundTrip, RoundTrips, host_messages, through_host
 from lab.events import Event
 
 _Clocks = Mapping[str, Callable[[int], int]]  # node → its timestamps on the reference clock
@@ -134,8 +134,8 @@ def _correlate(events: Iterable[Event], reference: str | None,
     # through the host knows nothing of the TCP messages, and could put a receive
     # before its send.
     unreached = {n for n in nodes if n != reference and _unaligned(fits.get(n))}
-    trips = {n: t for n, t in round_trips.items() if n in nodes}
-    if unreached and trips:
+    trips = through_host(reference, unreached, tcp, round_trips) if unreached else {}
+    if trips:
         via_host = align(reference, {**tcp, **host_messages(trips)})
         fits |= {n: fit for n, fit in via_host.items()
                  if n in unreached and not _unaligned(fit)}

@@ -223,6 +223,21 @@ def test_round_trips_align_nodes_that_no_tcp_traffic_links() -> None:
     assert set(result.fits) == {"server"}  # the host is no node of the run
 
 
+def test_nodes_linked_by_tcp_are_aligned_by_it_behind_the_host() -> None:
+    """The reference talks to no one; client and server talk TCP. The host reaches
+    the client, and the server is placed by its TCP traffic with the client, which a
+    path of its own through the host would ignore."""
+    run = synthetic_run(20, offset_ns=-31_000_000, drift_ppm=20)
+    first = run.events[0]
+    alone = replace(first, node="a", sock=None, name="getpid", args={})
+    trips = round_trips(run)
+    trips["a"] = trips["client"]  # a's clock is the client's, for the test
+    result = correlate([alone, *run.events], reference="a", round_trips=trips)
+    assert result.fits["client"].path == ("a", HOST, "client")
+    assert result.fits["server"].path == ("a", HOST, "client", "server")
+    assert not result.inversions
+
+
 def test_tcp_traffic_aligns_better_than_round_trips() -> None:
     run = synthetic_run(20, offset_ns=-31_000_000, drift_ppm=20)
     fit = correlate(run.events, reference="client", round_trips=round_trips(run)).fits["server"]

@@ -44,6 +44,38 @@ def host_messages(trips: RoundTrips) -> dict[tuple[str, str], list[Message]]:
     return messages
 
 
+def through_host(reference: str, unreached: set[str],
+                 tcp: Mapping[tuple[str, str], Sequence[Message]],
+                 trips: RoundTrips) -> dict[str, Sequence[RoundTrip]]:
+    """The round trips that align `unreached` nodes (no TCP chain reaches `reference`):
+    the reference's, and those of one node of each group that TCP traffic links
+    together, the first by name that has some. The rest of a group is reached through
+    its own traffic, which a path through the host would ignore."""
+    if not trips.get(reference):
+        return {}
+    linked: dict[str, set[str]] = {n: set() for n in unreached}
+    for (a, b), sent in tcp.items():
+        if sent and a in linked and b in linked:
+            linked[a].add(b)
+            linked[b].add(a)
+    chosen: dict[str, Sequence[RoundTrip]] = {reference: trips[reference]}
+    seen: set[str] = set()
+    for node in sorted(unreached):
+        if node in seen:
+            continue
+        group, todo = set(), [node]
+        while todo:  # the nodes TCP links to this one, through one another
+            n = todo.pop()
+            if n not in group:
+                group.add(n)
+                todo += linked[n] - group
+        seen |= group
+        entry = next((n for n in sorted(group) if trips.get(n)), None)
+        if entry is not None:
+            chosen[entry] = trips[entry]
+    return chosen
+
+
 def write_round_trips(run_dir: Path, trips: RoundTrips) -> None:
     (run_dir / FILE).write_bytes(msgspec.json.encode(trips))
 
