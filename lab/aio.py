@@ -43,16 +43,22 @@ async def all_settled(*aws: Awaitable[T]) -> list[T]:
     return done
 
 
-async def in_thread(func: Callable[[], T]) -> T:
-    """func() in a worker thread, off the event loop. When the caller is cancelled this
-    still waits for func to return: what comes next (removing the scratch directory it
-    works in, releasing the lock) must not run while it does."""
-    task = asyncio.ensure_future(asyncio.to_thread(func))
+async def to_the_end(aw: Awaitable[T]) -> T:
+    """`aw`'s result; when the caller is cancelled meanwhile, `aw` still runs to its end,
+    and this waits for it before the cancellation is raised: what comes next (closing
+    the sessions it uses, removing what it works in) must not run while it does."""
+    task = asyncio.ensure_future(aw)
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
         await _ended([task])  # however often the caller is cancelled meanwhile
         raise
+
+
+async def in_thread(func: Callable[[], T]) -> T:
+    """func() in a worker thread, off the event loop, to its end (`to_the_end`): a
+    thread cannot be cancelled."""
+    return await to_the_end(asyncio.to_thread(func))
 
 
 async def _ended(tasks: Sequence[asyncio.Future[T]]) -> None:

@@ -39,11 +39,6 @@ def add_lab_option(parser: argparse.ArgumentParser) -> None:
                         help="the lab to act on (default: the only lab that is up)")
 
 
-def count(n: int, noun: str) -> str:
-    """"1 node", "2 nodes"."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def warn_unreachable(path: Path, topology: Topology) -> None:
     """Nodes with no path between them: most often a forgotten link or router."""
     for node, others in unreachable(topology):

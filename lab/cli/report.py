@@ -8,12 +8,13 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from lab.cli.common import Subparsers, count, err, out
+from lab.cli.common import Subparsers, err, out
 from lab.correlate.correlation import choose_reference, correlate
 from lab.correlate.sync.host import read_round_trips
 from lab.errors import InputError, InputIssue, UsageError
 from lab.events import read_events
 from lab.export.outputs import summary_lines, write_reports
+from lab.text import count
 
 EVENTS = "events.jsonl"
 PLAYBOOK = "playbook.json"  # the first file `lab run` writes in a run directory

@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from lab.backends.base import Backend
 from lab.cli.access import ProgressPrinter, backend_for, stopped_nodes
-from lab.cli.common import Subparsers, add_connect_option, count, err, out, warn_unreachable
+from lab.cli.common import Subparsers, add_connect_option, err, out, warn_unreachable
 from lab.errors import LabError, UsageError
 from lab.export.outputs import summary_lines
 from lab.images.recipe import available_names
@@ -33,6 +33,7 @@ from lab.run import RunDir, RunSummary, StepResult, run_playbook
 from lab.run.runner import StepSink
 from lab.source import Document, load_document, parse_overrides, refuse_unused_overrides
 from lab.state import TOPOLOGY_FILE, LabState, StateStore
+from lab.text import count
 from lab.topology import Topology, TopologyInput, expand
 
 # The exit status when lab, not the experiment, failed: no lab, a guest that would not
@@ -62,9 +63,9 @@ def add_parser(sub: Subparsers) -> None:
                     "and collect the tracers, parse every trace into events.jsonl, check the "
                     "playbook's expectations and tear the lab down (unless --keep). Exits 0 "
                     "when every step and expectation passed, 1 when one failed, 2 on bad "
-                    "input, 3 when the lab could not be brought up, reached or removed "
-                    "(the host, not the experiment, needs a look), 130 or 143 when "
-                    "interrupted.",
+                    "input, 3 when lab itself failed (the lab could not be brought up, "
+                    "reached or removed: the host, not the experiment, needs a look), 130 "
+                    "or 143 when interrupted.",
         epilog=EPILOG,
         usage="lab run [options] TOPOLOGY PLAYBOOK\n       lab run [options] --lab NAME PLAYBOOK")
     p.add_argument("files", nargs="+", type=Path, metavar="[TOPOLOGY] PLAYBOOK",
@@ -143,9 +144,9 @@ async def run(args: argparse.Namespace) -> int:
             else:
                 err.print(f"lab {state.name} is still up")
     _print_summary(summary)
-    if left_behind:  # a lab left running fails CI too
-        return LAB_FAILED
-    return 0 if summary.ok else 1
+    if not summary.ok:  # a regression is told first, a lab left behind warned of above
+        return 1
+    return LAB_FAILED if left_behind else 0  # a lab left running fails CI too
 
 
 def _print_summary(summary: RunSummary) -> None:

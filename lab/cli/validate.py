@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab.cli.common import Subparsers, count, warn_unreachable
+from lab.cli.common import Subparsers, warn_unreachable
 from lab.errors import InputError, InputIssue, UsageError
 from lab.images.recipe import available_names
 from lab.paths import Paths
@@ -22,6 +22,7 @@ from lab.playbook import (
 )
 from lab.playbook.schema import schema_json as playbook_schema_json
 from lab.source import Document, load_document, parse_overrides, unused_overrides
+from lab.text import count
 from lab.topology import Topology, TopologyInput, expand
 from lab.topology.schema import schema_json as topology_schema_json
 

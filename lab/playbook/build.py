@@ -29,7 +29,9 @@ async def build_programs(book: Playbook, cache: Path) -> None:
 
 
 def _problem(action: Deploy, exc: ProgramError) -> str:
-    """"program mine does not compile: /x/mine.c:3:1: error: ...", the first error only."""
-    found = f": {exc.errors[0].strip()}" if exc.errors else ""
+    """"program mine does not compile: /x/mine.c:3:1: error: ...", the first error only;
+    "program mine: C compiler 'gcc' not found"."""
+    if not exc.errors:
+        return f"program {action.program}: {exc.reason}"
     more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
-    return f"program {action.program} {exc.reason}{found}{more}"
+    return f"program {action.program} {exc.reason}: {exc.errors[0].strip()}{more}"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from lab.events import Event, by_node
 from lab.playbook.plan import Absent, Bound, Count, Expectation, InOrder, Present
+from lab.text import count
 
 
 @dataclass(frozen=True)
@@ -98,4 +99,4 @@ def _wanted(bound: Bound) -> str:
 
 
 def _among(names: list[str]) -> str:
-    return f"{len(names)} matching event{'' if len(names) == 1 else 's'}"
+    return count(len(names), "matching event")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import posixpath
-import re
 import shlex
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
@@ -34,6 +33,7 @@ from lab.programs import build_program
 from lab.run.context import PIDS, Background, RunContext, pidfile
 from lab.run.results import TAIL, NodeResult, TracerResult
 from lab.ssh import CommandResult, CommandTimeout
+from lab.text import last_line
 from lab.tracers.ftrace import (
     STOP_TIMEOUT,
     FtraceError,
@@ -49,7 +49,6 @@ TIDY_TIMEOUT = 10.0  # seconds to remove what a trace start cut short left behin
 # waited for those commands, so how they end is not part of the experiment; its own
 # stop steps take their `timeout:` (DEFAULT_STOP_TIMEOUT).
 LEFTOVER_STOP_TIMEOUT = 2.0
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # but tab
 
 
 async def run_step(ctx: RunContext, step: Step) -> list[NodeResult]:
@@ -122,13 +121,6 @@ def _save_output(ctx: RunContext, bg: Background, result: CommandResult) -> Node
                   expect_stderr=None)
 
 
-def _last_line(text: str) -> str:
-    """What a command said last (on stderr: most often why it failed), with its control
-    characters shown, not obeyed: it is quoted in a terminal's or a CI log's line."""
-    last = (text.strip().splitlines() or [""])[-1]
-    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", last)
-
-
 def _judge(ctx: RunContext, step: Step, node: str, result: CommandResult, *,
            expect_exit: int | None, expect_stdout: str | None,
            expect_stderr: str | None) -> NodeResult:
@@ -139,7 +131,7 @@ def _judge(ctx: RunContext, step: Step, node: str, result: CommandResult, *,
     stderr = result.stderr.decode(errors="replace")
     error = None
     if expect_exit is not None and result.exit_status != expect_exit:
-        last = _last_line(stderr)
+        last = last_line(stderr)
         error = f"exit status {result.exit_status}, expected {expect_exit}" + (
             f": {last}" if last else "")
     elif expect_stdout is not None and not output_matches(expect_stdout, stdout):
@@ -355,7 +347,7 @@ def _failed_first(ctx: RunContext, node: str, action: WaitPort, handle: str,
     if (result := _result(bg)) is None:  # its session broke
         return NodeResult(node, ok=False, error=what)
     saved = _save_output(ctx, bg, result)
-    last = _last_line(saved.stderr_tail)
+    last = last_line(saved.stderr_tail)
     return NodeResult(node, ok=False, exit_status=result.exit_status,
                       stdout_tail=saved.stdout_tail, stderr_tail=saved.stderr_tail,
                       error=f"{what} (exit status {result.exit_status})"

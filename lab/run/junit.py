@@ -4,7 +4,9 @@ One test suite per run, named after the playbook and the images it ran on (the
 same playbook run nightly on two kernels gives two suites); one test case per
 step and one per expectation on each node. A failed step or expectation is a
 failure with its one-line reason, a skipped step is skipped, and the step a
-run was interrupted in is an error. Warnings go to the suite's standard error.
+run was interrupted in (or the run itself, between steps) is an error.
+Warnings go to the suite's standard error. Control characters, which XML
+forbids, are written as \\xNN.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from lab.run.results import RunSummary
+from lab.text import visible
 
 FILE = "junit.xml"
 
@@ -30,6 +33,10 @@ def junit_xml(summary: RunSummary, playbook: str) -> bytes:
             ET.SubElement(case, "skipped", message="an earlier step failed, or the run "
                                                    "was interrupted")
         cases.append(case)
+    if summary.interrupted and not any(s.status == "interrupted" for s in summary.steps):
+        case = _case(suite_name, "run", summary.seconds)
+        _outcome(case, "error", summary.failures[-1])
+        cases.append(case)
     for e in summary.expectations:
         case = _case(suite_name, f"expect: {e.name} [{e.node}]", 0.0)
         if not e.ok:
@@ -38,7 +45,7 @@ def junit_xml(summary: RunSummary, playbook: str) -> bytes:
     count = {kind: sum(1 for c in cases if c.find(kind) is not None)
              for kind in ("failure", "error", "skipped")}
     root = ET.Element("testsuites")
-    suite = ET.SubElement(root, "testsuite", name=suite_name, tests=str(len(cases)),
+    suite = ET.SubElement(root, "testsuite", name=visible(suite_name), tests=str(len(cases)),
                           failures=str(count["failure"]), errors=str(count["error"]),
                           skipped=str(count["skipped"]), time=f"{summary.seconds:.3f}",
                           timestamp=summary.started_at.removesuffix("Z"))
@@ -46,19 +53,21 @@ def junit_xml(summary: RunSummary, playbook: str) -> bytes:
     for name, value in [("lab", summary.lab), ("topology", summary.topology),
                         ("playbook", summary.playbook),
                         *((f"{node}.kernel", run.kernel) for node, run in summary.nodes.items())]:
-        ET.SubElement(properties, "property", name=name, value=value)
+        ET.SubElement(properties, "property", name=name, value=visible(value))
     suite.extend(cases)
     if summary.warnings:
-        ET.SubElement(suite, "system-err").text = "\n".join(summary.warnings) + "\n"
+        ET.SubElement(suite, "system-err").text = visible("\n".join(summary.warnings)) + "\n"
     ET.indent(root)
     text: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return text + b"\n"
 
 
 def _case(suite: str, name: str, seconds: float) -> ET.Element:
-    return ET.Element("testcase", classname=suite, name=name, time=f"{seconds:.3f}")
+    return ET.Element("testcase", classname=visible(suite), name=visible(name),
+                      time=f"{seconds:.3f}")
 
 
 def _outcome(case: ET.Element, kind: str, message: str) -> None:
     """A failure or an error: the first line as its message, the whole as its text."""
-    ET.SubElement(case, kind, message=message.splitlines()[0] if message else kind).text = message
+    shown = visible(message)
+    ET.SubElement(case, kind, message=shown.splitlines()[0] if shown else kind).text = shown

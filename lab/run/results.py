@@ -10,7 +10,10 @@
                                        receives, latencies, clock fits
         timeline.txt                   both sides' calls on one clock, classic lab style
         trace.json                     the same for Perfetto: slices per thread, flows
+        report.html                    sequence diagrams, latencies, clock bounds
+        round_trips.json               the controller's round trips to each guest's clock
         summary.json                   steps, exit statuses, durations, counts, losses
+        junit.xml                      the steps and expectations as JUnit XML, for CI
 """
 
 from __future__ import annotations
@@ -116,9 +119,15 @@ class RunSummary:
     @property
     def failures(self) -> list[str]:
         return self.step_failures + [f"expectation {e.name} [{e.node}] failed: {e.detail}"
-                                     for e in self.expectations if not e.ok] + [
-            f"interrupted during step {s.index + 1} ({s.name})"
-            for s in self.steps if s.status == "interrupted"]
+                                     for e in self.expectations if not e.ok] + (
+            [self._interruption()] if self.interrupted else [])
+
+    def _interruption(self) -> str:
+        """Where the run was interrupted: in a step, or before or after them."""
+        if during := next((s for s in self.steps if s.status == "interrupted"), None):
+            return f"interrupted during step {during.index + 1} ({during.name})"
+        begun = any(s.status != "skipped" for s in self.steps)
+        return f"interrupted {'after its steps' if begun else 'before its first step'}"
 
     @property
     def step_failures(self) -> list[str]:

@@ -20,6 +20,7 @@ from lab.correlate.sync.host import RoundTrip
 from lab.errors import LabError, NodeError
 from lab.log import get_logger
 from lab.ssh import NodeSession
+from lab.text import last_line
 from lab.tracers.strace import CLOCKS_PATH, install_clocks, parse_clocks
 
 ROUNDS = 8  # per measurement: the hull keeps the quickest
@@ -77,7 +78,7 @@ async def round_trips(session: NodeSession, *, rounds: int = ROUNDS,
     except ValueError as exc:  # an answer that is not the clocks
         raise RoundTripError(session.node, f"{clocks} -e: {exc}") from None
     if status != 0 or len(trips) < rounds:
-        why = errors.decode(errors="replace").strip() or f"exit status {status}"
+        why = last_line(errors.decode(errors="replace")) or f"exit status {status}"
         raise RoundTripError(session.node, f"{clocks} -e answered {len(trips)} of {rounds} "
                              f"questions: {why[:200]}")
     return trips

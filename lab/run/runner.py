@@ -18,7 +18,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from lab.aio import all_settled
+from lab.aio import all_settled, to_the_end
 from lab.correlate.correlation import correlate
 from lab.correlate.sockets import annotate_sockets
 from lab.correlate.sync.host import RoundTrip, write_round_trips
@@ -70,7 +70,7 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
                 await _steps(ctx, summary, on_step)
             finally:
                 # Leave nothing running in the guests, whatever happened above.
-                await asyncio.shield(_wind_down(ctx, summary))
+                await to_the_end(_wind_down(ctx, summary))
             await _time_clocks(ctx, trips)  # the tracers have stopped: it is in no trace
         except asyncio.CancelledError:
             # Interrupted: say so, and how far it got, for `lab report` and for people.
@@ -127,7 +127,8 @@ async def _steps(ctx: RunContext, summary: RunSummary, on_step: StepSink) -> Non
             result.seconds = round(time.monotonic() - began, 3)
             raise
         result.seconds = round(time.monotonic() - began, 3)
-        result.nodes = result.nodes or [r.node for r in result.results]  # wait, stop: the handle's
+        # A wait or stop step names a handle, not nodes: they are where its command ran.
+        result.nodes = result.nodes or [r.node for r in result.results]
         result.status = "ok" if result.error is None and all(r.ok for r in result.results) \
             else "failed"
         failed = result.status == "failed"
@@ -135,9 +136,14 @@ async def _steps(ctx: RunContext, summary: RunSummary, on_step: StepSink) -> Non
 
 
 async def _time_clocks(ctx: RunContext, trips: dict[str, list[RoundTrip]]) -> None:
-    """Round trips to every node's clock, kept in the run directory for `lab report`."""
+    """Round trips to every node's clock, kept in the run directory for `lab report`.
+    Without them the clocks are aligned as well as the traffic allows: never fatal."""
     await measure(ctx.sessions, ctx.program_cache, ctx.clocks_installed, trips)
-    write_round_trips(ctx.run_dir.path, trips)
+    try:
+        write_round_trips(ctx.run_dir.path, trips)
+    except OSError as exc:
+        get_logger(__name__, run=ctx.run_dir.path.name).warning(
+            "the clock round trips could not be kept: %s", file_problem(exc))
 
 
 async def _wind_down(ctx: RunContext, summary: RunSummary) -> None:
@@ -146,17 +152,17 @@ async def _wind_down(ctx: RunContext, summary: RunSummary) -> None:
         for step, result in await judge_unwaited(ctx):
             summary.steps[step.index].judged_later(result)
     except (LabError, OSError) as exc:  # nor from stopping what still runs
-        log.warning("judge_unwaited failed: %s", exc)
+        log.warning("could not check the background commands that ended: %s", exc)
     try:
         for problem in await stop_all_backgrounds(ctx):
             log.warning("background command %s could not be stopped", problem)
     except (LabError, OSError) as exc:  # one failure must not keep the tracers from stopping
-        log.warning("stop_all_backgrounds failed: %s", exc)
+        log.warning("could not stop the background commands: %s", exc)
     try:  # a trace that could not be collected is a warning of the run (TracerResult.error)
         for problem in await stop_all_tracers(ctx):
             log.warning("%s (its trace was collected)", problem)
     except (LabError, OSError) as exc:
-        log.warning("stop_all_tracers failed: %s", exc)
+        log.warning("could not stop the tracers: %s", exc)
 
 
 def _copy_consoles(state: LabState, run_dir: RunDir) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab.errors import SSHError
+from lab.text import last_line
 
 RECREATE_HINT = "the guest may have been replaced: run `lab down` and `lab up` again"
 
@@ -58,8 +59,8 @@ class CommandFailed(SSHError):
         self.signal = signal
         self.stderr_tail = tail_text(stderr)
         how = f"was killed by SIG{signal}" if signal else f"exited with status {exit_status}"
-        lines = [line for line in self.stderr_tail.splitlines() if line.strip()]
-        last = f": {lines[-1].strip()[:200]}" if lines else ""
+        said = last_line(self.stderr_tail)
+        last = f": {said[:200]}" if said else ""
         super().__init__(node, f"command {short_command(command)!r} {how}{last}")
 
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from lab.aio import all_or_cancel, all_settled, in_thread
+from lab.aio import all_or_cancel, all_settled, in_thread, to_the_end
 
 
 async def fail(after: float, message: str) -> int:
@@ -84,3 +84,25 @@ async def test_a_caller_of_in_thread_resumes_only_when_its_thread_is_done(cancel
     with pytest.raises(asyncio.CancelledError):
         await task
     assert done.is_set()
+
+
+async def test_a_cancelled_caller_lets_the_work_run_to_its_end() -> None:
+    """A run's wind-down (stopping tracers over SSH) must end before its sessions close."""
+    log: list[str] = []
+
+    async def wind_down() -> None:
+        await asyncio.sleep(0.1)
+        log.append("wound down")
+
+    async def caller() -> None:
+        try:
+            await to_the_end(wind_down())
+        finally:
+            log.append("sessions closed")
+
+    task = asyncio.create_task(caller())
+    await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log == ["wound down", "sessions closed"]

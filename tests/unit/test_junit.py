@@ -52,3 +52,24 @@ def test_the_step_a_run_was_interrupted_in_is_an_error() -> None:
     interrupted.expectations = []
     [suite] = ET.fromstring(junit_xml(interrupted, "replyhi")).findall("testsuite")
     assert (suite.get("errors"), suite.get("failures"), suite.get("skipped")) == ("1", "0", "1")
+
+
+def test_an_interruption_between_steps_is_an_error_of_the_run() -> None:
+    interrupted = summary()
+    interrupted.interrupted = True
+    interrupted.steps = [StepResult(0, "deploy replyhi", 12, "deploy", ["server"])]
+    interrupted.expectations = []
+    assert interrupted.failures == ["interrupted before its first step"]
+    [suite] = ET.fromstring(junit_xml(interrupted, "replyhi")).findall("testsuite")
+    assert suite.get("errors") == "1"
+    [error] = suite.iter("error")
+    assert error.get("message") == "interrupted before its first step"
+
+
+def test_control_characters_are_shown_not_written() -> None:
+    """XML forbids them; a command's output may hold them (a colour code)."""
+    coloured = summary()
+    coloured.steps[1].results[0].error = "exit status 1, expected 0: \x1b[31mrefused\x00"
+    [suite] = ET.fromstring(junit_xml(coloured, "replyhi")).findall("testsuite")
+    [failure, _] = suite.iter("failure")
+    assert failure.get("message") == "client: exit status 1, expected 0: \\x1b[31mrefused\\x00"
