@@ -98,6 +98,9 @@ def test_calls_blocked_side_by_side_all_return_in_the_trace(pair: tuple[str, str
     # A return probe holds an instance from entry to return: with too few, the
     # second caller blocked in the same function would lose its return.
     missed, events = asyncio.run(two_blocked_accepts(pair[0], tmp_path))
-    assert missed == {}
+    # No return is missed. (A probe hit in a softirq that interrupts another probe's
+    # handler, tcp_fin's now and then, is not recorded: the kernel counts it, and the
+    # run's summary names it.)
+    assert not [probe for probe in missed if probe.endswith("__return")], missed
     returns = [e for e in events if e.name == "__sys_accept4" and e.kind == Kind.FUNC_RETURN]
     assert len(returns) == 2
