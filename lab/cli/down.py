@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from lab.aio import to_the_end
 from lab.backends.base import DEFAULT_URI, Backend
 from lab.cli.access import ProgressPrinter, backend_for, store
 from lab.cli.common import Subparsers, add_connect_option, err
@@ -64,10 +65,11 @@ async def _down_on(backend: Backend, states: list[LabState], labs: StateStore,
     progress = ProgressPrinter()
     owned = await backend.owned() if sweep else None
     names = {s.name for s in states}
-    for state in states:
-        await tear_down(state, backend, labs, progress,
-                        extra_domains=owned.domains.get(state.name) if owned else None,
-                        extra_networks=owned.networks.get(state.name) if owned else None)
+    for state in states:  # each lab whole, even when interrupted: no half-removed lab
+        await to_the_end(tear_down(
+            state, backend, labs, progress,
+            extra_domains=owned.domains.get(state.name) if owned else None,
+            extra_networks=owned.networks.get(state.name) if owned else None))
         err.print(f"lab {state.name} removed")
     if owned is None:
         return len(states)
@@ -77,8 +79,8 @@ async def _down_on(backend: Backend, states: list[LabState], labs: StateStore,
         orphans &= only
     for lab in sorted(orphans):
         orphan = LabState(name=lab, topology="", uri=backend.uri, created_at="")
-        await tear_down(orphan, backend, labs, progress,
-                        extra_domains=owned.domains.get(lab),
-                        extra_networks=owned.networks.get(lab))
+        await to_the_end(tear_down(orphan, backend, labs, progress,
+                                   extra_domains=owned.domains.get(lab),
+                                   extra_networks=owned.networks.get(lab)))
         err.print(f"lab {lab} removed (it had no readable state file)")
     return len(states) + len(orphans)

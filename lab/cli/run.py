@@ -6,15 +6,17 @@ import argparse
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
 
+from lab.aio import to_the_end
 from lab.backends.base import Backend
 from lab.cli.access import ProgressPrinter, backend_for, stopped_nodes
 from lab.cli.common import Subparsers, add_connect_option, err, out, warn_unreachable
-from lab.errors import LabError, UsageError
+from lab.errors import LabError, LabNotFound, UsageError
 from lab.export.outputs import summary_lines
 from lab.images.recipe import available_names
 from lab.lifecycle.down import tear_down
@@ -25,6 +27,7 @@ from lab.playbook import (
     FACT_NAMES,
     FACT_REASON,
     build_programs,
+    document_kind,
     load_playbook,
     read_playbook,
     resolve_playbook,
@@ -88,31 +91,14 @@ async def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.overrides)
     paths = Paths.default()
     store = StateStore(paths)
-    if args.lab:
-        if len(args.files) != 1:
-            raise UsageError("with --lab, give only the PLAYBOOK",
-                             hint=f"lab run --lab {args.lab} playbooks/replyhi.yaml")
-        state = store.load(args.lab)
-        topology_file, playbook_file = Path(state.topology), args.files[0]
-        topology = _lab_topology(paths, state.name)
-        documents: list[Document[Any]] = []
-    elif len(args.files) == 2:
-        state = None
-        topology_file, playbook_file = args.files
-        document = load_document(topology_file, TopologyInput, overrides=overrides,
-                                 keep_going=True)
-        topology = expand(document, images=available_names())
-        documents = [document]
-        warn_unreachable(topology_file, topology)
-    else:
-        raise UsageError("give a TOPOLOGY and a PLAYBOOK (or --lab NAME and a PLAYBOOK)",
-                         hint="lab run topologies/pair.yaml playbooks/replyhi.yaml")
+    target = _target(args, paths, overrides)
+    state, topology, playbook_file = target.state, target.topology, target.playbook_file
     # Check the playbook before booting anything; it is rendered again with the lab's name.
     playbook = read_playbook(playbook_file, topology, overrides=overrides)
     await build_programs(resolve_playbook(playbook, topology, overrides=overrides),
                          paths.programs)
     refuse_unused_overrides(
-        overrides, [*documents, playbook], reserved=dict.fromkeys(FACT_NAMES, FACT_REASON),
+        overrides, [*target.documents, playbook], reserved=dict.fromkeys(FACT_NAMES, FACT_REASON),
         note=f" (lab {args.lab} keeps the topology it came up with)" if args.lab else "")
     _check_runs_dir(args.runs)
     left_behind = False  # the lab could not be removed
@@ -120,7 +106,7 @@ async def run(args: argparse.Namespace) -> int:
         if state is not None:
             await _check_up(state, backend)
         if state is None:
-            state = await bring_up(topology, topology_file, backend, paths,
+            state = await bring_up(topology, target.topology_file, backend, paths,
                                    options=UpOptions(timeout=args.timeout),
                                    events=ProgressPrinter())
             err.print(f"lab {state.name} is up")
@@ -136,7 +122,8 @@ async def run(args: argparse.Namespace) -> int:
         finally:
             if not (args.keep or args.lab):
                 try:
-                    await tear_down(state, backend, store)
+                    # To its end even when interrupted: half a lab must not be left behind.
+                    await to_the_end(tear_down(state, backend, store))
                     err.print(f"lab {state.name} removed")
                 except LabError as exc:  # what ended the run, if anything, is the error
                     ProgressPrinter()(TeardownFailed(state.name, exc.message))
@@ -147,6 +134,44 @@ async def run(args: argparse.Namespace) -> int:
     if not summary.ok:  # a regression is told first, a lab left behind warned of above
         return 1
     return LAB_FAILED if left_behind else 0  # a lab left running fails CI too
+
+
+@dataclass
+class _Target:
+    """What a run runs on: a lab that is up (--lab) or a topology to bring up."""
+
+    state: LabState | None  # None: brought up from the topology file
+    topology_file: Path
+    topology: Topology
+    playbook_file: Path
+    documents: list[Document[Any]]  # the files read, for the --set they use
+
+
+def _target(args: argparse.Namespace, paths: Paths,
+            overrides: dict[str, str]) -> _Target:
+    if args.lab:
+        if len(args.files) != 1:
+            raise UsageError("with --lab, give only the PLAYBOOK",
+                             hint=f"lab run --lab {args.lab} playbooks/replyhi.yaml")
+        try:
+            state = StateStore(paths).load(args.lab)
+        except LabNotFound as exc:  # a name mistyped: bad input, not a host to look at
+            raise UsageError(exc.message, hint=exc.hint) from None
+        return _Target(state, Path(state.topology), _lab_topology(paths, state.name),
+                       args.files[0], [])
+    if len(args.files) != 2:
+        raise UsageError("give a TOPOLOGY and a PLAYBOOK (or --lab NAME and a PLAYBOOK)",
+                         hint="lab run topologies/pair.yaml playbooks/replyhi.yaml")
+    topology_file, playbook_file = args.files
+    if document_kind(topology_file) == "playbook" != document_kind(playbook_file):
+        raise UsageError(f"{topology_file} is a playbook and {playbook_file} is not",
+                         hint=f"the topology comes first: lab run {playbook_file} "
+                              f"{topology_file}")
+    document = load_document(topology_file, TopologyInput, overrides=overrides,
+                             keep_going=True)
+    topology = expand(document, images=available_names())
+    warn_unreachable(topology_file, topology)
+    return _Target(None, topology_file, topology, playbook_file, [document])
 
 
 def _print_summary(summary: RunSummary) -> None:

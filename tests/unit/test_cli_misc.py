@@ -7,11 +7,13 @@ through a `test://` URI naming a host description in a temporary file.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import itertools
 import json
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -593,6 +595,44 @@ def test_a_run_whose_lab_cannot_be_removed_fails(capsys: pytest.CaptureFixture[s
     assert code == 3  # the host needs a look, not the experiment
     assert (f"warning: lab {LAB} is not fully removed: cannot destroy domain "
             f"sl-pair-1a2b3c-client (run `lab down {LAB}`)") in " ".join(err.split())
+
+
+def test_a_run_interrupted_while_its_lab_is_removed_removes_it_whole(
+        capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CI job's SIGTERM just as the run ends must not leave half a lab behind."""
+    state = save_lab(home)
+    removed: list[str] = []
+
+    async def up(*_: object, **__: object) -> LabState:
+        return state
+
+    async def ran(*_: object, **__: object) -> RunSummary:
+        return RunSummary(lab=LAB, playbook=REPLYHI, topology=PAIR, ok=True)
+
+    async def down(*_: object, **__: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # lab's own handler cancels the run
+        await asyncio.sleep(0.2)
+        removed.append(LAB)
+
+    monkeypatch.setattr("lab.cli.run.bring_up", up)
+    monkeypatch.setattr("lab.cli.run.run_playbook", ran)
+    monkeypatch.setattr("lab.cli.run.tear_down", down)
+    code, _, err = run(capsys, *RUN, "--runs", str(tmp_path / "runs"))
+    assert (code, removed) == (128 + signal.SIGTERM, [LAB])
+    assert err.splitlines()[-1] == "terminated"
+
+
+def test_run_names_input_mistakes_as_such(capsys: pytest.CaptureFixture[str],
+                                          home: Path, booted: list[str]) -> None:
+    """Files given the wrong way round, a mistyped lab: bad input (2), not a host to look
+    at (3), and nothing boots."""
+    assert run(capsys, "run", REPLYHI, PAIR) == (2, "", (
+        f"error: {REPLYHI} is a playbook and {PAIR} is not (hint: the topology comes "
+        f"first: lab run {PAIR} {REPLYHI})\n"))
+    code, _, err = run(capsys, "run", "--lab", "pair-ffffff", REPLYHI)
+    assert code == 2 and err.startswith("error: no lab named 'pair-ffffff'")
+    assert booted == []
 
 
 def test_run_refuses_a_runs_directory_it_cannot_write_in(
