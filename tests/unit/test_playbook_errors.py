@@ -88,7 +88,12 @@ CASES = [
         "handles.yaml:13: steps[6].stop: unknown handle 'client' (hint: handles started so far: server)",
     ]),
     ('lost-handle.yaml', [
-        'lost-handle.yaml:6: steps[0].background: expected a string, got a list',
+        'lost-handle.yaml:7: steps[0].background: expected a string, got a list',
+        "lost-handle.yaml:10: steps[2].run: template error: 'dict object' has no attribute 'carol' (hint: nodes: client, server)",
+    ]),
+    ('lost-tracer.yaml', [
+        "lost-tracer.yaml:6: steps[0].trace.start: unknown tracer 'ftrac' (hint: did you mean 'ftrace'? known: ftrace; strace wraps one command: set strace: true on its run step)",
+        "lost-tracer.yaml:10: steps[2].wait: unknown handle 'serv' (hint: did you mean 'srv'?)",
     ]),
     ('no-comms.yaml', [
         'no-comms.yaml:4: steps[0].trace.start: ftrace has no process to trace (hint: deploy a program, or name processes under tracers.ftrace.comms)',
