@@ -39,9 +39,13 @@ def add_lab_option(parser: argparse.ArgumentParser) -> None:
                         help="the lab to act on (default: the only lab that is up)")
 
 
+def warn(text: str) -> None:
+    """One line on stderr: "warning: text", the text shown as it is."""
+    err.print(f"[yellow]warning:[/yellow] {escape(text)}")
+
+
 def warn_unreachable(path: Path, topology: Topology) -> None:
     """Nodes with no path between them: most often a forgotten link or router."""
     for node, others in unreachable(topology):
-        err.print(f"[yellow]warning:[/yellow] {escape(str(path))}: {node} has no path to "
-                  f"{', '.join(others)} (hint: link them to one network, or give a node on "
-                  "both networks role: router)")
+        warn(f"{path}: {node} has no path to {', '.join(others)} (hint: link them to one "
+             "network, or give a node on both networks role: router)")

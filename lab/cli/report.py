@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from lab.cli.common import Subparsers, err, out
+from lab.cli.common import Subparsers, err, out, warn
 from lab.correlate.correlation import choose_reference, correlate
 from lab.correlate.sync.host import read_round_trips
 from lab.errors import InputError, InputIssue, UsageError
@@ -72,22 +72,21 @@ async def run(args: argparse.Namespace) -> int:
             events_file, None, "", f"and {more} more unreadable lines; none could be read",
             hint="is it a run's events.jsonl?")] if more > 0 else []))
     for issue in skipped[:SHOWN_SKIPPED]:
-        err.print(f"[yellow]warning:[/yellow] {escape(str(issue))}; line left out")
+        warn(f"{issue}; line left out")
     if len(skipped) > SHOWN_SKIPPED:
-        err.print(f"[yellow]warning:[/yellow] and {len(skipped) - SHOWN_SKIPPED} more "
-                  "unreadable lines left out")
+        warn(f"and {len(skipped) - SHOWN_SKIPPED} more unreadable lines left out")
     nodes = sorted({e.node for e in events})
     if args.reference is not None and events and args.reference not in nodes:
         raise UsageError(f"--reference {args.reference}: no node of that name has events in "
                          f"{events_file}", hint=f"nodes with events: {', '.join(nodes)}")
     reference = choose_reference(nodes, args.reference or _first_node(run_dir))
     if not events:
-        err.print(f"[yellow]warning:[/yellow] {escape(str(events_file))} holds no events "
-                  "(did the playbook start a tracer?); the reports will be empty")
+        warn(f"{events_file} holds no events (did the playbook start a tracer?); the "
+             "reports will be empty")
     try:
         trips = read_round_trips(run_dir)
     except InputError as exc:
-        err.print(f"[yellow]warning:[/yellow] {escape(str(exc))}; clocks aligned without them")
+        warn(f"{exc}; clocks aligned without them")
         trips = {}
     err.print(f"correlating {count(len(events), 'event')} of {count(len(nodes), 'node')} "
               f"on {escape(reference or 'the first node')}'s clock")

@@ -15,7 +15,7 @@ from rich.markup import escape
 from lab.aio import to_the_end
 from lab.backends.base import Backend
 from lab.cli.access import ProgressPrinter, backend_for, stopped_nodes
-from lab.cli.common import Subparsers, add_connect_option, err, out, warn_unreachable
+from lab.cli.common import Subparsers, add_connect_option, err, out, warn, warn_unreachable
 from lab.errors import LabError, LabNotFound, UsageError
 from lab.export.outputs import summary_lines
 from lab.images.recipe import available_names
@@ -95,8 +95,9 @@ async def run(args: argparse.Namespace) -> int:
     state, topology, playbook_file = target.state, target.topology, target.playbook_file
     # Check the playbook before booting anything; it is rendered again with the lab's name.
     playbook = read_playbook(playbook_file, topology, overrides=overrides)
-    await build_programs(resolve_playbook(playbook, topology, overrides=overrides),
-                         paths.programs)
+    for warning in await build_programs(resolve_playbook(playbook, topology,
+                                                         overrides=overrides), paths.programs):
+        warn(str(warning))
     refuse_unused_overrides(
         overrides, [*target.documents, playbook], reserved=dict.fromkeys(FACT_NAMES, FACT_REASON),
         note=f" (lab {args.lab} keeps the topology it came up with)" if args.lab else "")
@@ -177,7 +178,7 @@ def _target(args: argparse.Namespace, paths: Paths,
 def _print_summary(summary: RunSummary) -> None:
     """What the run found: warnings, expectations, events, correlation, failures."""
     for line in summary.warnings:
-        err.print(f"[yellow]warning:[/yellow] {escape(line)}")
+        warn(line)
     for e in summary.expectations:
         mark = "[green]ok[/green]  " if e.ok else "[red]FAIL[/red]"
         err.print(f"{mark} expect {escape(e.name)} {escape('[' + e.node + ']')}: "

@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.markup import escape
 from rich.table import Table
 
 from lab.cli.access import backend_for, stopped_nodes, store
-from lab.cli.common import Subparsers, err, out
+from lab.cli.common import Subparsers, out, warn
 from lab.errors import LabError
 from lab.state import LabState
 
@@ -30,8 +29,7 @@ async def run(args: argparse.Namespace) -> int:
     states = [labs.load(n) for n in args.names] if args.names else labs.all()
     unreadable = {} if args.names else labs.unreadable()
     for name, problem in unreadable.items():
-        err.print(f"[yellow]warning:[/yellow] lab {name}: {escape(problem.message)} "
-                  f"(remove it with `lab down {name}`)")
+        warn(f"lab {name}: {problem.message} (remove it with `lab down {name}`)")
     stopped = await _stopped_nodes(states)
     if args.json:  # the saved state, and which guests no longer run (null: not known)
         out.out(json.dumps([{**s.model_dump(), "stopped_nodes": stopped.get(s.name)}
@@ -55,8 +53,8 @@ async def run(args: argparse.Namespace) -> int:
     out.print(table)
     for lab, nodes in stopped.items():
         if nodes:
-            err.print(f"[yellow]warning:[/yellow] lab {lab}: {', '.join(nodes)} not running "
-                      f"(the host rebooted, or a guest died): `lab down {lab}` and up again")
+            warn(f"lab {lab}: {', '.join(nodes)} not running (the host rebooted, or a guest "
+                 f"died): `lab down {lab}` and up again")
     return 0
 
 
@@ -71,6 +69,5 @@ async def _stopped_nodes(states: list[LabState]) -> dict[str, list[str]]:
                 for state in (s for s in states if s.uri == uri and s.status == "up"):
                     stopped[state.name] = await stopped_nodes(state, backend)
         except LabError as exc:
-            err.print(f"[yellow]warning:[/yellow] cannot tell whether the guests run: "
-                      f"{escape(exc.message)}")
+            warn(f"cannot tell whether the guests run: {exc.message}")
     return stopped

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab.cli.common import Subparsers, warn_unreachable
+from lab.cli.common import Subparsers, warn, warn_unreachable
 from lab.errors import InputError, InputIssue, UsageError
 from lab.images.recipe import available_names
 from lab.paths import Paths
@@ -99,7 +99,7 @@ async def run(args: argparse.Namespace) -> int:
                 await check.playbook(path, target, resolved[target])
     for key in unused_overrides(overrides, check.documents) if check.complete else ():
         why = FACT_REASON if key in FACT_NAMES else "no file uses or declares this variable"
-        print(f"warning: --set {key}: {why}", file=sys.stderr)
+        warn(f"--set {key}: {why}")
     if check.issues:
         raise InputError(check.issues)
     return 0
@@ -142,7 +142,8 @@ class _Check:
         self.documents.append(doc)
         try:
             book = resolve_playbook(doc, topology, overrides=self.overrides)
-            await build_programs(book, Paths.default().programs)
+            for warning in await build_programs(book, Paths.default().programs):
+                warn(str(warning))
         except InputError as exc:
             self.add(exc)
             return

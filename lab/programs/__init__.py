@@ -10,6 +10,6 @@ Shipped programs (all take numeric IPv4 or IPv6 addresses):
   bulk-send ADDRESS PORT BYTES [CHUNK]  TCP bulk sender, prints the rate
 """
 
-from lab.programs.build import build_program, shipped_programs
+from lab.programs.build import build_program, compiler_warnings, shipped_programs
 
-__all__ = ["build_program", "shipped_programs"]
+__all__ = ["build_program", "compiler_warnings", "shipped_programs"]

@@ -22,11 +22,10 @@ from importlib import resources
 from pathlib import Path
 
 from lab.errors import ProgramError
-from lab.files import atomic_output
-from lab.log import get_logger
+from lab.files import atomic_output, atomic_write
 
 # Bump when the build changes in a way the flags do not show.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the compiler's warnings kept beside the binary
 COMPILE_TIMEOUT = 120.0
 MAX_ERRORS = 5
 COMMON_FLAGS = ("-O2", "-static", "-Wall", "-Wextra",
@@ -38,8 +37,10 @@ USER_FLAGS: tuple[str, ...] = ()
 
 _ERROR_LINE = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?:\d+:)? (?:fatal )?error: ", re.M)
 _LINK_ERROR = re.compile(r"undefined reference|cannot find|multiple definition|error:")
+_WARNING_LINE = re.compile(r"^(?P<where>[^:\n]+:\d+:(?:\d+:)?) warning: (?P<what>.*)$", re.M)
+WARNINGS = "warnings.txt"  # beside a cached binary: what the compiler said building it
+SOURCE = "<source>"  # in it, the path of the source file
 _PACKAGE = "lab.programs"
-_log = get_logger(__name__)
 
 
 def shipped_programs() -> list[str]:
@@ -49,7 +50,8 @@ def shipped_programs() -> list[str]:
 
 
 async def build_program(program: str | Path, cache: Path, *, compiler: str = "gcc") -> Path:
-    """The static binary for a shipped program name or a C file path, built when needed."""
+    """The static binary for a shipped program name or a C file path, built when needed.
+    What the compiler warned of when it built it: `compiler_warnings(binary)`."""
     with ExitStack() as stack:
         name, source, shipped = _resolve(program, stack)
         binary = await _build(name, source, shipped, cache, compiler)
@@ -77,8 +79,22 @@ async def _build(name: str, source: Path, shipped: bool, cache: Path, compiler: 
         return binary
     binary.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(binary, mode=0o755) as temp:  # readers see no binary or a whole one
-        await _compile(name, source, temp, compiler, flags)
+        said = await _compile(name, source, temp, compiler, flags)
+    if said.strip():  # kept with the binary: each use of it warns again, not the first only
+        # The same source elsewhere shares the binary: its path is put back when read.
+        atomic_write(binary.with_name(WARNINGS), said.replace(str(source), SOURCE).encode(),
+                     mode=0o644)
     return binary
+
+
+def compiler_warnings(binary: Path, source: Path) -> list[str]:
+    """The compiler's warnings when it built `binary` from `source` (or from the same
+    text elsewhere): "FILE:LINE:COL: what"."""
+    try:
+        said = binary.with_name(WARNINGS).read_text().replace(SOURCE, str(source.resolve()))
+    except FileNotFoundError:
+        return []
+    return [f"{m['where']} {m['what']}" for m in _WARNING_LINE.finditer(said)]
 
 
 def _cache_key(name: str, source: Path, compiler: str, flags: tuple[str, ...]) -> str:
@@ -95,7 +111,8 @@ def _cache_key(name: str, source: Path, compiler: str, flags: tuple[str, ...]) -
 
 
 async def _compile(name: str, source: Path, output: Path, compiler: str,
-                   flags: tuple[str, ...]) -> None:
+                   flags: tuple[str, ...]) -> str:
+    """Compile; what the compiler said (its warnings), or ProgramError."""
     argv = [compiler, *flags, "-o", str(output), str(source)]
     shown = shlex.join([compiler, *flags, "-o", name, str(source)])  # without the temp name
     # The C locale keeps "error:" untranslated and quotes ASCII, for parsing.
@@ -118,19 +135,21 @@ async def _compile(name: str, source: Path, output: Path, compiler: str,
     output_text = raw.decode(errors="replace")
     if proc.returncode != 0:
         raise _compile_error(name, source, output_text, shown)
-    if output_text.strip():
-        _log.debug("compiler output for %s:\n%s", name, output_text.rstrip())
+    return output_text
 
 
 def _compile_error(name: str, source: Path, output: str, command: str) -> ProgramError:
     lines = output.splitlines()
     errors = [ln for ln in lines if _ERROR_LINE.match(ln)]
     first = _ERROR_LINE.match(errors[0]) if errors else None
-    if not errors:  # a link error names no line: take what ld said
-        errors = [ln for ln in lines if _LINK_ERROR.search(ln)] or lines
+    what = "does not compile"
+    if not errors:  # a link error names no line: take what ld said, not that it failed
+        what = "does not link"
+        errors = [ln for ln in lines if _LINK_ERROR.search(ln)
+                  and not ln.startswith("collect2:")] or lines
     hint = f"the command was: {command}"
     if any("cannot find -lc" in ln for ln in lines):
         hint = "static glibc (libc.a) is missing: install libc6-dev"
-    return ProgramError(name, "does not compile", source=source,
+    return ProgramError(name, what, source=source,
                         line=int(first["line"]) if first else None,
                         errors=tuple(errors[:MAX_ERRORS]), hint=hint)

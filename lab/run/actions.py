@@ -121,6 +121,12 @@ def _save_output(ctx: RunContext, bg: Background, result: CommandResult) -> Node
                   expect_stderr=None)
 
 
+def _ending(output: str) -> str:
+    """What an output that did not match said last, for its failure's one line."""
+    last = last_line(output)
+    return f" (its last line: {last[:120]!r})" if last else " (it printed nothing)"
+
+
 def _judge(ctx: RunContext, step: Step, node: str, result: CommandResult, *,
            expect_exit: int | None, expect_stdout: str | None,
            expect_stderr: str | None) -> NodeResult:
@@ -135,9 +141,9 @@ def _judge(ctx: RunContext, step: Step, node: str, result: CommandResult, *,
         error = f"exit status {result.exit_status}, expected {expect_exit}" + (
             f": {last}" if last else "")
     elif expect_stdout is not None and not output_matches(expect_stdout, stdout):
-        error = f"stdout does not match {expect_stdout!r}"
+        error = f"stdout does not match {expect_stdout!r}{_ending(stdout)}"
     elif expect_stderr is not None and not output_matches(expect_stderr, stderr):
-        error = f"stderr does not match {expect_stderr!r}"
+        error = f"stderr does not match {expect_stderr!r}{_ending(stderr)}"
     return NodeResult(node, ok=error is None, exit_status=result.exit_status,
                       stdout_tail=stdout[-TAIL:], stderr_tail=stderr[-TAIL:], error=error)
 

@@ -100,6 +100,19 @@ def test_programs_are_compiled(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(err.splitlines()) == 1
 
 
+def test_compiler_warnings_are_shown_every_time(capsys: pytest.CaptureFixture[str]) -> None:
+    """Not only when the program is first built: the binary is cached, its warnings too."""
+    Path("mine.c").write_text("int main(void) {\n  int unused;\n  return 0;\n}\n")
+    Path("book.yaml").write_text("name: mine\nsteps:\n  - {node: server, deploy: ./mine.c}\n")
+    for _ in range(2):
+        code, out, err = run(capsys, "topologies/pair.yaml", "book.yaml")
+        assert (code, out.splitlines()[-1]) == (
+            0, "book.yaml: ok with topologies/pair.yaml (1 step, 0 expectations)")
+        assert err == (f"warning: book.yaml:3: steps[0].deploy: program mine: "
+                       f"{Path('mine.c').resolve()}:2:7: unused variable 'unused' "
+                       "[-Wunused-variable]\n")
+
+
 def test_a_broken_topology_skips_its_playbooks(capsys: pytest.CaptureFixture[str]) -> None:
     Path("broken.yaml").write_text("name: broken\nnodes: {}\n")
     code, out, err = run(capsys, "-t", "broken.yaml", "playbooks/replyhi.yaml")

@@ -22,7 +22,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from lab.errors import ProgramError
-from lab.programs import build, build_program, shipped_programs
+from lab.programs import build, build_program, compiler_warnings, shipped_programs
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
@@ -108,9 +108,9 @@ def count_compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     real = build._compile
 
-    async def counting(name: str, *args: Any) -> None:
+    async def counting(name: str, *args: Any) -> str:
         calls.append(name)
-        await real(name, *args)
+        return await real(name, *args)
 
     monkeypatch.setattr(build, "_compile", counting)
     return calls
@@ -172,8 +172,22 @@ async def test_link_error_is_reported(tmp_path: Path) -> None:
     source.write_text("void missing(void);\nint main(void) { missing(); return 0; }\n")
     with pytest.raises(ProgramError) as caught:
         await build_program(source, tmp_path / "cache")
-    assert caught.value.line is None
+    assert (caught.value.line, caught.value.reason) == (None, "does not link")
     assert any("undefined reference" in e for e in caught.value.errors)
+    assert not any(e.startswith("collect2:") for e in caught.value.errors)  # only says it failed
+
+
+async def test_warnings_name_the_source_the_binary_is_used_for(tmp_path: Path) -> None:
+    """The same text in two places shares one cached binary, and its warnings."""
+    text = "int main(void) {\n  int unused;\n  return 0;\n}\n"
+    for place in ("a", "b"):
+        source = tmp_path / place / "w.c"
+        source.parent.mkdir()
+        source.write_text(text)
+        binary = await build_program(source, tmp_path / "cache")
+        assert compiler_warnings(binary, source) == [
+            f"{source}:2:7: unused variable 'unused' [-Wunused-variable]"]
+    assert len(list((tmp_path / "cache").iterdir())) == 1
 
 
 @pytest.mark.parametrize("program", ["nosuch", "missing.c", "notes.txt"])
