@@ -135,6 +135,8 @@ class _Resolver:
         self.straced: set[str] = set()  # nodes with a command run under strace
         self.ftrace_names: dict[str, set[str]] = {}  # node → what its ftrace starts record
         self.pulled: dict[str, int] = {}  # results path → line
+        # (node, path there) → the program deployed to it (its source, or its name), line
+        self.deployed: dict[tuple[str, str], tuple[Path | str, int]] = {}
         self.later = self.handles_started()
         # What a step whose background, trace or strace was faulty would have started
         # is not known: then no handle is said to be unknown, and no node untraced.
@@ -336,7 +338,7 @@ class _Resolver:
                 self.pulled.setdefault(dst, line)
                 return Pull(s.pull.src, dst, timeout)
             case "deploy":
-                return self.deploy(loc, s, timeout)
+                return self.deploy(loc, s, nodes, timeout)
             case "trace":
                 return self.trace(loc, s, nodes, s.timeout)
             case _:
@@ -406,7 +408,8 @@ class _Resolver:
             return path
         return None
 
-    def deploy(self, loc: Loc, s: StepInput, timeout: float) -> Deploy | None:
+    def deploy(self, loc: Loc, s: StepInput, nodes: tuple[str, ...],
+               timeout: float) -> Deploy | None:
         assert s.deploy is not None
         program = s.deploy.program
         name = _program_name(program)
@@ -428,7 +431,15 @@ class _Resolver:
                        + f"shipped programs: {', '.join(self.programs)}; "
                          "or a path (./mine.c, ./script.sh)")
             return None
-        return Deploy(name, source, s.deploy.dest or f"{PROGRAM_DIR}/{name}", timeout)
+        deploy = Deploy(name, source, s.deploy.dest or f"{PROGRAM_DIR}/{name}", timeout)
+        line = self.line(where) or 0
+        for node in nodes:  # a second program under the same name would replace the first
+            what, first = self.deployed.setdefault((node, deploy.dest), (source or name, line))
+            if what != (source or name):
+                self.issue(where, f"{deploy.dest} on node {node} already holds another "
+                                  f"program, deployed on line {first}",
+                           "give one of them a dest: of its own")
+        return deploy
 
     def trace(self, loc: Loc, s: StepInput, nodes: tuple[str, ...],
               timeout: float | None) -> Action | None:

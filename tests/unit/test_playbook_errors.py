@@ -71,6 +71,9 @@ CASES = [
         "expectations.yaml:24: expect[7].count.__sys_sokcet: no tracer of this playbook records '__sys_sokcet' on node server (hint: did you mean '__sys_socket'?)",
         "expectations.yaml:26: expect[8].present[0]: no tracer of this playbook records 'tcp_rcv_established' on node server (hint: trace it: tracers: {ftrace: {functions: {add: [tcp_rcv_established]}}} (or syscalls: for a system call))",
     ]),
+    ('deploy-collision.yaml', [
+        'deploy-collision.yaml:5: steps[1].deploy.program: /opt/socklab/bin/hello on node server already holds another program, deployed on line 4 (hint: give one of them a dest: of its own)',
+    ]),
     ('expect-nodes.yaml', [
         "expect-nodes.yaml:7: expect[0].absent[0]: no tracer of this playbook records 'tcp_rcv_established' on node client (hint: ftrace records it on server: add it where client's trace starts too (functions: {add: [tcp_rcv_established]}))",
         "expect-nodes.yaml:8: expect[1].absent[0]: no tracer of this playbook records 'tcp_rcv_establishd' on node client (hint: did you mean 'tcp_rcv_established'?)",
