@@ -26,6 +26,7 @@ from lab.paths import Paths
 from lab.playbook import (
     FACT_NAMES,
     FACT_REASON,
+    Playbook,
     build_programs,
     document_kind,
     load_playbook,
@@ -33,7 +34,8 @@ from lab.playbook import (
     resolve_playbook,
 )
 from lab.run import RunDir, RunSummary, StepResult, run_playbook
-from lab.run.runner import StepSink
+from lab.run.results import NodeRun
+from lab.run.runner import StepSink, save_summary
 from lab.source import Document, load_document, parse_overrides, refuse_unused_overrides
 from lab.state import TOPOLOGY_FILE, LabState, StateStore
 from lab.text import count
@@ -95,8 +97,8 @@ async def run(args: argparse.Namespace) -> int:
     state, topology, playbook_file = target.state, target.topology, target.playbook_file
     # Check the playbook before booting anything; it is rendered again with the lab's name.
     playbook = read_playbook(playbook_file, topology, overrides=overrides)
-    for warning in await build_programs(resolve_playbook(playbook, topology,
-                                                         overrides=overrides), paths.programs):
+    resolved = resolve_playbook(playbook, topology, overrides=overrides)
+    for warning in await build_programs(resolved, paths.programs):
         warn(str(warning))
     refuse_unused_overrides(
         overrides, [*target.documents, playbook], reserved=dict.fromkeys(FACT_NAMES, FACT_REASON),
@@ -107,9 +109,13 @@ async def run(args: argparse.Namespace) -> int:
         if state is not None:
             await _check_up(state, backend)
         if state is None:
-            state = await bring_up(topology, target.topology_file, backend, paths,
-                                   options=UpOptions(timeout=args.timeout),
-                                   events=ProgressPrinter())
+            try:
+                state = await bring_up(topology, target.topology_file, backend, paths,
+                                       options=UpOptions(timeout=args.timeout),
+                                       events=ProgressPrinter())
+            except LabError as exc:  # a CI job still gets a report, which says so
+                _record_failed_up(args.runs, topology, target.topology_file, resolved, exc)
+                raise
             err.print(f"lab {state.name} is up")
         try:
             book = load_playbook(playbook_file, topology, lab_name=state.name,
@@ -173,6 +179,19 @@ def _target(args: argparse.Namespace, paths: Paths,
     topology = expand(document, images=available_names())
     warn_unreachable(topology_file, topology)
     return _Target(None, topology_file, topology, playbook_file, [document])
+
+
+def _record_failed_up(runs: Path, topology: Topology, topology_file: Path, book: Playbook,
+                      exc: LabError) -> None:
+    """A run directory for a lab that did not come up: its summary.json and junit.xml
+    say why, and list the steps, none run."""
+    run_dir = RunDir.create(runs, topology.name)
+    out.print(str(run_dir.path))
+    summary = RunSummary(lab="", playbook=str(book.path), topology=str(topology_file),
+                         nodes={n.name: NodeRun(n.image, "") for n in topology.nodes},
+                         error=f"the lab did not come up: {exc}",
+                         steps=[StepResult.of(step) for step in book.steps])
+    save_summary(summary, book, run_dir)
 
 
 def _print_summary(summary: RunSummary) -> None:

@@ -4,7 +4,8 @@ One test suite per run, named after the playbook and the images it ran on (the
 same playbook run nightly on two kernels gives two suites); one test case per
 step and one per expectation on each node. A failed step or expectation is a
 failure with its one-line reason, a skipped step is skipped, and the step a
-run was interrupted in (or the run itself, between steps) is an error.
+run was interrupted in (or the run itself, between steps) is an error, and so
+is a lab that did not come up (a test case "lab up").
 Warnings go to the suite's standard error. Control characters, which XML
 forbids, are written as \\xNN.
 """
@@ -23,6 +24,10 @@ def junit_xml(summary: RunSummary, playbook: str) -> bytes:
     images = sorted({node.image for node in summary.nodes.values()})
     suite_name = f"{playbook} on {', '.join(images)}" if images else playbook
     cases: list[ET.Element] = []
+    if summary.error:  # the lab did not come up: the steps never ran
+        case = _case(suite_name, "lab up", summary.seconds)
+        _outcome(case, "error", summary.error)
+        cases.append(case)
     for step in summary.steps:
         case = _case(suite_name, f"step {step.index + 1:02d}: {step.name}", step.seconds)
         if step.status == "failed":
@@ -52,7 +57,8 @@ def junit_xml(summary: RunSummary, playbook: str) -> bytes:
     properties = ET.SubElement(suite, "properties")
     for name, value in [("lab", summary.lab), ("topology", summary.topology),
                         ("playbook", summary.playbook),
-                        *((f"{node}.kernel", run.kernel) for node, run in summary.nodes.items())]:
+                        *((f"{node}.kernel", run.kernel) for node, run in summary.nodes.items()
+                          if run.kernel)]:
         ET.SubElement(properties, "property", name=name, value=visible(value))
     suite.extend(cases)
     if summary.warnings:

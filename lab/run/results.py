@@ -22,9 +22,12 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from lab.correlate.correlation import Summary
+
+if TYPE_CHECKING:
+    from lab.playbook import Step
 
 Status = Literal["ok", "failed", "skipped", "interrupted"]
 TAIL = 2000  # characters of output kept in the summary (the files hold all of it)
@@ -51,6 +54,11 @@ class StepResult:
     seconds: float = 0.0
     results: list[NodeResult] = field(default_factory=list)
     error: str | None = None  # why the step as a whole failed, when no node's result says
+
+    @classmethod
+    def of(cls, step: Step) -> StepResult:
+        """The step, not run (yet): skipped until it is."""
+        return cls(step.index, step.name, step.line, step.action.kind, list(step.nodes))
 
     @property
     def failures(self) -> list[str]:
@@ -115,12 +123,14 @@ class RunSummary:
     event_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # node → kind → n
     correlation: Summary | None = None  # None until the events are correlated
     expectations: list[ExpectationResult] = field(default_factory=list)
+    error: str | None = None  # what kept the steps from running: the lab did not come up
 
     @property
     def failures(self) -> list[str]:
-        return self.step_failures + [f"expectation {e.name} [{e.node}] failed: {e.detail}"
-                                     for e in self.expectations if not e.ok] + (
-            [self._interruption()] if self.interrupted else [])
+        expectations = [f"expectation {e.name} [{e.node}] failed: {e.detail}"
+                        for e in self.expectations if not e.ok]
+        return (([self.error] if self.error else []) + self.step_failures + expectations
+                + ([self._interruption()] if self.interrupted else []))
 
     def _interruption(self) -> str:
         """Where the run was interrupted: in a step, or before or after them."""

@@ -75,12 +75,10 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
         except asyncio.CancelledError:
             # Interrupted: say so, and how far it got, for `lab report` and for people.
             summary.interrupted = True
-            summary.steps += [StepResult(step.index, step.name, step.line, step.action.kind,
-                                         list(step.nodes))
-                              for step in book.steps[len(summary.steps):]]  # skipped
+            summary.steps += map(StepResult.of, book.steps[len(summary.steps):])
             summary.seconds = round(time.monotonic() - started, 3)
             _copy_consoles(state, run_dir)
-            _save(summary, book, run_dir)
+            save_summary(summary, book, run_dir)
             raise
         summary.tracers = list(ctx.tracers.values())
     _copy_consoles(state, run_dir)
@@ -96,11 +94,11 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     summary.ok = all(s.status == "ok" for s in summary.steps) and all(
         e.ok for e in summary.expectations)
     summary.seconds = round(time.monotonic() - started, 3)
-    _save(summary, book, run_dir)
+    save_summary(summary, book, run_dir)
     return summary
 
 
-def _save(summary: RunSummary, book: Playbook, run_dir: RunDir) -> None:
+def save_summary(summary: RunSummary, book: Playbook, run_dir: RunDir) -> None:
     """summary.json, and the same as the JUnit XML that CI systems show."""
     (run_dir.path / "summary.json").write_text(summary.to_json())
     (run_dir.path / JUNIT_FILE).write_bytes(junit_xml(summary, book.name))
@@ -109,8 +107,7 @@ def _save(summary: RunSummary, book: Playbook, run_dir: RunDir) -> None:
 async def _steps(ctx: RunContext, summary: RunSummary, on_step: StepSink) -> None:
     failed = False
     for step in ctx.book.steps:
-        result = StepResult(step.index, step.name, step.line, step.action.kind,
-                            list(step.nodes))
+        result = StepResult.of(step)
         summary.steps.append(result)
         if failed:
             on_step(result)  # skipped

@@ -526,11 +526,20 @@ def test_run_checks_the_runs_directory_before_booting(capsys: pytest.CaptureFixt
     assert run(capsys, *RUN, "--runs", str(afile / "runs")) == (
         2, "", f"error: --runs {afile / 'runs'}: cannot create it: Not a directory {RUNS_HINT}\n")
     assert booted == []
-    # A usable one is made (and left empty) before the lab boots.
+    # A usable one is made before the lab boots: when the lab does not come up, a CI job
+    # still finds there a report that says so, every step listed as not run.
     runs = tmp_path / "new" / "runs"
-    assert run(capsys, *RUN, "--runs", str(runs)) == (3, "", "error: no libvirt here\n")
+    code, out, err = run(capsys, *RUN, "--runs", str(runs))
+    assert (code, err) == (3, "error: no libvirt here\n")
     assert booted == [RUN[1]]
-    assert runs.is_dir() and not list(runs.iterdir())
+    [run_dir] = runs.iterdir()
+    assert out == f"{run_dir}\n" and run_dir.name.startswith("pair-")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["failures"] == ["the lab did not come up: no libvirt here"]
+    assert {s["status"] for s in summary["steps"]} == {"skipped"} and len(summary["steps"]) == 8
+    junit = (run_dir / "junit.xml").read_text()
+    assert '<testcase classname="replyhi on debian-11" name="lab up"' in junit
+    assert '<error message="the lab did not come up: no libvirt here">' in junit
 
 
 def test_run_compiles_the_programs_before_booting(capsys: pytest.CaptureFixture[str],
