@@ -494,21 +494,26 @@ def _pydantic_issues(exc: ValidationError, model: type[BaseModel], data: Any,
 def _without_faulty_fields(exc: ValidationError, model: type[M], data: Any,
                           ) -> tuple[M, list[Loc]] | None:
     """The document validated without its unknown fields and its faulty optional ones
-    (left to their defaults), and where those were; None when a fault is elsewhere (a
-    required field, a list item), which no default can stand in for.
+    (left to their defaults), and where those were; None when a fault is elsewhere, which
+    no default can stand in for.
 
-    With it a caller checks the rest of the file (references, addresses) in the same
-    run: a user sees every problem at once, not one kind after another."""
+    A fault in a required field takes the optional field holding it along (a `pull:`
+    without its `dst:`), within the item or entry it is in: list items, named entries
+    and top-level fields are never left out, as what refers to them would then be
+    wrong. With it a caller checks the rest of the file (references, addresses) in the
+    same run: a user sees every problem at once, not one kind after another."""
     faulty = [(err["type"], _data_loc(data, err["loc"])) for err in exc.errors()]
     dropped: list[Loc] = []
     for kind, loc in faulty:
-        owner = _model_at(model, loc[:-1]) if loc and isinstance(loc[-1], str) else None
-        field = owner.model_fields.get(str(loc[-1])) if owner else None
-        if kind != "extra_forbidden" and (field is None or field.is_required()):
+        spot = loc if kind == "extra_forbidden" and loc and isinstance(loc[-1], str) \
+            else _optional_holder(model, loc)
+        if spot is None:
             return None
-        dropped.append(loc)
+        dropped.append(spot)
     pruned = copy.deepcopy(data)
-    for loc in dropped:
+    for loc in sorted(dropped, key=len):
+        if any(loc[:len(gone)] == gone for gone in dropped if len(gone) < len(loc)):
+            continue  # left out with what holds it
         parent = pruned
         for part in loc[:-1]:
             parent = parent[part]
@@ -517,6 +522,23 @@ def _without_faulty_fields(exc: ValidationError, model: type[M], data: Any,
         return model.model_validate(pruned), dropped
     except ValidationError:
         return None
+
+
+def _optional_holder(model: type[BaseModel], loc: Loc) -> Loc | None:
+    """The optional field at `loc`, or the nearest one holding it, below the top level and
+    within the model the fault is in; None if there is none."""
+    for end in range(len(loc), 1, -1):
+        owner = _model_at(model, loc[:end - 1])
+        if owner is None:  # an item of a list, an entry of a mapping
+            if end - 1 < 3:  # of a section (a step, a node): others may refer to it
+                return None
+            continue  # of a field inside one (count:, in_order:): that field may go
+        field = owner.model_fields.get(str(loc[end - 1]))
+        if field is None:
+            return None
+        if not field.is_required():
+            return loc[:end]
+    return None
 
 
 def _data_loc(data: Any, loc: tuple[str | int, ...]) -> Loc:

@@ -53,6 +53,7 @@ CASES = [
         'empty.yaml: file is empty (hint: start with the required fields: name, steps)',
     ]),
     ('expect-values.yaml', [
+        'expect-values.yaml:4: steps[0].trace.start: ftrace has no process to trace (hint: deploy a program, or name processes under tracers.ftrace.comms)',
         "expect-values.yaml:7: expect[0].in_ordr: unknown field (hint: did you mean 'in_order'?)",
         "expect-values.yaml:9: expect[1].count.__sys_accept4: expected a count or {min: N, max: N}, got 'lots' (hint: e.g. __sys_accept4: 50 or __sys_accept4: {min: 1})",
         'expect-values.yaml:11: expect[2].count.__sys_accept4: a count must be at least 0, got -1',
@@ -159,6 +160,13 @@ CASES = [
         "tracers.yaml:23: steps[7].trace.functions.remove[2]: function 'ip_output' is not traced by default (hint: remove takes functions of the default set: __sys_socket, __sys_bind, __sys_listen, __sys_accept4, __sys_connect, __sys_sendto, __sys_recvfrom, __sys_sendmsg, __sys_recvmsg, __sys_shutdown, __inet_bind, inet_csk_listen_start, tcp_v4_connect, tcp_v6_connect, tcp_connect, inet_csk_accept, tcp_sendmsg, tcp_recvmsg, udp_sendmsg, udp_recvmsg, udpv6_sendmsg, udpv6_recvmsg, move_addr_to_user, tcp_fin, tcp_close)",
         "tracers.yaml:24: steps[7].trace.syscalls.remove[0]: system call 'recvmmsg' is not traced by default (hint: did you mean 'recvmsg'?)",
         'tracers.yaml:29: expect[0].tracer: strace never traces node client (hint: set strace: true on a run step there)',
+    ]),
+    ('required-fields.yaml', [
+        "required-fields.yaml:5: steps[0].pull.dst: required field missing (hint: relative path inside the run's results directory)",
+        "required-fields.yaml:6: steps[1].node: unknown node 'sever' (hint: did you mean 'server'?)",
+        "required-fields.yaml:9: steps[2].push.src: required field missing (hint: host file; relative paths start from the playbook's directory)",
+        "required-fields.yaml:12: expect[0].count.__sys_accept4: expected a count or {min: N, max: N}, got 'many' (hint: e.g. __sys_accept4: 50 or __sys_accept4: {min: 1})",
+        "required-fields.yaml:13: expect[1].node: unknown node 'clinet' (hint: did you mean 'client'?)",
     ]),
     ('shape-and-references.yaml', [
         "shape-and-references.yaml:7: steps[0].timout: unknown field (hint: did you mean 'timeout'?)",
