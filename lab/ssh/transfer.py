@@ -13,7 +13,7 @@ from lab.log import get_logger
 from lab.ssh.errors import TransferError
 
 SFTP_START_TIMEOUT = 10.0
-RECURSIVE_HINT = "copy directories recursively"
+RECURSIVE_HINT = "copy directories recursively (lab cp -r)"
 
 
 class FileTransfers:

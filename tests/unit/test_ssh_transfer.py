@@ -109,7 +109,7 @@ async def test_directories_need_recursive(session: NodeSession, fake_guest: Fake
                                           tmp_path: Path) -> None:
     with pytest.raises(TransferError, match="is a directory") as info:
         await session.put(tmp_path, str(fake_guest.home / "x"))
-    assert info.value.hint == "copy directories recursively"
+    assert info.value.hint == "copy directories recursively (lab cp -r)"
     with pytest.raises(TransferError, match="is a directory"):
         await session.get(str(fake_guest.home), tmp_path / "x")
 
