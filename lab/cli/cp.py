@@ -38,13 +38,7 @@ async def run(args: argparse.Namespace) -> int:
     node, path = remote.group(1), remote.group(2) or "."
     async with node_session(args.lab, node) as session:
         if dst:
-            local = Path(args.source)  # this host's: not the node's to answer for
-            if not local.exists():
-                raise UsageError(f"{local}: no such file or directory", hint="check the path")
-            if local.is_dir() and not args.recursive:
-                raise UsageError(f"{local} is a directory",
-                                 hint=f"lab cp -r {local} {args.destination}")
-            await session.put(local, path, recursive=args.recursive)
+            await session.put(Path(args.source), path, recursive=args.recursive)
         else:
             await session.get(path, Path(args.destination), recursive=args.recursive)
     return 0

@@ -138,11 +138,17 @@ class _Resolver:
         # (node, path there) → the program deployed to it (its source, or its name), line
         self.deployed: dict[tuple[str, str], tuple[Path | str, int]] = {}
         self.later = self.handles_started()
-        # What a step whose background, trace or strace was faulty would have started
-        # is not known: then no handle is said to be unknown, and no node untraced.
+        # What a faulty step would have done is not known: no check that depends on it
+        # speaks. A lost handle is none to say unknown; a lost trace or strace, no node
+        # to say untraced; lost probes, no event to say unrecorded; a lost deploy, no
+        # process to say untraced.
         self.handles_lost = self.lost_in_steps("background")
-        self.tracing_lost = self.lost_in_steps("trace", "strace") or any(
-            loc[:1] == ("tracers",) for loc in doc.failed)
+        self.tracing_lost = self.lost_in_steps("trace", "strace")
+        self.probes_lost = self.tracing_lost or any(
+            loc[:2] == ("tracers", "ftrace") and loc[2:3] in (("functions",), ("syscalls",))
+            for loc in doc.failed)
+        self.programs_lost = self.lost_in_steps("deploy") or any(
+            loc[:3] == ("tracers", "ftrace", "comms") for loc in doc.failed)
         self.ftrace = self.ftrace_settings()  # playbook-wide; trace steps build on it
 
     def issue(self, loc: Loc, message: str, hint: str | None = None) -> None:
@@ -180,11 +186,12 @@ class _Resolver:
         return {**self.top.vars, **{k: override_value(v) for k, v in used.items()}}
 
     def handles_started(self) -> dict[str, int]:
-        """Handle → line of the first step that starts it (to tell 'later' from 'never')."""
+        """Handle → index of the first step that starts it (to tell 'later' from 'never',
+        and from 'by a step that failed')."""
         out: dict[str, int] = {}
         for i, step in enumerate(self.top.steps):
             if step.background is not None:
-                out.setdefault(step.background, self.line(("steps", i, "background")))
+                out.setdefault(step.background, i)
         return out
 
     # --- tracer settings -------------------------------------------------------
@@ -378,9 +385,11 @@ class _Resolver:
         started = self.background.get(handle)
         if started is None:
             # Not started so far: later, never, or by a step that failed (which says why).
-            first = self.later.get(handle)
-            if first is not None and first > (self.line(where) or 0):
-                self.issue(where, f"handle '{handle}' is only started later, on line {first}",
+            first, here = self.later.get(handle), loc[1]
+            assert isinstance(here, int)  # loc is ("steps", index)
+            if first is not None and first > here:
+                line = self.line(("steps", first, "background"))
+                self.issue(where, f"handle '{handle}' is only started later, on line {line}",
                            "move this step after the run step that starts it")
             elif first is None and not self.handles_lost:
                 known = list(self.background)
@@ -432,12 +441,14 @@ class _Resolver:
                          "or a path (./mine.c, ./script.sh)")
             return None
         deploy = Deploy(name, source, s.deploy.dest or f"{PROGRAM_DIR}/{name}", timeout)
-        line = self.line(where) or 0
+        program_is = source.resolve() if source else name
+        at = (*loc, "deploy", "dest") if s.deploy.dest else where
         for node in nodes:  # a second program under the same name would replace the first
-            what, first = self.deployed.setdefault((node, deploy.dest), (source or name, line))
-            if what != (source or name):
-                self.issue(where, f"{deploy.dest} on node {node} already holds another "
-                                  f"program, deployed on line {first}",
+            what, first = self.deployed.setdefault((node, deploy.dest),
+                                                   (program_is, self.line(where)))
+            if what != program_is:
+                self.issue(at, f"{deploy.dest} on node {node} already holds another "
+                               f"program, deployed on line {first}",
                            "give one of them a dest: of its own")
         return deploy
 
@@ -476,7 +487,7 @@ class _Resolver:
                            syscalls=self.changes((*where, "syscalls"), t.syscalls, base.syscalls))
         for node in nodes:
             self.ftrace_names.setdefault(node, set()).update(settings.event_names())
-        if not settings.comms:
+        if not settings.comms and not self.programs_lost:
             self.issue((*where, "start"), f"{t.start} has no process to trace",
                        "deploy a program, or name processes under tracers.ftrace.comms")
         return TraceStart(t.start, settings,
@@ -502,9 +513,10 @@ class _Resolver:
             self.check_traced(loc, e, nodes)
         if check is None or not nodes:
             return None
-        if not self.tracing_lost:
+        if not self.probes_lost:
             self.check_recorded(loc, given[0], e, nodes)
-        if e.comm is not None and e.comm not in self.ftrace.comms and (close := (
+        if e.comm is not None and e.comm not in self.ftrace.comms and not self.programs_lost \
+                and (close := (
                 difflib.get_close_matches(e.comm, list(self.ftrace.comms), n=1, cutoff=0.75))):
             self.issue((*loc, "comm"), f"ftrace traces no process named {e.comm!r}",
                        f"did you mean {close[0]!r}? it traces: {', '.join(self.ftrace.comms)}")

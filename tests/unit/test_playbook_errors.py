@@ -73,7 +73,7 @@ CASES = [
         "expectations.yaml:26: expect[8].present[0]: no tracer of this playbook records 'tcp_rcv_established' on node server (hint: trace it: tracers: {ftrace: {functions: {add: [tcp_rcv_established]}}} (or syscalls: for a system call))",
     ]),
     ('deploy-collision.yaml', [
-        'deploy-collision.yaml:5: steps[1].deploy.program: /opt/socklab/bin/hello on node server already holds another program, deployed on line 4 (hint: give one of them a dest: of its own)',
+        'deploy-collision.yaml:5: steps[1].deploy.dest: /opt/socklab/bin/hello on node server already holds another program, deployed on line 4 (hint: give one of them a dest: of its own)',
     ]),
     ('expect-nodes.yaml', [
         "expect-nodes.yaml:7: expect[0].absent[0]: no tracer of this playbook records 'tcp_rcv_established' on node client (hint: ftrace records it on server: add it where client's trace starts too (functions: {add: [tcp_rcv_established]}))",
@@ -91,6 +91,11 @@ CASES = [
         "handles.yaml:12: steps[5].wait: handle 'server' has already ended: stopped on line 11 (hint: wait for or stop a background command once)",
         "handles.yaml:13: steps[6].stop: unknown handle 'client' (hint: handles started so far: server)",
     ]),
+    ('lost-deploy.yaml', [
+        'lost-deploy.yaml:6: tracers.ftrace.buffer_kb: must be at least 64, got 10',
+        "lost-deploy.yaml:8: steps[0].deploy.program: required field missing (hint: A shipped program (replyhi, hello, udpecho, udpsend, concurrent, bulk-send, bulk-recv), or the path of a C source (.c, compiled statically) or of an executable or script; relative paths start from the playbook's directory)",
+        'lost-deploy.yaml:11: steps[3].trace.stop: ftrace is not running on node client (hint: start it first: trace: {start: ftrace})',
+    ]),
     ('lost-handle.yaml', [
         'lost-handle.yaml:7: steps[0].background: expected a string, got a list',
         "lost-handle.yaml:10: steps[2].run: template error: 'dict object' has no attribute 'carol' (hint: nodes: client, server)",
@@ -101,6 +106,9 @@ CASES = [
     ]),
     ('no-comms.yaml', [
         'no-comms.yaml:4: steps[0].trace.start: ftrace has no process to trace (hint: deploy a program, or name processes under tracers.ftrace.comms)',
+    ]),
+    ('one-line.yaml', [
+        "one-line.yaml:3: steps[0].wait: handle 'h' is only started later, on line 3 (hint: move this step after the run step that starts it)",
     ]),
     ('paths.yaml', [
         "paths.yaml:4: steps[0].deploy.dest: 'bin/hello' is not an absolute path (hint: paths on a node start with /, e.g. /root/data)",
