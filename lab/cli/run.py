@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import tempfile
@@ -16,7 +17,7 @@ from lab.aio import to_the_end
 from lab.backends.base import Backend
 from lab.cli.access import ProgressPrinter, backend_for, stopped_nodes
 from lab.cli.common import Subparsers, add_connect_option, err, out, warn, warn_unreachable
-from lab.errors import LabError, LabNotFound, UsageError
+from lab.errors import LabError, LabNotFound, UsageError, file_problem
 from lab.export.outputs import summary_lines
 from lab.images.recipe import available_names
 from lab.lifecycle.down import tear_down
@@ -113,8 +114,9 @@ async def run(args: argparse.Namespace) -> int:
                 state = await bring_up(topology, target.topology_file, backend, paths,
                                        options=UpOptions(timeout=args.timeout),
                                        events=ProgressPrinter())
-            except LabError as exc:  # a CI job still gets a report, which says so
-                _record_failed_up(args.runs, topology, target.topology_file, resolved, exc)
+            except (LabError, asyncio.CancelledError) as exc:  # a CI job still gets a report
+                _record_failed_up(args.runs, topology, target.topology_file, resolved,
+                                  str(exc) if isinstance(exc, LabError) else "interrupted")
                 raise
             err.print(f"lab {state.name} is up")
         try:
@@ -128,13 +130,8 @@ async def run(args: argparse.Namespace) -> int:
                                          tidy=bool(args.keep or args.lab))
         finally:
             if not (args.keep or args.lab):
-                try:
-                    # To its end even when interrupted: half a lab must not be left behind.
-                    await to_the_end(tear_down(state, backend, store))
-                    err.print(f"lab {state.name} removed")
-                except LabError as exc:  # what ended the run, if anything, is the error
-                    ProgressPrinter()(TeardownFailed(state.name, exc.message))
-                    left_behind = True
+                # To its end even when interrupted: half a lab must not be left behind.
+                left_behind = not await to_the_end(_remove(state, backend, store))
             else:
                 err.print(f"lab {state.name} is still up")
     _print_summary(summary)
@@ -181,17 +178,33 @@ def _target(args: argparse.Namespace, paths: Paths,
     return _Target(None, topology_file, topology, playbook_file, [document])
 
 
+async def _remove(state: LabState, backend: Backend, store: StateStore) -> bool:
+    """Tear the lab down; whether it went. What kept it is said here, even when the
+    run is being interrupted (the error would not reach the user then)."""
+    try:
+        await tear_down(state, backend, store)
+    except LabError as exc:  # what ended the run, if anything, is the error
+        ProgressPrinter()(TeardownFailed(state.name, exc.message))
+        return False
+    err.print(f"lab {state.name} removed")
+    return True
+
+
 def _record_failed_up(runs: Path, topology: Topology, topology_file: Path, book: Playbook,
-                      exc: LabError) -> None:
+                      why: str) -> None:
     """A run directory for a lab that did not come up: its summary.json and junit.xml
-    say why, and list the steps, none run."""
-    run_dir = RunDir.create(runs, topology.name)
+    say why, and list the steps, none run. Never in the way of the error itself."""
+    try:
+        run_dir = RunDir.create(runs, topology.name)
+        summary = RunSummary(lab="", playbook=str(book.path), topology=str(topology_file),
+                             nodes={n.name: NodeRun(n.image, "") for n in topology.nodes},
+                             error=f"the lab did not come up: {why}",
+                             steps=[StepResult.of(step) for step in book.steps])
+        save_summary(summary, book, run_dir)
+    except OSError as exc:
+        warn(f"no run directory for it: {file_problem(exc)}")
+        return
     out.print(str(run_dir.path))
-    summary = RunSummary(lab="", playbook=str(book.path), topology=str(topology_file),
-                         nodes={n.name: NodeRun(n.image, "") for n in topology.nodes},
-                         error=f"the lab did not come up: {exc}",
-                         steps=[StepResult.of(step) for step in book.steps])
-    save_summary(summary, book, run_dir)
 
 
 def _print_summary(summary: RunSummary) -> None:

@@ -37,7 +37,10 @@ USER_FLAGS: tuple[str, ...] = ()
 
 _ERROR_LINE = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?:\d+:)? (?:fatal )?error: ", re.M)
 _LINK_ERROR = re.compile(r"undefined reference|cannot find|multiple definition|error:")
-_WARNING_LINE = re.compile(r"^(?P<where>[^:\n]+:\d+:(?:\d+:)?) warning: (?P<what>.*)$", re.M)
+# "FILE:LINE:COL: warning: ..." from the compiler, "FILE:(SECTION+OFFSET): warning: ..."
+# from the linker (using getaddrinfo in a static binary, say).
+_WARNING_LINE = re.compile(
+    r"^(?P<where>[^:\n]+:(?:\d+:(?:\d+:)?|\([^)\n]*\):)) warning: (?P<what>.*)$", re.M)
 WARNINGS = "warnings.txt"  # beside a cached binary: what the compiler said building it
 SOURCE = "<source>"  # in it, the path of the source file
 _PACKAGE = "lab.programs"
@@ -80,10 +83,12 @@ async def _build(name: str, source: Path, shipped: bool, cache: Path, compiler: 
     binary.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(binary, mode=0o755) as temp:  # readers see no binary or a whole one
         said = await _compile(name, source, temp, compiler, flags)
-    if said.strip():  # kept with the binary: each use of it warns again, not the first only
-        # The same source elsewhere shares the binary: its path is put back when read.
-        atomic_write(binary.with_name(WARNINGS), said.replace(str(source), SOURCE).encode(),
-                     mode=0o644)
+        # Kept with the binary, and before it (whoever finds the binary finds them): each
+        # use warns again, not the first only. The same source elsewhere shares the
+        # binary, so its path is put back when they are read.
+        if said.strip():
+            atomic_write(binary.with_name(WARNINGS),
+                         said.replace(str(source), SOURCE).encode(), mode=0o644)
     return binary
 
 

@@ -629,7 +629,48 @@ def test_a_run_interrupted_while_its_lab_is_removed_removes_it_whole(
     monkeypatch.setattr("lab.cli.run.tear_down", down)
     code, _, err = run(capsys, *RUN, "--runs", str(tmp_path / "runs"))
     assert (code, removed) == (128 + signal.SIGTERM, [LAB])
-    assert err.splitlines()[-1] == "terminated"
+    assert err.splitlines()[-2:] == [f"lab {LAB} removed", "terminated"]
+
+
+def test_a_run_interrupted_while_its_lab_comes_up_leaves_a_report(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def up(*_: object, **__: object) -> LabState:
+        os.kill(os.getpid(), signal.SIGTERM)  # a CI job's time is up
+        await asyncio.sleep(5)
+        raise AssertionError("not cancelled")
+
+    monkeypatch.setattr("lab.cli.run.bring_up", up)
+    code, out, _ = run(capsys, *RUN, "--runs", str(tmp_path / "runs"))
+    assert code == 128 + signal.SIGTERM
+    [run_dir] = (tmp_path / "runs").iterdir()
+    assert out == f"{run_dir}\n"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["failures"] == ["the lab did not come up: interrupted"]
+
+
+def test_a_teardown_that_fails_while_the_run_is_interrupted_is_told(
+        capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    state = save_lab(home)
+
+    async def up(*_: object, **__: object) -> LabState:
+        return state
+
+    async def ran(*_: object, **__: object) -> RunSummary:
+        return RunSummary(lab=LAB, playbook=REPLYHI, topology=PAIR, ok=True)
+
+    async def stuck(*_: object, **__: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(0.2)
+        raise BackendError("cannot destroy domain sl-pair-1a2b3c-client")
+
+    monkeypatch.setattr("lab.cli.run.bring_up", up)
+    monkeypatch.setattr("lab.cli.run.run_playbook", ran)
+    monkeypatch.setattr("lab.cli.run.tear_down", stuck)
+    code, _, err = run(capsys, *RUN, "--runs", str(tmp_path / "runs"))
+    assert code == 128 + signal.SIGTERM
+    assert f"warning: lab {LAB} is not fully removed: cannot destroy domain" in err
 
 
 def test_run_names_input_mistakes_as_such(capsys: pytest.CaptureFixture[str],

@@ -190,6 +190,15 @@ async def test_warnings_name_the_source_the_binary_is_used_for(tmp_path: Path) -
     assert len(list((tmp_path / "cache").iterdir())) == 1
 
 
+async def test_the_linkers_warnings_are_kept_too(tmp_path: Path) -> None:
+    """A static binary calling getaddrinfo needs the host's glibc at run time: say so."""
+    source = tmp_path / "resolve.c"
+    source.write_text('#include <netdb.h>\nint main(void) { struct addrinfo *r; '
+                      'return getaddrinfo("x", 0, 0, &r); }\n')
+    [warning] = compiler_warnings(await build_program(source, tmp_path / "cache"), source)
+    assert warning.startswith("resolve.c:(") and "Using 'getaddrinfo'" in warning
+
+
 @pytest.mark.parametrize("program", ["nosuch", "missing.c", "notes.txt"])
 async def test_unknown_program(tmp_path: Path, program: str) -> None:
     (tmp_path / "notes.txt").write_text("not C\n")
