@@ -94,7 +94,7 @@ async def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.overrides)
     paths = Paths.default()
     store = StateStore(paths)
-    target = _target(args, paths, overrides)
+    target = _target(args, store, overrides)
     state, topology, playbook_file = target.state, target.topology, target.playbook_file
     # Check the playbook before booting anything; it is rendered again with the lab's name.
     playbook = read_playbook(playbook_file, topology, overrides=overrides)
@@ -151,23 +151,24 @@ class _Target:
     documents: list[Document[Any]]  # the files read, for the --set they use
 
 
-def _target(args: argparse.Namespace, paths: Paths,
+def _target(args: argparse.Namespace, store: StateStore,
             overrides: dict[str, str]) -> _Target:
     if args.lab:
         if len(args.files) != 1:
             raise UsageError("with --lab, give only the PLAYBOOK",
                              hint=f"lab run --lab {args.lab} playbooks/replyhi.yaml")
         try:
-            state = StateStore(paths).load(args.lab)
+            state = store.load(args.lab)
         except LabNotFound as exc:  # a name mistyped: bad input, not a host to look at
             raise UsageError(exc.message, hint=exc.hint) from None
-        return _Target(state, Path(state.topology), _lab_topology(paths, state.name),
+        return _Target(state, Path(state.topology), _lab_topology(store.paths, state.name),
                        args.files[0], [])
     if len(args.files) != 2:
         raise UsageError("give a TOPOLOGY and a PLAYBOOK (or --lab NAME and a PLAYBOOK)",
                          hint="lab run topologies/pair.yaml playbooks/replyhi.yaml")
     topology_file, playbook_file = args.files
-    if document_kind(topology_file) == "playbook" != document_kind(playbook_file):
+    kinds = document_kind(topology_file), document_kind(playbook_file)
+    if kinds == ("playbook", "topology"):
         raise UsageError(f"{topology_file} is a playbook and {playbook_file} is not",
                          hint=f"the topology comes first: lab run {playbook_file} "
                               f"{topology_file}")

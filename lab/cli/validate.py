@@ -114,6 +114,7 @@ class _Check:
         self.issues: list[InputIssue] = []
         self.documents: list[Document[Any]] = []  # each file read, for the --set it uses
         self.complete = True  # False once a file could not be read: it may use any --set
+        self.warned: list[InputIssue] = []
 
     def topology(self, path: Path) -> Topology | None:
         try:
@@ -143,7 +144,9 @@ class _Check:
         try:
             book = resolve_playbook(doc, topology, overrides=self.overrides)
             for warning in await build_programs(book, Paths.default().programs):
-                warn(str(warning))
+                if warning not in self.warned:  # once, whatever the topologies
+                    self.warned.append(warning)
+                    warn(str(warning))
         except InputError as exc:
             self.add(exc)
             return

@@ -383,21 +383,16 @@ async def test_the_error_line_shows_control_characters_without_obeying_them(
         "step 1 (paint) failed: client: exit status 4, expected 0: \\x1b[2Kerr"]
 
 
-async def test_an_output_that_does_not_match_is_quoted_in_the_failure(lab: Lab) -> None:
-    summary, _ = await lab.run("""\
-        name: talk
-        steps:
-          - {name: greet, node: client, run: "echo hello; echo hi", expect_stdout: "^bye$"}
-        """)
-    assert summary.failures == [
-        "step 1 (greet) failed: client: stdout does not match '^bye$' (its last line: 'hi')"]
-    summary, _ = await lab.run("""\
-        name: quiet
-        steps:
-          - {name: hush, node: client, run: "true", expect_stderr: "warning"}
-        """)
-    assert summary.failures == [
-        "step 1 (hush) failed: client: stderr does not match 'warning' (it printed nothing)"]
+@pytest.mark.parametrize(("step", "failure"), [
+    ('run: "echo hello; echo hi", expect_stdout: "^bye$"',
+     "stdout does not match '^bye$' (its last line: 'hi')"),
+    ('run: "true", expect_stderr: "warning"',
+     "stderr does not match 'warning' (it printed nothing)"),
+])
+async def test_an_output_that_does_not_match_is_quoted_in_the_failure(
+        lab: Lab, step: str, failure: str) -> None:
+    summary, _ = await lab.run(f"name: talk\nsteps:\n  - {{name: greet, node: client, {step}}}\n")
+    assert summary.failures == [f"step 1 (greet) failed: client: {failure}"]
 
 
 async def test_a_background_command_that_failed_unwaited_fails_the_run(lab: Lab) -> None:
