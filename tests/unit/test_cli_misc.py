@@ -15,7 +15,7 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -556,26 +556,42 @@ def test_run_compiles_the_programs_before_booting(capsys: pytest.CaptureFixture[
     assert booted == []  # told before any guest boots
 
 
-def test_a_run_whose_expectations_failed_ends_on_an_error_line(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path, booted: list[str],
-        monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
-    """A CI log's last error line says the run failed, whatever failed in it."""
+Teardown = Callable[..., Awaitable[None]]
+
+
+def fake_run(monkeypatch: pytest.MonkeyPatch, home: Path, teardown: Teardown,
+             summary: RunSummary | None = None) -> None:
+    """`lab run` on a lab that comes up at once, whose playbook ends with `summary` (all
+    passed, by default) and which `teardown` removes."""
     state = save_lab(home)
 
     async def up(*_: object, **__: object) -> LabState:
         return state
 
     async def ran(*_: object, **__: object) -> RunSummary:
-        return RunSummary(lab=LAB, playbook=REPLYHI, topology=PAIR, ok=False, expectations=[
-            ExpectationResult("calls", 30, "server", ok=False, detail="no __sys_bind"),
-            ExpectationResult("calls", 36, "client", ok=True, detail="4 in order")])
-
-    async def down(*_: object, **__: object) -> None:
-        return None
+        return summary or RunSummary(lab=LAB, playbook=REPLYHI, topology=PAIR, ok=True)
 
     monkeypatch.setattr("lab.cli.run.bring_up", up)
     monkeypatch.setattr("lab.cli.run.run_playbook", ran)
-    monkeypatch.setattr("lab.cli.run.tear_down", down)
+    monkeypatch.setattr("lab.cli.run.tear_down", teardown)
+
+
+async def removed_at_once(*_: object, **__: object) -> None:
+    return None
+
+
+async def cannot_remove(*_: object, **__: object) -> None:
+    raise BackendError("cannot destroy domain sl-pair-1a2b3c-client")
+
+
+def test_a_run_whose_expectations_failed_ends_on_an_error_line(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """A CI log's last error line says the run failed, whatever failed in it."""
+    fake_run(monkeypatch, home, removed_at_once, RunSummary(
+        lab=LAB, playbook=REPLYHI, topology=PAIR, ok=False, expectations=[
+            ExpectationResult("calls", 30, "server", ok=False, detail="no __sys_bind"),
+            ExpectationResult("calls", 36, "client", ok=True, detail="4 in order")]))
     code, _, err = run(capsys, *RUN, "--runs", str(tmp_path / "runs"))
     assert code == 1
     assert "FAIL expect calls [server]: no __sys_bind" in err
@@ -586,20 +602,7 @@ def test_a_run_whose_lab_cannot_be_removed_fails(capsys: pytest.CaptureFixture[s
                                                  home: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """All went well but the teardown: a lab left running must fail a CI job."""
-    state = save_lab(home)
-
-    async def up(*_: object, **__: object) -> LabState:
-        return state
-
-    async def ran(*_: object, **__: object) -> RunSummary:
-        return RunSummary(lab=LAB, playbook=REPLYHI, topology=PAIR, ok=True)
-
-    async def stuck(*_: object, **__: object) -> None:
-        raise BackendError("cannot destroy domain sl-pair-1a2b3c-client")
-
-    monkeypatch.setattr("lab.cli.run.bring_up", up)
-    monkeypatch.setattr("lab.cli.run.run_playbook", ran)
-    monkeypatch.setattr("lab.cli.run.tear_down", stuck)
+    fake_run(monkeypatch, home, cannot_remove)
     code, _, err = run(capsys, *RUN, "--runs", str(tmp_path / "runs"))
     assert code == 3  # the host needs a look, not the experiment
     assert (f"warning: lab {LAB} is not fully removed: cannot destroy domain "
@@ -610,26 +613,31 @@ def test_a_run_interrupted_while_its_lab_is_removed_removes_it_whole(
         capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A CI job's SIGTERM just as the run ends must not leave half a lab behind."""
-    state = save_lab(home)
     removed: list[str] = []
 
-    async def up(*_: object, **__: object) -> LabState:
-        return state
-
-    async def ran(*_: object, **__: object) -> RunSummary:
-        return RunSummary(lab=LAB, playbook=REPLYHI, topology=PAIR, ok=True)
-
-    async def down(*_: object, **__: object) -> None:
+    async def slowly(*_: object, **__: object) -> None:
         os.kill(os.getpid(), signal.SIGTERM)  # lab's own handler cancels the run
         await asyncio.sleep(0.2)
         removed.append(LAB)
 
-    monkeypatch.setattr("lab.cli.run.bring_up", up)
-    monkeypatch.setattr("lab.cli.run.run_playbook", ran)
-    monkeypatch.setattr("lab.cli.run.tear_down", down)
+    fake_run(monkeypatch, home, slowly)
     code, _, err = run(capsys, *RUN, "--runs", str(tmp_path / "runs"))
     assert (code, removed) == (128 + signal.SIGTERM, [LAB])
     assert err.splitlines()[-2:] == [f"lab {LAB} removed", "terminated"]
+
+
+def test_a_teardown_that_fails_while_the_run_is_interrupted_is_told(
+        capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def interrupted_then_stuck(*args: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(0.2)
+        await cannot_remove(*args, **kwargs)
+
+    fake_run(monkeypatch, home, interrupted_then_stuck)
+    code, _, err = run(capsys, *RUN, "--runs", str(tmp_path / "runs"))
+    assert code == 128 + signal.SIGTERM
+    assert f"warning: lab {LAB} is not fully removed: cannot destroy domain" in err
 
 
 def test_a_run_interrupted_while_its_lab_comes_up_leaves_a_report(
@@ -647,30 +655,6 @@ def test_a_run_interrupted_while_its_lab_comes_up_leaves_a_report(
     assert out == f"{run_dir}\n"
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["failures"] == ["the lab did not come up: interrupted"]
-
-
-def test_a_teardown_that_fails_while_the_run_is_interrupted_is_told(
-        capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    state = save_lab(home)
-
-    async def up(*_: object, **__: object) -> LabState:
-        return state
-
-    async def ran(*_: object, **__: object) -> RunSummary:
-        return RunSummary(lab=LAB, playbook=REPLYHI, topology=PAIR, ok=True)
-
-    async def stuck(*_: object, **__: object) -> None:
-        os.kill(os.getpid(), signal.SIGTERM)
-        await asyncio.sleep(0.2)
-        raise BackendError("cannot destroy domain sl-pair-1a2b3c-client")
-
-    monkeypatch.setattr("lab.cli.run.bring_up", up)
-    monkeypatch.setattr("lab.cli.run.run_playbook", ran)
-    monkeypatch.setattr("lab.cli.run.tear_down", stuck)
-    code, _, err = run(capsys, *RUN, "--runs", str(tmp_path / "runs"))
-    assert code == 128 + signal.SIGTERM
-    assert f"warning: lab {LAB} is not fully removed: cannot destroy domain" in err
 
 
 def test_run_names_input_mistakes_as_such(capsys: pytest.CaptureFixture[str],
