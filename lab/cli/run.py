@@ -212,17 +212,20 @@ def _print_summary(summary: RunSummary) -> None:
     """What the run found: warnings, expectations, events, correlation, failures."""
     for line in summary.warnings:
         warn(line)
-    for e in summary.expectations:
+    checked = [e for e in summary.expectations if e.checked]
+    for e in checked:
         mark = "[green]ok[/green]  " if e.ok else "[red]FAIL[/red]"
         err.print(f"{mark} expect {escape(e.name)} {escape('[' + e.node + ']')}: "
                   f"{escape(e.detail)}")
+    if unchecked := [e for e in summary.expectations if not e.checked]:
+        err.print(f"{count(len(unchecked), 'expectation')} {escape(unchecked[0].detail)}")
     counts = ", ".join(f"{node} {sum(c.values())}" for node, c in summary.event_counts.items())
     err.print(f"events: {counts or 'none'}")
     for line in summary_lines(summary.correlation) if summary.correlation else []:
         err.print(escape(line))
     for line in summary.step_failures:
         err.print(f"[bold red]error:[/bold red] {escape(line)}")
-    if failed := [f"{e.name} [{e.node}]" for e in summary.expectations if not e.ok]:
+    if failed := [f"{e.name} [{e.node}]" for e in checked if not e.ok]:
         # Their FAIL lines above say why; the run's last word says that it failed.
         err.print(f"[bold red]error:[/bold red] {len(failed)} of "
                   f"{count(len(summary.expectations), 'expectation')} failed: "

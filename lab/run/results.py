@@ -97,6 +97,7 @@ class ExpectationResult:
     node: str
     ok: bool
     detail: str  # why it failed, or what was seen
+    checked: bool = True  # False: a step failed, so the trace would not tell (ok is False)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ class RunSummary:
     @property
     def failures(self) -> list[str]:
         expectations = [f"expectation {e.name} [{e.node}] failed: {e.detail}"
-                        for e in self.expectations if not e.ok]
+                        for e in self.expectations if not e.ok and e.checked]
         return (([self.error] if self.error else []) + self.step_failures + expectations
                 + ([self._interruption()] if self.interrupted else []))
 

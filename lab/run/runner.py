@@ -88,14 +88,24 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     result = correlate(events, reference=next(iter(state.nodes)), round_trips=trips)
     summary.correlation = result.summary
     write_reports(run_dir.path, result)
-    summary.expectations = [
-        ExpectationResult(o.expectation.name, o.expectation.line, o.node, o.ok, o.detail)
-        for o in evaluate(book.expect, events)]
+    summary.expectations = _expectations(book, events, summary.steps)
     summary.ok = all(s.status == "ok" for s in summary.steps) and all(
         e.ok for e in summary.expectations)
     summary.seconds = round(time.monotonic() - started, 3)
     save_summary(summary, book, run_dir)
     return summary
+
+
+def _expectations(book: Playbook, events: list[Event],
+                  steps: list[StepResult]) -> list[ExpectationResult]:
+    """Each expectation judged on each of its nodes; none when a step failed: a trace
+    cut short would pass an `absent:` and fail a `count:` for no reason of its own."""
+    if stopped := next((s for s in steps if s.status != "ok"), None):
+        why = f"not checked: step {stopped.index + 1} ({stopped.name}) did not run to its end"
+        return [ExpectationResult(e.name, e.line, node, ok=False, detail=why, checked=False)
+                for e in book.expect for node in e.nodes]
+    return [ExpectationResult(o.expectation.name, o.expectation.line, o.node, o.ok, o.detail)
+            for o in evaluate(book.expect, events)]
 
 
 def save_summary(summary: RunSummary, book: Playbook, run_dir: RunDir) -> None:

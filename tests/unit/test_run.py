@@ -395,6 +395,22 @@ async def test_an_output_that_does_not_match_is_quoted_in_the_failure(
     assert summary.failures == [f"step 1 (greet) failed: client: {failure}"]
 
 
+async def test_after_a_failed_step_the_expectations_are_not_checked(lab: Lab) -> None:
+    """A trace cut short would pass an absent: for no reason of its own."""
+    summary, run_dir = await lab.run_traced("""\
+          - {nodes: all, trace: {start: ftrace}}
+          - {name: fail, node: client, run: "exit 1"}
+          - {nodes: all, trace: {stop: ftrace}}
+        expect:
+          - {name: no connect, node: client, absent: [__sys_connect]}
+        """)
+    [expectation] = summary.expectations
+    assert (expectation.ok, expectation.checked) == (False, False)
+    assert expectation.detail == "not checked: step 2 (fail) did not run to its end"
+    assert summary.failures == ["step 2 (fail) failed: client: exit status 1, expected 0"]
+    assert '<skipped message="not checked: step 2 (fail)' in (run_dir / "junit.xml").read_text()
+
+
 async def test_a_background_command_that_failed_unwaited_fails_the_run(lab: Lab) -> None:
     """A server that crashed must not pass because no step waited for it; one that
     ended as its step expects is fine."""
