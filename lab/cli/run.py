@@ -36,7 +36,7 @@ from lab.playbook import (
 )
 from lab.run import RunDir, RunSummary, StepResult, run_playbook
 from lab.run.results import NodeRun
-from lab.run.runner import StepSink, save_summary
+from lab.run.runner import StepSink, save_summary, unchecked
 from lab.source import Document, load_document, parse_overrides, refuse_unused_overrides
 from lab.state import TOPOLOGY_FILE, LabState, StateStore
 from lab.text import count
@@ -116,7 +116,7 @@ async def run(args: argparse.Namespace) -> int:
                                        events=ProgressPrinter())
             except (LabError, asyncio.CancelledError) as exc:  # a CI job still gets a report
                 _record_failed_up(args.runs, topology, target.topology_file, resolved,
-                                  str(exc) if isinstance(exc, LabError) else "interrupted")
+                                  exc if isinstance(exc, LabError) else None)
                 raise
             err.print(f"lab {state.name} is up")
         try:
@@ -172,6 +172,10 @@ def _target(args: argparse.Namespace, store: StateStore,
         raise UsageError(f"{topology_file} is a playbook and {playbook_file} is not",
                          hint=f"the topology comes first: lab run {playbook_file} "
                               f"{topology_file}")
+    if kinds[0] == kinds[1]:
+        raise UsageError(f"{topology_file} and {playbook_file} are both {kinds[0]}s",
+                         hint="give a topology, then a playbook: lab run "
+                              "topologies/pair.yaml playbooks/replyhi.yaml")
     document = load_document(topology_file, TopologyInput, overrides=overrides,
                              keep_going=True)
     topology = expand(document, images=available_names())
@@ -192,15 +196,18 @@ async def _remove(state: LabState, backend: Backend, store: StateStore) -> bool:
 
 
 def _record_failed_up(runs: Path, topology: Topology, topology_file: Path, book: Playbook,
-                      why: str) -> None:
-    """A run directory for a lab that did not come up: its summary.json and junit.xml
-    say why, and list the steps, none run. Never in the way of the error itself."""
+                      failed: LabError | None) -> None:
+    """A run directory for a lab that did not come up (`failed`, or interrupted: None):
+    its summary.json and junit.xml say why, and list the steps and expectations, none
+    run. Never in the way of the error itself."""
+    why = f"the lab did not come up: {failed}" if failed else "the run was interrupted"
     try:
         run_dir = RunDir.create(runs, topology.name)
         summary = RunSummary(lab="", playbook=str(book.path), topology=str(topology_file),
                              nodes={n.name: NodeRun(n.image, "") for n in topology.nodes},
-                             error=f"the lab did not come up: {why}",
-                             steps=[StepResult.of(step) for step in book.steps])
+                             error=why if failed else None, interrupted=failed is None,
+                             steps=[StepResult.of(step) for step in book.steps],
+                             expectations=unchecked(book, why))
         save_summary(summary, book, run_dir)
     except OSError as exc:
         warn(f"no run directory for it: {file_problem(exc)}")

@@ -76,6 +76,7 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
             # Interrupted: say so, and how far it got, for `lab report` and for people.
             summary.interrupted = True
             summary.steps += map(StepResult.of, book.steps[len(summary.steps):])
+            summary.expectations = unchecked(book, "the run was interrupted")
             summary.seconds = round(time.monotonic() - started, 3)
             _copy_consoles(state, run_dir)
             save_summary(summary, book, run_dir)
@@ -101,11 +102,17 @@ def _expectations(book: Playbook, events: list[Event],
     """Each expectation judged on each of its nodes; none when a step failed: a trace
     cut short would pass an `absent:` and fail a `count:` for no reason of its own."""
     if stopped := next((s for s in steps if s.status != "ok"), None):
-        why = f"not checked: step {stopped.index + 1} ({stopped.name}) did not run to its end"
-        return [ExpectationResult(e.name, e.line, node, ok=False, detail=why, checked=False)
-                for e in book.expect for node in e.nodes]
+        return unchecked(book, f"step {stopped.index + 1} ({stopped.name}) did not run to "
+                               "its end")
     return [ExpectationResult(o.expectation.name, o.expectation.line, o.node, o.ok, o.detail)
             for o in evaluate(book.expect, events)]
+
+
+def unchecked(book: Playbook, why: str) -> list[ExpectationResult]:
+    """Every expectation on each of its nodes, not checked, and why: a report lists the
+    same test cases however the run ended."""
+    return [ExpectationResult(e.name, e.line, node, ok=False, detail=f"not checked: {why}",
+                              checked=False) for e in book.expect for node in e.nodes]
 
 
 def save_summary(summary: RunSummary, book: Playbook, run_dir: RunDir) -> None:

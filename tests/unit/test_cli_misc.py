@@ -537,6 +537,7 @@ def test_run_checks_the_runs_directory_before_booting(capsys: pytest.CaptureFixt
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["failures"] == ["the lab did not come up: no libvirt here"]
     assert {s["status"] for s in summary["steps"]} == {"skipped"} and len(summary["steps"]) == 8
+    assert [e["checked"] for e in summary["expectations"]] == [False] * 3  # listed all the same
     junit = (run_dir / "junit.xml").read_text()
     assert '<testcase classname="replyhi on debian-11" name="lab up"' in junit
     assert '<error message="the lab did not come up: no libvirt here">' in junit
@@ -654,7 +655,10 @@ def test_a_run_interrupted_while_its_lab_comes_up_leaves_a_report(
     [run_dir] = (tmp_path / "runs").iterdir()
     assert out == f"{run_dir}\n"
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["failures"] == ["the lab did not come up: interrupted"]
+    assert (summary["interrupted"], summary["failures"]) == (
+        True, ["interrupted before its first step"])
+    assert {e["detail"] for e in summary["expectations"]} == {
+        "not checked: the run was interrupted"}
 
 
 def test_run_names_input_mistakes_as_such(capsys: pytest.CaptureFixture[str],
@@ -664,6 +668,9 @@ def test_run_names_input_mistakes_as_such(capsys: pytest.CaptureFixture[str],
     assert run(capsys, "run", REPLYHI, PAIR) == (2, "", (
         f"error: {REPLYHI} is a playbook and {PAIR} is not (hint: the topology comes "
         f"first: lab run {PAIR} {REPLYHI})\n"))
+    assert run(capsys, "run", REPLYHI, REPLYHI) == (2, "", (
+        f"error: {REPLYHI} and {REPLYHI} are both playbooks (hint: give a topology, then a "
+        "playbook: lab run topologies/pair.yaml playbooks/replyhi.yaml)\n"))
     code, _, err = run(capsys, "run", "--lab", "pair-ffffff", REPLYHI)
     assert code == 2 and err.startswith("error: no lab named 'pair-ffffff'")
     assert booted == []

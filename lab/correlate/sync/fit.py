@@ -152,10 +152,13 @@ class ClockFit:
                     "before they leave (see connections.json)")
         via = f" via {' → '.join(self.path)}" if self.links else ""
         lo, hi = self.drift_min, self.drift_max
-        # "None assumed" only when none is: a fit composed of links may carry one.
-        drift = ("drift too small to tell over so short a trace (none assumed)"
-                 if lo is not None and hi is not None and hi - lo > PLAUSIBLE_DRIFT
-                 and self.drift == 1 else f"drift {_ppm(self.drift)}")
+        loose = lo is not None and hi is not None and hi - lo > PLAUSIBLE_DRIFT
+        if loose and self.drift == 1:
+            drift = "drift too small to tell over so short a trace (none assumed)"
+        elif loose:  # a fit composed of links may carry one, loosely known
+            drift = f"drift {_ppm(self.drift)} within {_interval(lo, hi, _ppm)}"
+        else:
+            drift = f"drift {_ppm(self.drift)}"
         return f"{head}{via}, {offset}, {drift}"
 
     def _estimate(self) -> str:
