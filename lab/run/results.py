@@ -125,6 +125,7 @@ class RunSummary:
     correlation: Summary | None = None  # None until the events are correlated
     expectations: list[ExpectationResult] = field(default_factory=list)
     error: str | None = None  # what kept the steps from running: the lab did not come up
+    unclocked: dict[str, str] = field(default_factory=dict)  # node → why no round trips
 
     @property
     def failures(self) -> list[str]:
@@ -152,6 +153,8 @@ class RunSummary:
                  for t in self.tracers if t.error]
         lines += [f"{t.tracer} on {t.node}: {t.lost} events lost ({_why_lost(t)})"
                   for t in self.tracers if t.lost]
+        lines += [f"no clock round trips with {node} (its clock is aligned by its traffic "
+                  f"alone): {why}" for node, why in sorted(self.unclocked.items())]
         lines += [f"{t.tracer} on {t.node}: {t.unparsed} lines not understood, e.g. "
                   f"{t.unparsed_samples[0]!r}" for t in self.tracers if t.unparsed]
         lines += [f"{t.tracer} on {t.node}: the kernel refused to probe "

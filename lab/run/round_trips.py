@@ -18,7 +18,6 @@ from pathlib import Path
 from lab.aio import all_settled
 from lab.correlate.sync.host import RoundTrip
 from lab.errors import LabError, NodeError
-from lab.log import get_logger
 from lab.ssh import NodeSession
 from lab.text import last_line
 from lab.tracers.strace import CLOCKS_PATH, install_clocks, parse_clocks
@@ -32,10 +31,12 @@ class RoundTripError(NodeError):
 
 
 async def measure(sessions: Mapping[str, NodeSession], cache: Path, installed: set[str],
-                  trips: dict[str, list[RoundTrip]]) -> None:
+                  trips: dict[str, list[RoundTrip]]) -> dict[str, str]:
     """Add `ROUNDS` round trips to each node's in `trips`, every node at once, installing
-    the clock reader first where it is not in `installed`. A node that fails is logged
-    and left out: its clock is then aligned by its traffic alone, as it was before."""
+    the clock reader first where it is not in `installed`. A node that fails is left
+    out, and said with why: its clock is then aligned by its traffic alone."""
+    failed: dict[str, str] = {}
+
     async def one(node: str, session: NodeSession) -> None:
         try:
             if node not in installed:
@@ -44,9 +45,10 @@ async def measure(sessions: Mapping[str, NodeSession], cache: Path, installed: s
             measured = await round_trips(session)
             trips.setdefault(node, []).extend(measured)
         except LabError as exc:
-            get_logger(__name__, node=node).warning("no clock round trips: %s", exc)
+            failed[node] = exc.detail if isinstance(exc, NodeError) else exc.message
 
     await all_settled(*(one(n, s) for n, s in sessions.items()))
+    return failed
 
 
 async def round_trips(session: NodeSession, *, rounds: int = ROUNDS,

@@ -66,12 +66,12 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
         trips: dict[str, list[RoundTrip]] = {}
         try:
             try:
-                await _time_clocks(ctx, trips)
+                await _time_clocks(ctx, trips, summary)
                 await _steps(ctx, summary, on_step)
             finally:
                 # Leave nothing running in the guests, whatever happened above.
                 await to_the_end(_wind_down(ctx, summary))
-            await _time_clocks(ctx, trips)  # the tracers have stopped: it is in no trace
+            await _time_clocks(ctx, trips, summary)  # the tracers have stopped: in no trace
         except asyncio.CancelledError:
             # Interrupted: say so, and how far it got, for `lab report` and for people.
             summary.interrupted = True
@@ -149,10 +149,13 @@ async def _steps(ctx: RunContext, summary: RunSummary, on_step: StepSink) -> Non
         on_step(result)
 
 
-async def _time_clocks(ctx: RunContext, trips: dict[str, list[RoundTrip]]) -> None:
+async def _time_clocks(ctx: RunContext, trips: dict[str, list[RoundTrip]],
+                       summary: RunSummary) -> None:
     """Round trips to every node's clock, kept in the run directory for `lab report`.
-    Without them the clocks are aligned as well as the traffic allows: never fatal."""
-    await measure(ctx.sessions, ctx.program_cache, ctx.clocks_installed, trips)
+    Without them the clocks are aligned as well as the traffic allows: a warning of the
+    run, never fatal."""
+    failed = await measure(ctx.sessions, ctx.program_cache, ctx.clocks_installed, trips)
+    summary.unclocked |= failed
     try:
         write_round_trips(ctx.run_dir.path, trips)
     except OSError as exc:

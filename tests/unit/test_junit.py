@@ -73,3 +73,14 @@ def test_control_characters_are_shown_not_written() -> None:
     [suite] = ET.fromstring(junit_xml(coloured, "replyhi")).findall("testsuite")
     [failure, _] = suite.iter("failure")
     assert failure.get("message") == "client: exit status 1, expected 0: \\x1b[31mrefused\\x00"
+
+
+def test_a_node_without_round_trips_is_a_warning_of_the_run() -> None:
+    unclocked = summary()
+    unclocked.unclocked = {"server": "the guest stopped"}
+    line = ("no clock round trips with server (its clock is aligned by its traffic alone): "
+            "the guest stopped")
+    assert unclocked.warnings == [line]
+    [suite] = ET.fromstring(junit_xml(unclocked, "replyhi")).findall("testsuite")
+    err = suite.find("system-err")
+    assert err is not None and err.text == line + "\n"

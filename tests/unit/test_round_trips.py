@@ -6,7 +6,6 @@ must fall between its question and its reply."""
 from __future__ import annotations
 
 import itertools
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -37,14 +36,14 @@ async def test_each_answer_comes_between_its_question_and_its_reply(
     assert all(a.received <= b.sent for a, b in itertools.pairwise(trips["n1"]))
 
 
-async def test_a_node_without_the_clock_reader_is_left_out(
-        session: NodeSession, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_node_without_the_clock_reader_is_left_out_and_said(
+        session: NodeSession) -> None:
     with pytest.raises(RoundTripError, match=r"answered 0 of 8 questions: .*not found"):
         await round_trips(session)
     trips: dict[str, list[RoundTrip]] = {}
-    with caplog.at_level(logging.WARNING):
-        await measure({"n1": session}, Path("/nonexistent"), {"n1"}, trips)
-    assert trips == {} and "no clock round trips" in caplog.text
+    failed = await measure({"n1": session}, Path("/nonexistent"), {"n1"}, trips)
+    assert trips == {} and list(failed) == ["n1"]
+    assert failed["n1"].startswith("/opt/socklab/bin/clocks -e answered 0 of 8 questions:")
 
 
 def test_round_trips_are_kept_for_lab_report(tmp_path: Path) -> None:
