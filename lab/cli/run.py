@@ -28,12 +28,15 @@ from lab.playbook import (
     FACT_NAMES,
     FACT_REASON,
     Playbook,
+    Stop,
+    Wait,
     build_programs,
     document_kind,
     load_playbook,
     read_playbook,
     resolve_playbook,
 )
+from lab.playbook.plan import describe_step
 from lab.run import RunDir, RunSummary, StepResult, run_playbook
 from lab.run.results import NodeRun
 from lab.run.runner import StepSink, save_summary, unchecked
@@ -126,7 +129,7 @@ async def run(args: argparse.Namespace) -> int:
             out.print(str(run_dir.path))  # at once: a job killed later still knows it
             err.print(f"running {book.name} ({count(len(book.steps), 'step')}) → {run_dir.path}")
             summary = await run_playbook(book, topology, state, paths, run_dir,
-                                         on_step=_print_step(len(book.steps)),
+                                         on_step=_print_step(book),
                                          tidy=bool(args.keep or args.lab))
         finally:
             if not (args.keep or args.lab):
@@ -280,9 +283,16 @@ def _check_runs_dir(runs: Path) -> None:
                          f"{exc.strerror or exc}", hint=hint) from exc
 
 
-def _print_step(total: int) -> StepSink:
+def _print_step(book: Playbook) -> StepSink:
+    # A name made up from the action already says where it runs (but for a wait or a
+    # stop, which names a handle).
+    made_up = {s.index for s in book.steps if s.name == describe_step(s.action, s.nodes)
+               and not isinstance(s.action, Wait | Stop)}
+    total = len(book.steps)
+
     def show(step: StepResult) -> None:
-        where = f" ({', '.join(step.nodes)})" if step.nodes else ""
+        where = f" ({', '.join(step.nodes)})" if step.nodes and step.index not in made_up \
+            else ""
         status = {"ok": "[green]ok[/green]", "failed": "[red]FAILED[/red]",
                   "skipped": "[dim]skipped[/dim]"}[step.status]
         err.print(f"[{step.index + 1}/{total}] {escape(step.name)}{escape(where)}: {status}"

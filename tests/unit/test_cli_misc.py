@@ -24,8 +24,10 @@ import pytest
 from lab.cli.main import main, parse
 from lab.errors import BackendError
 from lab.paths import Paths
+from lab.playbook import Playbook
 from lab.run import RunSummary
-from lab.run.results import ExpectationResult
+from lab.run.results import ExpectationResult, StepResult
+from lab.run.runner import StepSink
 from lab.ssh import Endpoint
 from lab.ssh.session import Command, NodeSession, Sink, command_line
 from lab.state import TOPOLOGY_FILE, LabState, NetworkState, NodeState, StateStore
@@ -801,3 +803,28 @@ def test_every_verb_ends_with_examples_one_per_line(
     assert heading in ("examples:", "example:"), help_text
     lines = examples.splitlines()
     assert lines and all(line.startswith(f"  lab {verb[0]}") for line in lines), help_text
+
+
+def test_a_step_line_says_where_it_ran_once(capsys: pytest.CaptureFixture[str],
+                                            home: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    book_file = tmp_path / "book.yaml"
+    book_file.write_text("name: lines\nsteps:\n  - {node: server, deploy: hello}\n"
+                         "  - {name: say hi, node: client, run: 'true', background: hi}\n"
+                         "  - {wait: hi}\n")
+
+    async def ran(book: Playbook, *_: object, on_step: StepSink, **__: object) -> RunSummary:
+        for step in book.steps:
+            result = StepResult.of(step)
+            result.status, result.nodes = "ok", result.nodes or ["client"]  # the handle's
+            on_step(result)
+        return RunSummary(lab=LAB, playbook=str(book_file), topology=PAIR, ok=True)
+
+    fake_run(monkeypatch, home, removed_at_once)
+    monkeypatch.setattr("lab.cli.run.run_playbook", ran)
+    code, _, err = run(capsys, "run", PAIR, str(book_file), "--runs", str(tmp_path / "runs"))
+    assert code == 0
+    assert [line for line in err.splitlines() if line.startswith("[")] == [
+        "[1/3] deploy hello to server: ok 0.0 s",
+        "[2/3] say hi (client): ok 0.0 s",
+        "[3/3] wait for hi (client): ok 0.0 s"]
