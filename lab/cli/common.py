@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import TypeAlias
 
 from rich.console import Console
@@ -16,7 +15,8 @@ from rich.markup import escape
 
 from lab.backends.base import DEFAULT_URI
 from lab.cli.parsing import LabParser
-from lab.topology import Topology
+from lab.source import Document
+from lab.topology import Topology, TopologyInput
 from lab.topology.routes import unreachable
 
 # What each verb module's add_parser() receives.
@@ -44,8 +44,9 @@ def warn(text: str) -> None:
     err.print(f"[yellow]warning:[/yellow] {escape(text)}")
 
 
-def warn_unreachable(path: Path, topology: Topology) -> None:
+def warn_unreachable(document: Document[TopologyInput], topology: Topology) -> None:
     """Nodes with no path between them: most often a forgotten link or router."""
     for node, others in unreachable(topology):
-        warn(f"{path}: {node} has no path to {', '.join(others)} (hint: link them to one "
-             "network, or give a node on both networks role: router)")
+        warn(str(document.locator.issue(
+            ("nodes", node), f"{node} has no path to {', '.join(others)}",
+            hint="link them to one network, or give a node on both networks role: router")))

@@ -182,7 +182,7 @@ def _target(args: argparse.Namespace, store: StateStore,
     document = load_document(topology_file, TopologyInput, overrides=overrides,
                              keep_going=True)
     topology = expand(document, images=available_names())
-    warn_unreachable(topology_file, topology)
+    warn_unreachable(document, topology)
     return _Target(None, topology_file, topology, playbook_file, [document])
 
 

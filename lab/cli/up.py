@@ -42,7 +42,7 @@ async def run(args: argparse.Namespace) -> int:
                              keep_going=True)
     topology = expand(document, images=available_names())
     refuse_unused_overrides(overrides, [document])
-    warn_unreachable(args.topology, topology)
+    warn_unreachable(document, topology)
     options = UpOptions(timeout=args.timeout, accel=args.accel, mirror=args.mirror)
     async with backend_for(args.connect) as backend:
         state = await bring_up(topology, args.topology, backend, Paths.default(),

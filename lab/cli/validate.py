@@ -131,7 +131,7 @@ class _Check:
             return None
         print(f"{path}: ok ({count(len(topo.nodes), 'node')}, "
               f"{count(len(topo.networks), 'network')})")
-        warn_unreachable(path, topo)
+        warn_unreachable(doc, topo)
         return topo
 
     async def playbook(self, path: Path, topology_path: Path, topology: Topology) -> None:

@@ -49,8 +49,8 @@ def test_nodes_with_no_path_between_them_are_a_warning(
     triangle = Path("topologies/triangle.yaml").read_text()
     Path("cut.yaml").write_text(triangle.replace("role: router", "role: relay"))
     assert run(capsys, "cut.yaml") == (0, "cut.yaml: ok (3 nodes, 2 networks)\n", (
-        "warning: cut.yaml: client has no path to server (hint: link them to one network, "
-        "or give a node on both networks role: router)\n"))
+        "warning: cut.yaml:17: nodes.client: client has no path to server (hint: link them "
+        "to one network, or give a node on both networks role: router)\n"))
 
 
 def test_debug_after_the_files(capsys: pytest.CaptureFixture[str]) -> None:
