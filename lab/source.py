@@ -12,7 +12,8 @@ One loader for topologies, image recipes and playbooks:
    `Document.unused_overrides` so a caller can warn (the same `--set` may be
    meant for another document). Mapping keys are never templated.
 3. The plain data is validated by the caller's pydantic model; every pydantic
-   error becomes an `InputIssue` with file:line, dotted path and a hint. A
+   error becomes an `InputIssue` with file:line, dotted path and a hint
+   (lab/field_errors.py, with the errors models' own validators raise). A
    caller that checks more (references, addresses) can ask to go on past
    failed templates, unknown fields and faulty optional ones (`keep_going`).
 
@@ -21,11 +22,7 @@ Everything wrong is raised at once as one `InputError`; never a traceback.
 
 from __future__ import annotations
 
-import copy
-import difflib
 import re
-import types
-import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -34,13 +31,14 @@ from typing import Any, Generic, TypeVar
 
 from jinja2 import StrictUndefined, Template, TemplateError, Undefined, UndefinedError, meta
 from jinja2.nativetypes import NativeEnvironment
-from pydantic import AfterValidator, BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from lab.errors import InputError, InputIssue, UsageError
+from lab.field_errors import pydantic_issues, without_faulty_fields
+from lab.text import closest, kind_of
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
@@ -51,26 +49,6 @@ VARS_KEY = "vars"
 MAX_VALUES = 100_000
 MAX_CHARACTERS = 10_000_000
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
-class FieldError(ValueError):
-    """Raised by model validators: a one-line message plus an optional hint."""
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-
-def matching(pattern: str, what: str, rule: str) -> AfterValidator:
-    """A validator for names and the like: a one-line message and a hint with the rule."""
-    regex = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not regex.fullmatch(value):  # not match(): "$" would allow a trailing newline
-            raise FieldError(f"{value!r} is not a valid {what}", hint=rule)
-        return value
-    return AfterValidator(check)
 
 
 @dataclass(frozen=True)
@@ -171,7 +149,7 @@ def load_document(path: Path, model: type[M], *, overrides: Mapping[str, str] = 
         raise InputError([InputIssue(path, None, "", "file is empty", hint)])
     if not isinstance(root, CommentedMap):
         raise InputError([InputIssue(path, 1, "",
-                                     f"expected a mapping at the top level, got {_kind(root)}")])
+                                     f"expected a mapping at the top level, got {kind_of(root)}")])
     variables = {**_variables(path, root, overrides), **facts}
     # A --set of a fact's name is shadowed by the fact: it is never blamed for a value.
     options = {k: v for k, v in overrides.items() if k not in facts}
@@ -183,8 +161,8 @@ def load_document(path: Path, model: type[M], *, overrides: Mapping[str, str] = 
     try:
         instance = model.model_validate(data)
     except ValidationError as exc:
-        issues += _pydantic_issues(exc, model, data, locator, walker.failed)
-        repaired = _without_faulty_fields(exc, model, data) if keep_going else None
+        issues += pydantic_issues(exc, model, data, locator, walker.failed)
+        repaired = without_faulty_fields(exc, model, data) if keep_going else None
         if repaired is None:
             raise InputError(sort_issues(issues)) from None
         instance, dropped = repaired
@@ -218,7 +196,7 @@ def refuse_unused_overrides(overrides: Mapping[str, str], documents: Iterable[Do
                          hint="name the variable otherwise, in vars: and in the templates")
     known = sorted(set().union(*(d.variables for d in documents)))
     files = " or ".join(str(d.locator.file) for d in documents)
-    close = _close(unused[0], known)
+    close = closest(unused[0], known)
     hint = (f"did you mean '{close}'?" if close else
             f"the variables these files take: {', '.join(known)}" if known else
             "these files declare no variables (vars:) and use none")
@@ -279,15 +257,6 @@ def _syntax_issue(path: Path, text: str, exc: MarkedYAMLError) -> InputIssue:
     return InputIssue(path, line, "", f"YAML syntax error{context}: {problem}", hint)
 
 
-def _kind(value: object) -> str:
-    if isinstance(value, Mapping) or hasattr(value, "keys"):  # incl. ruamel's key maps
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return _shown(value) if isinstance(value, str | int | float) or value is None \
-        else f"a {type(value).__name__}"
-
-
 # --- conversion to plain data, with templating --------------------------------
 
 @cache
@@ -309,7 +278,7 @@ def _variables(path: Path, root: CommentedMap,
     if raw is not None and not isinstance(raw, CommentedMap):
         line = root.lc.key(VARS_KEY)[0] + 1
         raise InputError([InputIssue(path, line, VARS_KEY,
-                                     f"expected a mapping of variables, got {_kind(raw)}")])
+                                     f"expected a mapping of variables, got {kind_of(raw)}")])
     plain = _Walker(path, [], None).convert(raw, ()) if raw is not None else {}
     return {**plain, **{k: override_value(v) for k, v in overrides.items()}}
 
@@ -413,7 +382,7 @@ class _Walker:
             # Only a bare name is a missing variable; `d.x` is a template error.
             if name := re.fullmatch(r"'(\w+)' is undefined", str(exc)):
                 missing = name.group(1)
-                close = _close(missing, sorted(self.variables))
+                close = closest(missing, sorted(self.variables))
                 self._fail(loc, line, f"undefined variable '{missing}'",
                            f"did you mean '{close}'?" if close else
                            f"define it under vars: or pass --set {missing}=VALUE")
@@ -446,7 +415,7 @@ class _Walker:
             self._fail(loc, line, "unquoted template: YAML reads it as a mapping",
                        f'quote it: {unquoted.group(1).strip()} "{unquoted.group(2)}"')
         else:
-            self._fail(loc, line, f"a key must be a name, not {_kind(key)}")
+            self._fail(loc, line, f"a key must be a name, not {kind_of(key)}")
 
 
 def _line(lookup: Any, key: Any) -> int | None:
@@ -466,184 +435,3 @@ def _raise_undefined(value: Any) -> None:
     elif isinstance(value, list | tuple):
         for item in value:
             _raise_undefined(item)
-
-
-# --- pydantic errors → issues ------------------------------------------------
-
-def _pydantic_issues(exc: ValidationError, model: type[BaseModel], data: Any,
-                     locator: Locator, muted: list[Loc]) -> list[InputIssue]:
-    errors = [(err, _data_loc(data, err["loc"])) for err in exc.errors(include_url=False)]
-    # "unknown field 'netwrok' (did you mean 'network'?)" makes "'network' missing" noise.
-    misspelt = set()
-    for err, loc in errors:
-        if err["type"] == "extra_forbidden":
-            owner = _model_at(model, loc[:-1])
-            close = _close(str(loc[-1]), list(owner.model_fields) if owner else [])
-            misspelt.add((*loc[:-1], close))
-    issues = []
-    for err, loc in errors:
-        if any(loc[:len(m)] == m for m in muted):
-            continue  # already reported: the template feeding it failed
-        if err["type"] == "missing" and loc in misspelt:
-            continue
-        message, hint = _describe(err, model, loc)
-        issues.append(locator.issue(loc, message, hint=hint))
-    return issues
-
-
-def _without_faulty_fields(exc: ValidationError, model: type[M], data: Any,
-                          ) -> tuple[M, list[Loc]] | None:
-    """The document validated without its unknown fields and its faulty optional ones
-    (left to their defaults), and where those were; None when a fault is elsewhere, which
-    no default can stand in for.
-
-    A fault in a required field takes the optional field holding it along (a `pull:`
-    without its `dst:`), within the item or entry it is in: list items, named entries
-    and top-level fields are never left out, as what refers to them would then be
-    wrong. With it a caller checks the rest of the file (references, addresses) in the
-    same run: a user sees every problem at once, not one kind after another."""
-    faulty = [(err["type"], _data_loc(data, err["loc"])) for err in exc.errors()]
-    dropped: list[Loc] = []
-    for kind, loc in faulty:
-        spot = loc if kind == "extra_forbidden" and loc and isinstance(loc[-1], str) \
-            else _optional_holder(model, loc)
-        if spot is None:
-            return None
-        dropped.append(spot)
-    pruned = copy.deepcopy(data)
-    for loc in sorted(dropped, key=len):
-        if any(loc[:len(gone)] == gone for gone in dropped if len(gone) < len(loc)):
-            continue  # left out with what holds it
-        parent = pruned
-        for part in loc[:-1]:
-            parent = parent[part]
-        parent.pop(loc[-1], None)
-    try:
-        return model.model_validate(pruned), dropped
-    except ValidationError:
-        return None
-
-
-def _optional_holder(model: type[BaseModel], loc: Loc) -> Loc | None:
-    """The optional field at `loc`, or the nearest one holding it, below the top level and
-    within the model the fault is in; None if there is none."""
-    for end in range(len(loc), 1, -1):
-        owner = _model_at(model, loc[:end - 1])
-        if owner is None:  # an item of a list, an entry of a mapping
-            if end - 1 < 3:  # of a section (a step, a node): others may refer to it
-                return None
-            continue  # of a field inside one (count:, in_order:): that field may go
-        field = owner.model_fields.get(str(loc[end - 1]))
-        if field is None:
-            return None
-        if not field.is_required():
-            return loc[:end]
-    return None
-
-
-def _data_loc(data: Any, loc: tuple[str | int, ...]) -> Loc:
-    """Pydantic's loc mapped onto the data: drops `[key]` and union-member tags."""
-    out: list[str | int] = []
-    for i, part in enumerate(loc):
-        if part == "[key]":
-            break
-        in_dict = isinstance(data, dict) and part in data
-        if in_dict or (isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
-            data = data[part]
-        elif i < len(loc) - 1:
-            continue  # a tag pydantic inserted; it is not in the file
-        out.append(part)
-    return tuple(out)
-
-
-def _describe(err: ErrorDetails, model: type[BaseModel], loc: Loc) -> tuple[str, str | None]:
-    kind, ctx, value = err["type"], err.get("ctx", {}), err["input"]
-    got = f", got {_shown(value)}"
-    if kind == "missing":
-        owner = _model_at(model, loc[:-1])
-        field_info = owner.model_fields.get(str(loc[-1])) if owner and loc else None
-        about = field_info.description if field_info else None
-        return "required field missing", _as_hint(about) if about else None
-    if kind == "extra_forbidden":
-        owner = _model_at(model, loc[:-1])
-        return "unknown field", _field_hint(str(loc[-1]), list(owner.model_fields) if owner else [])
-    if kind in ("value_error", "assertion_error"):
-        error = ctx.get("error")
-        if isinstance(error, FieldError):
-            return error.message, error.hint
-        return (str(error) if error else err["msg"]), None
-    simple = {
-        "int_type": "expected an integer", "int_parsing": "expected an integer",
-        "int_from_float": "expected a whole number", "string_type": "expected a string",
-        "bool_type": "expected true or false", "bool_parsing": "expected true or false",
-        "dict_type": "expected a mapping", "model_type": "expected a mapping",
-        "model_attributes_type": "expected a mapping", "list_type": "expected a list",
-        "tuple_type": "expected a list", "float_type": "expected a number",
-    }
-    if kind in simple:
-        return simple[kind] + got, None
-    bounds = {"greater_than_equal": ("at least", "ge"), "less_than_equal": ("at most", "le"),
-              "greater_than": ("more than", "gt"), "less_than": ("less than", "lt")}
-    if kind in bounds:
-        words, key = bounds[kind]
-        return f"must be {words} {ctx.get(key)}{got}", None
-    if kind == "too_short" and ctx.get("min_length") == 1:
-        return "must not be empty", None
-    msg = err["msg"]
-    return msg[:1].lower() + msg[1:] + (got if kind != "too_short" else ""), None
-
-
-def _as_hint(description: str) -> str:
-    """"Lab name; prefixes…." → "lab name; prefixes…" (keeps IPv4 and the like)."""
-    text = description.rstrip(".")
-    return text[:1].lower() + text[1:] if text[1:2].islower() else text
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, bool) or value is None:
-        return {True: "true", False: "false", None: "null"}[value]
-    return str(value) if isinstance(value, int | float) else _kind(value)
-
-
-def _close(name: str, known: list[str]) -> str | None:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def _field_hint(name: str, known: list[str]) -> str | None:
-    if close := _close(name, known):
-        return f"did you mean '{close}'?"
-    return f"known fields: {', '.join(known)}" if known else None
-
-
-def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
-    """The model class that validates the mapping at `loc`, by following annotations."""
-    tp: Any = model
-    for part in loc:
-        tp = _unwrap(tp)
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            info = tp.model_fields.get(str(part))
-            if info is None:
-                return None
-            tp = info.annotation
-        elif typing.get_origin(tp) in (dict, Mapping):
-            tp = typing.get_args(tp)[1]
-        elif typing.get_origin(tp) in (list, tuple):
-            tp = typing.get_args(tp)[0]
-        else:
-            return None
-    tp = _unwrap(tp)
-    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
-
-
-def _unwrap(tp: Any) -> Any:
-    """`Annotated[X, ...]` → X; a union → its model member, if any."""
-    while typing.get_origin(tp) is typing.Annotated:
-        tp = typing.get_args(tp)[0]
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        models = [t for t in typing.get_args(tp)
-                  if isinstance(t, type) and issubclass(t, BaseModel)]
-        return models[0] if models else tp
-    return tp

@@ -1,4 +1,5 @@
-"""Text for people: counted nouns, and what a command printed, quoted safely.
+"""Text for people: counted nouns, values as a file shows them, near misses, and what
+a command printed, quoted safely.
 
 A command's output is quoted in terminals, CI logs and XML reports: its control
 characters (a colour code, a cursor move, a NUL) are shown, never obeyed.
@@ -6,7 +7,10 @@ characters (a colour code, a cursor move, a NUL) are shown, never obeyed.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Mapping
+from typing import Any
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and newline
 
@@ -24,3 +28,28 @@ def visible(text: str) -> str:
 def last_line(text: str) -> str:
     """What a command said last (on stderr, most often why it failed), visible."""
     return visible((text.strip().splitlines() or [""])[-1].strip())
+
+
+def kind_of(value: object) -> str:
+    """What a value is, as a message says it: "a mapping", "a list", "'text'", "5"."""
+    if isinstance(value, Mapping) or hasattr(value, "keys"):  # incl. ruamel's key maps
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return shown(value) if isinstance(value, str | int | float) or value is None \
+        else f"a {type(value).__name__}"
+
+
+def shown(value: Any) -> str:
+    """A value as YAML writes it: 'text', true, null, 5."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    return str(value) if isinstance(value, int | float) else kind_of(value)
+
+
+def closest(name: str, known: list[str]) -> str | None:
+    """The known name `name` is likely a typo of, if any."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return close[0] if close else None

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from lab.field_errors import FieldError
 from lab.playbook.values import (
     DEFAULT_STOP_TIMEOUT,
     DEFAULT_TIMEOUT,
@@ -50,7 +51,6 @@ from lab.playbook.values import (
     not_empty,
     shorthand,
 )
-from lab.source import FieldError
 from lab.topology.model import null_is_empty, null_is_no_items
 from lab.tracers.ftrace.probes import BUFFER_KB
 

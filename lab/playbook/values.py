@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, WithJsonSchema
 
 from lab.events import Kind
-from lab.source import FieldError, matching
+from lab.field_errors import FieldError, matching
 
 PLAYBOOK_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 HANDLE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"

@@ -13,8 +13,8 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator
 
+from lab.field_errors import FieldError, matching
 from lab.images.recipe import NAME_PATTERN as IMAGE_PATTERN
-from lab.source import FieldError, matching
 
 # Names end up in libvirt object names, interface configs and shell commands:
 # a closed alphabet means they never need quoting anywhere.
