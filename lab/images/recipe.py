@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Collection
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lab.errors import ImageError
 from lab.source import load_document
+from lab.text import closest
 
 NAME_PATTERN = r"^[a-z][a-z0-9.-]{0,31}$"
 
@@ -66,9 +66,9 @@ def image_hint(image: str, images: Collection[str]) -> str:
     answer a misspelt one alike: "did you mean 'debian-12'? available: …"."""
     if not images:
         return "no image recipes found"
-    close = difflib.get_close_matches(image, list(images), n=1, cutoff=0.6)
+    close = closest(image, list(images))
     available = f"available: {', '.join(sorted(images))}"
-    return f"did you mean '{close[0]}'? {available}" if close else available
+    return f"did you mean '{close}'? {available}" if close else available
 
 
 def load_recipe(name: str) -> Recipe:

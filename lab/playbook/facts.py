@@ -16,7 +16,6 @@ identifiers (web-1) are reached with brackets: nodes['web-1'].ipv4.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import re
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from lab.errors import InputIssue
+from lab.text import closest
 from lab.topology import Node, Topology
 
 FACT_NAMES = ("lab", "nodes", "networks", "roles")
@@ -119,23 +119,21 @@ def _fact_hint(name: str, facts: Mapping[str, Any], owner: str | None) -> str | 
     for what, items in (("node", nodes), ("network", facts["networks"])):
         if owner is not None and owner in items:  # nodes.server.ipv5: a fact of it was meant
             facts_of = sorted(items[owner])
-            close = difflib.get_close_matches(name, facts_of, n=1, cutoff=0.6)
-            return (f"did you mean '{close[0]}'?" if close else
+            near = closest(name, facts_of)
+            return (f"did you mean '{near}'?" if near else
                     f"facts of {what} {owner}: {', '.join(facts_of)}")
     # Which mapping failed is unknown: a close name of any kind, never the name itself.
     keys = {k for f in [*nodes.values(), *facts["networks"].values(), facts["lab"]] for k in f}
     for names in [*groups.values(), sorted(keys)]:
-        close = difflib.get_close_matches(name, [n for n in names if n != name], n=1,
-                                          cutoff=0.6)
-        if close:
-            return f"did you mean '{close[0]}'?"
+        if near := closest(name, [n for n in names if n != name]):
+            return f"did you mean '{near}'?"
     return f"nodes: {', '.join(nodes)}; networks: {', '.join(facts['networks'])}"
 
 
 def _close(name: str, names: list[str], known: str) -> str:
     """Did you mean the close name, else what there is."""
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'? {known}" if close else known
+    close = closest(name, names)
+    return f"did you mean '{close}'? {known}" if close else known
 
 
 def _and(names: list[str]) -> str:

@@ -66,6 +66,7 @@ from lab.playbook.values import (
 )
 from lab.programs import shipped_programs
 from lab.source import Document, Loc, override_value, sort_issues
+from lab.text import closest
 from lab.topology import Topology
 from lab.tracers.ftrace.probes import (
     BUFFER_KB,
@@ -223,9 +224,9 @@ class _Resolver:
                            "keep it in one of the two lists")
             elif name not in defaults and name not in base.add:
                 what = "function" if functions else "system call"
-                close = difflib.get_close_matches(name, defaults, n=1, cutoff=0.6)
+                close = closest(name, list(defaults))
                 self.issue((*loc, "remove", j), f"{what} '{name}' is not traced by default",
-                           f"did you mean '{close[0]}'?" if close else
+                           f"did you mean '{close}'?" if close else
                            f"remove takes {what}s of the default set: " + ", ".join(defaults))
         add = [n for n in base.add if n not in given.remove] + list(given.add)
         remove = [n for n in base.remove if n not in given.add] + list(given.remove)
@@ -434,9 +435,9 @@ class _Resolver:
                            "chmod +x it, or give a C source (.c), which is compiled for the guest")
                 return None
         elif program not in self.programs:
-            close = difflib.get_close_matches(program, list(self.programs), n=1, cutoff=0.6)
+            close = closest(program, list(self.programs))
             self.issue(where, f"unknown program '{program}'",
-                       (f"did you mean '{close[0]}'? " if close else "")
+                       (f"did you mean '{close}'? " if close else "")
                        + f"shipped programs: {', '.join(self.programs)}; "
                          "or a path (./mine.c, ./script.sh)")
             return None
@@ -630,5 +631,5 @@ def _program_name(program: str) -> str:
 
 def _hint(name: str, known: Iterable[str], what: str) -> str:
     known = list(known)
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else f"{what}: {', '.join(known)}"
+    close = closest(name, list(known))
+    return f"did you mean '{close}'?" if close else f"{what}: {', '.join(known)}"

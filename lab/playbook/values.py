@@ -7,7 +7,6 @@ in model.py.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -18,6 +17,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, Wit
 
 from lab.events import Kind
 from lab.field_errors import FieldError, matching
+from lab.text import closest
 
 PLAYBOOK_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 HANDLE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
@@ -52,11 +52,11 @@ def _choice(values: Sequence[str], what: str, *, hint: str | None = None) -> Pla
         if not isinstance(value, str):
             raise FieldError(f"expected the name of a {what}, got {value!r}",
                              hint=f"known: {', '.join(values)}")
-        close = difflib.get_close_matches(value, list(values), n=1, cutoff=0.6)
+        close = closest(value, list(values))
         known = f"known: {', '.join(values)}"
         extra = f"; {hint}" if hint else ""
         raise FieldError(f"unknown {what} {value!r}",
-                         hint=(f"did you mean {close[0]!r}? " if close else "") + known + extra)
+                         hint=(f"did you mean {close!r}? " if close else "") + known + extra)
     return PlainValidator(check)
 
 

@@ -36,6 +36,7 @@ from lab.errors import InputError, InputIssue
 from lab.images.recipe import image_hint
 from lab.lifecycle.names import node_mac
 from lab.source import Document, Loc, load_document, sort_issues
+from lab.text import closest
 from lab.topology.model import (
     DEFAULT_IMAGE,
     DEFAULT_MEMORY,
@@ -405,9 +406,9 @@ def _family(family: Family) -> str:
 
 
 def _name_hint(name: str, known: Collection[str], section: str) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    close = closest(name, list(known))
     if close:
-        return f"did you mean '{close[0]}'?"
+        return f"did you mean '{close}'?"
     return f"{section} defined: {', '.join(known)}" if known else f"define it under {section}:"
 
 
