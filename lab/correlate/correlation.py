@@ -61,6 +61,9 @@ class Summary:
     latency_ns: dict[str, dict[str, int] | None]  # run_statistics
     unattributed: dict[str, int]  # why events fit no connection → how many
     unaligned: list[str] = field(default_factory=list)  # nodes whose clocks nothing aligns
+    # How far a latency between two nodes may be off: the widest half-range of the
+    # offsets the clock fits allow (None: no fit bounds its offset on both sides).
+    clock_error_ns: int | None = None
 
 
 @dataclass
@@ -100,7 +103,10 @@ class Correlation:
                        {node: fit.brief() for node, fit in sorted(self.fits.items())},
                        dict(run_statistics(self.latencies)), dict(sorted(reasons.items())),
                        sorted(n for n, fit in self.fits.items()
-                              if fit.quality is Quality.NO_DATA))
+                              if fit.quality is Quality.NO_DATA),
+                       max((_half_range(fit) for fit in self.fits.values()
+                            if fit.ref_offset_min is not None
+                            and fit.ref_offset_max is not None), default=None))
 
     def clock(self, node: str) -> Callable[[int], int]:
         """`node`'s timestamps onto the reference clock: `result.clock(node)(ts)`."""
@@ -110,6 +116,11 @@ class Correlation:
 
 def _unchanged(ts: int) -> int:
     return ts
+
+
+def _half_range(fit: ClockFit) -> int:
+    assert fit.ref_offset_min is not None and fit.ref_offset_max is not None
+    return round((fit.ref_offset_max - fit.ref_offset_min) / 2)
 
 
 def correlate(events: Iterable[Event], reference: str | None = None,

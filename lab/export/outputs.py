@@ -41,7 +41,10 @@ def summary_lines(summary: Summary) -> list[str]:
     medians = [f"{label} {duration(stats['median'])}" for key, label in LATENCIES.items()
                if (stats := summary.latency_ns.get(key)) is not None]
     if medians:
-        lines.append(f"latency (median): {', '.join(medians)}")
+        # A latency between nodes is only as good as their clocks' alignment.
+        error = ("" if not summary.clock_error_ns else
+                 f" (clocks aligned within ±{duration(summary.clock_error_ns)})")
+        lines.append(f"latency (median): {', '.join(medians)}{error}")
     # A listening socket's events belong to no connection by nature; any others were
     # left out of the connections above, and the reports: say so.
     if missed := {why: n for why, n in summary.unattributed.items() if why != LISTENING}:

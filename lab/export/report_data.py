@@ -57,6 +57,7 @@ def report_data(result: Correlation, title: str) -> dict[str, Any]:
         "clocks": {node: clock_summary(fit) for node, fit in sorted(result.fits.items())},
         "inversions": summary.inversions,
         "latency_ns": summary.latency_ns,
+        "clock_error_ns": summary.clock_error_ns,
         "paired": summary.paired,
         "unpaired": summary.unpaired,
         "omitted": len(connections) - len(drawn),

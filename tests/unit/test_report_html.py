@@ -117,6 +117,10 @@ def test_chromium_draws_the_replyhi_sequence(replyhi: dict[str, Any], tmp_path: 
     assert names & {("server", "accept"), ("server", "accept4")}
     assert len(diagram.select("instant")) == len(connection["instants"])
 
+    # The latencies say how far the clocks' alignment lets them be off.
+    [error] = [p.text for p in dom.select("muted", tag="p") if "latency" in p.text]
+    assert f"±{replyhi['clock_error_ns'] / 1e6:.3f} ms" in error, error  # 4 ms here
+
     png = shot.read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(png) > 10_000

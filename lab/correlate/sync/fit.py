@@ -41,7 +41,7 @@ class Quality(StrEnum):
     """How far a fit can be trusted, best first (see `rank`)."""
 
     REFERENCE = "reference"  # the reference node itself
-    EXACT = "exact"  # both directions interleaved: drift and offset bounded both ways
+    BOUNDED = "bounded"  # both directions interleaved: offset and drift bounded on both sides
     PARTIAL = "partial"  # both directions, never interleaved: one drift bound is open
     ONE_SIDED = "one-sided"  # one direction only: offset bounded on one side, drift unknown
     CONTRADICTORY = "contradictory"  # no line satisfies every message: median fallback
@@ -229,7 +229,7 @@ def _fit(a_to_b: Sequence[Message], b_to_a: Sequence[Message],
     note = ""
     if steep is not None and flat is not None:
         assert off_min is not None and off_max is not None
-        quality = Quality.EXACT
+        quality = Quality.BOUNDED
         if flat.slope <= 0 <= steep.slope and steep.slope - flat.slope > PLAUSIBLE_DRIFT:
             # A trace too short to tell drift from delay: the bisector could claim
             # any drift in a huge range. Guests of one host drift by parts per
