@@ -46,7 +46,8 @@ from lab.text import count
 from lab.topology import Topology, TopologyInput, expand
 
 # The exit status when lab, not the experiment, failed: no lab, a guest that would not
-# boot or answer, libvirt, a lab that could not be removed (a step's failure is 1).
+# boot or answer or died during the run, libvirt, a lab that could not be removed (a
+# step's failure is 1).
 LAB_FAILED = 3
 
 EPILOG = """\
@@ -73,7 +74,8 @@ def add_parser(sub: Subparsers) -> None:
                     "playbook's expectations and tear the lab down (unless --keep). Exits 0 "
                     "when every step and expectation passed, 1 when one failed, 2 on bad "
                     "input, 3 when lab itself failed (the lab could not be brought up, "
-                    "reached or removed: the host, not the experiment, needs a look), 130 "
+                    "reached or removed, or a guest died during the run: the host, not the "
+                    "experiment, needs a look), 130 "
                     "or 143 when interrupted.",
         epilog=EPILOG,
         usage="lab run [options] TOPOLOGY PLAYBOOK\n       lab run [options] --lab NAME PLAYBOOK")
@@ -138,6 +140,8 @@ async def run(args: argparse.Namespace) -> int:
             else:
                 err.print(f"lab {state.name} is still up")
     _print_summary(summary)
+    if summary.lost:  # a guest died: the steps it failed say nothing of the experiment
+        return LAB_FAILED
     if not summary.ok:  # a regression is told first, a lab left behind warned of above
         return 1
     return LAB_FAILED if left_behind else 0  # a lab left running fails CI too
@@ -233,7 +237,7 @@ def _print_summary(summary: RunSummary) -> None:
     err.print(f"events: {counts or 'none'}")
     for line in summary_lines(summary.correlation) if summary.correlation else []:
         err.print(escape(line))
-    for line in summary.step_failures:
+    for line in summary.losses + summary.step_failures:
         err.print(f"[bold red]error:[/bold red] {escape(line)}")
     if failed := [f"{e.name} [{e.node}]" for e in checked if not e.ok]:
         # Their FAIL lines above say why; the run's last word says that it failed.

@@ -5,7 +5,8 @@ same playbook run nightly on two kernels gives two suites); one test case per
 step and one per expectation on each node. A failed step or expectation is a
 failure with its one-line reason, a skipped step is skipped, and the step a
 run was interrupted in (or the run itself, between steps) is an error, and so
-is a lab that did not come up (a test case "lab up").
+is a lab that did not come up (a test case "lab up") and a node lost during the
+run (a test case "node NAME").
 Warnings go to the suite's standard error. Control characters, which XML
 forbids, are written as \\xNN.
 """
@@ -27,6 +28,10 @@ def junit_xml(summary: RunSummary, playbook: str) -> bytes:
     if summary.error:  # the lab did not come up: the steps never ran
         case = _case(suite_name, "lab up", summary.seconds)
         _outcome(case, "error", summary.error)
+        cases.append(case)
+    for node, loss in zip(summary.lost, summary.losses, strict=True):
+        case = _case(suite_name, f"node {node}", summary.seconds)
+        _outcome(case, "error", loss)
         cases.append(case)
     for step in summary.steps:
         case = _case(suite_name, f"step {step.index + 1:02d}: {step.name}", step.seconds)

@@ -126,13 +126,20 @@ class RunSummary:
     expectations: list[ExpectationResult] = field(default_factory=list)
     error: str | None = None  # what kept the steps from running: the lab did not come up
     unclocked: dict[str, str] = field(default_factory=dict)  # node → why no round trips
+    # Nodes whose SSH connection went away during the run: the lab failed, not the test.
+    lost: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[str]:
         expectations = [f"expectation {e.name} [{e.node}] failed: {e.detail}"
                         for e in self.expectations if not e.ok and e.checked]
-        return (([self.error] if self.error else []) + self.step_failures + expectations
-                + ([self._interruption()] if self.interrupted else []))
+        return (([self.error] if self.error else []) + self.losses + self.step_failures
+                + expectations + ([self._interruption()] if self.interrupted else []))
+
+    @property
+    def losses(self) -> list[str]:
+        return [f"lost node {node} during the run: its SSH connection went away (did the "
+                f"guest die? see consoles/{node}.log)" for node in self.lost]
 
     def _interruption(self) -> str:
         """Where the run was interrupted: in a step, or before or after them."""

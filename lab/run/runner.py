@@ -72,6 +72,7 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
                 # Leave nothing running in the guests, whatever happened above.
                 await to_the_end(_wind_down(ctx, summary))
             await _time_clocks(ctx, trips, summary)  # the tracers have stopped: in no trace
+            summary.lost = [node for node, session in sessions.items() if session.lost]
         except asyncio.CancelledError:
             # Interrupted: say so, and how far it got, for `lab report` and for people.
             summary.interrupted = True
@@ -90,7 +91,7 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     summary.correlation = result.summary
     write_reports(run_dir.path, result)
     summary.expectations = _expectations(book, events, summary.steps)
-    summary.ok = all(s.status == "ok" for s in summary.steps) and all(
+    summary.ok = not summary.lost and all(s.status == "ok" for s in summary.steps) and all(
         e.ok for e in summary.expectations)
     summary.seconds = round(time.monotonic() - started, 3)
     save_summary(summary, book, run_dir)

@@ -79,6 +79,7 @@ class NodeSession:
         self.node = node
         self.endpoint = endpoint
         self._conn = connection
+        self._closing = False
         self._files = FileTransfers(node, connection)
         self._log = get_logger(__name__, node=node)
 
@@ -108,8 +109,15 @@ class NodeSession:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.close()
 
+    @property
+    def lost(self) -> bool:
+        """Whether the connection went away without being closed: the guest died or
+        rebooted, or its SSH server stopped."""
+        return self._conn.is_closed() and not self._closing
+
     async def close(self) -> None:
         """Close the connection (and SFTP), waiting at most a few seconds."""
+        self._closing = True
         self._files.close()
         self._conn.close()
         try:

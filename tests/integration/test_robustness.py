@@ -139,3 +139,31 @@ def test_an_interrupted_run_takes_its_lab_down(signal_names: list[str], tmp_path
     report = lab("report", str(run_dir), check=False)
     assert "the run ended before its traces were parsed (no events.jsonl): interrupted " \
         "during step " in report.stderr
+
+
+def test_a_guest_that_dies_during_a_run_fails_the_lab_not_the_test(tmp_path: Path) -> None:
+    """A nightly job must tell a crashed guest (3: look at the host) from a regression (1)."""
+    book = tmp_path / "dies.yaml"
+    book.write_text("name: dies\nsteps:\n  - {node: server, run: sleep 60}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab.cli.main", "run", str(PAIR), str(book),
+         "--runs", str(tmp_path / "runs")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    lab_name, seen = "", []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("lab ") and line.rstrip().endswith(" is up"):
+            lab_name = line.split()[1]
+        if line.startswith("running dies"):
+            break
+    assert lab_name, "".join(seen)
+    time.sleep(1)  # into the step
+    virsh("destroy", f"sl-{lab_name}-server")
+    _, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 3, "".join(seen) + rest
+    assert "error: lost node server during the run" in rest
+    assert f"lab {lab_name} removed" in rest
+    assert not leftovers(lab_name)
+    [run_dir] = (tmp_path / "runs").iterdir()
+    assert json.loads((run_dir / "summary.json").read_text())["lost"] == ["server"]

@@ -601,6 +601,18 @@ def test_a_run_whose_expectations_failed_ends_on_an_error_line(
     assert err.splitlines()[-1] == "error: 1 of 2 expectations failed: calls [server]"
 
 
+def test_a_run_that_lost_a_node_exits_3_as_the_lab_failed(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """A guest that died is a host to look at, not a regression: 3, not 1."""
+    fake_run(monkeypatch, home, removed_at_once, RunSummary(
+        lab=LAB, playbook=REPLYHI, topology=PAIR, ok=False, lost=["server"]))
+    code, _, err = run(capsys, *RUN, "--runs", str(tmp_path / "runs"))
+    assert code == 3
+    assert ("error: lost node server during the run: its SSH connection went away (did the "
+            "guest die? see consoles/server.log)") in " ".join(err.split())
+
+
 def test_a_run_whose_lab_cannot_be_removed_fails(capsys: pytest.CaptureFixture[str],
                                                  home: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,7 @@ a trace recorded on a real 5.10 guest (tests/fixtures/ftrace).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import textwrap
@@ -330,6 +331,30 @@ async def test_stopping_a_command_whose_session_broke_says_so(
 
     assert summary.steps[1].status == "failed"
     assert summary.steps[1].failures == ["server: srv had already failed: connection lost"]
+
+
+async def test_a_guest_that_dies_during_a_step_is_a_lost_node_not_a_failed_test(
+        lab: Lab) -> None:
+    async def die_soon() -> None:
+        await asyncio.sleep(0.5)
+        for conn in lab.guests["server"].connections:
+            conn.abort()  # what the host sees when a guest's QEMU is killed
+    dying = asyncio.create_task(die_soon())
+    summary, run_dir = await lab.run("""\
+        name: dies
+        steps:
+          - {node: server, run: "sleep 30"}
+        """)
+    await dying
+
+    assert summary.lost == ["server"] and not summary.ok
+    assert summary.failures[0] == ("lost node server during the run: its SSH connection "
+                                   "went away (did the guest die? see consoles/server.log)")
+    junit = (run_dir / "junit.xml").read_text()
+    assert '<testcase classname="dies on debian-11" name="node server"' in junit
+    assert 'errors="1"' in junit
+    # The node that lived is not lost; nor is one whose session the run closed.
+    assert "client" not in summary.lost
 
 
 async def test_a_host_error_escaping_a_step_fails_it_and_the_run_completes(
