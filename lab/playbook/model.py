@@ -205,7 +205,7 @@ class StepInput(_Input):
         default=None, description=f"Deadline in seconds (default {DEFAULT_TIMEOUT:g}; stop: "
                                   f"{DEFAULT_STOP_TIMEOUT:g}; trace: {TRACE_START_TIMEOUT:g} "
                                   f"to start a tracer, {TRACE_STOP_TIMEOUT:g} to stop it and "
-                                  "collect its trace; background run: none, it lives until "
+                                  "collect its trace; none on a background run, which lives until "
                                   "waited for, stopped, or the playbook ends).")
     background: Handle | None = Field(
         default=None, description="Run: start the command and go on; wait: or stop: it later "

@@ -363,10 +363,15 @@ class _Resolver:
                 self.issue((*loc, "background"),
                            f"handle '{handle}' is already used on line {first.line}",
                            "give each background command its own handle")
+            if s.timeout is not None:
+                self.issue((*loc, "timeout"), "a background command has no timeout: it "
+                           "runs until a wait: or stop: step, or the end of the playbook",
+                           f"give the wait: step the timeout (wait: {handle}, timeout: "
+                           f"{s.timeout:g})")
         if s.strace:
             self.straced.update(nodes)
         run = Run(command=command,
-                  timeout=s.timeout if s.timeout is not None or handle
+                  timeout=None if handle else s.timeout if s.timeout is not None
                   else DEFAULT_TIMEOUT,
                   expect_exit=_exit(s.expect_exit if s.expect_exit is not None else 0),
                   expect_stdout=s.expect_stdout, expect_stderr=s.expect_stderr,

@@ -86,10 +86,11 @@ CASES = [
     ]),
     ('handles.yaml', [
         "handles.yaml:3: steps[0].wait: handle 'server' is only started later, on line 6 (hint: move this step after the run step that starts it)",
-        "handles.yaml:9: steps[2].background: handle 'server' is already used on line 6 (hint: give each background command its own handle)",
-        "handles.yaml:10: steps[3].stop: unknown handle 'sever' (hint: did you mean 'server'?)",
-        "handles.yaml:12: steps[5].wait: handle 'server' has already ended: stopped on line 11 (hint: wait for or stop a background command once)",
-        "handles.yaml:13: steps[6].stop: unknown handle 'client' (hint: handles started so far: server)",
+        "handles.yaml:7: steps[1].timeout: a background command has no timeout: it runs until a wait: or stop: step, or the end of the playbook (hint: give the wait: step the timeout (wait: server, timeout: 30))",
+        "handles.yaml:10: steps[2].background: handle 'server' is already used on line 6 (hint: give each background command its own handle)",
+        "handles.yaml:11: steps[3].stop: unknown handle 'sever' (hint: did you mean 'server'?)",
+        "handles.yaml:13: steps[5].wait: handle 'server' has already ended: stopped on line 12 (hint: wait for or stop a background command once)",
+        "handles.yaml:14: steps[6].stop: unknown handle 'client' (hint: handles started so far: server)",
     ]),
     ('lost-deploy.yaml', [
         'lost-deploy.yaml:6: tracers.ftrace.buffer_kb: must be at least 64, got 10',
