@@ -10,10 +10,13 @@ and IPv4 kernel functions). This module ties them together on one node:
   the descriptor to the sock, and accept() returns the new sock directly;
 - a state change (the `inet_sock_set_state` tracepoint) brings a 4-tuple: it
   belongs to the open socket that has it, or else to the fresh socket whose
-  system call is in progress (connect() sets SYN_SENT), never to one that has
-  another (a softirq handling another connection's packet); when
+  system call is in progress (connect() sets SYN_SENT, from CLOSE), never to one
+  that has another (a softirq handling another connection's packet); when
   a `tcp_set_state` probe was added, it raises the tracepoint next on the same
   thread and brings the sock address;
+- the kernel gives a freed sock's address, and a closed descriptor's number, to
+  the next socket: a closed socket's sock address seen with other ports is a
+  new socket;
 - the 4-tuple of a socket is the last complete one seen for it (on the
   server the first state change, LISTEN to SYN_RECV, comes before the peer
   address is known).
@@ -34,6 +37,7 @@ from lab.events import Event, Family, Kind, Proto, SocketId
 SYSCALL_LAYER_PREFIX = "__sys_"
 NEW_FD = {"__sys_socket", "__sys_accept4"}  # their return value is a new descriptor
 NEW_FD_SYSCALLS = {"socket", "accept", "accept4"}
+FRESH = {"TCP_CLOSE", None}  # the state of a socket no connection has used yet
 _Parts = tuple[str | None, int | None, str | None, int | None]  # a 4-tuple, None: not known
 
 
@@ -99,9 +103,11 @@ class _Tracker:
         sock.sk = sk
         self.by_sk[sk] = sock
 
-    def of_sk(self, sk: str) -> _Socket:
+    def of_sk(self, sk: str, seen: SocketId) -> _Socket:
+        """The socket of a kernel sock address. The kernel gives a freed sock's address
+        to the next one: a closed socket's address seen with other ports is a new socket."""
         sock = self.by_sk.get(sk)
-        if sock is None:
+        if sock is None or (sock.closed and _other_ports(sock, seen)):
             sock = _Socket(next(self.ids), sk=sk)
             self.by_sk[sk] = sock
         return sock
@@ -194,7 +200,7 @@ def _observe(t: _Tracker, e: Event) -> _Socket | None:
     elif e.kind == Kind.SOCK_STATE:
         probe = t.last_state_probe.pop(e.tid, None)
         if probe is not None and probe.sock and probe.sock.sk:
-            sock = t.of_sk(probe.sock.sk)
+            sock = t.of_sk(probe.sock.sk, probe.sock)
         else:
             sock = _changing_state(t, e, calls[-1] if calls else None)
         if sock is not None and e.sock is not None:
@@ -215,8 +221,12 @@ def _changing_state(t: _Tracker, e: Event, caller: Event | None) -> _Socket | No
     if _full(_tuple(e.sock)) is None:  # listen() sets LISTEN itself
         return mine or _by_tuple(t, e.sock)
     known = _by_tuple(t, e.sock)
-    if mine is not None and mine.tuple is None and (known is None or known.closed):
-        return mine  # a new connection, maybe on the 4-tuple of a closed one
+    # A new connection, maybe on the 4-tuple of a closed one; a fresh socket is in
+    # TCP_CLOSE, so a change from another state is an older connection's, which a
+    # softirq ends during this call (its last ACK arrives as the next connect() runs).
+    if mine is not None and mine.tuple is None and (known is None or known.closed) \
+            and e.args.get("oldstate") in FRESH:
+        return mine
     return known
 
 
@@ -239,7 +249,7 @@ def _kernel_side(t: _Tracker, e: Event, sk: str, calls: list[Event]) -> _Socket:
         if sock.sk != sk:
             t.bind_sk(sock, sk)
     else:
-        sock = t.of_sk(sk)
+        sock = t.of_sk(sk, e.sock)
     _learn(t, sock, e.sock)
     if e.name == "tcp_set_state":
         t.last_state_probe[e.tid] = e
@@ -259,6 +269,13 @@ def _elsewhere(t: _Tracker, caller: Event, sk: str) -> bool:
         return True
     owner = t.by_sk.get(sk)
     return owner is not None and owner is not mine and owner.fd is not None and not owner.closed
+
+
+def _other_ports(sock: _Socket, seen: SocketId) -> bool:
+    """Whether `seen` shows other ports than the 4-tuple `sock` had."""
+    if sock.tuple is None or not (_known(seen.sport) and _known(seen.dport)):
+        return False
+    return (seen.sport, seen.dport) != (sock.tuple[1], sock.tuple[3])
 
 
 def _known(value: object) -> bool:
