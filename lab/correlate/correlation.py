@@ -161,8 +161,8 @@ def _correlate(events: Iterable[Event], reference: str | None,
     aligned = {n for n in nodes if n not in fits or fits[n].quality is not Quality.NO_DATA}
     result.latencies = [_latencies(flow, clocks) if _measurable(flow, aligned) else UNMEASURED
                         for flow in found]
-    result.inversions = [a for flow in found if flow.connection.proto == "tcp"
-                         for a in flow.arrows if _late(a, clocks) < 0]
+    result.inversions = [a for flow in found for a in flow.arrows
+                         if _measurable(flow, aligned) and _late(a, clocks) < 0]
     return result
 
 

@@ -12,6 +12,7 @@ from functools import cached_property
 import pytest
 
 from lab.correlate.sync import ClockFit, Message, Quality, align, synchronise
+from lab.correlate.sync.fit import PLAUSIBLE_DRIFT
 from lab.correlate.sync.hull import lower_hull, upper_hull
 
 START = 7_000_000_000_000  # the reference clock ~2 h after boot
@@ -200,6 +201,18 @@ def test_contradiction_across_time_is_reported() -> None:
     assert fit.inverted >= 1
 
 
+def test_a_drift_no_clock_has_is_not_believed() -> None:
+    # Consistent messages, but only with B's clock running 0.5 % fast: messages paired
+    # with the wrong ones (a socket's events given to another connection) look so.
+    fast = 1.005
+    a_to_b = [Message(t, round(t * fast) + 100) for t in range(0, 10**9, 10**8)]
+    b_to_a = [Message(round(t * fast) - 100, t) for t in range(5 * 10**7, 10**9, 10**8)]
+    fit = synchronise(a_to_b, b_to_a, reference="client", other="server")
+    assert fit.quality is Quality.CONTRADICTORY
+    assert "force a drift of at least +" in fit.note and "more than a clock drifts" in fit.note
+    assert fit.brief().startswith("server vs client: contradictory: fallback offset")
+
+
 def test_no_messages_means_no_data_and_identity() -> None:
     fit = synchronise([], [], reference="client", other="server")
     assert fit.quality is Quality.NO_DATA
@@ -247,8 +260,12 @@ def test_hull_method_matches_the_pairwise_definition(seed: int) -> None:
     if not above and not below:
         assert fit.quality is Quality.NO_DATA
         return
-    if not ok:
+    # A drift no clock has (over 1000 ppm) means messages paired wrongly: a fallback.
+    implausible = (d_min is not None and d_min > PLAUSIBLE_DRIFT) or (
+        d_max is not None and d_max < -PLAUSIBLE_DRIFT)
+    if not ok or implausible:
         assert fit.quality is Quality.CONTRADICTORY
+        assert ("more than a clock drifts" in fit.note) == ok, fit.note
         return
     assert fit.quality is not Quality.CONTRADICTORY
     assert fit.drift_min == (None if d_min is None else 1 + d_min)

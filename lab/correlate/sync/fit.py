@@ -220,6 +220,9 @@ def _fit(a_to_b: Sequence[Message], b_to_a: Sequence[Message],
             f"and ≥ {_ppm(1 + flat.slope)} (at {duration(flat.left[0] + t0)} and "
             f"{duration(flat.right[0] + t0)})"))
 
+    if (implausible := _implausible(flat, steep)) is not None:
+        return _fallback(above, below, t0, implausible)
+
     # Offset bounds at u = 0: every u >= 0, so the lowest feasible line there is the
     # steepest and the highest the flattest; with a slope open, its limit.
     off_min = steep.intercept() if steep is not None else (
@@ -276,6 +279,20 @@ def _fit(a_to_b: Sequence[Message], b_to_a: Sequence[Message],
                     ref_offset_max=off_max,
                     drift_min=None if flat is None else 1 + flat.slope,
                     drift_max=None if steep is None else 1 + steep.slope, note=note)
+
+
+def _implausible(flat: Bridge | None, steep: Bridge | None) -> str | None:
+    """Why the drift the messages force is none a clock has, if it is. Guests of one host
+    drift by parts per million: such messages were paired wrongly (or a clock was
+    stepped), and no line of theirs can be trusted."""
+    if flat is not None and flat.slope > PLAUSIBLE_DRIFT:
+        bound = f"at least {_ppm(1 + flat.slope)}"
+    elif steep is not None and steep.slope < -PLAUSIBLE_DRIFT:
+        bound = f"at most {_ppm(1 + steep.slope)}"
+    else:
+        return None
+    return (f"the messages force a drift of {bound}, more than a clock drifts: are events "
+            "attributed to the wrong connection?")
 
 
 def _same_time_clash(low: Sequence[Point], high: Sequence[Point]) -> tuple[Point, Point] | None:
