@@ -180,7 +180,8 @@ def _target(args: argparse.Namespace, store: StateStore,
                          hint=f"the topology comes first: lab run {playbook_file} "
                               f"{topology_file}")
     if kinds[0] == kinds[1]:
-        raise UsageError(f"{topology_file} and {playbook_file} are both {kinds[0]}s",
+        both = "topologies" if kinds[0] == "topology" else "playbooks"
+        raise UsageError(f"{topology_file} and {playbook_file} are both {both}",
                          hint="give a topology, then a playbook: lab run "
                               "topologies/pair.yaml playbooks/replyhi.yaml")
     document = load_document(topology_file, TopologyInput, overrides=overrides,

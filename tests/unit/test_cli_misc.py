@@ -685,6 +685,8 @@ def test_run_names_input_mistakes_as_such(capsys: pytest.CaptureFixture[str],
     assert run(capsys, "run", REPLYHI, REPLYHI) == (2, "", (
         f"error: {REPLYHI} and {REPLYHI} are both playbooks (hint: give a topology, then a "
         "playbook: lab run topologies/pair.yaml playbooks/replyhi.yaml)\n"))
+    assert run(capsys, "run", PAIR, PAIR)[2].startswith(
+        f"error: {PAIR} and {PAIR} are both topologies (hint: ")
     code, _, err = run(capsys, "run", "--lab", "pair-ffffff", REPLYHI)
     assert code == 2 and err.startswith("error: no lab named 'pair-ffffff'")
     assert booted == []

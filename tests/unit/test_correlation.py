@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 from msgspec.structs import replace
 
 from lab.correlate.correlation import correlate, run_statistics
 from lab.correlate.messages import Link
+from lab.correlate.pairing import LISTENING
 from lab.correlate.streams import Call, datagram_transfers, stream_transfers
 from lab.correlate.sync import Quality
 from lab.correlate.sync.fit import duration
 from lab.correlate.sync.host import HOST, RoundTrip
 from lab.correlate.synthetic import SyntheticRun, synthetic_run
 from lab.export.outputs import summary_lines
+from lab.playbook import evaluate, load_playbook
+from lab.topology import load_topology
 from tests.unit.test_correlate_pairing import ftrace_nodes, ftrace_run, strace_run
+
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.mark.parametrize(("offset_ns", "drift_ppm", "connections"), [
@@ -313,3 +319,27 @@ def test_datagrams_received_before_they_were_sent_are_inversions() -> None:
         ("alice", "server"), ("server", "alice")}
     assert len(alices) == 1
     assert result.summary.inversions == len(result.inversions)
+
+
+@pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
+def test_the_handshake_below_the_socket_calls_is_in_its_connection(kernel: str) -> None:
+    # Captured with playbooks/handshake.yaml: the TCP functions of the receive path run
+    # in softirq context, under <idle> or ksoftirqd; filtered by port, they are traced,
+    # and their sock puts them in the connection.
+    events = ftrace_run(kernel, "handshake")
+    book = load_playbook(ROOT / "playbooks" / "handshake.yaml",
+                         load_topology(ROOT / "topologies" / "pair.yaml"))
+    outcomes = evaluate(book.expect, events)
+    assert all(o.ok for o in outcomes), [o.detail for o in outcomes if not o.ok]
+    result = correlate(events, reference="client")
+    [connection] = result.pairing.connections
+    added = set(book.ftrace.functions.add)
+    softirq = [e for end in connection.ends for e in end.events
+               if e.name in added and e.comm in ("<idle>", "ksoftirqd/0")]
+    assert {"tcp_v4_do_rcv", "tcp_send_ack", "tcp_done"} <= {e.name for e in softirq}
+    # The SYN is the listening socket's to answer: its events are that socket's.
+    listener = {u.event.name for u in result.pairing.unattributed if u.event.name in added}
+    assert "tcp_conn_request" in listener
+    assert {u.reason for u in result.pairing.unattributed if u.event.name in added} == {
+        LISTENING}
+    assert not result.inversions

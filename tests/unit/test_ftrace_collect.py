@@ -25,6 +25,8 @@ from lab.tracers.ftrace import (
     start_ftrace,
     stop_ftrace,
 )
+from lab.tracers.ftrace.probes import Adjust
+from lab.tracers.ftrace.script import start_script
 
 if TYPE_CHECKING:
     from conftest import FakeGuest
@@ -111,3 +113,19 @@ async def test_a_guest_short_of_memory_for_the_buffer_is_told_what_to_change(
 def test_playbook_defaults_are_the_tracers() -> None:
     assert (values.TRACE_START_TIMEOUT, values.TRACE_STOP_TIMEOUT) == (START_TIMEOUT,
                                                                        STOP_TIMEOUT)
+
+
+def test_an_added_softirq_function_is_filtered_by_its_socks_port() -> None:
+    """The receive path runs under whatever task it interrupted: a comm filter would drop
+    every hit there. Functions lab knows the sock of are filtered by port instead; any
+    other stays filtered by comm, entry and return."""
+    script = start_script(FtraceOptions(comms=("replyhi",), functions=Adjust(
+        add=("tcp_rcv_state_process", "tcp_conn_request", "tcp_v4_rcv"))))
+    entering = {line.split()[1]: line.split()[2:] for line in script.splitlines()
+                if line.startswith("entering ")}
+    assert entering["tcp_rcv_state_process"][:2] == ["port", "'sk=%di:x64"]
+    assert entering["tcp_conn_request"][:2] == ["port", "'sk=%dx:x64"]  # (.., .., sk, skb)
+    assert entering["tcp_v4_rcv"] == ["comm", "''"]
+    returning = {line.split()[1] for line in script.splitlines()
+                 if line.startswith("returning ")}
+    assert "tcp_v4_rcv" in returning and "tcp_rcv_state_process" not in returning

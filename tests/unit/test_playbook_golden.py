@@ -21,7 +21,7 @@ EXAMPLES = sorted(p.stem for p in (ROOT / "playbooks").glob("*.yaml"))
 
 
 def test_the_examples_are_the_expected_ones() -> None:
-    assert EXAMPLES == ["bulk", "concurrent", "replyhi", "replyhi6", "strace", "udp"]
+    assert EXAMPLES == ["bulk", "concurrent", "handshake", "replyhi", "replyhi6", "strace", "udp"]
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -63,6 +63,14 @@ class Probe:
 
 PORT_FILTER = "sport != 22 && dport != 0x1600"  # dport is fetched in network order
 
+
+def _softirq(function: str, reg: str = "%di") -> Probe:
+    """A TCP function that runs in softirq context as often as not, under whatever task
+    it interrupted: filtered by the port of the sock in REG, entry only (its return
+    would be filtered by comm)."""
+    return Probe(function, sock_args(reg), ret="", filter="port")
+
+
 DEFAULT_PROBES: tuple[Probe, ...] = (
     # The system-call layer the classic lab follows, below __x64_sys_*.
     Probe("__sys_socket", "family=%di:s32 type=%si:s32 protocol=%dx:s32"),
@@ -98,17 +106,29 @@ DEFAULT_PROBES: tuple[Probe, ...] = (
     # hands it to the events of the enclosing receive as `uaddr`.
     Probe("move_addr_to_user", sockaddr_args("%di", user=False) + " klen=%si:s32", ret=""),
     # When a FIN comes in (a softirq: missed hits are counted as lost events).
-    Probe("tcp_fin", sock_args("%di"), ret="", filter="port"),
+    _softirq("tcp_fin"),
     Probe("tcp_close", sock_args("%di"), ret="", filter="port"),
 )
 DEFAULT_FUNCTIONS: tuple[str, ...] = tuple(p.function for p in DEFAULT_PROBES)
-# Known to `functions: {add: [...]}` with its arguments, but off by default: it runs
-# in softirq context as often as not, where a kprobe that fires inside another
-# probe's handler is missed (hundreds a run under load). The `inet_sock_set_state`
-# tracepoint, which never misses, gives the same state changes with their 4-tuple.
+
+
+# Known to `functions: {add: [...]}` with their sock, but off by default. Any other
+# function added is filtered by comm: its hits in softirq context are not seen.
 OPTIONAL_PROBES: tuple[Probe, ...] = (
+    # It runs in softirq context as often as not, where a kprobe that fires inside
+    # another probe's handler is missed (hundreds a run under load). The
+    # `inet_sock_set_state` tracepoint, which never misses, gives the same state
+    # changes with their 4-tuple.
     Probe("tcp_set_state", sock_args("%di") + " state=%si:s32 oldstate=+18(%di):u8",
           ret="", filter="port"),
+    # The receive, handshake and close paths below the socket calls (the same
+    # signatures on 5.10 and 6.1).
+    *map(_softirq, ("tcp_v4_do_rcv", "tcp_v6_do_rcv", "tcp_rcv_established",
+                    "tcp_rcv_state_process", "tcp_v4_send_synack", "tcp_v6_send_synack",
+                    "tcp_v4_syn_recv_sock", "tcp_v6_syn_recv_sock", "tcp_send_ack",
+                    "tcp_send_fin", "tcp_send_active_reset", "tcp_shutdown", "tcp_time_wait",
+                    "tcp_done", "tcp_retransmit_timer")),
+    _softirq("tcp_conn_request", "%dx"),  # (rsk_ops, af_ops, sk, skb)
 )
 
 DEFAULT_SYSCALLS: tuple[str, ...] = (
