@@ -6,6 +6,7 @@ backend turns specs into real objects and finds them again by lab name.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +48,16 @@ class NicSpec:
 
 @dataclass(frozen=True)
 class ForwardSpec:
-    """Where the host reaches a node's SSH server; the host part is always loopback."""
+    """Where the host reaches a node's SSH server: a port on a loopback address, never
+    one other hosts could reach (the guest's root logs in with the lab key there)."""
 
     host: str
     port: int
     mac: str
+
+    def __post_init__(self) -> None:
+        if not ipaddress.ip_address(self.host).is_loopback:
+            raise ValueError(f"management port on {self.host}: only loopback is allowed")
 
 
 @dataclass(frozen=True)

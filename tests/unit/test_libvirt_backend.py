@@ -136,6 +136,9 @@ def test_management_forward_listens_on_loopback_only() -> None:
     assert netdev == "user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:40023-:22"
     assert args[args.index("-gdb") + 1] == "tcp:127.0.0.1:41234"
     assert "-gdb" not in qemu_args(domain_xml(TCG_SPEC))
+    for exposed in ("0.0.0.0", "::", "10.0.2.15"):
+        with pytest.raises(ValueError, match="only loopback"):
+            ForwardSpec(exposed, 40023, "52:54:00:5c:00:00")
 
 
 def test_network_has_no_address_and_no_forward() -> None:
