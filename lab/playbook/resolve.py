@@ -63,6 +63,7 @@ from lab.playbook.values import (
     DEFAULT_TIMEOUT,
     TRACE_START_TIMEOUT,
     TRACE_STOP_TIMEOUT,
+    comm_problem,
 )
 from lab.programs import shipped_programs
 from lab.source import Document, Loc, override_value, sort_issues
@@ -449,6 +450,11 @@ class _Resolver:
         deploy = Deploy(name, source, s.deploy.dest or f"{PROGRAM_DIR}/{name}", timeout)
         program_is = source.resolve() if source else name
         at = (*loc, "deploy", "dest") if s.deploy.dest else where
+        if self.top.tracers.ftrace.comms is None and (
+                problem := comm_problem(_comm(deploy.dest))) is not None:
+            self.issue(at, f"{problem}: ftrace follows a program by its file name",
+                       "give it a dest: of another name, or name the processes to trace "
+                       "under tracers.ftrace.comms")
         for node in nodes:  # a second program under the same name would replace the first
             what, first = self.deployed.setdefault((node, deploy.dest),
                                                    (program_is, self.line(where)))

@@ -121,9 +121,23 @@ def _nonblank(value: str) -> str:
 Text = Annotated[str, AfterValidator(_nonblank), Field(json_schema_extra={"minLength": 1})]
 
 
+# ftrace's filter matches `comm == "NAME"` as a glob, in a quoted string.
+COMM_SPECIAL = frozenset('"\\*?[]')
+
+
+def comm_problem(name: str) -> str | None:
+    """Why ftrace cannot filter on the process name `name`, if it cannot."""
+    if special := "".join(sorted(set(name) & COMM_SPECIAL)):
+        return (f"process name {name!r} has {special}, which ftrace's filter would read "
+                "as a pattern or a quote")
+    return None
+
+
 def _comm(value: str) -> str:
     if not value or "\n" in value:
         raise FieldError(f"{value!r} is not a process name", hint="e.g. replyhi")
+    if (problem := comm_problem(value)) is not None:
+        raise FieldError(problem, hint="name the process without \" \\ * ? [ ]")
     if len(value) > COMM_LENGTH:
         raise FieldError(f"{value!r} is longer than {COMM_LENGTH} characters",
                          hint=f"the kernel truncates process names: use {value[:COMM_LENGTH]!r}")

@@ -49,6 +49,13 @@ CASES = [
         "bad-values.yaml:27: expect[0].comm: 'replyhi-with-a-long-name' is longer than 15 characters (hint: the kernel truncates process names: use 'replyhi-with-a-')",
         'bad-values.yaml:28: expect[0].present: must not be empty',
     ]),
+    ('comm-dest.yaml', [
+        """comm-dest.yaml:4: steps[0].deploy.dest: process name 'reply[1]' has [], which ftrace's filter would read as a pattern or a quote: ftrace follows a program by its file name (hint: give it a dest: of another name, or name the processes to trace under tracers.ftrace.comms)""",
+    ]),
+    ('comm-names.yaml', [
+        """comm-names.yaml:4: tracers.ftrace.comms[1]: process name 'reply*' has *, which ftrace's filter would read as a pattern or a quote (hint: name the process without " \\ * ? [ ])""",
+        """comm-names.yaml:4: tracers.ftrace.comms[2]: process name 'say"hi' has ", which ftrace's filter would read as a pattern or a quote (hint: name the process without " \\ * ? [ ])""",
+    ]),
     ('empty.yaml', [
         'empty.yaml: file is empty (hint: start with the required fields: name, steps)',
     ]),
