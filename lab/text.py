@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and newline
@@ -49,7 +49,8 @@ def shown(value: Any) -> str:
     return str(value) if isinstance(value, int | float) else kind_of(value)
 
 
-def closest(name: str, known: list[str]) -> str | None:
-    """The known name `name` is likely a typo of, if any."""
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+def closest(name: str, known: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The known name `name` is likely a typo of, if any (`cutoff`: how alike, 0-1;
+    higher where a wrong guess costs more, as for names the user may mean as new)."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff)
     return close[0] if close else None

@@ -11,7 +11,6 @@ of facts.py, so a playbook is always loaded against a resolved topology.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import replace
@@ -27,6 +26,7 @@ from lab.playbook.model import PlaybookInput
 from lab.playbook.plan import Playbook
 from lab.playbook.resolve import resolve_playbook
 from lab.source import Document, load_document
+from lab.text import closest
 from lab.topology import Topology, TopologyInput
 
 
@@ -97,4 +97,4 @@ TOPOLOGY_ONLY = frozenset(TopologyInput.model_fields) - frozenset(PlaybookInput.
 
 
 def _like(fields: frozenset[str], key: str) -> bool:
-    return bool(difflib.get_close_matches(key, sorted(fields), n=1, cutoff=0.75))
+    return closest(key, sorted(fields), cutoff=0.75) is not None

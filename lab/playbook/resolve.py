@@ -11,7 +11,6 @@ and raised at once, located by the document's locator.
 
 from __future__ import annotations
 
-import difflib
 import os
 import shlex
 from collections.abc import Collection, Iterable, Mapping
@@ -528,10 +527,9 @@ class _Resolver:
         if not self.probes_lost:
             self.check_recorded(loc, given[0], e, nodes)
         if e.comm is not None and e.comm not in self.ftrace.comms and not self.programs_lost \
-                and (close := (
-                difflib.get_close_matches(e.comm, list(self.ftrace.comms), n=1, cutoff=0.75))):
+                and (close := closest(e.comm, self.ftrace.comms, cutoff=0.75)):
             self.issue((*loc, "comm"), f"ftrace traces no process named {e.comm!r}",
-                       f"did you mean {close[0]!r}? it traces: {', '.join(self.ftrace.comms)}")
+                       f"did you mean {close!r}? it traces: {', '.join(self.ftrace.comms)}")
         kinds = (DEFAULT_KINDS if e.kind is None else tuple(Kind) if e.kind == "any"
                  else (Kind(e.kind),))
         return Expectation(index=i, name=e.name or describe_check(check, nodes, e.comm),
@@ -611,9 +609,8 @@ class _Resolver:
         if elsewhere:
             return (f"ftrace records it on {', '.join(elsewhere)}: start ftrace on {node} "
                     f"too" + (f", or for a system call: {strace}" if straced else ""))
-        close = difflib.get_close_matches(name, sorted(everywhere), n=1, cutoff=0.7)
-        if close:
-            return f"did you mean {close[0]!r}?"
+        if close := closest(name, sorted(everywhere), cutoff=0.7):
+            return f"did you mean {close!r}?"
         if ftraced:
             return f"trace it: tracers: {{ftrace: {{{add}}}}} (or syscalls: for a system call)"
         return f"trace it: {strace}"

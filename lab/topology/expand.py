@@ -16,7 +16,6 @@ Allocation rules (documented for users in topologies/pair.yaml):
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from ipaddress import (
@@ -221,7 +220,7 @@ class _Expander:
         for name, node in self.top.nodes.items():
             # Roles are free, but one means something: a near miss of it is a typo.
             if node.role and node.role != ROUTER and \
-                    difflib.SequenceMatcher(None, node.role, ROUTER).ratio() >= 0.8:
+                    closest(node.role, [ROUTER], cutoff=0.8) is not None:
                 self.issue(("nodes", name, "role"), f"role '{node.role}' is close to "
                            f"'{ROUTER}', which forwards packets between networks",
                            f"did you mean '{ROUTER}'?")
