@@ -10,7 +10,9 @@ from lab.cli.access import ProgressPrinter, backend_for, store
 from lab.cli.common import Subparsers, add_connect_option, err
 from lab.errors import LabError, LabNotFound, UsageError
 from lab.lifecycle.down import tear_down
+from lab.lifecycle.events import TeardownFailed
 from lab.state import LabState, StateStore
+from lab.text import count
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -46,41 +48,46 @@ async def run(args: argparse.Namespace) -> int:
             except LabError:  # a damaged state file: its objects are found by their owner
                 unreadable.add(name)
     # Labs without a readable state are found where --connect (or the default) says.
-    searched = args.connect or DEFAULT_URI if args.all or unreadable else None
-    removed = 0
+    searched = (args.connect or DEFAULT_URI) if (args.all or unreadable) else None
+    removed: list[str] = []
+    kept: list[str] = []  # labs that could not be removed (each said as it failed)
     for uri in sorted({s.uri for s in states} | ({searched} if searched else set())):
         async with backend_for(uri) as backend:
-            removed += await _down_on(backend, [s for s in states if s.uri == uri], labs,
-                                      sweep=uri == searched,
-                                      only=None if args.all else unreadable)
+            await _down_on(backend, [s for s in states if s.uri == uri], labs, removed, kept,
+                           sweep=uri == searched, only=None if args.all else unreadable)
+    if kept:
+        raise LabError(f"{count(len(kept), 'lab')} not fully removed: {', '.join(kept)}",
+                       hint="see the warnings above; `lab down NAME` tries again")
     if not removed:
         err.print("nothing to remove")
     return 0
 
 
 async def _down_on(backend: Backend, states: list[LabState], labs: StateStore,
-                   *, sweep: bool, only: set[str] | None = None) -> int:
+                   removed: list[str], kept: list[str], *, sweep: bool,
+                   only: set[str] | None = None) -> None:
     """Remove `states`' labs; with `sweep`, also what socklab created without a
-    readable state file (`only` these labs, or every one). How many labs it removed."""
-    progress = ProgressPrinter()
+    readable state file (`only` these labs, or every one). A lab that cannot be
+    removed is said and added to `kept`; the others are still removed."""
     owned = await backend.owned() if sweep else None
-    names = {s.name for s in states}
-    for state in states:  # each lab whole, even when interrupted: no half-removed lab
-        await to_the_end(tear_down(
-            state, backend, labs, progress,
-            extra_domains=owned.domains.get(state.name) if owned else None,
-            extra_networks=owned.networks.get(state.name) if owned else None))
-        err.print(f"lab {state.name} removed")
-    if owned is None:
-        return len(states)
-    # Objects socklab created whose state file is gone or unreadable.
-    orphans = (set(owned.domains) | set(owned.networks) | labs.unreadable().keys()) - names
-    if only is not None:
-        orphans &= only
-    for lab in sorted(orphans):
-        orphan = LabState(name=lab, topology="", uri=backend.uri, created_at="")
-        await to_the_end(tear_down(orphan, backend, labs, progress,
-                                   extra_domains=owned.domains.get(lab),
-                                   extra_networks=owned.networks.get(lab)))
-        err.print(f"lab {lab} removed (it had no readable state file)")
-    return len(states) + len(orphans)
+    targets = [(state, "") for state in states]
+    if owned is not None:
+        # Objects socklab created whose state file is gone or unreadable.
+        orphans = (set(owned.domains) | set(owned.networks) | labs.unreadable().keys()) \
+            - {s.name for s in states}
+        targets += [(LabState(name=lab, topology="", uri=backend.uri, created_at=""),
+                     " (it had no readable state file)")
+                    for lab in sorted(orphans if only is None else orphans & only)]
+    progress = ProgressPrinter()
+    for state, note in targets:  # each lab whole, even when interrupted: no half-removed lab
+        try:
+            await to_the_end(tear_down(
+                state, backend, labs, progress,
+                extra_domains=owned.domains.get(state.name) if owned else None,
+                extra_networks=owned.networks.get(state.name) if owned else None))
+        except LabError as exc:
+            progress(TeardownFailed(state.name, exc.message))
+            kept.append(state.name)
+            continue
+        err.print(f"lab {state.name} removed{note}")
+        removed.append(state.name)

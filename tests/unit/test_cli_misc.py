@@ -18,9 +18,11 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from lab.cli import down as down_module
 from lab.cli.main import main, parse
 from lab.errors import BackendError
 from lab.paths import Paths
@@ -195,6 +197,31 @@ def test_down_removes_the_labs_objects_and_state(capsys: pytest.CaptureFixture[s
         f"lab {LAB} removed\n"))
     assert not (home / "labs" / LAB).exists()
     assert run(capsys, "status")[0:2] == (0, "no labs (start one with `lab up TOPOLOGY`)\n")
+
+
+def test_down_all_goes_on_past_a_lab_it_cannot_remove(
+        capsys: pytest.CaptureFixture[str], home: Path, host_uri: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recovery command after a crash: one stuck lab must not keep the rest up."""
+    stuck = save_lab(home, uri=host_uri)
+    StateStore(Paths(home)).save(stuck.model_copy(update={"name": "pair-ffffff", "nodes": {},
+                                                          "networks": {}}))
+    real = down_module.tear_down
+
+    async def tear_down(state: LabState, *args: Any, **kwargs: Any) -> None:
+        if state.name == LAB:
+            raise BackendError(f"cannot destroy domain sl-{LAB}-server")
+        await real(state, *args, **kwargs)
+    monkeypatch.setattr(down_module, "tear_down", tear_down)
+    code, _, err = run(capsys, "down", "--all", "--connect", host_uri)
+    assert code == 1
+    said = " ".join(err.split())
+    assert (f"warning: lab {LAB} is not fully removed: cannot destroy domain "
+            f"sl-{LAB}-server") in said
+    assert "lab pair-ffffff removed" in said
+    assert said.endswith(f"error: 1 lab not fully removed: {LAB} (hint: see the warnings "
+                         "above; `lab down NAME` tries again)")
+    assert (home / "labs" / LAB).exists() and not (home / "labs" / "pair-ffffff").exists()
 
 
 def test_down_all_finds_objects_without_a_state_file(capsys: pytest.CaptureFixture[str],
