@@ -5,8 +5,9 @@ same playbook run nightly on two kernels gives two suites); one test case per
 step and one per expectation on each node. A failed step or expectation is a
 failure with its one-line reason, a skipped step is skipped, and the step a
 run was interrupted in (or the run itself, between steps) is an error, and so
-is a lab that did not come up (a test case "lab up") and a node lost during the
-run (a test case "node NAME").
+is a lab that did not come up or could not be reached (a test case "lab up"),
+traces that could not be analysed (a test case "run") and a node lost during
+the run (a test case "node NAME").
 Warnings go to the suite's standard error. Control characters, which XML
 forbids, are written as \\xNN.
 """
@@ -25,8 +26,9 @@ def junit_xml(summary: RunSummary, playbook: str) -> bytes:
     images = sorted({node.image for node in summary.nodes.values()})
     suite_name = f"{playbook} on {', '.join(images)}" if images else playbook
     cases: list[ET.Element] = []
-    if summary.error:  # the lab did not come up: the steps never ran
-        case = _case(suite_name, "lab up", summary.seconds)
+    if summary.error:  # the lab did not come up (no step ran), or the traces not analysed
+        ran = any(s.status != "skipped" for s in summary.steps)
+        case = _case(suite_name, "run" if ran else "lab up", summary.seconds)
         _outcome(case, "error", summary.error)
         cases.append(case)
     for node, loss in zip(summary.lost, summary.losses, strict=True):

@@ -48,13 +48,59 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
                        run_dir: RunDir, *, on_step: StepSink = lambda _: None,
                        tidy: bool = True) -> RunSummary:
     """Run `book` on the lab; `tidy`: leave the guests as found (not needed, and
-    slower, when the lab is removed afterwards)."""
+    slower, when the lab is removed afterwards). However the run ends, its run
+    directory holds a summary.json and a junit.xml that say how far it got."""
     started = time.monotonic()
     summary = RunSummary(lab=state.name, playbook=str(book.path), topology=state.topology,
                          nodes={name: NodeRun(node.image, node.kernel_release)
                                 for name, node in state.nodes.items()})
     run_dir.write_json("topology.json", topology.to_dict())
     run_dir.write_json("playbook.json", book.to_dict())
+
+    def cut_short(why: str) -> None:
+        summary.steps += map(StepResult.of, book.steps[len(summary.steps):])
+        summary.expectations = unchecked(book, why)
+        summary.seconds = round(time.monotonic() - started, 3)
+        _copy_consoles(state, run_dir)
+        save_summary(summary, book, run_dir)
+
+    try:
+        trips = await _run_steps(book, state, paths, run_dir, summary=summary,
+                                 on_step=on_step, tidy=tidy)
+    except asyncio.CancelledError:
+        # Interrupted: say so, and how far it got, for `lab report` and for people.
+        summary.interrupted = True
+        cut_short("the run was interrupted")
+        raise
+    except LabError as exc:  # no session to a node: no step could run
+        summary.error = str(exc)
+        cut_short("the steps did not run")
+        raise
+    try:
+        _copy_consoles(state, run_dir)
+        events = _events(summary, state, run_dir)
+        write_events(run_dir.path / "events.jsonl", events)
+        summary.event_counts = _counts(events)
+        result = correlate(events, reference=next(iter(state.nodes)), round_trips=trips)
+        summary.correlation = result.summary
+        write_reports(run_dir.path, result)
+        summary.expectations = _expectations(book, events, summary.steps)
+    except Exception as exc:  # a full disk, or a bug: the steps' results are still kept
+        summary.error = f"the traces could not be analysed: {exc}"
+        cut_short("the traces could not be analysed")
+        raise
+    summary.ok = not summary.lost and all(s.status == "ok" for s in summary.steps) and all(
+        e.ok for e in summary.expectations)
+    summary.seconds = round(time.monotonic() - started, 3)
+    save_summary(summary, book, run_dir)
+    return summary
+
+
+async def _run_steps(book: Playbook, state: LabState, paths: Paths, run_dir: RunDir, *,
+                     summary: RunSummary, on_step: StepSink,
+                     tidy: bool) -> dict[str, list[RoundTrip]]:
+    """Open a session per node, time the clocks, run the steps, wind down; the round
+    trips timed."""
     key = paths.lab_dir(state.name) / PRIVATE_KEY_NAME
     async with AsyncExitStack() as stack:
         # Every node at once. All have ended before an error is raised, so that the
@@ -65,37 +111,15 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
         ctx = RunContext(book, state, sessions, run_dir, paths.programs, tidy=tidy)
         trips: dict[str, list[RoundTrip]] = {}
         try:
-            try:
-                await _time_clocks(ctx, trips, summary)
-                await _steps(ctx, summary, on_step)
-            finally:
-                # Leave nothing running in the guests, whatever happened above.
-                await to_the_end(_wind_down(ctx, summary))
-            await _time_clocks(ctx, trips, summary)  # the tracers have stopped: in no trace
-            summary.lost = [node for node, session in sessions.items() if session.lost]
-        except asyncio.CancelledError:
-            # Interrupted: say so, and how far it got, for `lab report` and for people.
-            summary.interrupted = True
-            summary.steps += map(StepResult.of, book.steps[len(summary.steps):])
-            summary.expectations = unchecked(book, "the run was interrupted")
-            summary.seconds = round(time.monotonic() - started, 3)
-            _copy_consoles(state, run_dir)
-            save_summary(summary, book, run_dir)
-            raise
+            await _time_clocks(ctx, trips, summary)
+            await _steps(ctx, summary, on_step)
+        finally:
+            # Leave nothing running in the guests, whatever happened above.
+            await to_the_end(_wind_down(ctx, summary))
+        await _time_clocks(ctx, trips, summary)  # the tracers have stopped: in no trace
+        summary.lost = [node for node, session in sessions.items() if session.lost]
         summary.tracers = list(ctx.tracers.values())
-    _copy_consoles(state, run_dir)
-    events = _events(summary, state, run_dir)
-    write_events(run_dir.path / "events.jsonl", events)
-    summary.event_counts = _counts(events)
-    result = correlate(events, reference=next(iter(state.nodes)), round_trips=trips)
-    summary.correlation = result.summary
-    write_reports(run_dir.path, result)
-    summary.expectations = _expectations(book, events, summary.steps)
-    summary.ok = not summary.lost and all(s.status == "ok" for s in summary.steps) and all(
-        e.ok for e in summary.expectations)
-    summary.seconds = round(time.monotonic() - started, 3)
-    save_summary(summary, book, run_dir)
-    return summary
+    return trips
 
 
 def _expectations(book: Playbook, events: list[Event],

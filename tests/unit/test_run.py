@@ -217,6 +217,38 @@ async def test_a_step_that_raises_still_leaves_a_complete_run(
     assert nodes_with_events(run_dir) == {"client", "server"}
 
 
+async def test_a_run_whose_traces_cannot_be_analysed_still_leaves_its_summary(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("a bug in correlation")
+    monkeypatch.setattr(runner_module, "correlate", broken)
+    with pytest.raises(ValueError, match="a bug in correlation"):
+        await lab.run_traced("""\
+              - {nodes: all, trace: {start: ftrace}}
+              - {node: server, run: "true"}
+              - {nodes: all, trace: {stop: ftrace}}
+            """)
+    [run_dir] = (lab.tmp / "runs").iterdir()
+    data = json.loads((run_dir / "summary.json").read_text())
+    assert [s["status"] for s in data["steps"]] == ["ok", "ok", "ok"]  # the steps ran
+    assert data["failures"] == ["the traces could not be analysed: a bug in correlation"]
+    assert not data["ok"]
+    junit = (run_dir / "junit.xml").read_text()
+    assert 'name="run"' in junit and "the traces could not be analysed" in junit
+
+
+async def test_a_node_unreachable_at_the_start_leaves_a_summary_of_steps_not_run(
+        lab: Lab) -> None:
+    await lab.guests["server"].stop()
+    with pytest.raises(NodeUnreachable):
+        await lab.run("name: n\nsteps:\n  - {node: server, run: 'true'}\n")
+    [run_dir] = (lab.tmp / "runs").iterdir()
+    data = json.loads((run_dir / "summary.json").read_text())
+    assert [s["status"] for s in data["steps"]] == ["skipped"]
+    assert data["failures"][0].startswith("node server: ")
+    assert 'name="lab up"' in (run_dir / "junit.xml").read_text()
+
+
 async def test_a_tracer_whose_stop_step_failed_is_not_stopped_again(lab: Lab) -> None:
     client = lab.client_tracefs
     client.fail.add("stop")
