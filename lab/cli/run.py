@@ -22,6 +22,7 @@ from lab.export.outputs import summary_lines
 from lab.images.recipe import available_names
 from lab.lifecycle.down import tear_down
 from lab.lifecycle.events import TeardownFailed
+from lab.lifecycle.names import new_lab_name
 from lab.lifecycle.up import UpOptions, bring_up
 from lab.paths import Paths
 from lab.playbook import (
@@ -32,7 +33,6 @@ from lab.playbook import (
     Wait,
     build_programs,
     document_kind,
-    load_playbook,
     read_playbook,
     resolve_playbook,
 )
@@ -101,10 +101,12 @@ async def run(args: argparse.Namespace) -> int:
     store = StateStore(paths)
     target = _target(args, store, overrides)
     state, topology, playbook_file = target.state, target.topology, target.playbook_file
-    # Check the playbook before booting anything; it is rendered again with the lab's name.
-    playbook = read_playbook(playbook_file, topology, overrides=overrides)
-    resolved = resolve_playbook(playbook, topology, overrides=overrides)
-    for warning in await build_programs(resolved, paths.programs):
+    # The playbook is rendered and checked, and its programs compiled, before anything
+    # boots: for the lab's name, which is chosen now (lab.name may be in a template).
+    name = state.name if state is not None else new_lab_name(topology.name)
+    playbook = read_playbook(playbook_file, topology, lab_name=name, overrides=overrides)
+    book = resolve_playbook(playbook, topology, lab_name=name, overrides=overrides)
+    for warning in await build_programs(book, paths.programs):
         warn(str(warning))
     refuse_unused_overrides(
         overrides, [*target.documents, playbook], reserved=dict.fromkeys(FACT_NAMES, FACT_REASON),
@@ -114,21 +116,19 @@ async def run(args: argparse.Namespace) -> int:
     async with backend_for(args.connect if state is None else state.uri) as backend:
         if state is not None:
             await _check_up(state, backend)
+        run_dir = RunDir.create(args.runs, name)
+        out.print(str(run_dir.path))  # at once: a job killed later still knows it
         if state is None:
             try:
                 state = await bring_up(topology, target.topology_file, backend, paths,
-                                       options=UpOptions(timeout=args.timeout),
+                                       options=UpOptions(timeout=args.timeout, name=name),
                                        events=ProgressPrinter())
             except (LabError, asyncio.CancelledError) as exc:  # a CI job still gets a report
-                _record_failed_up(args.runs, topology, target.topology_file, resolved,
-                                  exc if isinstance(exc, LabError) else None)
+                _record_failed_up(run_dir, name, topology, target.topology_file, book,
+                                  failed=exc if isinstance(exc, LabError) else None)
                 raise
             err.print(f"lab {state.name} is up")
         try:
-            book = load_playbook(playbook_file, topology, lab_name=state.name,
-                                 overrides=overrides)
-            run_dir = RunDir.create(args.runs, state.name)
-            out.print(str(run_dir.path))  # at once: a job killed later still knows it
             err.print(f"running {book.name} ({count(len(book.steps), 'step')}) → {run_dir.path}")
             summary = await run_playbook(book, topology, state, paths, run_dir,
                                          on_step=_print_step(book),
@@ -203,24 +203,21 @@ async def _remove(state: LabState, backend: Backend, store: StateStore) -> bool:
     return True
 
 
-def _record_failed_up(runs: Path, topology: Topology, topology_file: Path, book: Playbook,
-                      failed: LabError | None) -> None:
-    """A run directory for a lab that did not come up (`failed`, or interrupted: None):
+def _record_failed_up(run_dir: RunDir, lab: str, topology: Topology, topology_file: Path,
+                      book: Playbook, *, failed: LabError | None) -> None:
+    """The run directory of a lab that did not come up (`failed`, or interrupted: None):
     its summary.json and junit.xml say why, and list the steps and expectations, none
     run. Never in the way of the error itself."""
     why = f"the lab did not come up: {failed}" if failed else "the run was interrupted"
     try:
-        run_dir = RunDir.create(runs, topology.name)
-        summary = RunSummary(lab="", playbook=str(book.path), topology=str(topology_file),
+        summary = RunSummary(lab=lab, playbook=str(book.path), topology=str(topology_file),
                              nodes={n.name: NodeRun(n.image, "") for n in topology.nodes},
                              error=why if failed else None, interrupted=failed is None,
                              steps=[StepResult.of(step) for step in book.steps],
                              expectations=unchecked(book, why))
         save_summary(summary, book, run_dir)
     except OSError as exc:
-        warn(f"no run directory for it: {file_problem(exc)}")
-        return
-    out.print(str(run_dir.path))
+        warn(f"no summary of it: {file_problem(exc)}")
 
 
 def _print_summary(summary: RunSummary) -> None:

@@ -66,6 +66,7 @@ class UpOptions:
     timeout: float = 120.0  # seconds until every node answers SSH
     accel: str | None = None  # "kvm" or "tcg" to skip the probe
     mirror: str | None = None
+    name: str | None = None  # the lab's name (new_lab_name); a new one by default
 
 
 async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Paths, *,
@@ -78,7 +79,7 @@ async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Pa
                            "this one", hint="use qemu:///system (the default)")
     started = time.monotonic()
     store = StateStore(paths)
-    lab = new_lab_name(topology.name)
+    lab = options.name or new_lab_name(topology.name)
     state = LabState(name=lab, topology=str(source), uri=backend.uri,
                      created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     for index, network in enumerate(topology.networks, start=1):

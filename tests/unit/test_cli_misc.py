@@ -564,12 +564,41 @@ def test_run_checks_the_runs_directory_before_booting(capsys: pytest.CaptureFixt
     [run_dir] = runs.iterdir()
     assert out == f"{run_dir}\n" and run_dir.name.startswith("pair-")
     summary = json.loads((run_dir / "summary.json").read_text())
+    assert run_dir.name.startswith(f"{summary['lab']}-")  # the lab it would have been
     assert summary["failures"] == ["the lab did not come up: no libvirt here"]
     assert {s["status"] for s in summary["steps"]} == {"skipped"} and len(summary["steps"]) == 8
     assert [e["checked"] for e in summary["expectations"]] == [False] * 3  # listed all the same
     junit = (run_dir / "junit.xml").read_text()
     assert '<testcase classname="replyhi on debian-11" name="lab up"' in junit
     assert '<error message="the lab did not come up: no libvirt here">' in junit
+
+
+def test_run_renders_the_playbook_once_for_the_lab_it_boots(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, home: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What was checked and compiled before the boot is what runs: lab.name included."""
+    (tmp_path / "book.yaml").write_text(
+        "name: named\nsteps:\n  - {node: server, run: 'echo {{ lab.name }}'}\n")
+    booted: list[str | None] = []
+    ran: list[Playbook] = []
+
+    async def up(*_: object, options: Any, **__: object) -> LabState:
+        booted.append(options.name)
+        return save_lab(home).model_copy(update={"name": options.name})
+
+    async def run_playbook(book: Playbook, *_: object, **__: object) -> RunSummary:
+        ran.append(book)
+        return RunSummary(lab=book.lab, playbook=str(book.path), topology=PAIR, ok=True)
+    monkeypatch.setattr("lab.cli.run.bring_up", up)
+    monkeypatch.setattr("lab.cli.run.run_playbook", run_playbook)
+    monkeypatch.setattr("lab.cli.run.tear_down", removed_at_once)
+    code, out, _ = run(capsys, "run", PAIR, str(tmp_path / "book.yaml"),
+                       "--runs", str(tmp_path / "runs"))
+    [name] = booted
+    assert code == 0 and name is not None and name.startswith("pair-")
+    [book] = ran
+    assert book.lab == name and book.steps[0].action.command == f"echo {name}"
+    assert Path(out.strip()).name.startswith(f"{name}-")
 
 
 def test_run_compiles_the_programs_before_booting(capsys: pytest.CaptureFixture[str],
