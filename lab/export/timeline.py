@@ -1,7 +1,7 @@
 """timeline.txt: both sides' calls, merged on one clock, in the classic lab's style.
 
-    +0.000000  client  hello[160]      → socket(family=2, type=1, protocol=6)
-    +0.000359  client  hello[160]        → __sys_socket(family=2, type=1, protocol=6)
+    +0.000000  client  hello[160]      → socket(family=AF_INET, type=SOCK_STREAM, ...)
+    +0.000359  client  hello[160]        → __sys_socket(family=AF_INET, ...)
     +0.000623  client  hello[160]        ← __sys_socket = 3
     ...
     +0.271311  server  replyhi[301]      → __sys_accept4(fd=3)
@@ -14,12 +14,15 @@ indents what follows on its thread until its return.
 from __future__ import annotations
 
 from lab.correlate.correlation import Correlation
+from lab.correlate.pairing import format_address
 from lab.events import Event, Kind
+from lab.export.arguments import shown_args
 from lab.export.slices import RETURNS, opens, returned, returning
 
 ARROWS = {Kind.SYSCALL_ENTRY: "→", Kind.FUNC_ENTRY: "→", Kind.SYSCALL_EXIT: "←",
           Kind.FUNC_RETURN: "←", Kind.SOCK_STATE: "•", Kind.TRACEPOINT: "•"}
 INDENT = "  "
+TUPLE_ARGS = {"saddr", "daddr", "sport", "dport", "saddrv6", "daddrv6", "family"}
 
 
 def timeline(result: Correlation) -> str:
@@ -59,14 +62,18 @@ def _call(e: Event) -> str:
             return f"{e.name} = {'?' if value is None else value}"
         case Kind.SOCK_STATE:
             return f"{e.name} {e.args.get('oldstate')} → {e.args.get('newstate')}{_tuple(e)}"
+        case Kind.TRACEPOINT if tuple_ := _tuple(e):
+            # The 4-tuple says the addresses and ports (an IPv6 socket's IPv4 fields
+            # are meaningless).
+            args = {k: v for k, v in e.args.items() if k not in TUPLE_ARGS}
+            return f"{e.name}({shown_args(e.name, args)}){tuple_}"
         case _:
-            args = ", ".join([f"{k}={v}" for k, v in e.args.items()])
-            return f"{e.name}({args}){_tuple(e) if e.kind == Kind.TRACEPOINT else ''}"
+            return f"{e.name}({shown_args(e.name, e.args)})"
 
 
 def _tuple(e: Event) -> str:
     s = e.sock
     if s is None or s.saddr is None or s.sport is None:
         return ""
-    peer = f" > {s.daddr}:{s.dport}" if s.daddr and s.dport else ""
-    return f"  [{s.saddr}:{s.sport}{peer}]"
+    peer = f" > {format_address((s.daddr, s.dport))}" if s.daddr and s.dport else ""
+    return f"  ({format_address((s.saddr, s.sport))}{peer})"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from lab.correlate.correlation import correlate
+from lab.export.arguments import shown
 from lab.export.timeline import timeline
 from tests.unit.test_correlate_pairing import ftrace_nodes, ftrace_run
 
@@ -40,3 +43,35 @@ def test_a_function_probed_without_a_return_nests_nothing() -> None:
     receives = [line for line in text.splitlines() if " server " in line and "→ recvfrom" in line]
     assert len(receives) >= 6
     assert len({line.index("→") for line in receives}) == 1
+
+
+def test_arguments_read_as_in_the_classic_lab() -> None:
+    """Constants by name, pointers in hex; an IPv6 4-tuple with its brackets, and a
+    tracepoint's IPv4 fields of an IPv6 socket left out."""
+    text = timeline(correlate(ftrace_run("linux-6.1", "replyhi6"), reference="client"))
+    assert "→ socket(family=AF_INET6, type=SOCK_STREAM, protocol=IPPROTO_TCP)" in text
+    assert re.search(r"→ sendto\(fd=3, buff=0x[0-9a-f]+, len=5, flags=MSG_NOSIGNAL, "
+                     r"addr=NULL, addr_len=0\)", text)
+    assert "→ __sys_sendto(fd=3, len=5, flags=MSG_NOSIGNAL)" in text
+    assert re.search(r"accept\(fd=3, upeer_sockaddr=0x[0-9a-f]+, upeer_addrlen=0x[0-9a-f]+\)",
+                     text)
+    assert re.search(r"TCP_SYN_SENT  \(\[fd00:0:0:1::1\]:\d+ > \[fd00:0:0:1::10\]:7777\)",
+                     text)
+    destroyed = [line for line in text.splitlines() if "tcp_destroy_sock(" in line]
+    assert destroyed and not any("saddr" in line or "0.0.0.0" in line for line in destroyed)
+
+
+@pytest.mark.parametrize(("call", "key", "value", "text"), [
+    ("socket", "type", 1 | 0o2000000, "SOCK_STREAM|SOCK_CLOEXEC"),
+    ("socket", "protocol", 0, "0"),  # the family's default
+    ("sendto", "flags", 0x4000 | 0x10000, "MSG_NOSIGNAL|0x10000"),  # an unnamed bit in hex
+    ("recvfrom", "flags", 0, "0"),
+    ("__sys_accept4", "flags", 0o4000, "SOCK_NONBLOCK"),
+    ("__sys_sendto", "flags", "4000", "MSG_NOSIGNAL"),  # as x32 fetches gave it
+    ("read", "count", 5, "5"),
+    ("recvfrom", "addr", 0, "NULL"),
+    ("inet_csk_accept", "ret", "ffff888004a8c000", "ffff888004a8c000"),
+])
+def test_an_argument_is_shown_by_its_meaning(call: str, key: str, value: object,
+                                              text: str) -> None:
+    assert shown(call, key, value) == text

@@ -76,14 +76,14 @@ DEFAULT_PROBES: tuple[Probe, ...] = (
     Probe("__sys_socket", "family=%di:s32 type=%si:s32 protocol=%dx:s32"),
     Probe("__sys_bind", "fd=%di:s32 " + sockaddr_args("%si")),
     Probe("__sys_listen", "fd=%di:s32 backlog=%si:s32"),
-    Probe("__sys_accept4", "fd=%di:s32 flags=%cx:x32"),
+    Probe("__sys_accept4", "fd=%di:s32 flags=%cx:u32"),
     Probe("__sys_connect", "fd=%di:s32 " + sockaddr_args("%si")),
     # No destination here: send() passes none, and reading user memory at NULL costs
     # a page fault per field (~15 us an event under TCG). udp_sendmsg has it instead.
-    Probe("__sys_sendto", "fd=%di:s32 len=%dx:u64 flags=%cx:x32"),
-    Probe("__sys_recvfrom", "fd=%di:s32 size=%dx:u64 flags=%cx:x32"),
-    Probe("__sys_sendmsg", "fd=%di:s32 flags=%dx:x32"),
-    Probe("__sys_recvmsg", "fd=%di:s32 flags=%dx:x32"),
+    Probe("__sys_sendto", "fd=%di:s32 len=%dx:u64 flags=%cx:u32"),
+    Probe("__sys_recvfrom", "fd=%di:s32 size=%dx:u64 flags=%cx:u32"),
+    Probe("__sys_sendmsg", "fd=%di:s32 flags=%dx:u32"),
+    Probe("__sys_recvmsg", "fd=%di:s32 flags=%dx:u32"),
     Probe("__sys_shutdown", "fd=%di:s32 how=%si:s32"),
     # The socket and TCP/UDP layers below, identified by their struct sock.
     Probe("__inet_bind", sock_args("%di"), filter="port"),
