@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from lab.correlate.correlation import Summary
+from lab.text import closest
+from lab.tracers.ftrace.probes import DEFAULT_PROBES, OPTIONAL_PROBES
 
 if TYPE_CHECKING:
     from lab.playbook import Step
@@ -165,8 +167,8 @@ class RunSummary:
         lines += [f"{t.tracer} on {t.node}: {t.unparsed} lines not understood, e.g. "
                   f"{t.unparsed_samples[0]!r}" for t in self.tracers if t.unparsed]
         lines += [f"{t.tracer} on {t.node}: the kernel refused to probe "
-                  f"{', '.join(t.skipped_probes)}; not traced" for t in self.tracers
-                  if t.skipped_probes]
+                  f"{', '.join(map(_refused, t.skipped_probes))}; not traced"
+                  for t in self.tracers if t.skipped_probes]
         return lines
 
     def to_json(self) -> str:
@@ -198,6 +200,18 @@ class RunDir:
 
     def raw(self, tracer: str, node: str) -> Path:
         return self.path / "raw" / f"{tracer}-{node}.txt"
+
+
+def _refused(function: str) -> str:
+    """A function the kernel would not probe, and why it may be so."""
+    if function.startswith(("entry_SYSCALL", "do_syscall")):
+        return f"{function} (system call entry code, which kprobes may not touch: the " \
+               "syscall tracepoints mark each entry and exit)"
+    known = [p.function for p in (*DEFAULT_PROBES, *OPTIONAL_PROBES)]
+    if function in known:  # this kernel lacks it
+        return function
+    close = closest(function, known, cutoff=0.8)
+    return f"{function} (did you mean {close}?)" if close else function
 
 
 def _why_lost(t: TracerResult) -> str:

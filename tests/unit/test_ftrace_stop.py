@@ -96,8 +96,11 @@ def test_the_run_summary_says_which_probes_missed_and_what_to_do() -> None:
 def test_the_run_summary_names_the_probes_the_kernel_refused() -> None:
     summary = RunSummary(lab="l", playbook="p.yaml", topology="t.yaml", tracers=[
         TracerResult("client", "ftrace", "raw/client.trace",
-                     skipped_probes=["tcp_v6_connect", "no_such_function"]),
+                     skipped_probes=["tcp_v6_connect", "no_such_function", "tcp_sendmesg",
+                                     "do_syscall_64"]),
         TracerResult("server", "ftrace", "raw/server.trace")])
     assert summary.warnings == [
-        "ftrace on client: the kernel refused to probe tcp_v6_connect, no_such_function; "
+        "ftrace on client: the kernel refused to probe tcp_v6_connect, no_such_function, "
+        "tcp_sendmesg (did you mean tcp_sendmsg?), do_syscall_64 (system call entry code, "
+        "which kprobes may not touch: the syscall tracepoints mark each entry and exit); "
         "not traced"]
