@@ -103,7 +103,7 @@ def test_bounds_shrink_as_messages_are_added() -> None:
         drift, offset = truth(fit)
         assert fit.drift_min <= drift <= fit.drift_max
         assert fit.ref_offset_min <= offset <= fit.ref_offset_max
-        if "none assumed" not in fit.note:  # bounds of one model, with drift free
+        if not fit.drift_unmeasured:  # bounds of one model, with drift free
             widths.append((fit.drift_max - fit.drift_min,
                            fit.ref_offset_max - fit.ref_offset_min))
     assert len(widths) >= 2
@@ -275,7 +275,7 @@ def test_hull_method_matches_the_pairwise_definition(seed: int) -> None:
     d, c = fit.drift - 1, fit.ref_offset
     assert all(v >= d * (u - fit.ref_time) + c for u, v in above)
     assert all(v <= d * (u - fit.ref_time) + c for u, v in below)
-    if "none assumed" in fit.note:  # a short trace: the bounds of the no-drift model
+    if fit.drift_unmeasured:  # a short trace: the bounds of the no-drift model
         assert fit.drift == 1
         assert fit.ref_offset_min == max(v for _, v in below)
         assert fit.ref_offset_max == min(v for _, v in above)

@@ -134,8 +134,20 @@ class ClockFit:
         if self.quality is Quality.CONTRADICTORY:
             return (f"{head}: no clock line satisfies all {counts} ({self.note}); fallback "
                     f"{self._estimate()}, {self.inverted} still arrive before they leave")
+        if self.drift_unmeasured:
+            offset = _interval(self.ref_offset_min, self.ref_offset_max, duration)
+            return (f"{head} from {counts}: offset {duration(self.ref_offset)} at "
+                    f"{self.reference} {duration(self.ref_time)}, within {offset} if the "
+                    f"clocks do not drift ({self.note})")
         extra = f"; {self.note}" if self.note else ""
         return f"{head} from {counts}: {self._estimate()}{self._bounds()}{extra}"
+
+    @property
+    def drift_unmeasured(self) -> bool:
+        """Whether the trace was too short to tell drift from delay, and none was assumed."""
+        lo, hi = self.drift_min, self.drift_max
+        return self.drift == 1 and lo is not None and hi is not None \
+            and hi - lo > PLAUSIBLE_DRIFT
 
     def brief(self) -> str:
         """One short line for a terminal; `explain` has the whole story."""
@@ -153,7 +165,7 @@ class ClockFit:
         via = f" via {' → '.join(self.path)}" if self.links else ""
         lo, hi = self.drift_min, self.drift_max
         loose = lo is not None and hi is not None and hi - lo > PLAUSIBLE_DRIFT
-        if loose and self.drift == 1:
+        if self.drift_unmeasured:
             drift = "drift too small to tell over so short a trace (none assumed)"
         elif loose:  # a fit composed of links may carry one, loosely known
             drift = f"drift {_ppm(self.drift)} within {_interval(lo, hi, _ppm)}"
@@ -244,10 +256,8 @@ def _fit(a_to_b: Sequence[Message], b_to_a: Sequence[Message],
             fastest = Fraction(min(v for _, v in low))
             c = (slowest + fastest) / 2
             assert off_min is not None and off_max is not None
-            note = (f"drift undetermined over so short a trace (bounds "
-                    f"{float(flat.slope) * 1e6:+.0f}..{float(steep.slope) * 1e6:+.0f} ppm): "
-                    f"none assumed, and the offset bounds assume none (with any drift in "
-                    f"that range: [{duration(off_min)}, {duration(off_max)}])")
+            note = (f"too short a trace to measure drift; with any drift it allows, "
+                    f"[{duration(off_min)}, {duration(off_max)}]")
             off_min, off_max = slowest, fastest
         else:
             # The bisector, the mean of the extreme lines: feasible since the set is convex.
