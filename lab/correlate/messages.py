@@ -15,7 +15,8 @@ An `Arrow` leaves one node at `sent` (its clock) and arrives at another at
   LAST_ACK, or at least after the call began; and the ACK of that FIN, which
   the other end sends once it has taken the FIN in (its move to CLOSE_WAIT or
   CLOSING), moves the closing end from FIN_WAIT1 to FIN_WAIT2 (or, when both
-  ends closed at once, out of CLOSING).
+  ends closed at once, out of CLOSING); the ACK of the second FIN, sent as the
+  first closer's `tcp_fin` takes it in, moves the second out of LAST_ACK.
 
 The kernel-level arrows (state changes, `tcp_fin`) bound the clocks far more
 tightly than system calls do, which also wait for the scheduler.
@@ -74,7 +75,7 @@ class Arrow(msgspec.Struct, frozen=True, gc=False):
     size: int = 0  # bytes of the send it belongs to (data)
     sender_tid: int = 0  # the threads that sent and received it
     receiver_tid: int = 0
-    label: str = ""  # what crossed the wire, for people: "SYN", "ACK", "FIN", "ACK of FIN"
+    label: str = ""  # for people: "connect → accept", "ACK", "FIN", "ACK of FIN", "5 bytes"
 
 
 @dataclass
@@ -131,8 +132,11 @@ def _handshake(client: Endpoint, client_calls: list[Call], server: Endpoint,
     accepted = next((c for c in server_calls if c.name in ACCEPTS), None)
     if connect is None or connect.start is None or accepted is None:
         return []
+    # Not the SYN's flight: when it reached the server is not traced by default (the
+    # listening socket's tcp_conn_request), only that accept() returned after it left.
     arrows = [Arrow(Link.HANDSHAKE, client.node, server.node, connect.start, accepted.end,
-                    sender_tid=connect.tid, receiver_tid=accepted.tid, label="SYN")]
+                    sender_tid=connect.tid, receiver_tid=accepted.tid,
+                    label="connect → accept")]
     acked = _state(client, "TCP_SYN_SENT", {"TCP_ESTABLISHED"})
     established = _state(server, "TCP_SYN_RECV", {"TCP_ESTABLISHED"})
     if acked is not None and established is not None:
@@ -195,4 +199,11 @@ def _close(closer: Endpoint, closer_calls: list[Call], peer: Endpoint,
     if changed is not None and acked is not None:
         arrows.append(Arrow(Link.CLOSE, peer.node, closer.node, changed[0], acked.ts,
                             sender_tid=changed[1], receiver_tid=acked.tid, label="ACK of FIN"))
+    # The last ACK: the end that closed second leaves LAST_ACK when the ACK of its FIN
+    # comes, which the peer sent after its `tcp_fin` took that FIN in (a read of the
+    # end of file may come after the ACK left: it bounds nothing).
+    last = _state(closer, "TCP_LAST_ACK", {"TCP_CLOSE"})
+    if fin is not None and last is not None:
+        arrows.append(Arrow(Link.CLOSE, peer.node, closer.node, fin[0], last.ts,
+                            sender_tid=fin[1], receiver_tid=last.tid, label="ACK of FIN"))
     return arrows

@@ -65,14 +65,15 @@ def test_each_arrow_is_a_flow_forward_in_time(trace: tuple[dict[str, Any], int])
     data, arrows = trace
     starts = {e["id"]: e for e in by_phase(data, "s")}
     finishes = {e["id"]: e for e in by_phase(data, "f")}
-    assert len(starts) == len(finishes) == arrows == 7  # connect, ACK, hello, hi, two FINs, an ACK
+    # connect → accept, its ACK, hello, hi, two FINs and the ACK of each
+    assert len(starts) == len(finishes) == arrows == 8
     for flow_id, start in starts.items():
         finish = finishes[flow_id]
         assert start["pid"] != finish["pid"] and start["ts"] <= finish["ts"]
         assert finish["bp"] == "e"
     assert sorted(e["cat"] for e in starts.values()) == [
-        "flow.close", "flow.close", "flow.close", "flow.data", "flow.data", "flow.handshake",
-        "flow.handshake"]
+        "flow.close", "flow.close", "flow.close", "flow.close", "flow.data", "flow.data",
+        "flow.handshake", "flow.handshake"]
 
 
 @pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
