@@ -12,6 +12,8 @@ import shlex
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
 from dataclasses import replace
+from operator import attrgetter
+from typing import TypeVar
 
 from lab.aio import all_settled
 from lab.errors import LabError, NodeError, file_problem
@@ -30,7 +32,7 @@ from lab.playbook import (
 )
 from lab.playbook.plan import output_matches
 from lab.programs import build_program
-from lab.run.context import PIDS, Background, RunContext, pidfile
+from lab.run.context import NODE_DIR, Background, RunContext, pidfile
 from lab.run.results import TAIL, NodeResult, TracerResult
 from lab.ssh import CommandResult, CommandTimeout
 from lab.text import last_line
@@ -49,6 +51,8 @@ TIDY_TIMEOUT = 10.0  # seconds to remove what a trace start cut short left behin
 # waited for those commands, so how they end is not part of the experiment; its own
 # stop steps take their `timeout:` (DEFAULT_STOP_TIMEOUT).
 LEFTOVER_STOP_TIMEOUT = 2.0
+
+T = TypeVar("T")
 
 
 async def run_step(ctx: RunContext, step: Step) -> list[NodeResult]:
@@ -82,24 +86,26 @@ async def run_step(ctx: RunContext, step: Step) -> list[NodeResult]:
 
 async def _each(ctx: RunContext, step: Step,
                 one: Callable[[str], Awaitable[NodeResult]]) -> list[NodeResult]:
-    async def guarded(node: str) -> NodeResult:
-        try:
-            return await one(node)
-        except (LabError, OSError) as exc:
-            return _failed(node, exc)
-    return await all_settled(*(guarded(n) for n in step.nodes))
+    """`one` on each of the step's nodes, all at once."""
+    return await _on_each(step.nodes, lambda node: node, one)
 
 
 async def _each_background(backgrounds: Iterable[Background],
                            one: Callable[[Background], Awaitable[NodeResult]],
                            ) -> list[NodeResult]:
-    """`_each` for the commands of a handle: all at once, an error fails only its node."""
-    async def guarded(bg: Background) -> NodeResult:
+    """`one` on each command of a handle, all at once."""
+    return await _on_each(backgrounds, attrgetter("node"), one)
+
+
+async def _on_each(items: Iterable[T], node_of: Callable[[T], str],
+                   one: Callable[[T], Awaitable[NodeResult]]) -> list[NodeResult]:
+    """`one` on every item at once; an error fails only its item's node."""
+    async def guarded(item: T) -> NodeResult:
         try:
-            return await one(bg)
+            return await one(item)
         except (LabError, OSError) as exc:
-            return _failed(bg.node, exc)
-    return await all_settled(*(guarded(bg) for bg in backgrounds))
+            return _failed(node_of(item), exc)
+    return await all_settled(*(guarded(item) for item in items))
 
 
 def _failed(node: str, exc: LabError | OSError) -> NodeResult:
@@ -114,11 +120,16 @@ def _reason(node: str, exc: LabError | OSError) -> str:
     return exc.detail if isinstance(exc, NodeError) and exc.node == node else exc.message
 
 
-def _save_output(ctx: RunContext, bg: Background, result: CommandResult) -> NodeResult:
-    """Keep what a background command that ended printed, in outputs/; the result has
-    its tails for a step's summary."""
-    return _judge(ctx, bg.step, bg.node, result, expect_exit=None, expect_stdout=None,
-                  expect_stderr=None)
+def _judge_background(ctx: RunContext, bg: Background, result: CommandResult,
+                      checks: Run | Wait | None = None) -> NodeResult:
+    """How a background command ended: what it printed kept in outputs/, and checked
+    against `checks` (the step that waited for it, or its own run step; None: kept only).
+    From then on it is judged."""
+    bg.judged = True
+    return _judge(ctx, bg.step, bg.node, result,
+                  expect_exit=checks.expect_exit if checks else None,
+                  expect_stdout=checks.expect_stdout if checks else None,
+                  expect_stderr=checks.expect_stderr if checks else None)
 
 
 def _ending(output: str) -> str:
@@ -178,7 +189,7 @@ async def _with_strace(ctx: RunContext, step: Step, node: str,
 
 
 def _strace_output(step: Step, node: str) -> str:
-    return f"{PIDS}/strace-{step.index + 1:02d}-{node}.txt"
+    return f"{NODE_DIR}/strace-{step.index + 1:02d}-{node}.txt"
 
 
 async def _command_line(ctx: RunContext, step: Step, node: str) -> str:
@@ -191,7 +202,7 @@ async def _command_line(ctx: RunContext, step: Step, node: str) -> str:
     if node not in ctx.clocks_installed:
         await install_clocks(session, ctx.program_cache)
         ctx.clocks_installed.add(node)
-    await session.run(["mkdir", "-p", PIDS], check=True)
+    await session.run(["mkdir", "-p", NODE_DIR], check=True)
     syscalls = ctx.book.strace.syscalls
     return wrap(action.command, _strace_output(step, node),
                 list(syscalls) if syscalls is not None else None)
@@ -213,7 +224,7 @@ async def _start_background(ctx: RunContext, step: Step, node: str) -> NodeResul
     assert isinstance(action, Run) and action.background
     # The command's process id is written first, so that `stop` can signal it.
     command = await _command_line(ctx, step, node)
-    line = (f"mkdir -p {PIDS} && echo $$ > {pidfile(step, node)} && "
+    line = (f"mkdir -p {NODE_DIR} && echo $$ > {pidfile(step, node)} && "
             f"exec sh -c {shlex.quote(command)}")
     task = asyncio.create_task(ctx.session(node).run(line))
     ctx.backgrounds.setdefault(action.background, []).append(Background(node, step, task))
@@ -227,9 +238,7 @@ async def _wait(ctx: RunContext, action: Wait) -> list[NodeResult]:
         except TimeoutError:
             return NodeResult(bg.node, ok=False,
                               error=f"{action.handle} still runs after {action.timeout:g} s")
-        outcome = _judge(ctx, bg.step, bg.node, result, expect_exit=action.expect_exit,
-                         expect_stdout=action.expect_stdout,
-                         expect_stderr=action.expect_stderr)
+        outcome = _judge_background(ctx, bg, result, action)
         return await _with_strace(ctx, bg.step, bg.node, outcome)
     return await _each_background(ctx.backgrounds.get(action.handle, []), one)
 
@@ -249,7 +258,7 @@ async def _stop(ctx: RunContext, handle: str, timeout: float) -> list[NodeResult
             # Its session broke before the stop: its output is lost, and the user must know.
             return NodeResult(bg.node, ok=False, error=f"{handle} had already failed: "
                                                        f"{_reason(bg.node, failed)}")
-        _save_output(ctx, bg, bg.task.result())
+        _judge_background(ctx, bg, bg.task.result())
         return await _with_strace(ctx, bg.step, bg.node, NodeResult(bg.node, ok=True))
     return await _each_background(ctx.backgrounds.get(handle, []), one)
 
@@ -278,14 +287,13 @@ async def judge_unwaited(ctx: RunContext) -> list[tuple[Step, NodeResult]]:
     async def judge(bg: Background) -> tuple[Step, NodeResult]:
         action, result = bg.step.action, _result(bg)
         assert isinstance(action, Run) and result is not None
-        outcome = _judge(ctx, bg.step, bg.node, result, expect_exit=action.expect_exit,
-                         expect_stdout=action.expect_stdout, expect_stderr=action.expect_stderr)
+        outcome = _judge_background(ctx, bg, result, action)
         if not outcome.ok:
             outcome = replace(outcome, error=f"{outcome.error} (it ended before the playbook "
                                              "did, and no step waited for it)")
         return bg.step, await _with_strace(ctx, bg.step, bg.node, outcome)
     return await all_settled(*(judge(bg) for backgrounds in ctx.backgrounds.values()
-                               for bg in backgrounds if _unjudged(ctx, bg)))
+                               for bg in backgrounds if _unjudged(bg)))
 
 
 async def stop_all_backgrounds(ctx: RunContext) -> list[str]:
@@ -306,10 +314,9 @@ def _result(bg: Background) -> CommandResult | None:
     return bg.task.result()
 
 
-def _unjudged(ctx: RunContext, bg: Background) -> bool:
+def _unjudged(bg: Background) -> bool:
     """Whether a background command ended and no step has looked at how."""
-    return _result(bg) is not None \
-        and not ctx.run_dir.output(bg.step.index, bg.node, "out").exists()
+    return _result(bg) is not None and not bg.judged
 
 
 async def _wait_port(ctx: RunContext, node: str, action: WaitPort) -> NodeResult:
@@ -321,7 +328,7 @@ async def _wait_port(ctx: RunContext, node: str, action: WaitPort) -> NodeResult
     # (one that exits 0 may have left a daemon behind to open it).
     watched = [(handle, bg) for handle, backgrounds in ctx.backgrounds.items()
                for bg in backgrounds if bg.node == node
-               and (not bg.task.done() or _unjudged(ctx, bg))]
+               and (not bg.task.done() or _unjudged(bg))]
     while True:
         listing = await ctx.session(node).run(["cat", *tables], check=True)
         if _port_in(listing.stdout.decode(), action.port, listening=action.proto == "tcp"):
@@ -352,7 +359,7 @@ def _failed_first(ctx: RunContext, node: str, action: WaitPort, handle: str,
     what = f"nothing on {action.proto} port {action.port}: {handle} failed first"
     if (result := _result(bg)) is None:  # its session broke
         return NodeResult(node, ok=False, error=what)
-    saved = _save_output(ctx, bg, result)
+    saved = _judge_background(ctx, bg, result)
     last = last_line(saved.stderr_tail)
     return NodeResult(node, ok=False, exit_status=result.exit_status,
                       stdout_tail=saved.stdout_tail, stderr_tail=saved.stderr_tail,
@@ -429,10 +436,12 @@ async def _trace_stop(ctx: RunContext, node: str, tracer: str, timeout: float) -
         saved = exc.stats if isinstance(exc, FtraceError) else None
         if saved is not None:  # only removing the probes failed: what it recorded counts
             result.entries, result.lost, result.missed = saved.entries, saved.lost, saved.missed
+            ctx.collected.add((tracer, node))
         else:
             result.error = _reason(node, exc)
         raise
     result.entries, result.lost, result.missed = stats.entries, stats.lost, stats.missed
+    ctx.collected.add((tracer, node))
     return NodeResult(node, ok=True)
 
 
@@ -457,5 +466,5 @@ async def stop_all_tracers(ctx: RunContext) -> list[str]:
     await all_settled(*(stop(tracer, node, result)
                         for (tracer, node), result in ctx.tracers.items()
                         if result.tracer == "ftrace" and result.error is None
-                        and not (ctx.run_dir.path / result.raw).exists()))
+                        and (tracer, node) not in ctx.collected))
     return problems

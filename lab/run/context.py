@@ -11,7 +11,8 @@ from lab.run.results import RunDir, TracerResult
 from lab.ssh import CommandResult, NodeSession
 from lab.state import LabState
 
-PIDS = "/run/socklab"  # where background commands leave their process ids on a node
+# Where a run leaves files on a node: background commands' process ids, strace's traces.
+NODE_DIR = "/run/socklab"
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Background:
     node: str
     step: Step
     task: asyncio.Task[CommandResult]
+    judged: bool = False  # how it ended was checked (waited for, stopped, or at the end)
 
     @property
     def pidfile(self) -> str:
@@ -28,7 +30,8 @@ class Background:
 
 
 def pidfile(step: Step, node: str) -> str:
-    return f"{PIDS}/{step.index}-{node}.pid"
+    """Numbered by step from 1, as the outputs are (outputs/02-server.out)."""
+    return f"{NODE_DIR}/{step.index + 1:02d}-{node}.pid"
 
 
 @dataclass
@@ -43,6 +46,7 @@ class RunContext:
     # (tracer, node); each strace-wrapped step is a tracer of its own, "strace-NN".
     tracers: dict[tuple[str, str], TracerResult] = field(default_factory=dict)
     clocks_installed: set[str] = field(default_factory=set)
+    collected: set[tuple[str, str]] = field(default_factory=set)  # (tracer, node): trace saved
 
     def session(self, node: str) -> NodeSession:
         return self.sessions[node]
