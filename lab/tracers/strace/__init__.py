@@ -1,9 +1,9 @@
 """strace around one command on a node: every system call of it and of its children.
 
     await install_clocks(session, programs_cache)              # once per node
-    line = wrap("/opt/socklab/bin/hello 10.0.1.10 7777", "/tmp/socklab/strace-1.txt", None)
+    line = wrap("/opt/socklab/bin/hello 10.0.1.10 7777", "/run/socklab/strace-01-x.txt", None)
     ... the runner runs `line` on the node (exit status: the command's) ...
-    capture = await collect_strace(session, "/tmp/socklab/strace-1.txt", run_dir / "raw" / ...)
+    capture = await collect_strace(session, "/run/socklab/strace-01-x.txt", run_dir / "raw" / ...)
     parse_strace(lines, node=..., kernel=..., clocks=capture.clocks) → events in the one schema
 """
 

@@ -1,8 +1,8 @@
 """Installing the clock reader on a node, and collecting a trace file from it.
 
     remote = await install_clocks(session, programs_cache)     # once per node
-    line = wrap(command, "/tmp/socklab/strace-1.txt", None)    # the runner runs it
-    capture = await collect_strace(session, "/tmp/socklab/strace-1.txt", local_file)
+    line = wrap(command, "/run/socklab/strace-01-x.txt", None)    # the runner runs it
+    capture = await collect_strace(session, "/run/socklab/strace-01-x.txt", local_file)
     parse_strace(local_file.read_text().splitlines(), node=..., kernel=...,
                  clocks=capture.clocks)
 

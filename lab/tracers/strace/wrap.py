@@ -1,7 +1,7 @@
 """The strace command line that wraps one command run on a node.
 
-    wrap("/opt/socklab/bin/hello 10.0.1.10 7777", "/tmp/socklab/strace-1.txt", None)
-    → strace -f -ttt -T -yy -s 64 -o /tmp/socklab/strace-1.txt -- sh -c '/opt/socklab/bin/hello …'
+    wrap("/opt/socklab/bin/hello 10.0.1.10 7777", "/run/socklab/s.txt", None)
+    → strace -f -ttt -T -yy -s 64 -o /run/socklab/s.txt -- sh -c '/opt/socklab/bin/hello …'
 
 The options make the output parseable into the one event schema:
 -f follows every process and thread the command starts (each line then
