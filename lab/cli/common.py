@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TypeAlias
 
 from rich.console import Console
@@ -15,8 +17,9 @@ from rich.markup import escape
 
 from lab.backends.base import DEFAULT_URI
 from lab.cli.parsing import LabParser
-from lab.source import Document
-from lab.topology import Topology, TopologyInput
+from lab.images.recipe import available_names
+from lab.source import Document, load_document
+from lab.topology import Topology, TopologyInput, expand
 from lab.topology.routes import unreachable
 
 # What each verb module's add_parser() receives.
@@ -42,6 +45,17 @@ def add_lab_option(parser: argparse.ArgumentParser) -> None:
 def warn(text: str) -> None:
     """One line on stderr: "warning: text", the text shown as it is."""
     err.print(f"[yellow]warning:[/yellow] {escape(text)}")
+
+
+def read_topology(path: Path, overrides: Mapping[str, str]) -> tuple[
+        Document[TopologyInput], Topology]:
+    """A topology file as the verbs that boot read it: loaded and expanded against the
+    images there are (InputError with every issue), nodes with no path between them
+    warned of. Its document tells which --set it used."""
+    document = load_document(path, TopologyInput, overrides=overrides, keep_going=True)
+    topology = expand(document, images=available_names())
+    warn_unreachable(document, topology)
+    return document, topology
 
 
 def warn_unreachable(document: Document[TopologyInput], topology: Topology) -> None:

@@ -16,10 +16,9 @@ from rich.markup import escape
 from lab.aio import to_the_end
 from lab.backends.base import Backend
 from lab.cli.access import ProgressPrinter, backend_for, stopped_nodes
-from lab.cli.common import Subparsers, add_connect_option, err, out, warn, warn_unreachable
+from lab.cli.common import Subparsers, add_connect_option, err, out, read_topology, warn
 from lab.errors import LabError, LabNotFound, UsageError, file_problem
 from lab.export.outputs import summary_lines
-from lab.images.recipe import available_names
 from lab.lifecycle.down import tear_down
 from lab.lifecycle.events import TeardownFailed
 from lab.lifecycle.names import new_lab_name
@@ -40,10 +39,10 @@ from lab.playbook.plan import describe_step
 from lab.run import RunDir, RunSummary, StepResult, run_playbook
 from lab.run.results import NodeRun
 from lab.run.runner import StepSink, save_summary, unchecked
-from lab.source import Document, load_document, parse_overrides, refuse_unused_overrides
+from lab.source import Document, parse_overrides, refuse_unused_overrides
 from lab.state import TOPOLOGY_FILE, LabState, StateStore
 from lab.text import count
-from lab.topology import Topology, TopologyInput, expand
+from lab.topology import Topology
 
 # The exit status when lab, not the experiment, failed: no lab, a guest that would not
 # boot or answer or died during the run, libvirt, a lab that could not be removed (a
@@ -184,10 +183,7 @@ def _target(args: argparse.Namespace, store: StateStore,
         raise UsageError(f"{topology_file} and {playbook_file} are both {both}",
                          hint="give a topology, then a playbook: lab run "
                               "topologies/pair.yaml playbooks/replyhi.yaml")
-    document = load_document(topology_file, TopologyInput, overrides=overrides,
-                             keep_going=True)
-    topology = expand(document, images=available_names())
-    warn_unreachable(document, topology)
+    document, topology = read_topology(topology_file, overrides)
     return _Target(None, topology_file, topology, playbook_file, [document])
 
 

@@ -6,12 +6,10 @@ import argparse
 from pathlib import Path
 
 from lab.cli.access import ProgressPrinter, backend_for
-from lab.cli.common import Subparsers, add_connect_option, out, warn_unreachable
-from lab.images.recipe import available_names
+from lab.cli.common import Subparsers, add_connect_option, out, read_topology
 from lab.lifecycle.up import UpOptions, bring_up
 from lab.paths import Paths
-from lab.source import load_document, parse_overrides, refuse_unused_overrides
-from lab.topology import TopologyInput, expand
+from lab.source import parse_overrides, refuse_unused_overrides
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -38,11 +36,8 @@ def add_parser(sub: Subparsers) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.overrides)
-    document = load_document(args.topology, TopologyInput, overrides=overrides,
-                             keep_going=True)
-    topology = expand(document, images=available_names())
+    document, topology = read_topology(args.topology, overrides)
     refuse_unused_overrides(overrides, [document])
-    warn_unreachable(document, topology)
     options = UpOptions(timeout=args.timeout, accel=args.accel, mirror=args.mirror)
     async with backend_for(args.connect) as backend:
         state = await bring_up(topology, args.topology, backend, Paths.default(),
