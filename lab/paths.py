@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.lifecycle.names import LAB_NAME
+from lab.names import LAB_NAME
 
 
 @dataclass(frozen=True)

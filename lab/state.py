@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lab.errors import LabError, LabNotFound
 from lab.files import atomic_write
-from lab.lifecycle.names import LAB_NAME
+from lab.names import LAB_NAME
 from lab.paths import Paths
 from lab.ssh import Endpoint
 

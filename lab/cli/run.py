@@ -21,8 +21,8 @@ from lab.errors import LabError, LabNotFound, UsageError, file_problem
 from lab.export.outputs import summary_lines
 from lab.lifecycle.down import tear_down
 from lab.lifecycle.events import TeardownFailed
-from lab.lifecycle.names import new_lab_name
 from lab.lifecycle.up import UpOptions, bring_up
+from lab.names import new_lab_name
 from lab.paths import Paths
 from lab.playbook import (
     FACT_NAMES,

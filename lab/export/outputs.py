@@ -1,7 +1,7 @@
 """Every report of a run, written from one correlation: by `lab run` and by `lab report`.
 
     connections.json   each connection: both ends, bytes, each send and its receives,
-                       latencies, and the clock fits (lab/correlate/report.py)
+                       latencies, and the clock fits (lab/export/connections.py)
     timeline.txt       both sides' calls on one clock, classic lab style
     trace.json         Chrome Trace Event format, for Perfetto (lab/export/perfetto.py)
     report.html        one page, no network needed: a sequence diagram per connection,
@@ -17,8 +17,8 @@ import msgspec
 
 from lab.correlate.correlation import Correlation, Summary, no_gc_pauses
 from lab.correlate.pairing import LISTENING
-from lab.correlate.report import connections_report
 from lab.correlate.sync.fit import duration
+from lab.export.connections import connections_report
 from lab.export.html import render_report
 from lab.export.perfetto import chrome_trace
 from lab.export.report_data import report_data

@@ -22,8 +22,8 @@ from typing import Any
 from lab.correlate.correlation import Correlation, Latencies
 from lab.correlate.messages import Flow
 from lab.correlate.pairing import format_address
-from lab.correlate.report import clock_summary, unattributed
 from lab.events import Event, Kind
+from lab.export.connections import clock_summary, unattributed
 from lab.export.slices import Slice, slices
 
 MAX_DRAWN = 100

@@ -39,8 +39,8 @@ from lab.keys import ensure_lab_keypair, public_key_line, write_known_hosts, wri
 from lab.lifecycle import events as ev
 from lab.lifecycle.console import console_tail, wait_for_ready_line
 from lab.lifecycle.down import tear_down
-from lab.lifecycle.names import bridge_name, domain_name, mgmt_mac, network_name, new_lab_name
 from lab.log import get_logger
+from lab.names import bridge_name, domain_name, mgmt_mac, network_name, new_lab_name
 from lab.paths import Paths
 from lab.state import (
     KNOWN_HOSTS,

@@ -33,7 +33,7 @@ from typing import Any, Literal, TypeVar
 
 from lab.errors import InputError, InputIssue
 from lab.images.recipe import image_hint
-from lab.lifecycle.names import node_mac
+from lab.names import node_mac
 from lab.source import Document, Loc, load_document, sort_issues
 from lab.text import closest
 from lab.topology.model import (

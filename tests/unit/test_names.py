@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from lab.lifecycle.names import (
+from lab.names import (
     LAB_NAME,
     bridge_name,
     domain_name,

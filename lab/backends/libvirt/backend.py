@@ -26,8 +26,8 @@ from lab.backends.base import (
     is_local,
 )
 from lab.errors import BackendError, PortTaken
-from lab.lifecycle.names import LAB_NAME
 from lab.log import get_logger
+from lab.names import LAB_NAME
 from lab.render import render
 
 T = TypeVar("T")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lab.correlate.correlation import correlate
-from lab.correlate.report import connections_report
+from lab.export.connections import connections_report
 from tests.unit.test_correlate_pairing import ftrace_run, strace_run
 
 
