@@ -8,7 +8,7 @@ output into `Event`s; correlation and reports read nothing else.
      "kind": "func_entry", "name": "__sys_accept4", "args": {"fd": 3},
      "ret": null, "sock": {"fd": 3, "sk": "ffff8880046a8000", "proto": "tcp",
      "family": "inet", "saddr": "10.0.1.10", "sport": 7777,
-     "daddr": "10.0.1.1", "dport": 40312}}
+     "daddr": "10.0.1.1", "dport": 40312}, "irq": null}
 
 Events are msgspec structs: a run holds hundreds of thousands of them, and
 msgspec decodes a line straight into a typed event about twenty times faster
@@ -43,6 +43,9 @@ class Kind(StrEnum):
 # shared string object instead of a new one per event, which halves the decoding
 # time of a large run (fewer allocations, less memory touched; bench/correlate.py).
 Tracer = Literal["ftrace", "strace"]
+# What the kernel was doing when it ran an event's code, if not a task's own work:
+# handling a packet in a softirq (under whatever task it interrupted), an interrupt.
+Irq = Literal["softirq", "hardirq", "nmi"]
 Proto = Literal["tcp", "udp"]
 Family = Literal["inet", "inet6"]
 
@@ -73,6 +76,7 @@ class Event(msgspec.Struct, frozen=True, gc=False):
     args: dict[str, Any] = {}
     ret: int | None = None
     sock: SocketId | None = None
+    irq: Irq | None = None  # None: the task's own work (a system call, its kernel code)
 
     def to_json(self) -> str:
         return _ENCODER.encode(self).decode()

@@ -17,6 +17,7 @@ from operator import attrgetter
 from typing import Any
 
 from lab.correlate.correlation import Correlation
+from lab.events import Event
 from lab.export.slices import slices
 
 _NODE = attrgetter("node")
@@ -48,10 +49,11 @@ def _events(result: Correlation) -> Iterator[dict[str, Any]]:
         start = us(s.node, s.start)
         yield {"ph": "X", "pid": pids[s.node], "tid": s.tid, "ts": start,
                "dur": max(us(s.node, s.end) - start, 0.0), "name": s.name, "cat": s.kind,
-               "args": {"ret": s.ret} if s.exit is not None else {"unfinished": True}}
+               "args": ({"ret": s.ret} if s.exit is not None else {"unfinished": True})
+               | _irq(s.entry or s.exit)}
     for e in instants:
         yield {"ph": "i", "s": "t", "pid": pids[e.node], "tid": e.tid, "ts": us(e.node, e.ts),
-               "name": e.name, "cat": e.kind.value, "args": dict(e.args)}
+               "name": e.name, "cat": e.kind.value, "args": dict(e.args) | _irq(e)}
     flow = 0
     for connection_flow in result.flows:
         for a in connection_flow.arrows:
@@ -64,6 +66,11 @@ def _events(result: Correlation) -> Iterator[dict[str, Any]]:
             # returns at `received`, so end a nanosecond before its last instant.
             yield {**common, "ph": "f", "bp": "e", "pid": pids[a.receiver], "tid": a.receiver_tid,
                    "ts": max(us(a.receiver, a.received) - 0.001, us(a.sender, a.sent))}
+
+
+def _irq(e: Event | None) -> dict[str, str]:
+    """Where the kernel ran it, when not as the task's own work: {"irq": "softirq"}."""
+    return {"irq": e.irq} if e is not None and e.irq else {}
 
 
 def _meta(name: str, pid: int, tid: int, value: object, *, key: str = "name") -> dict[str, Any]:

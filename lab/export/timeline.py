@@ -8,7 +8,9 @@
 
 Times are on the reference node's clock (the others converted by their
 clock fit), relative to the first event. Calls nest by thread: an entry
-indents what follows on its thread until its return.
+indents what follows on its thread until its return. Kernel code run in a
+softirq (a packet being handled, under whatever task it interrupted) is
+marked [softirq].
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ def timeline(result: Correlation) -> str:
         if e.kind in RETURNS:
             depth[key] = max(depth.get(key, 0) - 1, 0)
         lines.append(f"{(times[i] - start) / 1e9:+12.6f}  {who[(e.node, e.pid, e.comm)]}"
-                     f"{INDENT * depth.get(key, 0)}{ARROWS[e.kind]} {_call(e)}")
+                     f"{INDENT * depth.get(key, 0)}{ARROWS[e.kind]} {_call(e)}"
+                     + (f"  [{e.irq}]" if e.irq else ""))
         if opens(e, returns):
             depth[key] = depth.get(key, 0) + 1
     return "\n".join(lines) + "\n"

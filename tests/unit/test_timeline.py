@@ -75,3 +75,18 @@ def test_arguments_read_as_in_the_classic_lab() -> None:
 def test_an_argument_is_shown_by_its_meaning(call: str, key: str, value: object,
                                               text: str) -> None:
     assert shown(call, key, value) == text
+
+
+@pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
+def test_kernel_code_run_in_a_softirq_is_marked(kernel: str) -> None:
+    """The receive path runs under whatever task a packet interrupted (<idle>,
+    ksoftirqd, or the program itself): the trace's context flag says which is which."""
+    events = ftrace_run(kernel, "handshake")
+    softirq = [e for e in events if e.irq == "softirq"]
+    assert {"tcp_v4_do_rcv", "tcp_rcv_state_process", "tcp_send_ack"} <= {
+        e.name for e in softirq}
+    assert all(e.irq is None for e in events if e.kind.value.startswith("syscall"))
+    lines = timeline(correlate(events, reference="client")).splitlines()
+    assert any("<idle>[0]" in line and "→ tcp_v4_do_rcv()  [softirq]" in line
+               for line in lines)
+    assert not any("[softirq]" in line for line in lines if "→ connect(" in line)

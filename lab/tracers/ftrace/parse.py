@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from lab.events import Event, Family, Kind, Proto, SocketId
+from lab.events import Event, Family, Irq, Kind, Proto, SocketId
 from lab.tracers.result import ParseResult
 
 LINE = re.compile(
@@ -39,6 +39,8 @@ TCP_STATES = {
 }
 FAMILIES: dict[int | str, Family] = {2: "inet", 10: "inet6", "AF_INET": "inet", "AF_INET6": "inet6"}
 PROTOCOLS: dict[str, Proto] = {"IPPROTO_TCP": "tcp", "IPPROTO_UDP": "udp"}
+# The third flag character (5.10 and 6.1 alike): in which context the event ran.
+IRQ: dict[str, Irq] = {"s": "softirq", "h": "hardirq", "H": "hardirq", "z": "nmi", "Z": "nmi"}
 
 
 def parse_trace(lines: Iterable[str], *, node: str, kernel: str) -> ParseResult:
@@ -109,7 +111,7 @@ def _event(line: str, node: str, kernel: str) -> Event | None:
     tgid = int(m["tgid"]) if m["tgid"].isdigit() else tid
     ts = int(m["sec"]) * 1_000_000_000 + int(m["frac"].ljust(9, "0")[:9])
     base: dict[str, Any] = dict(node=node, kernel=kernel, tracer="ftrace", ts=ts, pid=tgid,
-                                tid=tid, comm=m["comm"].strip())
+                                tid=tid, comm=m["comm"].strip(), irq=IRQ.get(m["flags"][2]))
     rest = m["rest"]
     if s := SYSCALL_EXIT.match(rest):
         return Event(**base, kind=Kind.SYSCALL_EXIT, name=s[1], ret=_signed(int(s[2], 16)))
