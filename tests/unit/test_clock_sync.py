@@ -213,6 +213,21 @@ def test_a_drift_no_clock_has_is_not_believed() -> None:
     assert fit.brief().startswith("server vs client: contradictory: fallback offset")
 
 
+def test_messages_that_cannot_tell_drift_assume_the_least_they_allow() -> None:
+    # Both ways at the start, and one more message 10 s later: any drift from +15 ppm to
+    # millions fits. The fit takes +15 ppm, not the middle of that range.
+    def b(t_a: int) -> int:  # B's clock runs 20 ppm fast
+        return int(t_a * (1 + Fraction(20, 10**6)))
+    a_to_b = [Message(0, b(50_000)), Message(1_500_000, b(1_550_000))]
+    b_to_a = [Message(b(950_000), 1_000_000), Message(b(10**10 - 50_000), 10**10)]
+    fit = synchronise(a_to_b, b_to_a, reference="client", other="server")
+    assert fit.quality is Quality.BOUNDED and fit.drift_unmeasured
+    assert fit.drift_min is not None and fit.drift == fit.drift_min < 1 + Fraction(1, 10**4)
+    assert fit.ref_offset_min is not None and fit.ref_offset_max is not None
+    assert fit.ref_offset_min <= fit.ref_offset <= fit.ref_offset_max
+    assert "the least they allow" in fit.brief()
+
+
 def test_no_messages_means_no_data_and_identity() -> None:
     fit = synchronise([], [], reference="client", other="server")
     assert fit.quality is Quality.NO_DATA
@@ -275,10 +290,12 @@ def test_hull_method_matches_the_pairwise_definition(seed: int) -> None:
     d, c = fit.drift - 1, fit.ref_offset
     assert all(v >= d * (u - fit.ref_time) + c for u, v in above)
     assert all(v <= d * (u - fit.ref_time) + c for u, v in below)
-    if fit.drift_unmeasured:  # a short trace: the bounds of the no-drift model
-        assert fit.drift == 1
-        assert fit.ref_offset_min == max(v for _, v in below)
-        assert fit.ref_offset_max == min(v for _, v in above)
+    if fit.drift_unmeasured:  # drift and delay untold: the bounds of the drift nearest none
+        assert d_min is not None and d_max is not None
+        assumed = min(max(Fraction(0), d_min), d_max)
+        assert fit.drift == 1 + assumed
+        assert fit.ref_offset_min == max(v - assumed * (u - fit.ref_time) for u, v in below)
+        assert fit.ref_offset_max == min(v - assumed * (u - fit.ref_time) for u, v in above)
     elif d_min is not None and d_max is not None and above and below:
         lows, highs = [], []
         for k in range(11):
@@ -384,10 +401,10 @@ def test_the_brief_line_gives_the_estimate_its_bounds_and_what_was_assumed() -> 
     assert " within [" in line and "drift +" in line and " ppm" in line
     # Over a few milliseconds, drift cannot be told from delay: it says so.
     short = synchronise(*exchange(40, span=3_000_000), reference="client", other="server")
-    assert short.brief().endswith("drift too small to tell over so short a trace (none assumed)")
+    assert short.brief().endswith("drift not measurable from these messages (none assumed)")
     # A chain of fits may carry a drift within wide bounds: the line says the one applied,
     # and how loosely it is known.
-    drifting = replace(short, drift=short.drift + Fraction(65, 10**6))
+    drifting = replace(short, drift=short.drift + Fraction(65, 10**6), links=(short,))
     assert ", drift +65.000 ppm within [-" in drifting.brief()
     assert "none assumed" not in drifting.brief()
     nothing = synchronise([], [], reference="client", other="server")

@@ -44,7 +44,7 @@ class Quality(StrEnum):
     BOUNDED = "bounded"  # both directions interleaved: offset and drift bounded on both sides
     PARTIAL = "partial"  # both directions, never interleaved: one drift bound is open
     ONE_SIDED = "one-sided"  # one direction only: offset bounded on one side, drift unknown
-    CONTRADICTORY = "contradictory"  # no line satisfies every message: median fallback
+    CONTRADICTORY = "contradictory"  # no line a clock could follow fits every message
     NO_DATA = "no-data"  # nothing links the nodes: identity assumed
 
     @property
@@ -132,21 +132,24 @@ class ClockFit:
         if self.quality is Quality.REFERENCE:
             return f"{self.other}: the reference clock"
         if self.quality is Quality.CONTRADICTORY:
-            return (f"{head}: no clock line satisfies all {counts} ({self.note}); fallback "
-                    f"{self._estimate()}, {self.inverted} still arrive before they leave")
+            return (f"{head}: no plausible clock line satisfies all {counts} ({self.note}); "
+                    f"fallback {self._estimate()}, {self.inverted} still arrive before they "
+                    "leave")
         if self.drift_unmeasured:
             offset = _interval(self.ref_offset_min, self.ref_offset_max, duration)
+            drift = "do not drift" if self.drift == 1 else f"drift by {_ppm(self.drift)}"
             return (f"{head} from {counts}: offset {duration(self.ref_offset)} at "
                     f"{self.reference} {duration(self.ref_time)}, within {offset} if the "
-                    f"clocks do not drift ({self.note})")
+                    f"clocks {drift} ({self.note})")
         extra = f"; {self.note}" if self.note else ""
         return f"{head} from {counts}: {self._estimate()}{self._bounds()}{extra}"
 
     @property
     def drift_unmeasured(self) -> bool:
-        """Whether the trace was too short to tell drift from delay, and none was assumed."""
+        """Whether the messages could not tell drift from delay, so that the drift nearest
+        none they allow was assumed (none, mostly)."""
         lo, hi = self.drift_min, self.drift_max
-        return self.drift == 1 and lo is not None and hi is not None \
+        return not self.links and lo is not None and hi is not None \
             and hi - lo > PLAUSIBLE_DRIFT
 
     def brief(self) -> str:
@@ -166,7 +169,9 @@ class ClockFit:
         lo, hi = self.drift_min, self.drift_max
         loose = lo is not None and hi is not None and hi - lo > PLAUSIBLE_DRIFT
         if self.drift_unmeasured:
-            drift = "drift too small to tell over so short a trace (none assumed)"
+            drift = "drift not measurable from these messages (" + (
+                "none assumed)" if self.drift == 1 else
+                f"{_ppm(self.drift)} assumed, the least they allow)")
         elif loose:  # a fit composed of links may carry one, loosely known
             drift = f"drift {_ppm(self.drift)} within {_interval(lo, hi, _ppm)}"
         else:
@@ -245,20 +250,20 @@ def _fit(a_to_b: Sequence[Message], b_to_a: Sequence[Message],
     if steep is not None and flat is not None:
         assert off_min is not None and off_max is not None
         quality = Quality.BOUNDED
-        if flat.slope <= 0 <= steep.slope and steep.slope - flat.slope > PLAUSIBLE_DRIFT:
-            # A trace too short to tell drift from delay: the bisector could claim
-            # any drift in a huge range. Guests of one host drift by parts per
-            # million, so take none, and the middle of the offsets it allows.
-            # The offset bounds then follow from that assumption too: the fastest
-            # message each way (with drift free they would be much wider).
-            d = Fraction(0)
-            slowest = Fraction(max(v for _, v in high))  # the offset's bounds with d = 0
-            fastest = Fraction(min(v for _, v in low))
-            c = (slowest + fastest) / 2
-            assert off_min is not None and off_max is not None
-            note = (f"too short a trace to measure drift; with any drift it allows, "
-                    f"[{duration(off_min)}, {duration(off_max)}]")
-            off_min, off_max = slowest, fastest
+        if steep.slope - flat.slope > PLAUSIBLE_DRIFT:
+            # Messages too few, or their two directions too far apart, to tell drift
+            # from delay: the bisector could claim any drift in a huge range. Guests
+            # of one host drift by parts per million, so take the drift nearest none
+            # that the messages allow (none, mostly), and the middle of the offsets it
+            # leaves. The offset bounds then follow from that assumption too (with
+            # drift free they would be much wider).
+            d = min(max(Fraction(0), flat.slope), steep.slope)
+            lowest = max(v - d * u for u, v in high)
+            highest = min(v - d * u for u, v in low)
+            c = (lowest + highest) / 2
+            note = (f"drift not measurable from these messages; with any drift they "
+                    f"allow, [{duration(off_min)}, {duration(off_max)}]")
+            off_min, off_max = lowest, highest
         else:
             # The bisector, the mean of the extreme lines: feasible since the set is convex.
             d = (flat.slope + steep.slope) / 2
