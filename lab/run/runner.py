@@ -15,7 +15,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from pathlib import Path
 
 from lab.aio import all_settled, to_the_end
@@ -61,8 +61,9 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
         summary.steps += map(StepResult.of, book.steps[len(summary.steps):])
         summary.expectations = unchecked(book, why)
         summary.seconds = round(time.monotonic() - started, 3)
-        _copy_consoles(state, run_dir)
         save_summary(summary, book, run_dir)
+        with suppress(OSError):  # the summary first: a console that cannot be copied
+            _copy_consoles(state, run_dir)
 
     try:
         trips = await _run_steps(book, state, paths, run_dir, summary=summary,
@@ -75,6 +76,10 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     except LabError as exc:  # no session to a node: no step could run
         summary.error = str(exc)
         cut_short("the steps did not run")
+        raise
+    except Exception as exc:  # a bug, or a file this host refused: say so, then fail
+        summary.error = f"the run failed: {exc}"
+        cut_short("the run failed")
         raise
     try:
         _copy_consoles(state, run_dir)

@@ -237,6 +237,25 @@ async def test_a_run_whose_traces_cannot_be_analysed_still_leaves_its_summary(
     assert 'name="run"' in junit and "the traces could not be analysed" in junit
 
 
+async def test_a_bug_in_a_step_still_leaves_the_summary(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = runner_module.run_step
+
+    async def run_step(ctx: Any, step: Any) -> Any:
+        if step.index == 1:
+            raise ZeroDivisionError("a bug in a step")
+        return await real(ctx, step)
+    monkeypatch.setattr(runner_module, "run_step", run_step)
+    with pytest.raises(ZeroDivisionError):
+        await lab.run("name: n\nsteps:\n  - {node: server, run: 'true'}\n"
+                      "  - {node: server, run: 'true'}\n")
+    [run_dir] = (lab.tmp / "runs").iterdir()
+    data = json.loads((run_dir / "summary.json").read_text())
+    assert data["steps"][0]["status"] == "ok" and len(data["steps"]) == 2
+    assert data["failures"][0] == "the run failed: a bug in a step"
+    assert (run_dir / "consoles" / "server.log").exists()
+
+
 async def test_a_node_unreachable_at_the_start_leaves_a_summary_of_steps_not_run(
         lab: Lab) -> None:
     await lab.guests["server"].stop()
