@@ -61,8 +61,8 @@ class Summary:
     latency_ns: dict[str, dict[str, int] | None]  # run_statistics
     unattributed: dict[str, int]  # why events fit no connection → how many
     unaligned: list[str] = field(default_factory=list)  # nodes whose clocks nothing aligns
-    # How far a latency between two nodes may be off: the widest half-range of the
-    # offsets the clock fits allow (None: no fit bounds its offset on both sides).
+    # How far a latency between two nodes may be off, by the offsets the clock fits
+    # allow (None: one node, or a fit whose offset is not bounded on both sides).
     clock_error_ns: int | None = None
 
 
@@ -104,9 +104,7 @@ class Correlation:
                        dict(run_statistics(self.latencies)), dict(sorted(reasons.items())),
                        sorted(n for n, fit in self.fits.items()
                               if fit.quality is Quality.NO_DATA),
-                       max((_half_range(fit) for fit in self.fits.values()
-                            if fit.ref_offset_min is not None
-                            and fit.ref_offset_max is not None), default=None))
+                       _clock_error(self.fits.values()))
 
     def clock(self, node: str) -> Callable[[int], int]:
         """`node`'s timestamps onto the reference clock: `result.clock(node)(ts)`."""
@@ -118,9 +116,19 @@ def _unchanged(ts: int) -> int:
     return ts
 
 
-def _half_range(fit: ClockFit) -> int:
-    assert fit.ref_offset_min is not None and fit.ref_offset_max is not None
-    return round((fit.ref_offset_max - fit.ref_offset_min) / 2)
+def _clock_error(fits: Iterable[ClockFit]) -> int | None:
+    """How far a latency between two nodes may be off: the half-ranges of the offsets
+    their fits allow, added up for the two widest (between two nodes that are not the
+    reference, both are off). None when a fit's offset is not bounded on both sides
+    (one-sided, contradictory): nothing can be promised then."""
+    halves = []
+    for fit in fits:
+        if fit.quality is Quality.NO_DATA:
+            continue  # not measured at all: its latencies are not given
+        if fit.ref_offset_min is None or fit.ref_offset_max is None:
+            return None
+        halves.append(round((fit.ref_offset_max - fit.ref_offset_min) / 2))
+    return sum(sorted(halves)[-2:]) if halves else None
 
 
 def correlate(events: Iterable[Event], reference: str | None = None,

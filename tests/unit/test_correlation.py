@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 from msgspec.structs import replace
 
-from lab.correlate.correlation import correlate, run_statistics
+from lab.correlate.correlation import _clock_error, correlate, run_statistics
 from lab.correlate.messages import Link
 from lab.correlate.pairing import LISTENING
 from lab.correlate.streams import Call, datagram_transfers, stream_transfers
 from lab.correlate.sync import Quality
-from lab.correlate.sync.fit import duration
+from lab.correlate.sync.fit import duration, identity
 from lab.correlate.sync.host import HOST, RoundTrip
 from lab.correlate.synthetic import SyntheticRun, synthetic_run
 from lab.export.outputs import summary_lines
@@ -346,3 +349,18 @@ def test_the_handshake_below_the_socket_calls_is_in_its_connection(kernel: str) 
     assert {u.reason for u in result.pairing.unattributed if u.event.name in added} == {
         LISTENING}
     assert not result.inversions
+
+
+def test_the_clock_error_covers_a_latency_between_any_two_nodes() -> None:
+    def fit(node: str, half: int, quality: Quality = Quality.BOUNDED) -> Any:
+        return dataclasses.replace(identity(quality, "client", node),
+                                   ref_offset_min=Fraction(-half), ref_offset_max=Fraction(half))
+    # Between two nodes that are not the reference, both fits' errors add up.
+    assert _clock_error([fit("a", 100), fit("b", 300), fit("c", 200)]) == 500
+    assert _clock_error([fit("a", 100)]) == 100
+    # A node nothing aligns has no latencies given: it does not count.
+    assert _clock_error([fit("a", 100), identity(Quality.NO_DATA, "client", "z")]) == 100
+    # An offset bounded on one side only: nothing can be promised.
+    one_sided = dataclasses.replace(fit("b", 0, Quality.ONE_SIDED), ref_offset_max=None)
+    assert _clock_error([fit("a", 100), one_sided]) is None
+    assert _clock_error([]) is None
