@@ -15,7 +15,7 @@ and IPv4 kernel functions). This module ties them together on one node:
   a `tcp_set_state` probe was added, it raises the tracepoint next on the same
   thread and brings the sock address;
 - the kernel gives a freed sock's address, and a closed descriptor's number, to
-  the next socket: a closed socket's sock address seen with other ports is a
+  the next socket: a connected socket's sock address seen with other ports is a
   new socket;
 - the 4-tuple of a socket is the last complete one seen for it (on the
   server the first state change, LISTEN to SYN_RECV, comes before the peer
@@ -105,9 +105,10 @@ class _Tracker:
 
     def of_sk(self, sk: str, seen: SocketId) -> _Socket:
         """The socket of a kernel sock address. The kernel gives a freed sock's address
-        to the next one: a closed socket's address seen with other ports is a new socket."""
+        to the next one: a connected socket's address seen with other ports is a new
+        socket (a connection's ports never change; its close() may not be traced)."""
         sock = self.by_sk.get(sk)
-        if sock is None or (sock.closed and _other_ports(sock, seen)):
+        if sock is None or _other_ports(sock, seen):
             sock = _Socket(next(self.ids), sk=sk)
             self.by_sk[sk] = sock
         return sock
@@ -272,8 +273,9 @@ def _elsewhere(t: _Tracker, caller: Event, sk: str) -> bool:
 
 
 def _other_ports(sock: _Socket, seen: SocketId) -> bool:
-    """Whether `seen` shows other ports than the 4-tuple `sock` had."""
-    if sock.tuple is None or not (_known(seen.sport) and _known(seen.dport)):
+    """Whether `seen` shows other ports than the whole 4-tuple `sock` had."""
+    if sock.tuple is None or _full(sock.tuple) is None \
+            or not (_known(seen.sport) and _known(seen.dport)):
         return False
     return (seen.sport, seen.dport) != (sock.tuple[1], sock.tuple[3])
 

@@ -288,14 +288,16 @@ def test_a_simultaneous_close_gives_each_fin_and_its_ack(without: tuple[str, ...
     assert result.fits["server"].quality == Quality.BOUNDED, result.fits["server"].explain()
 
 
+@pytest.mark.parametrize("without", [(), ("close",)])  # a close() not traced, too
 @pytest.mark.parametrize("run", ["replyhi6-twice", "replyhi6-twice-udp"])
-def test_a_socket_reusing_a_closed_ones_address_is_a_new_connection(run: str) -> None:
+def test_a_socket_reusing_a_closed_ones_address_is_a_new_connection(
+        run: str, without: tuple[str, ...]) -> None:
     # Captured on 6.1, two IPv6 connections one after the other. On the client, the
     # first connection's last ACK arrived (LAST_ACK → CLOSE, in a softirq) while the
     # second connect() ran on the same descriptor number; on the server (the second
     # run), the second connection's sock got the first one's freed address and
     # descriptor. Neither may lend the other its ports.
-    result = correlate(ftrace_run("linux-6.1", run), reference="client")
+    result = correlate(ftrace_run("linux-6.1", run, without=without), reference="client")
     tcp = [c for c in result.pairing.connections if c.proto == "tcp"]
     assert [c.paired for c in tcp] == [True, True], [c.id for c in tcp]
     assert len({c.ends[0].local for c in tcp}) == 2
@@ -306,8 +308,9 @@ def test_a_socket_reusing_a_closed_ones_address_is_a_new_connection(run: str) ->
             begun = "TCP_SYN_SENT" if end.role == "client" else "TCP_ESTABLISHED"
             assert begun in {new for _, new, _ in end.changes}, (c.id, end.node)
     fit = result.fits["server"]
-    assert fit.quality is Quality.BOUNDED and fit.drift == 1, fit.explain()
-    assert not result.inversions
+    # Without close() the FINs are not timed: the fit may then be bounded one way only.
+    assert fit.quality is Quality.BOUNDED or without, fit.explain()
+    assert fit.drift == 1 and not result.inversions, fit.explain()
 
 
 def test_datagrams_received_before_they_were_sent_are_inversions() -> None:
