@@ -12,6 +12,7 @@ is drawn from a `Correlation`.
 from __future__ import annotations
 
 import gc
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -121,14 +122,11 @@ def _clock_error(fits: Iterable[ClockFit]) -> int | None:
     their fits allow, added up for the two widest (between two nodes that are not the
     reference, both are off). None when a fit's offset is not bounded on both sides
     (one-sided, contradictory): nothing can be promised then."""
-    halves = []
-    for fit in fits:
-        if fit.quality is Quality.NO_DATA:
-            continue  # not measured at all: its latencies are not given
-        if fit.ref_offset_min is None or fit.ref_offset_max is None:
-            return None
-        halves.append(round((fit.ref_offset_max - fit.ref_offset_min) / 2))
-    return sum(sorted(halves)[-2:]) if halves else None
+    # Not measured at all (no-data): its latencies are not given.
+    halves = [_half_range(fit) for fit in fits if fit.quality is not Quality.NO_DATA]
+    if not halves or math.inf in halves:
+        return None
+    return round(sum(sorted(halves)[-2:]))
 
 
 def correlate(events: Iterable[Event], reference: str | None = None,
@@ -169,9 +167,24 @@ def _correlate(events: Iterable[Event], reference: str | None,
     aligned = {n for n in nodes if n not in fits or fits[n].quality is not Quality.NO_DATA}
     result.latencies = [_latencies(flow, clocks) if _measurable(flow, aligned) else UNMEASURED
                         for flow in found]
-    result.inversions = [a for flow in found for a in flow.arrows
-                         if _measurable(flow, aligned) and _late(a, clocks) < 0]
+    # TCP messages bound the clocks: none of them may arrive before it left. Datagrams
+    # do not (nor is their pairing certain): one is an inversion only when no offset
+    # the fits allow would put its arrival after its departure.
+    slack = {node: _half_range(fits.get(node)) for node in nodes}
+    result.inversions = [
+        a for flow in found if _measurable(flow, aligned) for a in flow.arrows
+        if _late(a, clocks) < (0 if flow.connection.proto == "tcp" else
+                               -(slack[a.sender] + slack[a.receiver]))]
     return result
+
+
+def _half_range(fit: ClockFit | None) -> float:
+    """Half the range of offsets `fit` allows (0 for the reference, inf when open)."""
+    if fit is None:
+        return 0
+    if fit.ref_offset_min is None or fit.ref_offset_max is None:
+        return math.inf
+    return float(fit.ref_offset_max - fit.ref_offset_min) / 2
 
 
 def choose_reference(nodes: Sequence[str], preferred: str | None) -> str:
