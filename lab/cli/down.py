@@ -7,10 +7,9 @@ import argparse
 from lab.aio import to_the_end
 from lab.backends.base import DEFAULT_URI, Backend
 from lab.cli.access import ProgressPrinter, backend_for, store
-from lab.cli.common import Subparsers, add_connect_option, err
+from lab.cli.common import Subparsers, add_connect_option, err, warn
 from lab.errors import LabError, LabNotFound, UsageError
 from lab.lifecycle.down import tear_down
-from lab.lifecycle.events import TeardownFailed
 from lab.state import LabState, StateStore
 from lab.text import count
 
@@ -50,25 +49,29 @@ async def run(args: argparse.Namespace) -> int:
     # Labs without a readable state are found where --connect (or the default) says.
     searched = (args.connect or DEFAULT_URI) if (args.all or unreadable) else None
     removed: list[str] = []
-    kept: list[str] = []  # labs that could not be removed (each said as it failed)
+    kept: dict[str, LabError] = {}  # labs that could not be removed, and why
     for uri in sorted({s.uri for s in states} | ({searched} if searched else set())):
         async with backend_for(uri) as backend:
             await _down_on(backend, [s for s in states if s.uri == uri], labs, removed, kept,
                            sweep=uri == searched, only=None if args.all else unreadable)
+    if len(kept) == 1 and not removed:  # the one lab there was: its own error says it
+        raise next(iter(kept.values()))
     if kept:
+        for lab, exc in kept.items():
+            warn(f"lab {lab} is not fully removed: {exc}")
         raise LabError(f"{count(len(kept), 'lab')} not fully removed: {', '.join(kept)}",
-                       hint="see the warnings above; `lab down NAME` tries again")
+                       hint=f"see the warnings above; `lab down {' '.join(kept)}` tries again")
     if not removed:
         err.print("nothing to remove")
     return 0
 
 
 async def _down_on(backend: Backend, states: list[LabState], labs: StateStore,
-                   removed: list[str], kept: list[str], *, sweep: bool,
+                   removed: list[str], kept: dict[str, LabError], *, sweep: bool,
                    only: set[str] | None = None) -> None:
     """Remove `states`' labs; with `sweep`, also what socklab created without a
     readable state file (`only` these labs, or every one). A lab that cannot be
-    removed is said and added to `kept`; the others are still removed."""
+    removed goes into `kept` with its error; the others are still removed."""
     owned = await backend.owned() if sweep else None
     targets = [(state, "") for state in states]
     if owned is not None:
@@ -86,8 +89,7 @@ async def _down_on(backend: Backend, states: list[LabState], labs: StateStore,
                 extra_domains=owned.domains.get(state.name) if owned else None,
                 extra_networks=owned.networks.get(state.name) if owned else None))
         except LabError as exc:
-            progress(TeardownFailed(state.name, exc.message))
-            kept.append(state.name)
+            kept[state.name] = exc
             continue
         err.print(f"lab {state.name} removed{note}")
         removed.append(state.name)

@@ -220,8 +220,11 @@ def test_down_all_goes_on_past_a_lab_it_cannot_remove(
             f"sl-{LAB}-server") in said
     assert "lab pair-ffffff removed" in said
     assert said.endswith(f"error: 1 lab not fully removed: {LAB} (hint: see the warnings "
-                         "above; `lab down NAME` tries again)")
+                         f"above; `lab down {LAB}` tries again)")
     assert (home / "labs" / LAB).exists() and not (home / "labs" / "pair-ffffff").exists()
+    # The one lab named: its own error, hint and all, is the last word.
+    code, _, err = run(capsys, "down", LAB)
+    assert (code, err) == (1, f"error: cannot destroy domain sl-{LAB}-server\n")
 
 
 def test_down_all_finds_objects_without_a_state_file(capsys: pytest.CaptureFixture[str],
