@@ -25,7 +25,9 @@ SOCKET_CALLS = {"socket", "__sys_socket", "socketpair"}
 POINTERS = {"buff", "ubuf", "umyaddr", "uservaddr", "upeer_sockaddr", "upeer_addrlen",
             "addr", "msg", "mmsg", "optval", "optlen", "usockaddr",
             "usockaddr_len", "buf"}
-SMALL = 1 << 32  # larger numbers are addresses (user space starts above 4 GiB)
+# Other numbers this large are addresses too (a stack's, a heap's); smaller ones may
+# be either (a static program's data lies below 4 GiB): only the names above tell.
+SMALL = 1 << 32
 
 
 def shown_args(call: str, args: Mapping[str, object]) -> str:
@@ -53,7 +55,7 @@ def shown(call: str, key: str, value: object) -> str:
             return _flags(None, {}, value, ACCEPT_FLAGS)
         if any(word in call for word in ("send", "recv")):
             return _flags(None, {}, value, MSG_FLAGS)
-    if key in POINTERS:
+    if key in POINTERS or (key == "addr_len" and "recv" in call):  # recvfrom's is a pointer
         return f"{value:#x}" if value else "NULL"
     return f"{value:#x}" if value >= SMALL else str(value)
 

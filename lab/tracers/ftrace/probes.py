@@ -64,10 +64,10 @@ class Probe:
 PORT_FILTER = "sport != 22 && dport != 0x1600"  # dport is fetched in network order
 
 
-def _softirq(function: str, reg: str = "%di") -> Probe:
-    """A TCP function that runs in softirq context as often as not, under whatever task
-    it interrupted: filtered by the port of the sock in REG, entry only (its return
-    would be filtered by comm)."""
+def _by_port(function: str, reg: str = "%di") -> Probe:
+    """A TCP function filtered by the port of the sock in REG, entry only: it runs in
+    softirq context as often as not, under whatever task it interrupted, where a comm
+    filter would drop it (and a return probe is filtered by comm)."""
     return Probe(function, sock_args(reg), ret="", filter="port")
 
 
@@ -106,7 +106,7 @@ DEFAULT_PROBES: tuple[Probe, ...] = (
     # hands it to the events of the enclosing receive as `uaddr`.
     Probe("move_addr_to_user", sockaddr_args("%di", user=False) + " klen=%si:s32", ret=""),
     # When a FIN comes in (a softirq: missed hits are counted as lost events).
-    _softirq("tcp_fin"),
+    _by_port("tcp_fin"),
     Probe("tcp_close", sock_args("%di"), ret="", filter="port"),
 )
 DEFAULT_FUNCTIONS: tuple[str, ...] = tuple(p.function for p in DEFAULT_PROBES)
@@ -123,12 +123,12 @@ OPTIONAL_PROBES: tuple[Probe, ...] = (
           ret="", filter="port"),
     # The receive, handshake and close paths below the socket calls (the same
     # signatures on 5.10 and 6.1).
-    *map(_softirq, ("tcp_v4_do_rcv", "tcp_v6_do_rcv", "tcp_rcv_established",
+    *map(_by_port, ("tcp_v4_do_rcv", "tcp_v6_do_rcv", "tcp_rcv_established",
                     "tcp_rcv_state_process", "tcp_v4_send_synack", "tcp_v6_send_synack",
                     "tcp_v4_syn_recv_sock", "tcp_v6_syn_recv_sock", "tcp_send_ack",
                     "tcp_send_fin", "tcp_send_active_reset", "tcp_shutdown", "tcp_time_wait",
                     "tcp_done", "tcp_retransmit_timer")),
-    _softirq("tcp_conn_request", "%dx"),  # (rsk_ops, af_ops, sk, skb)
+    _by_port("tcp_conn_request", "%dx"),  # (rsk_ops, af_ops, sk, skb)
 )
 
 DEFAULT_SYSCALLS: tuple[str, ...] = (
