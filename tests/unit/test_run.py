@@ -404,7 +404,7 @@ async def test_a_guest_that_dies_during_a_step_is_a_lost_node_not_a_failed_test(
     junit = (run_dir / "junit.xml").read_text()
     assert '<testcase classname="dies on debian-11" name="node server"' in junit
     assert 'errors="1"' in junit
-    # The node that lived is not lost; nor is one whose session the run closed.
+    # The node that lived is not lost.
     assert "client" not in summary.lost
 
 

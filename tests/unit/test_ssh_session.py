@@ -214,6 +214,13 @@ async def test_connection_lost_during_a_command(session: NodeSession,
         await asyncio.wait_for(task, 5)
     with pytest.raises(SSHError, match="node n1: cannot start 'true'"):
         await session.run("true")
+    assert session.lost  # the guest went away: not closed by lab
+
+
+async def test_a_session_lab_closed_is_not_lost(session: NodeSession) -> None:
+    assert not session.lost
+    await session.close()
+    assert not session.lost
 
 
 async def test_failing_stdin_source_aborts_the_command(session: NodeSession,
