@@ -16,7 +16,7 @@ from tests.browser import drawn_page
 from tests.integration.vmlab import PAIR, ROOT, lab, leftovers
 
 pytestmark = pytest.mark.vm
-PLAYBOOKS = ["replyhi", "replyhi6", "udp", "concurrent", "bulk", "strace"]
+PLAYBOOKS = ["replyhi", "replyhi6", "udp", "concurrent", "bulk", "strace", "handshake"]
 
 
 def run_dir_of(stdout: str) -> Path:
@@ -160,6 +160,18 @@ def test_report_html_of_a_real_run_is_drawn_in_chromium(runs: ShippedRuns) -> No
     assert {("client", "connect"), ("client", "tcp_v4_connect"), ("server", "__sys_accept4"),
             ("server", "inet_csk_accept")} <= names
     assert (run.path / "report.png").stat().st_size > 10_000
+
+
+def test_the_tcp_receive_path_is_traced_in_softirq_context(runs: ShippedRuns) -> None:
+    """Functions added that run in softirqs, under whatever task a packet interrupted, are
+    filtered by their sock's port: both kernels' receive paths are in the trace, marked."""
+    events = list(read_events(runs["handshake"].path / "events.jsonl"))
+    for node in ("client", "server"):
+        softirq = {e.name for e in events if e.node == node and e.irq == "softirq"}
+        assert softirq & {"tcp_v4_do_rcv", "tcp_rcv_state_process", "tcp_rcv_established"}, (
+            node, softirq)
+    timeline = (runs["handshake"].path / "timeline.txt").read_text()
+    assert "  [softirq]" in timeline
 
 
 def test_concurrent_every_send_is_matched_to_its_receives(runs: ShippedRuns) -> None:
