@@ -106,19 +106,8 @@ def test_an_interrupted_run_takes_its_lab_down(signal_names: list[str], tmp_path
     """Ctrl-C (or a CI job's SIGTERM) in the middle of a playbook: the lab goes, the run
     directory stays, and `lab report` says why it holds no events. An impatient second
     Ctrl-C does not cut the teardown short."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lab.cli.main", "run", str(PAIR),
-         str(ROOT / "playbooks" / "replyhi.yaml"), "--runs", str(tmp_path)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    lab_name, seen = "", []
-    for line in proc.stderr:  # progress lines, until the playbook's first step is done
-        seen.append(line)
-        if line.startswith("lab ") and line.rstrip().endswith(" is up"):
-            lab_name = line.split()[1]
-        if line.startswith("[1/"):
-            break
-    assert lab_name, "".join(seen)
+    # Progress lines, until the playbook's first step is done.
+    proc, lab_name, seen = run_until(ROOT / "playbooks" / "replyhi.yaml", tmp_path, "[1/")
     for signal_name in signal_names:
         proc.send_signal(getattr(signal, signal_name))
         time.sleep(0.1)
@@ -145,19 +134,7 @@ def test_a_guest_that_dies_during_a_run_fails_the_lab_not_the_test(tmp_path: Pat
     """A nightly job must tell a crashed guest (3: look at the host) from a regression (1)."""
     book = tmp_path / "dies.yaml"
     book.write_text("name: dies\nsteps:\n  - {node: server, run: sleep 60}\n")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lab.cli.main", "run", str(PAIR), str(book),
-         "--runs", str(tmp_path / "runs")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    lab_name, seen = "", []
-    for line in proc.stderr:
-        seen.append(line)
-        if line.startswith("lab ") and line.rstrip().endswith(" is up"):
-            lab_name = line.split()[1]
-        if line.startswith("running dies"):
-            break
-    assert lab_name, "".join(seen)
+    proc, lab_name, seen = run_until(book, tmp_path / "runs", "running dies")
     time.sleep(1)  # into the step
     virsh("destroy", f"sl-{lab_name}-server")
     _, rest = proc.communicate(timeout=120)
@@ -167,3 +144,23 @@ def test_a_guest_that_dies_during_a_run_fails_the_lab_not_the_test(tmp_path: Pat
     assert not leftovers(lab_name)
     [run_dir] = (tmp_path / "runs").iterdir()
     assert json.loads((run_dir / "summary.json").read_text())["lost"] == ["server"]
+
+
+def run_until(playbook: Path, runs: Path, prefix: str) -> tuple[
+        subprocess.Popen[str], str, list[str]]:
+    """`lab run` of the pair and `playbook`, going on in the background once it printed
+    a line starting with `prefix`: the process, its lab's name, the lines so far."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab.cli.main", "run", str(PAIR), str(playbook),
+         "--runs", str(runs)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    lab_name, seen = "", []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("lab ") and line.rstrip().endswith(" is up"):
+            lab_name = line.split()[1]
+        if line.startswith(prefix):
+            break
+    assert lab_name, "".join(seen)
+    return proc, lab_name, seen

@@ -193,16 +193,21 @@ async def test_a_node_whose_tracer_cannot_stop_costs_only_its_own_trace(lab: Lab
                                 "expected 0"]
 
 
-async def test_a_step_that_raises_still_leaves_a_complete_run(
-        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The last line of defence: whatever a step lets escape becomes its failure.
+def raise_in_step(monkeypatch: pytest.MonkeyPatch, index: int, exc: Exception) -> None:
+    """Step `index` raises `exc` as it runs; the others run as they would."""
     real = runner_module.run_step
 
     async def run_step(ctx: Any, step: Any) -> Any:
-        if step.index == 1:
-            raise LabError("node server: something nobody foresaw")
+        if step.index == index:
+            raise exc
         return await real(ctx, step)
     monkeypatch.setattr(runner_module, "run_step", run_step)
+
+
+async def test_a_step_that_raises_still_leaves_a_complete_run(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The last line of defence: whatever a step lets escape becomes its failure.
+    raise_in_step(monkeypatch, 1, LabError("node server: something nobody foresaw"))
 
     summary, run_dir = await lab.run_traced("""\
           - {nodes: all, trace: {start: ftrace}}
@@ -239,13 +244,7 @@ async def test_a_run_whose_traces_cannot_be_analysed_still_leaves_its_summary(
 
 async def test_a_bug_in_a_step_still_leaves_the_summary(
         lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = runner_module.run_step
-
-    async def run_step(ctx: Any, step: Any) -> Any:
-        if step.index == 1:
-            raise ZeroDivisionError("a bug in a step")
-        return await real(ctx, step)
-    monkeypatch.setattr(runner_module, "run_step", run_step)
+    raise_in_step(monkeypatch, 1, ZeroDivisionError("a bug in a step"))
     with pytest.raises(ZeroDivisionError):
         await lab.run("name: n\nsteps:\n  - {node: server, run: 'true'}\n"
                       "  - {node: server, run: 'true'}\n")
