@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from lab.correlate.correlation import Correlation
 from lab.correlate.pairing import format_address
+from lab.correlate.sync.fit import duration
 from lab.events import Event, Kind
 from lab.export.arguments import shown_args
 from lab.export.slices import RETURNS, opens, returned, returning
@@ -36,6 +37,9 @@ def timeline(result: Correlation) -> str:
     lines += [f"# {fit.explain()}" for node, fit in sorted(fits.items()) if node != reference]
     lines += [f"# {node}: not aligned (no messages with {reference}): its own clock"
               for node in sorted(set(result.nodes) - set(fits) - {reference})]
+    if (error := result.summary.clock_error_ns) is not None:
+        lines.append(f"# events of two nodes closer than {duration(error)} may have happened "
+                     "in either order: the clocks are aligned no better")
     start = result.origin
     depth: dict[tuple[str, int], int] = {}
     returns = returning(events)

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from lab.correlate.correlation import correlate
+from lab.correlate.sync.fit import duration
 from lab.export.arguments import shown
 from lab.export.timeline import timeline
 from tests.unit.test_correlate_pairing import ftrace_nodes, ftrace_run
@@ -19,7 +20,8 @@ def test_classic_calls_of_both_sides_in_causal_order() -> None:
     lines = text.splitlines()
     assert lines[0].startswith("# times in seconds on client's clock")
     assert lines[1].startswith("# server vs client:")
-    calls = [re.sub(r"^\s*[-+]\d+\.\d+\s+", "", line) for line in lines[2:]]
+    events = [line for line in lines if not line.startswith("#")]
+    calls = [re.sub(r"^\s*[-+]\d+\.\d+\s+", "", line) for line in events]
 
     def at(node: str, call: str) -> int:
         return next(i for i, c in enumerate(calls) if c.startswith(node) and call in c)
@@ -32,7 +34,7 @@ def test_classic_calls_of_both_sides_in_causal_order() -> None:
     assert any(re.search(r"hello\[\d+\]\s{3,}→ __sys_connect\(fd=3, uaddr=10\.0\.1\.10:7777\)", c)
                for c in calls)
     assert any("← inet_csk_accept = sock " in c for c in calls)
-    times = [float(line.split()[0]) for line in lines[2:]]
+    times = [float(line.split()[0]) for line in events]
     assert times == sorted(times)
 
 
@@ -90,3 +92,11 @@ def test_kernel_code_run_in_a_softirq_is_marked(kernel: str) -> None:
     assert any("<idle>[0]" in line and "→ tcp_v4_do_rcv()  [softirq]" in line
                for line in lines)
     assert not any("[softirq]" in line for line in lines if "→ connect(" in line)
+
+
+def test_the_head_says_how_far_the_order_across_nodes_is_known() -> None:
+    result = correlate(ftrace_run("linux-6.1", "handshake"), reference="client")
+    error = result.summary.clock_error_ns
+    assert error is not None
+    assert (f"# events of two nodes closer than {duration(error)} may have happened in "
+            "either order: the clocks are aligned no better") in timeline(result).splitlines()
