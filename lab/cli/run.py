@@ -173,6 +173,15 @@ def _target(args: argparse.Namespace, store: StateStore,
         raise UsageError("give a TOPOLOGY and a PLAYBOOK (or --lab NAME and a PLAYBOOK)",
                          hint="lab run topologies/pair.yaml playbooks/replyhi.yaml")
     topology_file, playbook_file = args.files
+    if topology_file.is_file() and playbook_file.is_file():  # else loading says what is amiss
+        _check_order(topology_file, playbook_file)
+    document, topology = read_topology(topology_file, overrides)
+    return _Target(None, topology_file, topology, playbook_file, [document])
+
+
+def _check_order(topology_file: Path, playbook_file: Path) -> None:
+    """A topology, then a playbook: files the other way round, or of one kind, are
+    bad input, said before either is read in full."""
     kinds = document_kind(topology_file), document_kind(playbook_file)
     if kinds == ("playbook", "topology"):
         raise UsageError(f"{topology_file} is a playbook and {playbook_file} is not",
@@ -183,8 +192,6 @@ def _target(args: argparse.Namespace, store: StateStore,
         raise UsageError(f"{topology_file} and {playbook_file} are both {both}",
                          hint="give a topology, then a playbook: lab run "
                               "topologies/pair.yaml playbooks/replyhi.yaml")
-    document, topology = read_topology(topology_file, overrides)
-    return _Target(None, topology_file, topology, playbook_file, [document])
 
 
 async def _remove(state: LabState, backend: Backend, store: StateStore) -> bool:

@@ -746,6 +746,9 @@ def test_run_names_input_mistakes_as_such(capsys: pytest.CaptureFixture[str],
         "playbook: lab run topologies/pair.yaml playbooks/replyhi.yaml)\n"))
     assert run(capsys, "run", PAIR, PAIR)[2].startswith(
         f"error: {PAIR} and {PAIR} are both topologies (hint: ")
+    # A mistyped path is not a file of the wrong kind.
+    assert run(capsys, "run", PAIR, "playbooks/replyh.yaml") == (2, "", (
+        "error: playbooks/replyh.yaml: file not found (hint: check the path)\n"))
     code, _, err = run(capsys, "run", "--lab", "pair-ffffff", REPLYHI)
     assert code == 2 and err.startswith("error: no lab named 'pair-ffffff'")
     assert booted == []
