@@ -238,7 +238,7 @@ def _print_summary(summary: RunSummary) -> None:
     err.print(f"events: {counts or 'none'}")
     for line in summary_lines(summary.correlation) if summary.correlation else []:
         err.print(escape(line))
-    for line in summary.losses + summary.step_failures:
+    for line in summary.step_failures + summary.losses:  # what failed, then why it may have
         err.print(f"[bold red]error:[/bold red] {escape(line)}")
     if failed := [f"{e.name} [{e.node}]" for e in checked if not e.ok]:
         # Their FAIL lines above say why; the run's last word says that it failed.

@@ -3,7 +3,8 @@
 One test suite per run, named after the playbook and the images it ran on (the
 same playbook run nightly on two kernels gives two suites); one test case per
 step and one per expectation on each node. A failed step or expectation is a
-failure with its one-line reason, a skipped step is skipped, and the step a
+failure with its one-line reason (an error if the step failed only on nodes lost
+during the run), a skipped step is skipped, and the step a
 run was interrupted in (or the run itself, between steps) is an error, and so
 is a lab that did not come up or could not be reached (a test case "lab up"),
 traces that could not be analysed (a test case "run") and a node lost during
@@ -38,7 +39,9 @@ def junit_xml(summary: RunSummary, playbook: str) -> bytes:
     for step in summary.steps:
         case = _case(suite_name, f"step {step.index + 1:02d}: {step.name}", step.seconds)
         if step.status == "failed":
-            _outcome(case, "failure", "; ".join(step.failures) or "failed")
+            # A step that failed only where a node was lost says nothing of the experiment.
+            lost = not step.error and all(r.ok or r.node in summary.lost for r in step.results)
+            _outcome(case, "error" if lost else "failure", "; ".join(step.failures) or "failed")
         elif step.status == "interrupted":
             _outcome(case, "error", "interrupted (Ctrl-C or SIGTERM)")
         elif step.status == "skipped":
