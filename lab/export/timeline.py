@@ -74,6 +74,8 @@ def _call(e: Event) -> str:
             # are meaningless).
             args = {k: v for k, v in e.args.items() if k not in TUPLE_ARGS}
             return f"{e.name}({shown_args(e.name, args)}){tuple_}"
+        case _ if e.irq:  # the task it interrupted says nothing of it: its socket does
+            return f"{e.name}({shown_args(e.name, e.args)}){_tuple(e)}"
         case _:
             return f"{e.name}({shown_args(e.name, e.args)})"
 

@@ -89,7 +89,10 @@ def test_kernel_code_run_in_a_softirq_is_marked(kernel: str) -> None:
         e.name for e in softirq}
     assert all(e.irq is None for e in events if e.kind.value.startswith("syscall"))
     lines = timeline(correlate(events, reference="client")).splitlines()
-    assert any("<idle>[0]" in line and "→ tcp_v4_do_rcv()  [softirq]" in line
+    # Each says the socket it worked on: a connection's, or for a SYN the listener's.
+    assert any(re.search(r"<idle>\[0\] +→ tcp_v4_do_rcv\(\)  \(10\.0\.1\.1:\d+ > "
+                         r"10\.0\.1\.10:7777\)  \[softirq\]$", line) for line in lines)
+    assert any(line.endswith("→ tcp_conn_request()  (10.0.1.10:7777)  [softirq]")
                for line in lines)
     assert not any("[softirq]" in line for line in lines if "→ connect(" in line)
 
