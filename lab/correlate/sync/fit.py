@@ -159,24 +159,33 @@ class ClockFit:
             return f"{self.other}: the reference clock"
         if self.quality is Quality.NO_DATA:
             return f"{head}, clocks taken as identical ({self.note or 'no messages link them'})"
-        offset = f"offset {duration(self.ref_offset)}"
-        if self.ref_offset_min is not None or self.ref_offset_max is not None:
-            offset += f" within {_interval(self.ref_offset_min, self.ref_offset_max, duration)}"
+        offset = self._ahead()
         if self.quality is Quality.CONTRADICTORY:
-            return (f"{head}: fallback {offset}, {self.inverted} messages still arrive "
-                    "before they leave (see connections.json)")
+            return (f"{head}: by a fallback, {offset}; {self.inverted} messages still "
+                    "arrive before they leave (see connections.json)")
         via = f" via {' → '.join(self.path)}" if self.links else ""
         lo, hi = self.drift_min, self.drift_max
         loose = lo is not None and hi is not None and hi - lo > PLAUSIBLE_DRIFT
         if self.drift_unmeasured:
-            drift = "drift not measurable from these messages (" + (
-                "none assumed)" if self.drift == 1 else
-                f"{_ppm(self.drift)} assumed, the least they allow)")
+            drift = "drift not measurable (" + (
+                "taken as zero)" if self.drift == 1 else
+                f"taken as {_ppm(self.drift)}, the least they allow)")
         elif loose:  # a fit composed of links may carry one, loosely known
             drift = f"drift {_ppm(self.drift)} within {_interval(lo, hi, _ppm)}"
         else:
             drift = f"drift {_ppm(self.drift)}"
         return f"{head}{via}, {offset}, {drift}"
+
+    def _ahead(self) -> str:
+        """"3.000 ms ahead within [2.9 ms, 3.1 ms]" (the other clock against the
+        reference): the sign of the offset said in words, its bounds the same way round."""
+        lo, hi, offset = self.ref_offset_min, self.ref_offset_max, self.ref_offset
+        if offset < 0:
+            lo, hi = (None if hi is None else -hi), (None if lo is None else -lo)
+        text = f"{duration(abs(offset))} {'ahead' if offset >= 0 else 'behind'}"
+        if lo is not None or hi is not None:
+            text += f" within {_interval(lo, hi, duration)}"
+        return text
 
     def _estimate(self) -> str:
         return (f"offset {duration(self.ref_offset)} at {self.reference} "
