@@ -220,7 +220,9 @@ def _why_lost(t: TracerResult) -> str:
     if missed:
         probes = ", ".join(f"{n} {name}" for name, n in
                            sorted(t.missed.items(), key=lambda kv: -kv[1]))
-        why.append(f"{missed} probe hits the kernel could not record: {probes}")
+        why.append(f"{missed} probe hits the kernel could not record: {probes} (a probe "
+                   "that fires while another runs, as a packet comes in: fewer functions "
+                   "added miss fewer)")
     if t.lost > missed:
         why.append(f"{t.lost - missed} not kept by the ring buffer: buffer too small? "
                    "raise tracers.ftrace.buffer_kb")

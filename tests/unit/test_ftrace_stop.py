@@ -86,7 +86,9 @@ def test_the_run_summary_says_which_probes_missed_and_what_to_do() -> None:
         TracerResult("other", "ftrace", "raw/other.trace")])
     assert summary.warnings == [
         "ftrace on client: 150 events lost (142 probe hits the kernel could not record: "
-        "126 tcp_set_state, 16 tcp_fin; 8 not kept by the ring buffer: buffer too small? "
+        "126 tcp_set_state, 16 tcp_fin (a probe that fires while another runs, as a packet "
+        "comes in: fewer functions added miss fewer); 8 not kept by the ring buffer: buffer "
+        "too small? "
         "raise tracers.ftrace.buffer_kb)",
         "ftrace on server: 40 events lost (40 not kept by the ring buffer: buffer too small? "
         "raise tracers.ftrace.buffer_kb)",
