@@ -163,7 +163,8 @@ class RunSummary:
         lines += [f"{t.tracer} on {t.node}: {t.lost} events lost ({_why_lost(t)})"
                   for t in self.tracers if t.lost]
         lines += [f"no clock round trips with {node} (its clock is aligned by its traffic "
-                  f"alone): {why}" for node, why in sorted(self.unclocked.items())]
+                  f"alone): {why}" for node, why in sorted(self.unclocked.items())
+                  if node not in self.lost]  # a lost node is said once, as lost
         lines += [f"{t.tracer} on {t.node}: {t.unparsed} lines not understood, e.g. "
                   f"{t.unparsed_samples[0]!r}" for t in self.tracers if t.unparsed]
         lines += [f"{t.tracer} on {t.node}: the kernel refused to probe "
