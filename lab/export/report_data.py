@@ -94,9 +94,12 @@ def _connection(result: Correlation, flow: Flow, latency: Latencies, slices: lis
 
 
 def _label(e: Event) -> str:
+    """What a moment shows: a state change, or a function entered (in a softirq, said)."""
     if e.kind == Kind.SOCK_STATE:
-        return f"{e.args.get('oldstate')} → {e.args.get('newstate')}"
-    if e.name == "tcp_set_state":
-        return f"→ {e.args.get('state')}"
-    return e.name
+        text = f"{e.args.get('oldstate')} → {e.args.get('newstate')}"
+    elif e.name == "tcp_set_state":
+        text = f"→ {e.args.get('state')}"
+    else:
+        text = e.name
+    return f"{text} [{e.irq}]" if e.irq else text
 

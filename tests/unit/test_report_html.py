@@ -150,3 +150,11 @@ def test_a_missing_chromium_fails_and_says_how_to_install_it(
     monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "no-chromium")
     with pytest.raises(pytest.fail.Exception, match=r"run \./setup"):
         render_in_chromium(tmp_path / "report.html", tmp_path / "report.png")
+
+
+def test_a_moment_run_in_a_softirq_says_so() -> None:
+    data = report_data(correlate(ftrace_run("linux-6.1", "handshake"), reference="client"),
+                       "handshake linux-6.1")
+    labels = {i["label"] for c in data["connections"] for i in c["instants"]}
+    assert "tcp_v4_do_rcv [softirq]" in labels
+    assert "tcp_close" in labels  # run by the program itself: nothing to say
