@@ -38,7 +38,7 @@ from lab.playbook import (
 from lab.playbook.plan import describe_step
 from lab.run import RunDir, RunSummary, StepResult, run_playbook
 from lab.run.results import NodeRun
-from lab.run.runner import StepSink, save_summary, unchecked
+from lab.run.runner import save_summary, unchecked
 from lab.source import Document, parse_overrides, refuse_unused_overrides
 from lab.state import TOPOLOGY_FILE, LabState, StateStore
 from lab.text import count
@@ -48,6 +48,7 @@ from lab.topology import Topology
 # boot or answer or died during the run, libvirt, a lab that could not be removed (a
 # step's failure is 1).
 LAB_FAILED = 3
+STILL_RUNNING = 15.0  # seconds between the lines that say a long step is still running
 
 EPILOG = """\
 examples:
@@ -127,12 +128,13 @@ async def run(args: argparse.Namespace) -> int:
                                   failed=exc if isinstance(exc, LabError) else None)
                 raise
             err.print(f"lab {state.name} is up")
+        printer = _StepPrinter(book)
         try:
             err.print(f"running {book.name} ({count(len(book.steps), 'step')}) → {run_dir.path}")
             summary = await run_playbook(book, topology, state, paths, run_dir,
-                                         on_step=_print_step(book),
-                                         tidy=bool(args.keep or args.lab))
+                                         on_step=printer, tidy=bool(args.keep or args.lab))
         finally:
+            printer.close()
             if not (args.keep or args.lab):
                 # To its end even when interrupted: half a lab must not be left behind.
                 left_behind = not await to_the_end(_remove(state, backend, store))
@@ -288,21 +290,45 @@ def _check_runs_dir(runs: Path) -> None:
                          f"{exc.strerror or exc}", hint=hint) from exc
 
 
-def _print_step(book: Playbook) -> StepSink:
-    # A name made up from the action already says where it runs (but for a wait or a
-    # stop, which names a handle).
-    made_up = {s.index for s in book.steps if s.name == describe_step(s.action, s.nodes)
-               and not isinstance(s.action, Wait | Stop)}
-    total = len(book.steps)
+class _StepPrinter:
+    """Each step's line as it ends, and for a long one a line every STILL_RUNNING
+    seconds while it runs (a CI log is not silent for minutes)."""
 
-    def show(step: StepResult) -> None:
-        where = f" ({', '.join(step.nodes)})" if step.nodes and step.index not in made_up \
-            else ""
+    def __init__(self, book: Playbook) -> None:
+        # A name made up from the action already says where it runs (but for a wait or a
+        # stop, which names a handle).
+        self.made_up = {s.index for s in book.steps if s.name == describe_step(
+            s.action, s.nodes) and not isinstance(s.action, Wait | Stop)}
+        self.total = len(book.steps)
+        self.ticking: asyncio.TimerHandle | None = None
+
+    def __call__(self, step: StepResult) -> None:
+        self.close()
+        if step.status == "running":
+            loop = asyncio.get_running_loop()
+            self.ticking = loop.call_later(STILL_RUNNING, self._still_running, step,
+                                           loop.time())
+            return
         status = {"ok": "[green]ok[/green]", "failed": "[red]FAILED[/red]",
-                  "skipped": "[dim]skipped[/dim]"}[step.status]
-        err.print(f"[{step.index + 1}/{total}] {escape(step.name)}{escape(where)}: {status}"
+                  "skipped": "[dim]skipped[/dim]", "interrupted": "[red]interrupted[/red]"}
+        err.print(f"{self._line(step)}: {status[step.status]}"
                   + (f" {step.seconds:.1f} s" if step.status != "skipped" else ""))
         for failure in step.failures:
             err.print(f"    {escape(failure)}")
-    return show
+
+    def close(self) -> None:
+        """No more "still running" lines: the step ended, or the run."""
+        if self.ticking is not None:
+            self.ticking.cancel()
+            self.ticking = None
+
+    def _line(self, step: StepResult) -> str:
+        where = f" ({', '.join(step.nodes)})" if step.nodes and \
+            step.index not in self.made_up else ""
+        return f"[{step.index + 1}/{self.total}] {escape(step.name)}{escape(where)}"
+
+    def _still_running(self, step: StepResult, began: float) -> None:
+        loop = asyncio.get_running_loop()
+        err.print(f"{self._line(step)}: running, {loop.time() - began:.0f} s")
+        self.ticking = loop.call_later(STILL_RUNNING, self._still_running, step, began)
 

@@ -44,6 +44,8 @@ def junit_xml(summary: RunSummary, playbook: str) -> bytes:
             _outcome(case, "error" if lost else "failure", "; ".join(step.failures) or "failed")
         elif step.status == "interrupted":
             _outcome(case, "error", "interrupted (Ctrl-C or SIGTERM)")
+        elif step.status == "running":  # the run failed during it
+            _outcome(case, "error", summary.error or "the run failed during this step")
         elif step.status == "skipped":
             ET.SubElement(case, "skipped", message="an earlier step failed, or the run "
                                                    "was interrupted")

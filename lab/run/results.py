@@ -31,7 +31,8 @@ from lab.tracers.ftrace.probes import DEFAULT_PROBES, OPTIONAL_PROBES
 if TYPE_CHECKING:
     from lab.playbook import Step
 
-Status = Literal["ok", "failed", "skipped", "interrupted"]
+# "running" from a step's start to its end: a run that fails meanwhile leaves it so.
+Status = Literal["running", "ok", "failed", "skipped", "interrupted"]
 TAIL = 2000  # characters of output kept in the summary (the files hold all of it)
 
 

@@ -159,6 +159,8 @@ async def _steps(ctx: RunContext, summary: RunSummary, on_step: StepSink) -> Non
         if failed:
             on_step(result)  # skipped
             continue
+        result.status = "running"
+        on_step(result)
         began = time.monotonic()
         try:
             result.results = await run_step(ctx, step)

@@ -23,10 +23,11 @@ from typing import Any
 import pytest
 
 from lab.cli import down as down_module
+from lab.cli import run as run_module
 from lab.cli.main import main, parse
 from lab.errors import BackendError
 from lab.paths import Paths
-from lab.playbook import Playbook
+from lab.playbook import Playbook, load_playbook
 from lab.run import RunSummary
 from lab.run.results import ExpectationResult, StepResult
 from lab.run.runner import StepSink
@@ -904,3 +905,21 @@ def test_a_step_line_says_where_it_ran_once(capsys: pytest.CaptureFixture[str],
         "[1/3] deploy hello to server: ok 0.0 s",
         "[2/3] say hi (client): ok 0.0 s",
         "[3/3] wait for hi (client): ok 0.0 s"]
+
+
+async def test_a_long_step_says_every_while_that_it_is_still_running(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CI log must not stay silent through a step of minutes."""
+    monkeypatch.setattr(run_module, "STILL_RUNNING", 0.05)
+    book = load_playbook(Path(REPLYHI), load_topology(Path(PAIR)))
+    printer = run_module._StepPrinter(book)
+    step = StepResult.of(book.steps[0])
+    step.status = "running"
+    printer(step)
+    await asyncio.sleep(0.13)
+    step.status, step.seconds = "ok", 0.13
+    printer(step)
+    await asyncio.sleep(0.1)  # nothing more once it ended
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[:2] == ["[1/8] deploy replyhi to server: running, 0 s"] * 2
+    assert lines[2:] == ["[1/8] deploy replyhi to server: ok 0.1 s"]
