@@ -227,6 +227,10 @@ def test_messages_that_cannot_tell_drift_assume_the_least_they_allow() -> None:
     assert fit.ref_offset_min is not None and fit.ref_offset_max is not None
     assert fit.ref_offset_min <= fit.ref_offset <= fit.ref_offset_max
     assert "the least they allow" in fit.brief()
+    # How wide the offset could be with any drift a clock may have: wider, not absurd.
+    wide = re.search(r"up to ±1000 ppm, \[(-?[\d.]+) (m?s|µs), (-?[\d.]+) (m?s|µs)\]",
+                     fit.note)
+    assert wide, fit.note
 
 
 def test_no_messages_means_no_data_and_identity() -> None:

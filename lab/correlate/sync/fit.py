@@ -260,19 +260,8 @@ def _fit(a_to_b: Sequence[Message], b_to_a: Sequence[Message],
         assert off_min is not None and off_max is not None
         quality = Quality.BOUNDED
         if steep.slope - flat.slope > PLAUSIBLE_DRIFT:
-            # Messages too few, or their two directions too far apart, to tell drift
-            # from delay: the bisector could claim any drift in a huge range. Guests
-            # of one host drift by parts per million, so take the drift nearest none
-            # that the messages allow (none, mostly), and the middle of the offsets it
-            # leaves. The offset bounds then follow from that assumption too (with
-            # drift free they would be much wider).
-            d = min(max(Fraction(0), flat.slope), steep.slope)
-            lowest = max(v - d * u for u, v in high)
-            highest = min(v - d * u for u, v in low)
-            c = (lowest + highest) / 2
-            note = (f"drift not measurable from these messages; with any drift they "
-                    f"allow, [{duration(off_min)}, {duration(off_max)}]")
-            off_min, off_max = lowest, highest
+            d, off_min, off_max, note = _least_drift(flat, steep, high, low)
+            c = (off_min + off_max) / 2
         else:
             # The bisector, the mean of the extreme lines: feasible since the set is convex.
             d = (flat.slope + steep.slope) / 2
@@ -317,6 +306,25 @@ def _implausible(flat: Bridge | None, steep: Bridge | None) -> str | None:
         return None
     return (f"the messages force a drift of {bound}, more than a clock drifts: are events "
             "attributed to the wrong connection?")
+
+
+def _least_drift(flat: Bridge, steep: Bridge, high: Sequence[Point], low: Sequence[Point],
+                 ) -> tuple[Fraction, Fraction, Fraction, str]:
+    """Messages too few, or their two directions too far apart, to tell drift from
+    delay: the bisector could claim any drift in a huge range. Guests of one host drift
+    by parts per million, so the drift nearest none that the messages allow is taken
+    (none, mostly); the offset bounds follow from it too. Returns that drift, the
+    bounds, and a note with the bounds any drift a clock may have would give."""
+    def offsets(d: Fraction) -> tuple[Fraction, Fraction]:
+        """The offsets at u = 0 of the feasible lines of slope d (both fall as d grows,
+        every u being >= 0)."""
+        return max(v - d * u for u, v in high), min(v - d * u for u, v in low)
+    d = min(max(Fraction(0), flat.slope), steep.slope)
+    slower, faster = max(flat.slope, -PLAUSIBLE_DRIFT), min(steep.slope, PLAUSIBLE_DRIFT)
+    note = (f"drift not measurable from these messages; with any drift up to "
+            f"±{float(PLAUSIBLE_DRIFT) * 1e6:.0f} ppm, "
+            f"[{duration(offsets(faster)[0])}, {duration(offsets(slower)[1])}]")
+    return (d, *offsets(d), note)
 
 
 def _same_time_clash(low: Sequence[Point], high: Sequence[Point]) -> tuple[Point, Point] | None:
