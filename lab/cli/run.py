@@ -38,7 +38,7 @@ from lab.playbook import (
 from lab.playbook.plan import describe_step
 from lab.run import RunDir, RunSummary, StepResult, run_playbook
 from lab.run.results import NodeRun
-from lab.run.runner import save_summary, unchecked
+from lab.run.runner import save_cut_short
 from lab.source import Document, parse_overrides, refuse_unused_overrides
 from lab.state import TOPOLOGY_FILE, LabState, StateStore
 from lab.text import count
@@ -217,10 +217,8 @@ def _record_failed_up(run_dir: RunDir, lab: str, topology: Topology, topology_fi
     try:
         summary = RunSummary(lab=lab, playbook=str(book.path), topology=str(topology_file),
                              nodes={n.name: NodeRun(n.image, "") for n in topology.nodes},
-                             error=why if failed else None, interrupted=failed is None,
-                             steps=[StepResult.of(step) for step in book.steps],
-                             expectations=unchecked(book, why))
-        save_summary(summary, book, run_dir)
+                             error=why if failed else None, interrupted=failed is None)
+        save_cut_short(summary, book, run_dir, why)
     except OSError as exc:
         warn(f"no summary of it: {file_problem(exc)}")
 

@@ -58,10 +58,8 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     run_dir.write_json("playbook.json", book.to_dict())
 
     def cut_short(why: str) -> None:
-        summary.steps += map(StepResult.of, book.steps[len(summary.steps):])
-        summary.expectations = unchecked(book, why)
         summary.seconds = round(time.monotonic() - started, 3)
-        save_summary(summary, book, run_dir)
+        save_cut_short(summary, book, run_dir, why)
         with suppress(OSError):  # the summary first: a console that cannot be copied
             _copy_consoles(state, run_dir)
 
@@ -143,6 +141,14 @@ def unchecked(book: Playbook, why: str) -> list[ExpectationResult]:
     same test cases however the run ended."""
     return [ExpectationResult(e.name, e.line, node, ok=False, detail=f"not checked: {why}",
                               checked=False) for e in book.expect for node in e.nodes]
+
+
+def save_cut_short(summary: RunSummary, book: Playbook, run_dir: RunDir, why: str) -> None:
+    """The summary of a run that ended early (`why`): the steps it did not get to listed
+    as not run, every expectation as not checked, as a complete run lists them."""
+    summary.steps += map(StepResult.of, book.steps[len(summary.steps):])
+    summary.expectations = unchecked(book, why)
+    save_summary(summary, book, run_dir)
 
 
 def save_summary(summary: RunSummary, book: Playbook, run_dir: RunDir) -> None:
