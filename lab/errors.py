@@ -98,7 +98,10 @@ class SSHError(NodeError):
 
 
 class LabNotFound(LabError):
-    """No lab of that name is recorded, or several match where one is needed."""
+    """No lab of that name is recorded, or several match where one is needed: a name
+    mistyped or missing is bad input."""
+
+    exit_code = 2
 
 
 class ProgramError(LabError):

@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from lab import __version__
 from lab.cli.parsing import DEBUG_HELP, LabParser, SuggestingParser
-from lab.errors import BootError, LabError, file_problem
+from lab.errors import BootError, InputError, LabError, UsageError, file_problem
 
 if TYPE_CHECKING:
     from lab.cli.common import Subparsers
@@ -120,7 +120,8 @@ def execute(args: argparse.Namespace) -> int:
             err.print("[dim]---[/dim]")
         for line in str(exc).splitlines():
             err.print(f"[bold red]error:[/bold red] {escape(line)}")
-        return _failure(args, exc.exit_code) if exc.exit_code == 1 else exc.exit_code
+        return exc.exit_code if isinstance(exc, UsageError | InputError) \
+            else _failure(args, exc.exit_code)
     except OSError as exc:  # the host refused a file operation: say which, not where in lab
         if args.debug:
             raise
@@ -144,8 +145,10 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def _failure(args: argparse.Namespace, code: int) -> int:
-    """exec and ssh pass a remote command's status through: their own failures exit
-    255, as ssh's do, so that no remote status can be taken for one of lab's."""
+    """The status of a failure that is not a usage error, as the verb says: `lab run`
+    exits 3 (1 is a failed experiment); exec and ssh pass a remote command's status
+    through, so their own failures (a lab or node not found, too) exit 255, as ssh's
+    do, and no remote status can be taken for one of lab's."""
     failure_exit: int | None = getattr(args, "failure_exit", None)
     return code if failure_exit is None else failure_exit
 

@@ -167,7 +167,7 @@ def test_status_says_a_lab_whose_guest_is_gone_is_stale(
 
 
 def test_status_of_an_unknown_lab(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "status", "nosuch") == (1, "", NO_LAB)
+    assert run(capsys, "status", "nosuch") == (2, "", NO_LAB)
 
 
 # --- down ---------------------------------------------------------------------
@@ -186,7 +186,7 @@ def test_down_all_with_nothing_to_remove(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_down_of_an_unknown_lab(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "down", "nosuch") == (1, "", NO_LAB)
+    assert run(capsys, "down", "nosuch") == (2, "", NO_LAB)
 
 
 def test_down_removes_the_labs_objects_and_state(capsys: pytest.CaptureFixture[str],
@@ -256,9 +256,10 @@ def test_a_damaged_state_file_is_shown_and_its_lab_can_be_removed(
 
 # --- exec, cp, ssh ------------------------------------------------------------
 
-def own_failure(argv: tuple[str, ...]) -> int:
-    """exec and ssh pass remote statuses through: their own failures exit 255, like ssh."""
-    return 255 if argv[0] in ("exec", "ssh") else 1
+def not_found(argv: tuple[str, ...]) -> int:
+    """A lab or node not found is bad input (2); but exec and ssh pass remote statuses
+    through, so their own failures exit 255, like ssh's."""
+    return 255 if argv[0] in ("exec", "ssh") else 2
 
 
 @pytest.mark.parametrize("argv", [("exec", "client"), ("exec", "client", "--")])
@@ -321,7 +322,7 @@ def test_lab_option_after_the_node_is_honoured(capsys: pytest.CaptureFixture[str
                                                argv: tuple[str, ...]) -> None:
     save_lab(home)
     monkeypatch.setattr(os, "execv", lambda *args: pytest.fail(f"ran {args}"))
-    assert run(capsys, *argv) == (own_failure(argv), "", NO_LAB)
+    assert run(capsys, *argv) == (not_found(argv), "", NO_LAB)
 
 
 @pytest.mark.parametrize(("argv", "extra"), [(("ssh", "server", "-l", LAB), []),
@@ -398,7 +399,7 @@ def test_cp_needs_exactly_one_remote_side(capsys: pytest.CaptureFixture[str], ho
 def test_unknown_lab_name(capsys: pytest.CaptureFixture[str], home: Path,
                           argv: tuple[str, ...]) -> None:
     save_lab(home)
-    assert run(capsys, *argv) == (own_failure(argv), "", NO_LAB)
+    assert run(capsys, *argv) == (not_found(argv), "", NO_LAB)
 
 
 @pytest.mark.parametrize("argv", [("exec", "client", "--", "true"),
@@ -406,7 +407,7 @@ def test_unknown_lab_name(capsys: pytest.CaptureFixture[str], home: Path,
                                   ("ssh", "client")])
 def test_no_lab_is_up(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]) -> None:
     assert run(capsys, *argv) == (
-        own_failure(argv), "", "error: no lab is up (hint: start one with `lab up TOPOLOGY`)\n")
+        not_found(argv), "", "error: no lab is up (hint: start one with `lab up TOPOLOGY`)\n")
 
 
 @pytest.mark.parametrize("argv", [("exec", "router", "--", "true"),
@@ -415,7 +416,7 @@ def test_no_lab_is_up(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...])
 def test_unknown_node(capsys: pytest.CaptureFixture[str], home: Path,
                       argv: tuple[str, ...]) -> None:
     save_lab(home)
-    assert run(capsys, *argv) == (own_failure(argv), "", (
+    assert run(capsys, *argv) == (not_found(argv), "", (
         f"error: lab {LAB} has no node 'router' (hint: its nodes: client, server)\n"))
 
 
