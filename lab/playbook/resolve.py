@@ -3,10 +3,11 @@
 After pydantic has checked shapes (model.py), this checks what depends on
 more than one value: one action per step and options that fit it, node
 names, handles of background commands (started before they are waited for
-or stopped, once each), tracer start/stop order, program and host files,
-and that every expectation looks at a node something traces. It builds the
-`Playbook` of plan.py, filling in every default. Every problem is collected
-and raised at once, located by the document's locator.
+or stopped, once each), tracer start/stop order, program and host files.
+The steps tell what is traced where, and each expectation is checked
+against that (coverage.py). It builds the `Playbook` of plan.py, filling in
+every default. Every problem is collected and raised at once, located by
+the document's locator.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from lab.errors import InputError, InputIssue
-from lab.events import Kind
+from lab.playbook.coverage import Coverage, Unknown, resolve_expectation
 from lab.playbook.facts import FACT_NAMES
 from lab.playbook.model import (
     ExpectInput,
@@ -29,17 +30,10 @@ from lab.playbook.model import (
     SyscallChanges,
 )
 from lab.playbook.plan import (
-    DEFAULT_KINDS,
-    Absent,
     Action,
-    Bound,
-    Check,
-    Count,
     Deploy,
     Expectation,
-    InOrder,
     Playbook,
-    Present,
     Pull,
     Push,
     Run,
@@ -51,12 +45,10 @@ from lab.playbook.plan import (
     TraceStop,
     Wait,
     WaitPort,
-    describe_check,
     describe_step,
 )
 from lab.playbook.values import (
     ACTIONS,
-    CHECKS,
     COMM_LENGTH,
     DEFAULT_STOP_TIMEOUT,
     DEFAULT_TIMEOUT,
@@ -75,7 +67,6 @@ from lab.tracers.ftrace.probes import (
     Adjust,
     FtraceOptions,
 )
-from lab.tracers.strace.wrap import PROCESS_CALLS
 
 PROGRAM_DIR = "/opt/socklab/bin"
 
@@ -132,9 +123,7 @@ class _Resolver:
         self.issues: list[InputIssue] = []
         self.background: dict[str, _Background] = {}
         self.ftrace_on: dict[str, int] = {}  # node → line of the step that started it
-        self.ftraced: set[str] = set()  # nodes ftrace ran on at some point
-        self.straced: set[str] = set()  # nodes with a command run under strace
-        self.ftrace_names: dict[str, set[str]] = {}  # node → what its ftrace starts record
+        self.coverage = Coverage(self.top.tracers.strace.syscalls)
         self.pulled: dict[str, int] = {}  # results path → line
         # (node, path there) → the program deployed to it (its source, or its name), line
         self.deployed: dict[tuple[str, str], tuple[Path | str, int]] = {}
@@ -144,12 +133,14 @@ class _Resolver:
         # to say untraced; lost probes, no event to say unrecorded; a lost deploy, no
         # process to say untraced.
         self.handles_lost = self.lost_in_steps("background")
-        self.tracing_lost = self.lost_in_steps("trace", "strace")
-        self.probes_lost = self.tracing_lost or any(
-            loc[:2] == ("tracers", "ftrace") and loc[2:3] in (("functions",), ("syscalls",))
-            for loc in doc.failed)
-        self.programs_lost = self.lost_in_steps("deploy") or any(
-            loc[:3] == ("tracers", "ftrace", "comms") for loc in doc.failed)
+        tracing_lost = self.lost_in_steps("trace", "strace")
+        self.unknown = Unknown(
+            tracing=tracing_lost,
+            probes=tracing_lost or any(
+                loc[:2] == ("tracers", "ftrace") and loc[2:3] in (("functions",), ("syscalls",))
+                for loc in doc.failed),
+            programs=self.lost_in_steps("deploy") or any(
+                loc[:3] == ("tracers", "ftrace", "comms") for loc in doc.failed))
         self.ftrace = self.ftrace_settings()  # playbook-wide; trace steps build on it
 
     def issue(self, loc: Loc, message: str, hint: str | None = None) -> None:
@@ -369,7 +360,7 @@ class _Resolver:
                            f"give the wait: step the timeout (wait: {handle}, timeout: "
                            f"{s.timeout:g})")
         if s.strace:
-            self.straced.update(nodes)
+            self.coverage.straced.update(nodes)
         run = Run(command=command,
                   timeout=None if handle else s.timeout if s.timeout is not None
                   else DEFAULT_TIMEOUT,
@@ -479,7 +470,7 @@ class _Resolver:
                     self.issue((*where, option), f"{option} applies when a tracer starts",
                                "move it to the trace: {start: ...} step, or to tracers:")
             for node in nodes:
-                if self.ftrace_on.pop(node, None) is None and not self.tracing_lost:
+                if self.ftrace_on.pop(node, None) is None and not self.unknown.tracing:
                     self.issue((*where, "stop"), f"{t.stop} is not running on node {node}",
                                "start it first: trace: {start: " + t.stop + "}")
             return TraceStop(t.stop, TRACE_STOP_TIMEOUT if timeout is None else timeout)
@@ -491,14 +482,12 @@ class _Resolver:
                            "stop it before starting it again")
             else:
                 self.ftrace_on[node] = self.line(loc)
-        self.ftraced.update(nodes)
         base = self.ftrace
         settings = replace(base, functions=self.changes((*where, "functions"), t.functions,
                                                         base.functions),
                            syscalls=self.changes((*where, "syscalls"), t.syscalls, base.syscalls))
-        for node in nodes:
-            self.ftrace_names.setdefault(node, set()).update(settings.event_names())
-        if not settings.comms and not self.programs_lost:
+        self.coverage.add_ftrace(nodes, settings.event_names())
+        if not settings.comms and not self.unknown.programs:
             self.issue((*where, "start"), f"{t.start} has no process to trace",
                        "deploy a program, or name processes under tracers.ftrace.comms")
         return TraceStart(t.start, settings,
@@ -508,112 +497,10 @@ class _Resolver:
 
     def expectation(self, i: int, e: ExpectInput) -> Expectation | None:
         loc: Loc = ("expect", i)
-        given = [c for c in CHECKS if getattr(e, c) is not None]
         nodes = self.nodes(loc, e.node, e.nodes, required=True)
-        if not given:
-            self.issue(loc, "the expectation checks nothing",
-                       f"give it one check: {', '.join(CHECKS)}")
-            return None
-        if len(given) > 1:
-            self.issue((*loc, given[1]),
-                       f"an expectation checks one thing; this one has {given[0]} and "
-                       f"{given[1]}", "split it into two expectations")
-            return None
-        check = self.check(loc, e)
-        if not self.tracing_lost:  # else what is traced where is not known
-            self.check_traced(loc, e, nodes)
-        if check is None or not nodes:
-            return None
-        if not self.probes_lost:
-            self.check_recorded(loc, given[0], e, nodes)
-        if e.comm is not None and e.comm not in self.ftrace.comms and not self.programs_lost \
-                and (close := closest(e.comm, self.ftrace.comms, cutoff=0.75)):
-            self.issue((*loc, "comm"), f"ftrace traces no process named {e.comm!r}",
-                       f"did you mean {close!r}? it traces: {', '.join(self.ftrace.comms)}")
-        kinds = (DEFAULT_KINDS if e.kind is None else tuple(Kind) if e.kind == "any"
-                 else (Kind(e.kind),))
-        return Expectation(index=i, name=e.name or describe_check(check, nodes, e.comm),
-                           line=self.line(loc), nodes=nodes, comm=e.comm, kinds=kinds,
-                           tracer=e.tracer, check=check)
-
-    def check(self, loc: Loc, e: ExpectInput) -> Check | None:
-        if e.present is not None:
-            return Present(e.present)
-        if e.absent is not None:
-            return Absent(e.absent)
-        if e.in_order is not None:
-            return InOrder(e.in_order)
-        assert e.count is not None
-        bounds = []
-        for name, given in e.count.items():
-            where = (*loc, "count", name)
-            if given.min is None and given.max is None:
-                self.issue(where, "give min, max or both", "e.g. {min: 1} or {min: 2, max: 4}")
-            elif given.min is not None and given.max is not None and given.min > given.max:
-                self.issue(where, f"min {given.min} is more than max {given.max}",
-                           "swap them")
-            else:
-                bounds.append(Bound(name, given.min or 0, given.max))
-        return Count(tuple(bounds)) if len(bounds) == len(e.count) else None
-
-    def check_traced(self, loc: Loc, e: ExpectInput, nodes: tuple[str, ...]) -> None:
-        """Every node checked has a tracer that could produce the events."""
-        for node in nodes:
-            tracers = {"ftrace"} if node in self.ftraced else set()
-            tracers |= {"strace"} if node in self.straced else set()
-            if e.tracer is not None and e.tracer not in tracers:
-                how = ("start it with a trace: {start: ftrace} step" if e.tracer == "ftrace"
-                       else "set strace: true on a run step there")
-                self.issue((*loc, "tracer"), f"{e.tracer} never traces node {node}", how)
-            elif not tracers:
-                self.issue((*loc, "node" if e.node is not None else "nodes"),
-                           f"nothing traces node {node}",
-                           "start ftrace there (trace: {start: ftrace}) or run a command "
-                           "there with strace: true")
-
-
-    def check_recorded(self, loc: Loc, field: str, e: ExpectInput,
-                       nodes: tuple[str, ...]) -> None:
-        """Every event named is one a tracer of the playbook records on each node: a
-        misspelt name would make `absent` pass, and the others fail only after a run."""
-        syscalls = self.top.tracers.strace.syscalls
-        any_syscall = syscalls is None or any(s.startswith(("%", "!")) for s in syscalls)
-        straced_names = {*(syscalls or ()), *PROCESS_CALLS}
-        everywhere = straced_names.union(*self.ftrace_names.values())
-        told: set[str] = set()
-        for node in nodes:
-            ftraced = node in self.ftraced and e.tracer != "strace"
-            straced = node in self.straced and e.tracer != "ftrace"
-            if straced and any_syscall:
-                continue  # strace may record any system call: any name could be one
-            recorded = set(self.ftrace_names.get(node, ())) if ftraced else set()
-            recorded |= straced_names if straced else set()
-            for j, name in enumerate(getattr(e, field)):
-                if name in recorded or name in told or not (ftraced or straced):
-                    continue
-                told.add(name)
-                self.issue((*loc, field, name if field == "count" else j),
-                           f"no tracer of this playbook records {name!r} on node {node}",
-                           self.record_hint(name, node, everywhere,
-                                            ftraced=ftraced, straced=straced))
-
-    def record_hint(self, name: str, node: str, everywhere: set[str], *, ftraced: bool,
-                    straced: bool) -> str:
-        """How to have `name` recorded on `node`, or the name that was meant."""
-        add = f"functions: {{add: [{name}]}}"
-        strace = f"tracers: {{strace: {{syscalls: [{name}]}}}}"
-        elsewhere = [n for n, seen in self.ftrace_names.items() if name in seen and n != node]
-        if elsewhere and ftraced:
-            return (f"ftrace records it on {', '.join(elsewhere)}: add it where {node}'s "
-                    f"trace starts too ({add})")
-        if elsewhere:
-            return (f"ftrace records it on {', '.join(elsewhere)}: start ftrace on {node} "
-                    f"too" + (f", or for a system call: {strace}" if straced else ""))
-        if close := closest(name, sorted(everywhere), cutoff=0.7):
-            return f"did you mean {close!r}?"
-        if ftraced:
-            return f"trace it: tracers: {{ftrace: {{{add}}}}} (or syscalls: for a system call)"
-        return f"trace it: {strace}"
+        return resolve_expectation(i, e, nodes, line=self.line(loc), coverage=self.coverage,
+                                   comms=self.ftrace.comms, unknown=self.unknown,
+                                   issue=self.issue)
 
 
 # --- small helpers ---------------------------------------------------------------
