@@ -148,9 +148,13 @@ class ClockFit:
     def drift_unmeasured(self) -> bool:
         """Whether the messages could not tell drift from delay, so that the drift nearest
         none they allow was assumed (none, mostly)."""
+        return not self.links and self._drift_loose
+
+    @property
+    def _drift_loose(self) -> bool:
+        """Whether the drift is known no better than any a clock may have."""
         lo, hi = self.drift_min, self.drift_max
-        return not self.links and lo is not None and hi is not None \
-            and hi - lo > PLAUSIBLE_DRIFT
+        return lo is not None and hi is not None and hi - lo > PLAUSIBLE_DRIFT
 
     def brief(self) -> str:
         """One short line for a terminal; `explain` has the whole story."""
@@ -164,14 +168,13 @@ class ClockFit:
             return (f"{head}: by a fallback, {offset}; {self.inverted} messages still "
                     "arrive before they leave (see connections.json)")
         via = f" via {' → '.join(self.path)}" if self.links else ""
-        lo, hi = self.drift_min, self.drift_max
-        loose = lo is not None and hi is not None and hi - lo > PLAUSIBLE_DRIFT
         if self.drift_unmeasured:
             drift = "drift not measurable (" + (
                 "taken as zero)" if self.drift == 1 else
                 f"taken as {_ppm(self.drift)}, the least they allow)")
-        elif loose:  # a fit composed of links may carry one, loosely known
-            drift = f"drift {_ppm(self.drift)} within {_interval(lo, hi, _ppm)}"
+        elif self._drift_loose:  # a fit composed of links may carry one, loosely known
+            drift = f"drift {_ppm(self.drift)} within " \
+                    f"{_interval(self.drift_min, self.drift_max, _ppm)}"
         else:
             drift = f"drift {_ppm(self.drift)}"
         return f"{head}{via}, {offset}, {drift}"
