@@ -12,7 +12,7 @@ from rich.markup import escape
 from lab import ssh
 from lab.backends.base import DEFAULT_URI, Backend
 from lab.backends.libvirt import LibvirtBackend
-from lab.cli.common import err
+from lab.cli.console import err
 from lab.keys import PRIVATE_KEY_NAME
 from lab.lifecycle import events as ev
 from lab.paths import Paths

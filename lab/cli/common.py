@@ -1,4 +1,4 @@
-"""What every verb shares, and nothing heavy: the consoles and common options.
+"""What every verb shares, and nothing heavy: common options, reading a topology.
 
 Reaching a lab (libvirt, its state, SSH) is in `lab.cli.access`, so that verbs that
 only read files (validate, report) start without loading any of it."""
@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeAlias
 
-from rich.console import Console
-from rich.markup import escape
-
 from lab.backends.base import DEFAULT_URI
+from lab.cli.console import warn
 from lab.cli.parsing import LabParser
 from lab.images.recipe import available_names
 from lab.source import Document, load_document
@@ -24,11 +21,6 @@ from lab.topology.routes import unreachable
 
 # What each verb module's add_parser() receives.
 Subparsers: TypeAlias = "argparse._SubParsersAction[LabParser]"
-
-# Tables are not cut to 80 columns when the output goes to a file or a pipe.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
 
 def add_connect_option(parser: argparse.ArgumentParser,
                        purpose: str = "libvirt connection URI") -> None:
@@ -40,11 +32,6 @@ def add_connect_option(parser: argparse.ArgumentParser,
 def add_lab_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-l", "--lab", metavar="NAME",
                         help="the lab to act on (default: the only lab that is up)")
-
-
-def warn(text: str) -> None:
-    """One line on stderr: "warning: text", the text shown as it is."""
-    err.print(f"[yellow]warning:[/yellow] {escape(text)}")
 
 
 def read_topology(path: Path, overrides: Mapping[str, str]) -> tuple[

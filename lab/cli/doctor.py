@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from lab.accel import choose_accelerator
 from lab.backends.base import DEFAULT_URI
 from lab.backends.libvirt import LibvirtBackend
-from lab.cli.common import Subparsers, add_connect_option, out
+from lab.cli.common import Subparsers, add_connect_option
+from lab.cli.console import out
 from lab.errors import LabError
 from lab.images.cache import cached_image
 from lab.images.recipe import available_names, load_recipe

@@ -7,7 +7,8 @@ import argparse
 from lab.aio import to_the_end
 from lab.backends.base import DEFAULT_URI, Backend
 from lab.cli.access import ProgressPrinter, backend_for, store
-from lab.cli.common import Subparsers, add_connect_option, err, warn
+from lab.cli.common import Subparsers, add_connect_option
+from lab.cli.console import err, warn
 from lab.errors import LabError, LabNotFound, UsageError
 from lab.lifecycle.down import tear_down
 from lab.state import LabState, StateStore

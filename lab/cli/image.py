@@ -6,7 +6,8 @@ import argparse
 
 from rich.table import Table
 
-from lab.cli.common import Subparsers, err, out
+from lab.cli.common import Subparsers
+from lab.cli.console import err, out
 from lab.images.build import build_image
 from lab.images.cache import cached_image
 from lab.images.recipe import available_names, load_recipe, recipes_dir

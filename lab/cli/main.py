@@ -17,10 +17,10 @@ from collections.abc import Coroutine, Sequence
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rich.console import Console
 from rich.markup import escape
 
 from lab import __version__
+from lab.cli.console import err
 from lab.cli.parsing import DEBUG_HELP, LabParser, SuggestingParser
 from lab.errors import BootError, InputError, LabError, UsageError, file_problem
 
@@ -108,7 +108,6 @@ def execute(args: argparse.Namespace) -> int:
         else _AsLabSaysIt())
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         handlers=[handler])
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         code: int = asyncio.run(_until_terminated(args.handler(args)))
     except LabError as exc:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from lab.cli.common import Subparsers, err, out, warn
+from lab.cli.common import Subparsers
+from lab.cli.console import err, out, warn
 from lab.correlate.correlation import choose_reference, correlate
 from lab.correlate.sync.host import read_round_trips
 from lab.errors import InputError, InputIssue, UsageError

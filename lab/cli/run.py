@@ -16,7 +16,8 @@ from rich.markup import escape
 from lab.aio import to_the_end
 from lab.backends.base import Backend
 from lab.cli.access import ProgressPrinter, backend_for, stopped_nodes
-from lab.cli.common import Subparsers, add_connect_option, err, out, read_topology, warn
+from lab.cli.common import Subparsers, add_connect_option, read_topology
+from lab.cli.console import err, out, warn
 from lab.errors import LabError, LabNotFound, UsageError, file_problem
 from lab.export.outputs import summary_lines
 from lab.lifecycle.down import tear_down

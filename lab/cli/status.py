@@ -9,7 +9,8 @@ import json
 from rich.table import Table
 
 from lab.cli.access import backend_for, stopped_nodes, store
-from lab.cli.common import Subparsers, out, warn
+from lab.cli.common import Subparsers
+from lab.cli.console import out, warn
 from lab.errors import LabError
 from lab.state import LabState
 

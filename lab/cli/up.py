@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from lab.cli.access import ProgressPrinter, backend_for
-from lab.cli.common import Subparsers, add_connect_option, out, read_topology
+from lab.cli.common import Subparsers, add_connect_option, read_topology
+from lab.cli.console import out
 from lab.lifecycle.up import UpOptions, bring_up
 from lab.paths import Paths
 from lab.source import parse_overrides, refuse_unused_overrides

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab.cli.common import Subparsers, warn, warn_unreachable
+from lab.cli.common import Subparsers, warn_unreachable
+from lab.cli.console import warn
 from lab.errors import InputError, InputIssue, UsageError
 from lab.images.recipe import available_names
 from lab.paths import Paths

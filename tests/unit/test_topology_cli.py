@@ -95,3 +95,11 @@ def test_schema(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--schema")
     assert code == 0
     assert out == (ROOT / "topologies" / "schema.json").read_text()
+
+
+def test_a_line_number_is_printed_as_it_is(capsys: pytest.CaptureFixture[str]) -> None:
+    # ":100:" is an emoji code to rich: the place of an error must never turn into one.
+    Path("long.yaml").write_text("name: long\n" + "#\n" * 97 + "nodes:\n  a: {memory: lots}\n")
+    code, _, err = run(capsys, "long.yaml")
+    assert (code, err) == (2, "error: long.yaml:100: nodes.a.memory: expected an integer, "
+                              "got 'lots'\n")
