@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 from lab.cli.access import node_session
 from lab.cli.common import Subparsers, add_lab_option
+from lab.cli.parsing import seconds
 from lab.errors import UsageError
 from lab.ssh import Sink
 
@@ -36,7 +37,7 @@ def add_parser(sub: Subparsers) -> None:
                 "\n  lab exec --lab pair-1a2b3c client -- ls -l /"
                 "\n  lab exec server 'ss -tln | grep 22'"))
     p.add_argument("node", metavar="NODE", help="node name")
-    p.add_argument("--timeout", type=float, metavar="SECONDS",
+    p.add_argument("--timeout", type=seconds, metavar="SECONDS",
                    help="kill the command if it runs longer than this (exit 255; default: no "
                         "limit)")
     add_lab_option(p)

@@ -79,7 +79,10 @@ class LabParser(SuggestingParser):
             namespace: argparse.Namespace | None = None,
     ) -> tuple[argparse.Namespace, list[str]]:
         if self.command_dest is None or args is None:
-            return super().parse_known_args(args, namespace)
+            parsed, extras = super().parse_known_args(args, namespace)
+            if extras:  # said here, with this verb's usage, not the top level's
+                self.error(f"unrecognized arguments: {shlex.join(extras)}")
+            return parsed, []
         words = list(args)
         cut, dashes = self._command_start(words)
         own, command = words[:cut], words[cut + dashes:]
@@ -136,6 +139,18 @@ class LabParser(SuggestingParser):
             self.error(f"{options[0]} after the command {command[0]!r}: is it lab's option or "
                        f"the command's? Put the command after -- to pass it on, as in: "
                        f"{self.prog} {shlex.join(own)} -- {shlex.join(command)}")
+
+
+def seconds(text: str) -> float:
+    """An option's number of seconds: more than 0, and finite."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") \
+            from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
 
 
 def _looks_like_option(word: str) -> bool:

@@ -18,6 +18,7 @@ from lab.backends.base import Backend
 from lab.cli.access import ProgressPrinter, backend_for, stopped_nodes
 from lab.cli.common import Subparsers, add_connect_option, read_topology
 from lab.cli.console import err, out, warn
+from lab.cli.parsing import seconds
 from lab.errors import LabError, LabNotFound, UsageError, file_problem
 from lab.export.outputs import summary_lines
 from lab.lifecycle.down import tear_down
@@ -90,7 +91,7 @@ def add_parser(sub: Subparsers) -> None:
                         "their vars: (repeatable; VALUE is YAML, so 512 is a number)")
     p.add_argument("--runs", type=Path, default=Path("runs"), metavar="DIR",
                    help="where run directories are made (default: ./runs)")
-    p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=seconds, default=120.0, metavar="SECONDS",
                    help="deadline for the lab's nodes to answer SSH (default: 120)")
     add_connect_option(p)
     p.set_defaults(handler=run, failure_exit=LAB_FAILED)

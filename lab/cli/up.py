@@ -8,6 +8,7 @@ from pathlib import Path
 from lab.cli.access import ProgressPrinter, backend_for
 from lab.cli.common import Subparsers, add_connect_option, read_topology
 from lab.cli.console import out
+from lab.cli.parsing import seconds
 from lab.lifecycle.up import UpOptions, bring_up
 from lab.paths import Paths
 from lab.source import parse_overrides, refuse_unused_overrides
@@ -24,7 +25,7 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="set a template variable, overriding the topology's vars: "
                         "(repeatable; VALUE is YAML, so 512 is a number)")
-    p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=seconds, default=120.0, metavar="SECONDS",
                    help="deadline for every node to answer SSH (default: 120)")
     p.add_argument("--accel", choices=("kvm", "tcg"),
                    help="skip the KVM probe and use this accelerator")

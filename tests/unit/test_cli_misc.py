@@ -924,3 +924,27 @@ async def test_a_long_step_says_every_while_that_it_is_still_running(
     lines = capsys.readouterr().err.splitlines()
     assert lines[:2] == ["[1/8] deploy replyhi to server: running, 0 s"] * 2
     assert lines[2:] == ["[1/8] deploy replyhi to server: ok 0.1 s"]
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (("exec", "--timeout", "0", "client", "--", "true"), "must be more than 0 seconds, got 0"),
+    (("up", "pair.yaml", "--timeout", "-5"), "must be more than 0 seconds, got -5"),
+    (("run", "a.yaml", "b.yaml", "--timeout", "nan"), "must be more than 0 seconds, got nan"),
+    (("up", "pair.yaml", "--timeout", "inf"), "must be more than 0 seconds, got inf"),
+    (("exec", "--timeout", "soon", "client", "--", "true"),
+     "expected a number of seconds, got 'soon'"),
+])
+def test_a_timeout_is_a_number_of_seconds_above_zero(capsys: pytest.CaptureFixture[str],
+                                                     argv: tuple[str, ...], said: str) -> None:
+    _, err = refused(capsys, argv)
+    assert err.splitlines()[-1] == f"lab {argv[0]}: error: argument --timeout: {said}"
+
+
+@pytest.mark.parametrize(("argv", "prog"), [(("up", "a.yaml", "b.yaml"), "lab up"),
+                                            (("validate", "--bogus"), "lab validate"),
+                                            (("image", "list", "extra"), "lab image list")])
+def test_a_stray_argument_is_refused_with_the_verbs_usage(
+        capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], prog: str) -> None:
+    _, err = refused(capsys, argv)
+    assert err.startswith(f"usage: {prog} ")
+    assert err.splitlines()[-1] == f"{prog}: error: unrecognized arguments: {argv[-1]}"
