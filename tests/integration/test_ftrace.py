@@ -104,3 +104,23 @@ def test_calls_blocked_side_by_side_all_return_in_the_trace(pair: tuple[str, str
     assert not [probe for probe in missed if probe.endswith("__return")], missed
     returns = [e for e in events if e.name == "__sys_accept4" and e.kind == Kind.FUNC_RETURN]
     assert len(returns) == 2
+
+
+async def refused_connect(lab_name: str, tmp: Path) -> list[Event]:
+    async with replyhi_pair(lab_name) as (state, _, client):
+        await start_ftrace(client, FtraceOptions(comms=("hello",)))
+        hello = await client.run(["/tmp/hello", "10.0.1.10", "7999", "1"], timeout=30)
+        assert hello.exit_status != 0  # nothing listens on 7999
+        await stop_ftrace(client, tmp / "ftrace-client.txt")
+        return parse_trace((tmp / "ftrace-client.txt").read_text().splitlines(),
+                           node="client", kernel=state.nodes["client"].kernel_release).events
+
+
+def test_an_error_returned_by_a_kernel_function_is_negative(pair: tuple[str, str],
+                                                            tmp_path: Path) -> None:
+    # An int return leaves the upper half of %ax undefined: read whole, -ECONNREFUSED
+    # would be 4294967185.
+    events = asyncio.run(refused_connect(pair[0], tmp_path))
+    returned = {e.name: e.ret for e in events if e.kind in (Kind.FUNC_RETURN, Kind.SYSCALL_EXIT)
+                and e.name in ("__sys_connect", "connect")}
+    assert returned == {"__sys_connect": -111, "connect": -111}

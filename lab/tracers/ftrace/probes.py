@@ -51,13 +51,19 @@ def msg_name_args(reg: str) -> str:
 Filter = Literal["comm", "port"]
 
 
+# How a return value is fetched. $retval is the whole of %ax, whose upper half an int
+# return leaves undefined (zero, mostly): as s64, -ECONNREFUSED would read 4294967185.
+INT = "ret=$retval:s32"
+LONG = "ret=$retval:s64"  # a long, or a function added whose type is not known
+
+
 @dataclass(frozen=True)
 class Probe:
     """A kprobe (and kretprobe) on one kernel function."""
 
     function: str
     args: str = ""
-    ret: str = "ret=$retval:s64"
+    ret: str = LONG
     filter: Filter = "comm"
 
 
@@ -73,35 +79,35 @@ def _by_port(function: str, reg: str = "%di") -> Probe:
 
 DEFAULT_PROBES: tuple[Probe, ...] = (
     # The system-call layer the classic lab follows, below __x64_sys_*.
-    Probe("__sys_socket", "family=%di:s32 type=%si:s32 protocol=%dx:s32"),
-    Probe("__sys_bind", "fd=%di:s32 " + sockaddr_args("%si")),
-    Probe("__sys_listen", "fd=%di:s32 backlog=%si:s32"),
-    Probe("__sys_accept4", "fd=%di:s32 flags=%cx:u32"),
-    Probe("__sys_connect", "fd=%di:s32 " + sockaddr_args("%si")),
+    Probe("__sys_socket", "family=%di:s32 type=%si:s32 protocol=%dx:s32", ret=INT),
+    Probe("__sys_bind", "fd=%di:s32 " + sockaddr_args("%si"), ret=INT),
+    Probe("__sys_listen", "fd=%di:s32 backlog=%si:s32", ret=INT),
+    Probe("__sys_accept4", "fd=%di:s32 flags=%cx:u32", ret=INT),
+    Probe("__sys_connect", "fd=%di:s32 " + sockaddr_args("%si"), ret=INT),
     # No destination here: send() passes none, and reading user memory at NULL costs
     # a page fault per field (~15 us an event under TCG). udp_sendmsg has it instead.
-    Probe("__sys_sendto", "fd=%di:s32 len=%dx:u64 flags=%cx:u32"),
-    Probe("__sys_recvfrom", "fd=%di:s32 size=%dx:u64 flags=%cx:u32"),
-    Probe("__sys_sendmsg", "fd=%di:s32 flags=%dx:u32"),
+    Probe("__sys_sendto", "fd=%di:s32 len=%dx:u64 flags=%cx:u32", ret=INT),
+    Probe("__sys_recvfrom", "fd=%di:s32 size=%dx:u64 flags=%cx:u32", ret=INT),
+    Probe("__sys_sendmsg", "fd=%di:s32 flags=%dx:u32"),  # these two return a long
     Probe("__sys_recvmsg", "fd=%di:s32 flags=%dx:u32"),
-    Probe("__sys_shutdown", "fd=%di:s32 how=%si:s32"),
+    Probe("__sys_shutdown", "fd=%di:s32 how=%si:s32", ret=INT),
     # The socket and TCP/UDP layers below, identified by their struct sock.
-    Probe("__inet_bind", sock_args("%di"), filter="port"),
-    Probe("inet_csk_listen_start", sock_args("%di"), filter="port"),
-    Probe("tcp_v4_connect", sock_args("%di"), ret="ret=$retval:s32", filter="port"),
-    Probe("tcp_v6_connect", sock_args("%di"), ret="ret=$retval:s32", filter="port"),
-    Probe("tcp_connect", sock_args("%di"), ret="ret=$retval:s32", filter="port"),
+    Probe("__inet_bind", sock_args("%di"), ret=INT, filter="port"),
+    Probe("inet_csk_listen_start", sock_args("%di"), ret=INT, filter="port"),
+    Probe("tcp_v4_connect", sock_args("%di"), ret=INT, filter="port"),
+    Probe("tcp_v6_connect", sock_args("%di"), ret=INT, filter="port"),
+    Probe("tcp_connect", sock_args("%di"), ret=INT, filter="port"),
     Probe("inet_csk_accept", sock_args("%di"), ret=sock_args("$retval", "new"), filter="port"),
-    Probe("tcp_sendmsg", sock_args("%di") + " size=%dx:u64", filter="port"),
-    Probe("tcp_recvmsg", sock_args("%di") + " len=%dx:u64", filter="port"),
+    Probe("tcp_sendmsg", sock_args("%di") + " size=%dx:u64", ret=INT, filter="port"),
+    Probe("tcp_recvmsg", sock_args("%di") + " len=%dx:u64", ret=INT, filter="port"),
     # A datagram's destination (the peer of an unconnected socket), from the kernel's
     # copy; the parser hands it to the enclosing __sys_sendto as `uaddr`.
     Probe("udp_sendmsg", sock_args("%di") + " len=%dx:u64 " + msg_name_args("%si"),
-          filter="port"),
-    Probe("udp_recvmsg", sock_args("%di") + " len=%dx:u64", filter="port"),
+          ret=INT, filter="port"),
+    Probe("udp_recvmsg", sock_args("%di") + " len=%dx:u64", ret=INT, filter="port"),
     Probe("udpv6_sendmsg", sock_args("%di") + " len=%dx:u64 " + msg_name_args("%si"),
-          filter="port"),
-    Probe("udpv6_recvmsg", sock_args("%di") + " len=%dx:u64", filter="port"),
+          ret=INT, filter="port"),
+    Probe("udpv6_recvmsg", sock_args("%di") + " len=%dx:u64", ret=INT, filter="port"),
     # A datagram's source, as recvfrom() copies it out to the program: the parser
     # hands it to the events of the enclosing receive as `uaddr`.
     Probe("move_addr_to_user", sockaddr_args("%di", user=False) + " klen=%si:s32", ret=""),
