@@ -10,6 +10,7 @@ returned (the trace ended inside it) ends at the thread's last event.
 
 from __future__ import annotations
 
+import errno
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from operator import attrgetter
 
 from lab.events import Event, Kind, by_node
 
+MAX_ERRNO = 4095  # the kernel's: a return in [-4095, -1] is an error
 ENTRIES = {Kind.SYSCALL_ENTRY: "syscall", Kind.FUNC_ENTRY: "function"}
 RETURNS = {Kind.SYSCALL_EXIT: "syscall", Kind.FUNC_RETURN: "function"}
 _ORDER = attrgetter("node", "start", "depth")
@@ -42,10 +44,13 @@ class Slice:
 
 
 def returned(exit_: Event) -> int | str | None:
-    """What a call returned, as every report shows it: its value, or for a function
-    that returns a sock (inet_csk_accept) which one, "sock ffff…"; None if unknown."""
+    """What a call returned, as every report shows it: its value, an error with its
+    name ("-111 ECONNREFUSED"), or for a function that returns a sock (inet_csk_accept)
+    which one, "sock ffff…"; None if unknown."""
     if exit_.ret is not None:
-        return exit_.ret
+        # The kernel returns an error as -errno, from system calls and functions alike.
+        name = errno.errorcode.get(-exit_.ret) if -MAX_ERRNO <= exit_.ret < 0 else None
+        return exit_.ret if name is None else f"{exit_.ret} {name}"
     sock = exit_.args.get("ret") or (exit_.sock.sk if exit_.sock else None)
     return None if sock is None else f"sock {sock}"
 

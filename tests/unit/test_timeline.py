@@ -8,6 +8,7 @@ import pytest
 
 from lab.correlate.correlation import correlate
 from lab.correlate.sync.fit import duration
+from lab.events import Event, Kind
 from lab.export.arguments import shown
 from lab.export.timeline import timeline
 from tests.unit.test_correlate_pairing import ftrace_nodes, ftrace_run
@@ -103,3 +104,18 @@ def test_the_head_says_how_far_the_order_across_nodes_is_known() -> None:
     assert error is not None
     assert (f"# events of two nodes closer than {duration(error)} may have happened in "
             "either order: the clocks are aligned no better") in timeline(result).splitlines()
+
+
+def test_an_error_is_shown_with_its_name() -> None:
+    def event(ts: int, kind: Kind, name: str, ret: int | None = None) -> Event:
+        return Event(node="client", kernel="6.1.0", tracer="ftrace", ts=ts, pid=7, tid=7,
+                     comm="hello", kind=kind, name=name, ret=ret)
+
+    text = timeline(correlate([event(1000, Kind.SYSCALL_ENTRY, "connect"),
+                               event(2000, Kind.FUNC_ENTRY, "__sys_connect"),
+                               event(3000, Kind.FUNC_RETURN, "__sys_connect", -111),
+                               event(4000, Kind.SYSCALL_EXIT, "connect", -111),
+                               event(5000, Kind.SYSCALL_EXIT, "recvfrom", -4096)]))
+    assert "← __sys_connect = -111 ECONNREFUSED" in text
+    assert "← connect = -111 ECONNREFUSED" in text
+    assert "← recvfrom = -4096\n" in text  # not an error number: shown as it is
