@@ -130,8 +130,10 @@ def _expectations(book: Playbook, events: list[Event],
     """Each expectation judged on each of its nodes; none when a step failed: a trace
     cut short would pass an `absent:` and fail a `count:` for no reason of its own."""
     if stopped := next((s for s in steps if s.status != "ok"), None):
-        return unchecked(book, f"step {stopped.index + 1} ({stopped.name}) did not run to "
-                               "its end")
+        how = {"failed": "failed" + (", and the steps after it did not run"
+                                     if stopped is not steps[-1] else ""),
+               "interrupted": "was interrupted"}.get(stopped.status, "did not run to its end")
+        return unchecked(book, f"step {stopped.index + 1} ({stopped.name}) {how}")
     return [ExpectationResult(o.expectation.name, o.expectation.line, o.node, o.ok, o.detail)
             for o in evaluate(book.expect, events)]
 

@@ -483,7 +483,8 @@ async def test_after_a_failed_step_the_expectations_are_not_checked(lab: Lab) ->
         """)
     [expectation] = summary.expectations
     assert (expectation.ok, expectation.checked) == (False, False)
-    assert expectation.detail == "not checked: step 2 (fail) did not run to its end"
+    assert expectation.detail == ("not checked: step 2 (fail) failed, and the steps after it "
+                                  "did not run")
     assert summary.failures == ["step 2 (fail) failed: client: exit status 1, expected 0"]
     assert '<skipped message="not checked: step 2 (fail)' in (run_dir / "junit.xml").read_text()
 
