@@ -17,9 +17,11 @@ and IPv4 kernel functions). This module ties them together on one node:
 - the kernel gives a freed sock's address, and a closed descriptor's number, to
   the next socket: a connected socket's sock address seen with other ports is a
   new socket;
-- the 4-tuple of a socket is the last complete one seen for it (on the
-  server the first state change, LISTEN to SYN_RECV, comes before the peer
-  address is known).
+- a change from LISTEN to SYN_RECV is never the listener's (it stays in
+  LISTEN): it is a new connection's sock, cloned from the listener as the
+  handshake's last ACK comes in, still with the listener's addresses; it is
+  the socket of the next change on the same thread, from SYN_RECV;
+- the 4-tuple of a socket is the last complete one seen for it.
 
 Then every event of the socket carries fd, sock, protocol, family and 4-tuple.
 """
@@ -38,6 +40,7 @@ SYSCALL_LAYER_PREFIX = "__sys_"
 NEW_FD = {"__sys_socket", "__sys_accept4"}  # their return value is a new descriptor
 NEW_FD_SYSCALLS = {"socket", "accept", "accept4"}
 FRESH = {"TCP_CLOSE", None}  # the state of a socket no connection has used yet
+CLONED = ("TCP_LISTEN", "TCP_SYN_RECV")  # a new connection's sock, cloned from a listener
 _Parts = tuple[str | None, int | None, str | None, int | None]  # a 4-tuple, None: not known
 
 
@@ -85,6 +88,8 @@ class _Tracker:
     entered: dict[tuple[int, str, str], int] = field(default_factory=dict)  # → event index
     # Connections known by their 4-tuple alone, by (local port, remote port): see of_tuple.
     unclaimed: dict[tuple[int, int], list[_Socket]] = field(default_factory=dict)
+    # A sock cloned from a listener, by thread: the index of its first state change.
+    cloned: dict[int, int] = field(default_factory=dict)
 
     def new_socket(self, pid: int, fd: int, *, born: bool = True) -> _Socket:
         sock = _Socket(next(self.ids), fd=fd, born=born)
@@ -141,6 +146,8 @@ def annotate_sockets(events: Iterable[Event]) -> list[Event]:
     for e in ordered:
         owner.append(_observe(tracker, e))
         _pair_with_entry(tracker, e, owner)
+        if e.kind == Kind.SOCK_STATE:
+            _adopt_clone(tracker, e, owner)
     # A descriptor never seen as a socket (stdout, a file) stays as the event has it.
     return [replace(e, sock=s.identity(e.sock)) if s is not None and s.is_socket else e
             for e, s in zip(ordered, owner, strict=True)]
@@ -158,6 +165,21 @@ def _pair_with_entry(t: _Tracker, e: Event, owner: list[_Socket | None]) -> None
             owner[-1] = owner[entry]
         elif owner[entry] is None:
             owner[entry] = owner[-1]
+
+
+def _adopt_clone(t: _Tracker, e: Event, owner: list[_Socket | None]) -> None:
+    """A sock cloned from a listener is the socket of its next change (see the module's
+    doc); it is only known then."""
+    if _cloned(e):
+        t.cloned[e.tid] = len(owner) - 1
+    elif e.args.get("oldstate") == "TCP_SYN_RECV" \
+            and (first := t.cloned.pop(e.tid, None)) is not None:
+        owner[first] = owner[-1]
+
+
+def _cloned(e: Event) -> bool:
+    """Whether `e` is the first state change of a sock cloned from a listener."""
+    return (e.args.get("oldstate"), e.args.get("newstate")) == CLONED
 
 
 def _observe(t: _Tracker, e: Event) -> _Socket | None:
@@ -198,7 +220,7 @@ def _observe(t: _Tracker, e: Event) -> _Socket | None:
             _learn(t, sock, e.sock)
     elif e.kind in (Kind.FUNC_ENTRY, Kind.FUNC_RETURN) and sk is not None:
         sock = _kernel_side(t, e, sk, calls)
-    elif e.kind == Kind.SOCK_STATE:
+    elif e.kind == Kind.SOCK_STATE and not _cloned(e):  # a clone's: see _adopt_clone
         probe = t.last_state_probe.pop(e.tid, None)
         if probe is not None and probe.sock and probe.sock.sk:
             sock = t.of_sk(probe.sock.sk, probe.sock)

@@ -25,6 +25,14 @@ from lab.export.slices import RETURNS, opens, returned, returning
 ARROWS = {Kind.SYSCALL_ENTRY: "→", Kind.FUNC_ENTRY: "→", Kind.SYSCALL_EXIT: "←",
           Kind.FUNC_RETURN: "←", Kind.SOCK_STATE: "•", Kind.TRACEPOINT: "•"}
 INDENT = "  "
+# What a state change of a connection's sock means that its states do not say.
+_TIME_WAIT = "  (on to TIME_WAIT, in a time-wait sock the tracepoint does not show)"
+STATE_NOTES: dict[tuple[object, object], str] = {
+    ("TCP_LISTEN", "TCP_SYN_RECV"): "  (a new sock, cloned from the listener, which stays "
+                                    "in LISTEN)",
+    ("TCP_FIN_WAIT2", "TCP_CLOSE"): _TIME_WAIT,
+    ("TCP_CLOSING", "TCP_CLOSE"): _TIME_WAIT,
+}
 TUPLE_ARGS = {"saddr", "daddr", "sport", "dport", "saddrv6", "daddrv6", "family"}
 
 
@@ -68,7 +76,9 @@ def _call(e: Event) -> str:
             value = returned(e)
             return f"{e.name} = {'?' if value is None else value}"
         case Kind.SOCK_STATE:
-            return f"{e.name} {e.args.get('oldstate')} → {e.args.get('newstate')}{_tuple(e)}"
+            change = (e.args.get("oldstate"), e.args.get("newstate"))
+            note = STATE_NOTES.get(change, "") if e.sock and e.sock.dport else ""
+            return f"{e.name} {change[0]} → {change[1]}{_tuple(e)}{note}"
         case Kind.TRACEPOINT if tuple_ := _tuple(e):
             # The 4-tuple says the addresses and ports (an IPv6 socket's IPv4 fields
             # are meaningless).

@@ -119,3 +119,19 @@ def test_an_error_is_shown_with_its_name() -> None:
     assert "← __sys_connect = -111 ECONNREFUSED" in text
     assert "← connect = -111 ECONNREFUSED" in text
     assert "← recvfrom = -4096\n" in text  # not an error number: shown as it is
+
+
+@pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
+def test_state_changes_say_what_their_states_do_not(kernel: str) -> None:
+    """The server's sock is cloned from the listener at the handshake's last ACK (it is
+    the connection's, not the listener's); the closer that took the last FIN goes on to
+    TIME_WAIT in a time-wait sock, which the tracepoint never shows."""
+    text = timeline(correlate(ftrace_run(kernel, "handshake"), reference="client"))
+    [cloned] = [line for line in text.splitlines() if "TCP_LISTEN → TCP_SYN_RECV" in line]
+    assert re.search(r" server .*\(10\.0\.1\.10:7777 > 10\.0\.1\.1:\d+\)  \(a new sock, "
+                     r"cloned from the listener, which stays in LISTEN\)", cloned)
+    # (Both ends closed at once on 5.10: each goes through CLOSING.)
+    waits = [line for line in text.splitlines()
+             if re.search(r"TCP_(FIN_WAIT2|CLOSING) → TCP_CLOSE", line)]
+    assert waits and all("(on to TIME_WAIT, in a time-wait sock the tracepoint does not "
+                         "show)" in line for line in waits)
