@@ -31,8 +31,9 @@ def atomic_output(path: Path, *, mode: int) -> Iterator[Path]:
         os.replace(temp, path)
     except OSError as exc:
         temp.unlink(missing_ok=True)
-        if exc.errno is not None and exc.filename in (temp, str(temp)):
-            # Named by the file the caller asked for, not the temporary one.
+        if exc.errno is not None and exc.filename in (None, temp, str(temp)):
+            # Named by the file the caller asked for, not the temporary one (a write that
+            # fails, on a full disk, names none).
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
     except BaseException:

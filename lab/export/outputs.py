@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import msgspec
@@ -23,6 +24,7 @@ from lab.export.html import render_report
 from lab.export.perfetto import chrome_trace
 from lab.export.report_data import report_data
 from lab.export.timeline import timeline
+from lab.files import atomic_output
 
 CONNECTIONS, TIMELINE, TRACE, HTML = (
     "connections.json", "timeline.txt", "trace.json", "report.html")
@@ -55,20 +57,23 @@ def summary_lines(summary: Summary) -> list[str]:
 
 def write_reports(directory: Path, result: Correlation, *,
                   on_written: Callable[[Path], None] = lambda _: None) -> list[Path]:
-    """Every report into `directory`; `on_written` hears of each file as it is done."""
+    """Every report into `directory`, all or none: each is written beside its place and
+    they replace the earlier ones together, once all are written, so that a failure (a
+    full disk) leaves the earlier set whole. `on_written` hears of each file then."""
     writers: dict[str, Callable[[], str]] = {
         CONNECTIONS: lambda: _json(connections_report(result), indent=2) + "\n",
         TIMELINE: lambda: timeline(result),
         TRACE: lambda: _json(chrome_trace(result)),
         HTML: lambda: render_report(report_data(result, title=directory.resolve().name)),
     }
-    paths = []
-    for name, text in writers.items():
-        with no_gc_pauses():
-            written = text()
-        (directory / name).write_text(written)
-        paths.append(directory / name)
-        on_written(directory / name)
+    paths = [directory / name for name in writers]
+    with ExitStack() as stack:
+        for path, text in zip(paths, writers.values(), strict=True):
+            with no_gc_pauses():
+                written = text()
+            stack.enter_context(atomic_output(path, mode=0o644)).write_text(written)
+    for path in paths:
+        on_written(path)
     return paths
 
 

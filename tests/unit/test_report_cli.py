@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
@@ -188,3 +189,26 @@ def test_inversions_are_not_claimed_checked_across_unaligned_clocks() -> None:
     aligned = Summary(paired=1, unpaired=0, inversions=0, clocks={}, latency_ns={},
                       unattributed={})
     assert summary_lines(aligned)[0].endswith("0 inversions after clock alignment")
+
+
+def test_reports_are_replaced_all_or_none(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk that fills up as trace.json is written leaves the earlier reports whole."""
+    write_events(tmp_path / "events.jsonl", synthetic_run(1).events)
+    assert report(capsys, str(tmp_path))[0] == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    write_text = Path.write_text
+
+    def disk_full(self: Path, data: str) -> int:
+        if self.name.startswith(".trace.json."):
+            write_text(self, data[:100])
+            raise OSError(errno.ENOSPC, "No space left on device")  # names no file
+        return write_text(self, data)
+
+    write_events(tmp_path / "events.jsonl", synthetic_run(2).events)  # new reports, all
+    monkeypatch.setattr(Path, "write_text", disk_full)
+    code, _, err = report(capsys, str(tmp_path))
+    assert (code, err.splitlines()[-1]) == (
+        1, f"error: {tmp_path / 'trace.json'}: No space left on device")
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "events.jsonl"}
+    assert after == {name: data for name, data in before.items() if name != "events.jsonl"}
