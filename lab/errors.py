@@ -66,6 +66,12 @@ class ImageError(LabError):
     """A guest image could not be resolved, downloaded or built."""
 
 
+class UnknownImage(ImageError):
+    """No recipe has that name: bad input."""
+
+    exit_code = 2
+
+
 class BackendError(LabError):
     """The hypervisor backend (libvirt) refused or failed an operation."""
 

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Coroutine, Sequence
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Protocol
@@ -111,8 +112,7 @@ def execute(args: argparse.Namespace) -> int:
     try:
         code: int = asyncio.run(_until_terminated(args.handler(args)))
     except LabError as exc:
-        if args.debug:
-            raise
+        _traceback(args)
         if isinstance(exc, BootError) and exc.console_tail:
             err.print(f"[dim]--- console of {exc.node} (last lines) ---[/dim]")
             err.out(exc.console_tail.rstrip("\n"))
@@ -122,8 +122,7 @@ def execute(args: argparse.Namespace) -> int:
         return exc.exit_code if isinstance(exc, UsageError | InputError) \
             else _failure(args, exc.exit_code)
     except OSError as exc:  # the host refused a file operation: say which, not where in lab
-        if args.debug:
-            raise
+        _traceback(args)
         err.print(f"[bold red]error:[/bold red] {escape(file_problem(exc))}")
         return _failure(args, 1)
     except KeyboardInterrupt:
@@ -133,14 +132,19 @@ def execute(args: argparse.Namespace) -> int:
         err.print("terminated")
         return 128 + signal.SIGTERM
     except Exception as exc:  # a bug in lab: one line, and how to learn more
-        if args.debug:
-            raise
+        _traceback(args)
         message = " ".join(str(exc).split())
         err.print(f"[bold red]error:[/bold red] internal error: "
                   f"{escape(type(exc).__name__ + (': ' + message if message else ''))} "
                   "(rerun with --debug for the traceback, and please report it)")
         return _failure(args, os.EX_SOFTWARE)  # 70
     return code
+
+
+def _traceback(args: argparse.Namespace) -> None:
+    """With --debug, where the error came from; the message and exit status stay."""
+    if args.debug:
+        traceback.print_exc()
 
 
 def _failure(args: argparse.Namespace, code: int) -> int:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lab.errors import ImageError
+from lab.errors import ImageError, UnknownImage
 from lab.source import load_document
 from lab.text import closest
 
@@ -56,7 +56,7 @@ def available_names() -> set[str]:
 def recipe_path(name: str) -> Path:
     path = recipes_dir() / f"{name}.yaml"
     if not path.is_file():
-        raise ImageError(f"no image recipe named {name!r} in {recipes_dir()}",
+        raise UnknownImage(f"no image recipe named {name!r} in {recipes_dir()}",
                          hint=image_hint(name, available_names()))
     return path
 

@@ -483,7 +483,7 @@ def test_a_set_of_a_fact_is_refused_as_it_changes_nothing(
 # --- image --------------------------------------------------------------------
 
 def test_image_build_of_a_misspelt_recipe(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "image", "build", "debain-12") == (1, "", (
+    assert run(capsys, "image", "build", "debain-12") == (2, "", (
         f"error: no image recipe named 'debain-12' in {ROOT / 'images'} "
         "(hint: did you mean 'debian-12'? available: debian-11, debian-12)\n"))
 
@@ -520,11 +520,15 @@ def test_an_internal_error_is_one_line(capsys: pytest.CaptureFixture[str],
 
 
 @pytest.mark.parametrize("argv", [("--debug", "status"), ("status", "--debug")])
-def test_an_internal_error_under_debug_is_raised(monkeypatch: pytest.MonkeyPatch,
-                                                 argv: tuple[str, ...]) -> None:
+def test_debug_shows_the_traceback_and_keeps_the_exit_status(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        argv: tuple[str, ...]) -> None:
     broken_state(monkeypatch, RuntimeError("boom"))
-    with pytest.raises(RuntimeError, match="boom"):
-        main(list(argv))
+    code, _, err = run(capsys, *argv)
+    assert code == 70
+    assert err.startswith("Traceback (most recent call last):")
+    assert "RuntimeError: boom\nerror: internal error: RuntimeError: boom" in err
+    assert run(capsys, *argv, "nosuch")[0] == 2  # a lab not found is bad input all the same
 
 
 def test_interrupted(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
