@@ -29,9 +29,11 @@ from lab.playbook.plan import (
 from lab.playbook.values import CHECKS
 from lab.source import Loc
 from lab.text import closest
+from lab.tracers.ftrace.probes import DEFAULT_PROBES, OPTIONAL_PROBES
 from lab.tracers.strace.wrap import PROCESS_CALLS
 
 Report = Callable[[Loc, str, str], None]  # an issue: where, what, hint
+KERNEL_FUNCTIONS = frozenset(p.function for p in (*DEFAULT_PROBES, *OPTIONAL_PROBES))
 
 
 @dataclass
@@ -152,18 +154,24 @@ def _check_recorded(loc: Loc, field: str, e: ExpectInput, nodes: tuple[str, ...]
     for node in nodes:
         ftraced = node in coverage.ftraced and e.tracer != "strace"
         straced = node in coverage.straced and e.tracer != "ftrace"
-        if straced and coverage.any_syscall:
-            continue  # strace may record any system call: any name could be one
         recorded = set(coverage.ftrace_names.get(node, ())) if ftraced else set()
         recorded |= strace_names if straced else set()
         for j, name in enumerate(getattr(e, field)):
-            if name in recorded or name in told or not (ftraced or straced):
+            # strace may record any system call, when its list allows: any name could be
+            # one, but a kernel function's.
+            if name in recorded or name in told or not (ftraced or straced) or (
+                    straced and coverage.any_syscall and not _kernel_function(name)):
                 continue
             told.add(name)
             issue((*loc, field, name if field == "count" else j),
                   f"no tracer of this playbook records {name!r} on node {node}",
                   _record_hint(name, node, coverage, everywhere,
                                ftraced=ftraced, straced=straced))
+
+
+def _kernel_function(name: str) -> bool:
+    """Whether `name` is a kernel function's, never a system call's (`__sys_connect`)."""
+    return name.startswith("__") or name in KERNEL_FUNCTIONS
 
 
 def _record_hint(name: str, node: str, coverage: Coverage, everywhere: set[str], *,
@@ -177,7 +185,11 @@ def _record_hint(name: str, node: str, coverage: Coverage, everywhere: set[str],
                 f"trace starts too ({add})")
     if elsewhere:
         return (f"ftrace records it on {', '.join(elsewhere)}: start ftrace on {node} "
-                f"too" + (f", or for a system call: {strace}" if straced else ""))
+                f"too" + (f", or for a system call: {strace}"
+                          if straced and not _kernel_function(name) else ""))
+    if _kernel_function(name) and not ftraced:
+        return (f"a kernel function, which strace never sees: trace {node} with ftrace "
+                "(trace: {start: ftrace})")
     if close := closest(name, sorted(everywhere), cutoff=0.7):
         return f"did you mean {close!r}?"
     if ftraced:
