@@ -40,13 +40,21 @@ def summary_lines(summary: Summary) -> list[str]:
     lines = [f"connections: {summary.paired} paired, {summary.unpaired} one-sided; "
              f"{summary.inversions} inversions after clock alignment{checked}"]
     lines += [f"clock {brief}" for _, brief in sorted(summary.clocks.items())]
-    medians = [f"{label} {duration(stats['median'])}" for key, label in LATENCIES.items()
-               if (stats := summary.latency_ns.get(key)) is not None]
+    # A latency between nodes is only as good as their clocks' alignment: one no larger
+    # than the alignment's error is only known to lie between 0 (it follows its cause)
+    # and the two added.
+    error = summary.clock_error_ns or 0
+    medians = [f"{label} {duration(median)}" if median > error else
+               f"{label} at most {duration(median + error)}"
+               for key, label in LATENCIES.items()
+               if (stats := summary.latency_ns.get(key)) is not None
+               and (median := stats["median"]) is not None]
     if medians:
-        # A latency between nodes is only as good as their clocks' alignment.
-        error = ("" if not summary.clock_error_ns else
-                 f" (clocks aligned within ±{duration(summary.clock_error_ns)})")
-        lines.append(f"latency (median): {', '.join(medians)}{error}")
+        aligned = len(summary.clocks) > len(summary.unaligned)  # some fit was measured
+        how = (f" (clocks aligned within ±{duration(error)})" if error else
+               " (clocks not bounded on both sides: these may be off by any amount)"
+               if aligned and summary.clock_error_ns is None else "")
+        lines.append(f"latency (median): {', '.join(medians)}{how}")
     # A listening socket's events belong to no connection by nature; any others were
     # left out of the connections above, and the reports: say so.
     if missed := {why: n for why, n in summary.unattributed.items() if why != LISTENING}:

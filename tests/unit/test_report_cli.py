@@ -191,6 +191,21 @@ def test_inversions_are_not_claimed_checked_across_unaligned_clocks() -> None:
     assert summary_lines(aligned)[0].endswith("0 inversions after clock alignment")
 
 
+def test_a_latency_within_the_clock_error_is_only_bounded_above() -> None:
+    stats = {"median": 40_000}
+    summary = Summary(paired=1, unpaired=0, inversions=0, clocks={"server": "fit"},
+                      latency_ns={"send_to_receive": stats, "first_to_last_byte": {
+                          "median": 900_000}}, unattributed={}, clock_error_ns=100_000)
+    # 40 µs measured with clocks known to ±100 µs: anywhere from 0 to 140 µs.
+    assert summary_lines(summary)[-1] == (
+        "latency (median): send→receive at most 140.000 µs, first→last byte 900.000 µs "
+        "(clocks aligned within ±100.000 µs)")
+    one_sided = Summary(paired=1, unpaired=0, inversions=0, clocks={"server": "fit"},
+                        latency_ns={"send_to_receive": stats}, unattributed={})
+    assert summary_lines(one_sided)[-1].endswith(
+        "(clocks not bounded on both sides: these may be off by any amount)")
+
+
 def test_reports_are_replaced_all_or_none(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A disk that fills up as trace.json is written leaves the earlier reports whole."""
