@@ -121,7 +121,7 @@ class RunSummary:
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     seconds: float = 0.0
     ok: bool = False
-    interrupted: bool = False  # Ctrl-C or SIGTERM during the steps: nothing was parsed
+    interrupted: bool = False  # Ctrl-C or SIGTERM: its traces parsed, not correlated
     steps: list[StepResult] = field(default_factory=list)
     tracers: list[TracerResult] = field(default_factory=list)
     event_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # node → kind → n

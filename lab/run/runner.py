@@ -63,12 +63,20 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
         with suppress(OSError):  # the summary first: a console that cannot be copied
             _copy_consoles(state, run_dir)
 
+    trips: dict[str, list[RoundTrip]] = {}
     try:
-        trips = await _run_steps(book, state, paths, run_dir, summary=summary,
-                                 on_step=on_step, tidy=tidy)
+        await _run_steps(book, state, paths, run_dir, trips, summary=summary,
+                         on_step=on_step, tidy=tidy)
     except asyncio.CancelledError:
-        # Interrupted: say so, and how far it got, for `lab report` and for people.
+        # Interrupted: say so, and how far it got, for `lab report` and for people. The
+        # traces collected as the run wound down are parsed (quick), not correlated (a
+        # large run takes a while): `lab report` does that when asked.
         summary.interrupted = True
+        try:
+            _keep_events(summary, state, run_dir)
+        except Exception as exc:  # a full disk, or a bug: the interruption is told
+            get_logger(__name__, run=run_dir.path.name).warning(
+                "the traces collected were not parsed: %s", exc)
         cut_short("the run was interrupted")
         raise
     except LabError as exc:  # no session to a node: no step could run
@@ -81,9 +89,7 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
         raise
     try:
         _copy_consoles(state, run_dir)
-        events = _events(summary, state, run_dir)
-        write_events(run_dir.path / "events.jsonl", events)
-        summary.event_counts = _counts(events)
+        events = _keep_events(summary, state, run_dir)
         result = correlate(events, reference=next(iter(state.nodes)), round_trips=trips)
         summary.correlation = result.summary
         write_reports(run_dir.path, result)
@@ -99,11 +105,11 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     return summary
 
 
-async def _run_steps(book: Playbook, state: LabState, paths: Paths, run_dir: RunDir, *,
-                     summary: RunSummary, on_step: StepSink,
-                     tidy: bool) -> dict[str, list[RoundTrip]]:
-    """Open a session per node, time the clocks, run the steps, wind down; the round
-    trips timed."""
+async def _run_steps(book: Playbook, state: LabState, paths: Paths, run_dir: RunDir,
+                     trips: dict[str, list[RoundTrip]], *, summary: RunSummary,
+                     on_step: StepSink, tidy: bool) -> None:
+    """Open a session per node, time the clocks (into `trips`), run the steps, wind
+    down. The tracers' results are in `summary` however it ends."""
     key = paths.lab_dir(state.name) / PRIVATE_KEY_NAME
     async with AsyncExitStack() as stack:
         # Every node at once. All have ended before an error is raised, so that the
@@ -112,17 +118,15 @@ async def _run_steps(book: Playbook, state: LabState, paths: Paths, run_dir: Run
             NodeSession.open(node, state.endpoint(node), key)) for node in state.nodes))
         sessions = dict(zip(state.nodes, opened, strict=True))
         ctx = RunContext(book, state, sessions, run_dir, paths.programs, tidy=tidy)
-        trips: dict[str, list[RoundTrip]] = {}
         try:
             await _time_clocks(ctx, trips, summary)
             await _steps(ctx, summary, on_step)
         finally:
             # Leave nothing running in the guests, whatever happened above.
             await to_the_end(_wind_down(ctx, summary))
+            summary.tracers = list(ctx.tracers.values())
         await _time_clocks(ctx, trips, summary)  # the tracers have stopped: in no trace
         summary.lost = [node for node, session in sessions.items() if session.lost]
-        summary.tracers = list(ctx.tracers.values())
-    return trips
 
 
 def _expectations(book: Playbook, events: list[Event],
@@ -229,8 +233,9 @@ def _copy_consoles(state: LabState, run_dir: RunDir) -> None:
             shutil.copyfile(source, run_dir.path / "consoles" / f"{name}.log")
 
 
-def _events(summary: RunSummary, state: LabState, run_dir: RunDir) -> list[Event]:
-    """Every collected trace, parsed and annotated node by node."""
+def _keep_events(summary: RunSummary, state: LabState, run_dir: RunDir) -> list[Event]:
+    """Every collected trace, parsed and annotated node by node, and kept in the run
+    directory's events.jsonl."""
     events: list[Event] = []
     for tracer in summary.tracers:
         raw = run_dir.path / tracer.raw
@@ -247,6 +252,8 @@ def _events(summary: RunSummary, state: LabState, run_dir: RunDir) -> list[Event
         tracer.events = len(parsed.events)
         events += annotate_sockets(parsed.events)
     events.sort(key=lambda e: (e.node, e.ts))
+    write_events(run_dir.path / "events.jsonl", events)
+    summary.event_counts = _counts(events)
     return events
 
 

@@ -104,7 +104,7 @@ def test_a_guest_that_dies_while_booting_is_reported_with_its_console() -> None:
 @pytest.mark.parametrize("signal_names", [["SIGINT"], ["SIGTERM"], ["SIGINT", "SIGINT"]])
 def test_an_interrupted_run_takes_its_lab_down(signal_names: list[str], tmp_path: Path) -> None:
     """Ctrl-C (or a CI job's SIGTERM) in the middle of a playbook: the lab goes, the run
-    directory stays, and `lab report` says why it holds no events. An impatient second
+    directory stays with what was traced until then. An impatient second
     Ctrl-C does not cut the teardown short."""
     # Progress lines, until the playbook's first step is done.
     proc, lab_name, seen = run_until(ROOT / "playbooks" / "replyhi.yaml", tmp_path, "[1/")
@@ -125,9 +125,11 @@ def test_an_interrupted_run_takes_its_lab_down(signal_names: list[str], tmp_path
     at = statuses.index("interrupted")
     assert set(statuses[:at]) == {"ok"} and set(statuses[at + 1:]) <= {"skipped"}, statuses
     assert summary["failures"][-1].startswith(f"interrupted during step {at + 1} (")
+    # What was traced until then is parsed, and correlated when asked.
+    assert (run_dir / "events.jsonl").is_file()
     report = lab("report", str(run_dir), check=False)
-    assert "the run ended before its traces were parsed (no events.jsonl): interrupted " \
-        "during step " in report.stderr
+    assert report.returncode == 0, report.stderr
+    assert (run_dir / "timeline.txt").is_file()
 
 
 def test_a_guest_that_dies_during_a_run_fails_the_lab_not_the_test(tmp_path: Path) -> None:

@@ -222,6 +222,26 @@ async def test_a_step_that_raises_still_leaves_a_complete_run(
     assert nodes_with_events(run_dir) == {"client", "server"}
 
 
+async def test_an_interrupted_run_keeps_its_traces_events_for_lab_report(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C in the middle of a run: the traces collected as it winds down are parsed
+    into events.jsonl, which `lab report` correlates when asked."""
+    raise_in_step(monkeypatch, 1, asyncio.CancelledError())
+    with pytest.raises(asyncio.CancelledError):
+        await lab.run_traced("""\
+              - {nodes: all, trace: {start: ftrace}}
+              - {node: server, run: "true"}
+              - {nodes: all, trace: {stop: ftrace}}
+            """)
+    [run_dir] = (lab.tmp / "runs").iterdir()
+    data = json.loads((run_dir / "summary.json").read_text())
+    assert data["interrupted"] and [s["status"] for s in data["steps"]] == [
+        "ok", "interrupted", "skipped"]
+    assert nodes_with_events(run_dir) == {"client", "server"}
+    assert data["event_counts"]["server"]["syscall_exit"] > 0
+    assert not (run_dir / "connections.json").exists()  # not correlated: not asked for
+
+
 async def test_a_run_whose_traces_cannot_be_analysed_still_leaves_its_summary(
         lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
