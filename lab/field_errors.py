@@ -38,7 +38,7 @@ def matching(pattern: str, what: str, rule: str) -> AfterValidator:
 
     def check(value: str) -> str:
         if not regex.fullmatch(value):  # not match(): "$" would allow a trailing newline
-            raise FieldError(f"{value!r} is not a valid {what}", hint=rule)
+            raise FieldError(f"{shown(value)} is not a valid {what}", hint=rule)
         return value
     return AfterValidator(check)
 

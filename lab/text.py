@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and newline
+SHOWN_TEXT = 60  # characters of a value a message quotes
+LINE = 1000  # characters of a line said to people, at most (a value may be a megabyte)
 
 
 def count(n: int, noun: str) -> str:
@@ -23,6 +25,15 @@ def count(n: int, noun: str) -> str:
 def visible(text: str) -> str:
     """`text` with its control characters (but tab and newline) written as \\xNN."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+
+
+def said(line: str) -> str:
+    """One line for a terminal: control characters shown, a huge one cut in the middle
+    (its end is kept: a hint is there)."""
+    if len(line) > LINE:
+        cut = len(line) - LINE
+        line = f"{line[:LINE // 2]} …({cut} characters left out)… {line[-LINE // 2:]}"
+    return visible(line)
 
 
 def last_line(text: str) -> str:
@@ -41,9 +52,10 @@ def kind_of(value: object) -> str:
 
 
 def shown(value: Any) -> str:
-    """A value as YAML writes it: 'text', true, null, 5."""
+    """A value as YAML writes it: 'text', true, null, 5; a long text cut short."""
     if isinstance(value, str):
-        return repr(value)
+        return repr(value) if len(value) <= SHOWN_TEXT else \
+            f"{value[:SHOWN_TEXT]!r}… ({len(value)} characters)"
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
     return str(value) if isinstance(value, int | float) else kind_of(value)

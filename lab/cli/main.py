@@ -24,6 +24,7 @@ from lab import __version__
 from lab.cli.console import err
 from lab.cli.parsing import DEBUG_HELP, LabParser, SuggestingParser
 from lab.errors import BootError, InputError, LabError, UsageError, file_problem
+from lab.text import said
 
 if TYPE_CHECKING:
     from lab.cli.common import Subparsers
@@ -118,12 +119,12 @@ def execute(args: argparse.Namespace) -> int:
             err.out(exc.console_tail.rstrip("\n"))
             err.print("[dim]---[/dim]")
         for line in str(exc).splitlines():
-            err.print(f"[bold red]error:[/bold red] {escape(line)}")
+            err.print(f"[bold red]error:[/bold red] {escape(said(line))}")
         return exc.exit_code if isinstance(exc, UsageError | InputError) \
             else _failure(args, exc.exit_code)
     except OSError as exc:  # the host refused a file operation: say which, not where in lab
         _traceback(args)
-        err.print(f"[bold red]error:[/bold red] {escape(file_problem(exc))}")
+        err.print(f"[bold red]error:[/bold red] {escape(said(file_problem(exc)))}")
         return _failure(args, 1)
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -135,7 +136,7 @@ def execute(args: argparse.Namespace) -> int:
         _traceback(args)
         message = " ".join(str(exc).split())
         err.print(f"[bold red]error:[/bold red] internal error: "
-                  f"{escape(type(exc).__name__ + (': ' + message if message else ''))} "
+                  f"{escape(said(type(exc).__name__ + (': ' + message if message else '')))} "
                   "(rerun with --debug for the traceback, and please report it)")
         return _failure(args, os.EX_SOFTWARE)  # 70
     return code

@@ -51,6 +51,7 @@ from lab.playbook.values import (
     not_empty,
     shorthand,
 )
+from lab.text import kind_of
 from lab.topology.model import null_is_empty, null_is_no_items
 from lab.tracers.ftrace.probes import BUFFER_KB
 
@@ -230,7 +231,7 @@ def _count(value: Any) -> Any:
         return {"min": value, "max": value}
     if isinstance(value, dict):
         return value
-    raise FieldError(f"expected a count or {{min: N, max: N}}, got {value!r}",
+    raise FieldError(f"expected a count or {{min: N, max: N}}, got {kind_of(value)}",
                      hint="e.g. __sys_accept4: 50 or __sys_accept4: {min: 1}")
 
 

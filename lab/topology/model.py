@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidat
 
 from lab.field_errors import FieldError, matching
 from lab.images.recipe import NAME_PATTERN as IMAGE_PATTERN
+from lab.text import kind_of, shown
 
 # Names end up in libvirt object names, interface configs and shell commands:
 # a closed alphabet means they never need quoting anywhere.
@@ -54,7 +55,7 @@ def _subnet(cls: type[Net], max_prefix: int) -> Callable[[Any], Net | bool]:
         if value is None or isinstance(value, bool):
             return value is not False
         if not isinstance(value, str) or "/" not in value:
-            raise FieldError(f"expected an {family} subnet, got {value!r}",
+            raise FieldError(f"expected an {family} subnet, got {kind_of(value)}",
                              hint=f"write ADDRESS/PREFIX like {example}, or false to disable")
         try:
             net = cls(value)
@@ -62,7 +63,7 @@ def _subnet(cls: type[Net], max_prefix: int) -> Callable[[Any], Net | bool]:
             try:
                 loose = cls(value, strict=False)
             except ValueError:
-                raise FieldError(f"{value!r} is not an {family} subnet",
+                raise FieldError(f"{shown(value)} is not an {family} subnet",
                                  hint=f"write ADDRESS/PREFIX like {example}") from None
             raise FieldError(f"{value} has host bits set",
                              hint=f"did you mean {loose}?") from None
@@ -91,7 +92,7 @@ def _address(cls: type[Addr]) -> Callable[[Any], Addr | None]:
                 return cls(value)
         except ValueError:
             pass
-        raise FieldError(f"{value!r} is not an {family} address", hint=f"e.g. {example}")
+        raise FieldError(f"{kind_of(value)} is not an {family} address", hint=f"e.g. {example}")
     return parse
 
 
@@ -120,7 +121,7 @@ def _endpoint(value: Any) -> Any:
         return {"node": value}
     if isinstance(value, dict):
         return value
-    raise FieldError(f"expected a node name or a mapping, got {value!r}",
+    raise FieldError(f"expected a node name or a mapping, got {kind_of(value)}",
                      hint="write NODE or {node: NODE, ipv4: ADDRESS, ipv6: ADDRESS}")
 
 

@@ -402,6 +402,16 @@ def test_unknown_lab_name(capsys: pytest.CaptureFixture[str], home: Path,
     assert run(capsys, *argv) == (not_found(argv), "", NO_LAB)
 
 
+def test_an_error_shows_a_huge_argument_cut_and_its_escapes_unobeyed(
+        capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    save_lab(home)
+    code, _, err = run(capsys, "down", "x" * 5000 + "\x1b[2J")
+    [line] = err.splitlines()
+    assert code == 2 and len(line) < 1100
+    assert "characters left out" in line
+    assert line.endswith("x\\x1b[2J' (hint: `lab status` lists the labs that are up)")
+
+
 @pytest.mark.parametrize("argv", [("exec", "client", "--", "true"),
                                   ("cp", "a.txt", "client:/tmp/"),
                                   ("ssh", "client")])

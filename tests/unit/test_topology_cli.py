@@ -103,3 +103,17 @@ def test_a_line_number_is_printed_as_it_is(capsys: pytest.CaptureFixture[str]) -
     code, _, err = run(capsys, "long.yaml")
     assert (code, err) == (2, "error: long.yaml:100: nodes.a.memory: expected an integer, "
                               "got 'lots'\n")
+
+
+def test_a_file_s_text_is_quoted_not_obeyed_nor_echoed_whole(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # An escape sequence in a key would restyle the terminal (or retitle it); a value of
+    # a megabyte would flood it.
+    Path("odd.yaml").write_text('name: odd\nnodes:\n  a:\n    "x\\e[31m": 1\n'
+                                f"  b: {{role: {'y' * 1_000_000}}}\n")
+    code, _, err = run(capsys, "odd.yaml")
+    assert (code, err.splitlines()) == (2, [
+        "error: odd.yaml:4: nodes.a.x\\x1b[31m: unknown field "
+        "(hint: known fields: image, memory, vcpus, role)",
+        f"error: odd.yaml:5: nodes.b.role: {'y' * 60!r}… (1000000 characters) is not a valid "
+        "role (hint: a short identifier such as client or server)"])
