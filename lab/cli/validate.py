@@ -98,6 +98,9 @@ async def run(args: argparse.Namespace) -> int:
         for target in targets:
             if target in resolved:
                 await check.playbook(path, target, resolved[target])
+        if not any(target in resolved for target in targets):  # its facts are unknown
+            broken = str(targets[0]) if len(targets) == 1 else "every topology given"
+            warn(f"{path}: not checked, as {broken} has errors; fix them first")
     for key in unused_overrides(overrides, check.documents) if check.complete else ():
         why = FACT_REASON if key in FACT_NAMES else "no file uses or declares this variable"
         warn(f"--set {key}: {why}")

@@ -113,11 +113,19 @@ def test_compiler_warnings_are_shown_every_time(capsys: pytest.CaptureFixture[st
                        "[-Wunused-variable]\n")
 
 
-def test_a_broken_topology_skips_its_playbooks(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_broken_topology_skips_its_playbooks_and_says_so(
+        capsys: pytest.CaptureFixture[str]) -> None:
     Path("broken.yaml").write_text("name: broken\nnodes: {}\n")
     code, out, err = run(capsys, "-t", "broken.yaml", "playbooks/replyhi.yaml")
     assert (code, out) == (2, "")
-    assert err == "error: broken.yaml:2: nodes: must not be empty\n"
+    assert err.splitlines() == [
+        "warning: playbooks/replyhi.yaml: not checked, as broken.yaml has errors; "
+        "fix them first",
+        "error: broken.yaml:2: nodes: must not be empty"]
+    # Checked against the topology that is fine, a playbook says nothing of the other.
+    code, out, err = run(capsys, "broken.yaml", "topologies/pair.yaml", "playbooks/replyhi.yaml")
+    assert code == 2 and "replyhi.yaml: ok with topologies/pair.yaml" in out
+    assert "not checked" not in err
 
 
 @pytest.mark.parametrize(("argv", "message"), [
