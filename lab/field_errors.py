@@ -153,9 +153,6 @@ def _describe(err: ErrorDetails, model: type[BaseModel], loc: Loc) -> tuple[str,
         "model_attributes_type": "expected a mapping", "list_type": "expected a list",
         "tuple_type": "expected a list", "float_type": "expected a number",
     }
-    if kind == "string_type" and "[key]" in err["loc"]:  # YAML read a name as a number
-        return f"a name must be text, got {shown(value)}", \
-            "YAML reads 007, 1e3 or yes as a number or true/false; a name starts with a letter"
     if kind in simple:
         return simple[kind] + got, None
     bounds = {"greater_than_equal": ("at least", "ge"), "less_than_equal": ("at most", "le"),

@@ -71,13 +71,10 @@ class Locator:
         return None
 
     def dotted(self, loc: Iterable[str | int]) -> str:
-        """`links[0].nodes[1]` style; ints index lists unless their parent is a mapping."""
-        loc = tuple(loc)
+        """`links[0].nodes[1]` style: keys are names (the walker refuses others), ints index."""
         out = ""
-        for i, part in enumerate(loc):
-            is_index = isinstance(part, int) and (
-                loc[:i] in self.sequences or loc[:i] not in self.lines)
-            out += f"[{part}]" if is_index else f"{'.' if out else ''}{part}"
+        for part in loc:
+            out += f"[{part}]" if isinstance(part, int) else f"{'.' if out else ''}{part}"
         return out
 
     def issue(self, loc: Iterable[str | int], message: str, *,
@@ -317,7 +314,7 @@ class _Walker:
             out: dict[Any, Any] = {}
             for key, value in node.items():
                 line = _line(node.lc.key, key) or self.lines[loc]
-                if not isinstance(key, str | int):
+                if not isinstance(key, str):
                     self._bad_key(loc, line, key)
                     continue
                 sub = (*loc, key)
@@ -415,7 +412,9 @@ class _Walker:
             self._fail(loc, line, "unquoted template: YAML reads it as a mapping",
                        f'quote it: {unquoted.group(1).strip()} "{unquoted.group(2)}"')
         else:
-            self._fail(loc, line, f"a key must be a name, not {kind_of(key)}")
+            self._fail(loc, line, f"a key must be a name, not {kind_of(key)}",
+                       "YAML reads 007, 1e3 or true as a number or a truth value; a name "
+                       "starts with a letter")
 
 
 def _line(lookup: Any, key: Any) -> int | None:

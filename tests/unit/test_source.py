@@ -79,10 +79,10 @@ def test_loads_a_valid_document_with_its_lines(write: Any) -> None:
     assert str(issue) == "doc.yaml:7: table.x.name: taken (hint: rename it)"
 
 
-def test_integer_keys_of_mappings_are_not_indexes(write: Any) -> None:
-    doc = load(write("title: t\nextra:\n  1: one\n"))
-    assert doc.locator.dotted(("extra", 1)) == "extra.1"
-    assert doc.locator.dotted(("later", 0)) == "later[0]"  # unknown paths: ints index
+def test_a_key_yaml_reads_as_a_number_is_refused_with_the_naming_rule(write: Any) -> None:
+    assert errors(write("title: t\nextra:\n  1: one\n")) == [
+        "doc.yaml:3: extra: a key must be a name, not 1 (hint: YAML reads 007, 1e3 or true "
+        "as a number or a truth value; a name starts with a letter)"]
 
 
 def test_missing_file(write: Any) -> None:

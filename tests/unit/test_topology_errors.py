@@ -85,7 +85,7 @@ CASES = [
         "tabs.yaml:3: YAML syntax error: found character '\\t' that cannot start any token (hint: indent with spaces; YAML does not allow tabs)",
     ]),
     ('number-name.yaml', [
-        'number-name.yaml:4: nodes.7: a name must be text, got 7 (hint: YAML reads 007, 1e3 or yes as a number or true/false; a name starts with a letter)',
+        'number-name.yaml:4: nodes: a key must be a name, not 7 (hint: YAML reads 007, 1e3 or true as a number or a truth value; a name starts with a letter)',
     ]),
     ('reserved-name.yaml', [
         "reserved-name.yaml:4: nodes.all: 'all' cannot name a node: in playbooks it means every node (hint: give the node another name)",
