@@ -31,6 +31,7 @@ from lab.source import Loc
 from lab.text import closest
 from lab.tracers.ftrace.probes import DEFAULT_PROBES, OPTIONAL_PROBES
 from lab.tracers.strace.wrap import PROCESS_CALLS
+from lab.tracers.syscalls import SYSCALLS, is_syscall
 
 Report = Callable[[Loc, str, str], None]  # an issue: where, what, hint
 KERNEL_FUNCTIONS = frozenset(p.function for p in (*DEFAULT_PROBES, *OPTIONAL_PROBES))
@@ -157,10 +158,9 @@ def _check_recorded(loc: Loc, field: str, e: ExpectInput, nodes: tuple[str, ...]
         recorded = set(coverage.ftrace_names.get(node, ())) if ftraced else set()
         recorded |= strace_names if straced else set()
         for j, name in enumerate(getattr(e, field)):
-            # strace may record any system call, when its list allows: any name could be
-            # one, but a kernel function's.
+            # strace may record any system call, when its list allows.
             if name in recorded or name in told or not (ftraced or straced) or (
-                    straced and coverage.any_syscall and not _kernel_function(name)):
+                    straced and coverage.any_syscall and is_syscall(name)):
                 continue
             told.add(name)
             issue((*loc, field, name if field == "count" else j),
@@ -190,7 +190,8 @@ def _record_hint(name: str, node: str, coverage: Coverage, everywhere: set[str],
     if _kernel_function(name) and not ftraced:
         return (f"a kernel function, which strace never sees: trace {node} with ftrace "
                 "(trace: {start: ftrace})")
-    if close := closest(name, sorted(everywhere), cutoff=0.7):
+    known = everywhere | SYSCALLS if straced and coverage.any_syscall else everywhere
+    if close := closest(name, sorted(known), cutoff=0.7):
         return f"did you mean {close!r}?"
     if ftraced:
         return f"trace it: tracers: {{ftrace: {{{add}}}}} (or syscalls: for a system call)"

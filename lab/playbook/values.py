@@ -17,7 +17,8 @@ from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, Wit
 
 from lab.events import Kind
 from lab.field_errors import FieldError, matching
-from lab.text import closest
+from lab.text import closest, shown
+from lab.tracers.syscalls import STRACE_CLASSES, SYSCALLS, is_syscall
 
 PLAYBOOK_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 HANDLE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
@@ -74,13 +75,33 @@ Handle = Annotated[str, matching(
 Function = Annotated[str, matching(
     FUNCTION_PATTERN, "kernel function name", "e.g. tcp_v4_connect"),
     Field(json_schema_extra={"pattern": FUNCTION_PATTERN})]
+
+
+def _known_syscall(value: str) -> str:
+    """A system call of x86-64 Linux: a misspelt one would trace nothing."""
+    name = value.removeprefix("!")
+    if name.startswith("%"):
+        if name not in STRACE_CLASSES:
+            close = closest(name, STRACE_CLASSES)
+            raise FieldError(f"{shown(name)} is not a class of system calls strace knows",
+                             hint=f"did you mean {close!r}?" if close else
+                             f"known: {', '.join(sorted(STRACE_CLASSES))}")
+    elif not is_syscall(name):
+        bare = name.removeprefix("sys_").removeprefix("__sys_")
+        close = bare if is_syscall(bare) else closest(name, SYSCALLS, cutoff=0.75)
+        raise FieldError(f"{shown(name)} is not a system call of x86-64 Linux",
+                         hint=f"did you mean {close!r}?" if close else
+                         "e.g. accept4, without the sys_ prefix")
+    return value
+
+
 Syscall = Annotated[str, matching(
     SYSCALL_PATTERN, "system call name", "e.g. accept4, without the sys_ prefix"),
-    Field(json_schema_extra={"pattern": SYSCALL_PATTERN})]
+    AfterValidator(_known_syscall), Field(json_schema_extra={"pattern": SYSCALL_PATTERN})]
 StraceSyscall = Annotated[str, matching(
     STRACE_SYSCALL_PATTERN, "strace syscall filter",
     "a system call name (sendto) or a class (%network)"),
-    Field(json_schema_extra={"pattern": STRACE_SYSCALL_PATTERN})]
+    AfterValidator(_known_syscall), Field(json_schema_extra={"pattern": STRACE_SYSCALL_PATTERN})]
 EventName = Annotated[str, matching(
     EVENT_NAME_PATTERN, "event name",
     "a function (__sys_bind), a system call (bind) or a tracepoint"),

@@ -91,9 +91,9 @@ CASES = [
         "expect-strace.yaml:9: expect[0].present[0]: no tracer of this playbook records 'recvfrom' on node client (hint: ftrace records it on server: start ftrace on client too, or for a system call: tracers: {strace: {syscalls: [recvfrom]}})",
         "expect-strace.yaml:10: expect[1].absent[0]: no tracer of this playbook records 'tcp_rcv_established' on node client (hint: ftrace records it on server: start ftrace on client too)",
     ]),
-    # strace records any system call (a name it may never see, like conect, passes),
-    # but never a kernel function's.
+    # strace records any system call, but no misspelt one, nor a kernel function.
     ('expect-strace-any.yaml', [
+        "expect-strace-any.yaml:5: expect[0].absent[0]: no tracer of this playbook records 'conect' on node client (hint: did you mean 'connect'?)",
         "expect-strace-any.yaml:6: expect[1].absent[0]: no tracer of this playbook records '__sys_connect' on node client (hint: a kernel function, which strace never sees: trace client with ftrace (trace: {start: ftrace}))",
         "expect-strace-any.yaml:7: expect[2].present[0]: no tracer of this playbook records 'tcp_v4_connect' on node client (hint: a kernel function, which strace never sees: trace client with ftrace (trace: {start: ftrace}))",
     ]),
@@ -170,6 +170,14 @@ CASES = [
         "tracer-names.yaml:8: steps[0].trace.start: unknown tracer 'strace' (hint: did you mean 'ftrace'? known: ftrace; strace wraps one command: set strace: true on its run step)",
         "tracer-names.yaml:10: steps[1].trace.start: unknown tracer 'ftarce' (hint: did you mean 'ftrace'? known: ftrace; strace wraps one command: set strace: true on its run step)",
         'tracer-names.yaml:12: steps[2].trace.stop: expected the name of a tracer, got 1 (hint: known: ftrace)',
+    ]),
+    # A misspelt system call would trace nothing (and pass an absent check).
+    ('syscall-names.yaml', [
+        "syscall-names.yaml:3: tracers.ftrace.syscalls.add[0]: 'sys_connect' is not a system call of x86-64 Linux (hint: did you mean 'connect'?)",
+        "syscall-names.yaml:3: tracers.ftrace.syscalls.add[2]: 'conect' is not a system call of x86-64 Linux (hint: did you mean 'connect'?)",
+        "syscall-names.yaml:3: tracers.ftrace.syscalls.add[3]: 'frobnicate' is not a system call of x86-64 Linux (hint: e.g. accept4, without the sys_ prefix)",
+        "syscall-names.yaml:4: tracers.strace.syscalls[0]: '%netwrk' is not a class of system calls strace knows (hint: did you mean '%network'?)",
+        "syscall-names.yaml:4: tracers.strace.syscalls[1]: 'writ' is not a system call of x86-64 Linux (hint: did you mean 'write'?)",
     ]),
     ('tracers.yaml', [
         "tracers.yaml:4: tracers.ftrace.functions.remove[0]: 'tcp_rcv_established' is both added and removed (hint: keep it in one of the two lists)",

@@ -113,17 +113,16 @@ def nodes_with_events(run_dir: Path) -> set[str]:
 @pytest.mark.parametrize("end", ["wait", "stop"])
 async def test_a_background_whose_trace_is_missing_fails_its_step_not_the_run(
         lab: Lab, end: str) -> None:
-    # A typo in the system calls: strace refuses to start the command and writes no
-    # trace, which lab validate cannot know.
+    # The command removes its own trace (as a clean-up script might): lab validate
+    # cannot know.
     playbook = f"""\
-        name: typo
+        name: lost
         tracers:
           ftrace: {{comms: [replyhi, hello]}}
-          strace: {{syscalls: [sendtoo]}}
         steps:
           - {{nodes: all, trace: {{start: ftrace}}}}
           - node: server
-            run: echo served 1 connection
+            run: echo served 1 connection; rm /run/socklab/strace-02-server.txt
             background: server
             strace: true
           - {{{end}: server}}
@@ -142,8 +141,6 @@ async def test_a_background_whose_trace_is_missing_fails_its_step_not_the_run(
     name = {"wait": "wait for server", "stop": "stop server"}[end]
     assert failure.startswith(f"step 3 ({name}) failed: server: ")
     assert "no strace output /run/socklab/strace-02-server.txt" in failure
-    if end == "wait" and shutil.which("strace"):  # the command's own complaint comes first
-        assert "exit status 1, expected 0: strace: invalid system call 'sendtoo'" in failure
     # The command's output is kept, and the tracers the skipped step would have
     # stopped were stopped and collected at the end.
     assert (run_dir / "outputs" / "02-server.err").exists()
