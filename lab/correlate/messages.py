@@ -8,7 +8,9 @@ An `Arrow` leaves one node at `sent` (its clock) and arrives at another at
 - handshake: accept() returned the connection after the client's connect()
   began (its SYN); and, closer to the wire, the server's kernel moved the
   connection from SYN_RECV to ESTABLISHED on the handshake's last ACK, which
-  the client's kernel sent once it had itself reached ESTABLISHED;
+  the client's kernel sent once it had itself reached ESTABLISHED; when the
+  SYN-ACK is traced (`tcp_v4_send_synack`), it left after the client's move
+  to SYN_SENT (the SYN's) and before the client's move to ESTABLISHED;
 - close: the FIN of one end's close() or shutdown() reached the other end
   (`tcp_fin` there, the state change it makes, or a read that returned 0)
   after it left, that is after the closing end's move to FIN_WAIT1 or
@@ -32,6 +34,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from operator import attrgetter, indexOf
 
 import msgspec
@@ -52,6 +55,8 @@ from lab.events import Event
 CONNECTS = frozenset({"connect"})
 ACCEPTS = frozenset({"accept", "accept4"})
 CLOSES = frozenset({"close", "shutdown"})
+SYNACKS = ("tcp_v4_send_synack", "tcp_v6_send_synack")  # on the request sock (probes.py)
+RECEIVE_PATH = frozenset({"tcp_v4_do_rcv", "tcp_v6_do_rcv", "tcp_rcv_state_process"})
 # The state changes only `tcp_fin` makes, as it takes a FIN in: they stand in for a
 # `tcp_fin` probe hit that was missed. (It also takes FIN_WAIT2 to CLOSE, but so does
 # a close() in FIN_WAIT2, which 6.1 runs after the system call has returned.)
@@ -138,6 +143,19 @@ def _handshake(client: Endpoint, client_calls: list[Call], server: Endpoint,
                     sender_tid=connect.tid, receiver_tid=accepted.tid,
                     label="connect → accept")]
     acked = _state(client, "TCP_SYN_SENT", {"TCP_ESTABLISHED"})
+    # With the SYN-ACK traced (a function added), the SYN's flight is bounded too: the
+    # client's move to SYN_SENT comes before the SYN leaves, the SYN-ACK answers it.
+    synack = next(filter(None, map(partial(_first, server), SYNACKS)), None)
+    syn_sent = _state(client, None, {"TCP_SYN_SENT"})
+    if synack is not None and syn_sent is not None:
+        arrows.append(Arrow(Link.HANDSHAKE, client.node, server.node, syn_sent.ts, synack[0],
+                            sender_tid=syn_sent.tid, receiver_tid=synack[1], label="SYN"))
+    if synack is not None and acked is not None:
+        # It arrives where the client's receive path first runs after its SYN left.
+        taken = next((e for e in client.events if e.name in RECEIVE_PATH and syn_sent
+                      and syn_sent.ts <= e.ts <= acked.ts), acked)
+        arrows.append(Arrow(Link.HANDSHAKE, server.node, client.node, synack[0], taken.ts,
+                            sender_tid=synack[1], receiver_tid=taken.tid, label="SYN-ACK"))
     established = _state(server, "TCP_SYN_RECV", {"TCP_ESTABLISHED"})
     if acked is not None and established is not None:
         arrows.append(Arrow(Link.HANDSHAKE, client.node, server.node, acked.ts,

@@ -333,7 +333,7 @@ def test_datagrams_received_before_they_were_sent_are_inversions() -> None:
 @pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
 def test_the_handshake_below_the_socket_calls_is_in_its_connection(kernel: str) -> None:
     # Captured with playbooks/handshake.yaml: the TCP functions of the receive path run
-    # in softirq context, under <idle> or ksoftirqd; filtered by port, they are traced,
+    # in softirq context, under whatever task it interrupted; filtered by port, traced,
     # and their sock puts them in the connection.
     events = ftrace_run(kernel, "handshake")
     book = load_playbook(ROOT / "playbooks" / "handshake.yaml",
@@ -344,13 +344,24 @@ def test_the_handshake_below_the_socket_calls_is_in_its_connection(kernel: str) 
     [connection] = result.pairing.connections
     added = set(book.ftrace.functions.add)
     softirq = [e for end in connection.ends for e in end.events
-               if e.name in added and e.comm in ("<idle>", "ksoftirqd/0")]
+               if e.name in added and e.irq == "softirq"]
     assert {"tcp_v4_do_rcv", "tcp_send_ack", "tcp_done"} <= {e.name for e in softirq}
-    # The SYN is the listening socket's to answer: its events are that socket's.
+    # The SYN comes to the listening socket: tcp_conn_request is that socket's. The
+    # SYN-ACK it sends is the request's, which has the connection's 4-tuple.
     listener = {u.event.name for u in result.pairing.unattributed if u.event.name in added}
-    assert "tcp_conn_request" in listener
+    assert "tcp_conn_request" in listener and "tcp_v4_send_synack" not in listener
     assert {u.reason for u in result.pairing.unattributed if u.event.name in added} == {
         LISTENING}
+    client, server = connection.ends
+    [synack] = [e for e in server.events if e.name == "tcp_v4_send_synack"]
+    # Its flight bounds the clocks: after the client's SYN left, before the client's
+    # receive path took it in.
+    [flow] = result.flows
+    arrows = {a.label: a for a in flow.arrows}
+    assert (arrows["SYN"].sender, arrows["SYN"].received) == ("client", synack.ts)
+    assert (arrows["SYN-ACK"].receiver, arrows["SYN-ACK"].sent) == ("client", synack.ts)
+    taken = next(e for e in client.events if e.ts == arrows["SYN-ACK"].received)
+    assert taken.name in ("tcp_v4_do_rcv", "tcp_rcv_state_process")
     assert not result.inversions
 
 

@@ -130,11 +130,14 @@ OPTIONAL_PROBES: tuple[Probe, ...] = (
     # The receive, handshake and close paths below the socket calls (the same
     # signatures on 5.10 and 6.1).
     *map(_by_port, ("tcp_v4_do_rcv", "tcp_v6_do_rcv", "tcp_rcv_established",
-                    "tcp_rcv_state_process", "tcp_v4_send_synack", "tcp_v6_send_synack",
-                    "tcp_v4_syn_recv_sock", "tcp_v6_syn_recv_sock", "tcp_send_ack",
-                    "tcp_send_fin", "tcp_send_active_reset", "tcp_shutdown", "tcp_time_wait",
-                    "tcp_done", "tcp_retransmit_timer")),
+                    "tcp_rcv_state_process", "tcp_v4_syn_recv_sock", "tcp_v6_syn_recv_sock",
+                    "tcp_send_ack", "tcp_send_fin", "tcp_send_active_reset", "tcp_shutdown",
+                    "tcp_time_wait", "tcp_done", "tcp_retransmit_timer")),
     _by_port("tcp_conn_request", "%dx"),  # (rsk_ops, af_ops, sk, skb)
+    # (sk, dst, fl, req, ...): the request sock, not the listener, has the SYN's
+    # 4-tuple, which puts the SYN-ACK on its connection.
+    _by_port("tcp_v4_send_synack", "%cx"),
+    _by_port("tcp_v6_send_synack", "%cx"),
 )
 
 DEFAULT_SYSCALLS: tuple[str, ...] = (
