@@ -172,6 +172,11 @@ def test_the_tcp_receive_path_is_traced_in_softirq_context(runs: ShippedRuns) ->
             node, softirq)
     timeline = (runs["handshake"].path / "timeline.txt").read_text()
     assert "  [softirq]" in timeline
+    # The SYN-ACK is sent on the request sock, which has the connection's 4-tuple: it
+    # and the SYN bound the clocks, and the timeline shows neither arriving early.
+    synacks = [e for e in events if e.name == "tcp_v4_send_synack"]
+    assert synacks and all(e.sock is not None and e.sock.dport for e in synacks)
+    assert runs["handshake"].json("connections.json")["inversions"] == 0
 
 
 def test_concurrent_every_send_is_matched_to_its_receives(runs: ShippedRuns) -> None:
