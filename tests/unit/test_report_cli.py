@@ -53,6 +53,20 @@ def test_a_directory_without_events(tmp_path: Path, capsys: pytest.CaptureFixtur
         "e.g. runs/<lab>-<time>)\n"))
 
 
+def test_an_events_file_that_is_no_file_is_said_to_be_what_it_is(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events = tmp_path / "events.jsonl"
+    (tmp_path / "playbook.json").write_text("{}")
+    events.mkdir()
+    assert report(capsys, str(tmp_path)) == (2, "", (
+        f"error: {events}: a directory, not a file of events (hint: lab run writes it as a "
+        "file, one event per line)\n"))
+    events.rmdir()
+    events.symlink_to("events.jsonl")  # a loop
+    assert f"error: {events}: a symbolic link that leads nowhere, not a file of events" in \
+        report(capsys, str(tmp_path))[2]
+
+
 def test_a_run_that_stopped_before_its_traces_were_parsed(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "playbook.json").write_text("{}")  # what `lab run` writes first
