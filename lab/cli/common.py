@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeAlias
@@ -22,11 +23,33 @@ from lab.topology.routes import unreachable
 # What each verb module's add_parser() receives.
 Subparsers: TypeAlias = "argparse._SubParsersAction[LabParser]"
 
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
 def add_connect_option(parser: argparse.ArgumentParser,
                        purpose: str = "libvirt connection URI") -> None:
     parser.add_argument(
-        "-c", "--connect", metavar="URI", default=os.environ.get("LIBVIRT_DEFAULT_URI"),
-        help=f"{purpose} (default: $LIBVIRT_DEFAULT_URI or {DEFAULT_URI})")
+        "-c", "--connect", metavar="URI", type=local_uri,
+        default=os.environ.get("LIBVIRT_DEFAULT_URI"),
+        help=f"{purpose}, of this machine (default: $LIBVIRT_DEFAULT_URI or {DEFAULT_URI})")
+
+
+def local_uri(text: str) -> str:
+    """A libvirt URI of this machine. A lab's guests answer SSH on the loopback of the
+    host that runs them, and lab sends nothing off this one."""
+    try:
+        parts = urllib.parse.urlsplit(text)
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or not parts.scheme or "/" in parts.scheme:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a libvirt URI (e.g. {DEFAULT_URI}, or test:///default)")
+    if host is not None and host not in LOCAL_HOSTS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} names host {host}: lab runs its labs on this machine only "
+            f"(e.g. {DEFAULT_URI})")
+    return text
 
 
 def add_lab_option(parser: argparse.ArgumentParser) -> None:

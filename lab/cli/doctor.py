@@ -65,8 +65,7 @@ async def _libvirt(uri: str) -> Check:
     try:
         return Check("libvirt", True, f"{uri} answers (libvirt {await backend.version()})")
     except LabError as exc:
-        return Check("libvirt", False, exc.message,
-                     "start the daemons: virtlogd -d && libvirtd -d (or run ./setup)")
+        return Check("libvirt", False, exc.message, exc.hint or "run ./setup")
     finally:
         await backend.close()
 

@@ -185,6 +185,27 @@ def test_down_all_with_nothing_to_remove(capsys: pytest.CaptureFixture[str]) -> 
         0, "", "nothing to remove\n")
 
 
+@pytest.mark.parametrize(("uri", "error"), [
+    # Guests answer SSH on the loopback of the host that runs them; lab sends nothing
+    # off this one.
+    ("qemu+ssh://root@lab-host/system",
+     "'qemu+ssh://root@lab-host/system' names host lab-host: lab runs its labs on this "
+     "machine only (e.g. qemu:///system)"),
+    ("system", "'system' is not a libvirt URI (e.g. qemu:///system, or test:///default)"),
+])
+def test_a_libvirt_uri_of_another_machine_is_refused(
+        capsys: pytest.CaptureFixture[str], uri: str, error: str) -> None:
+    _, err = refused(capsys, ("down", "--all", "--connect", uri))
+    assert err.endswith(f"lab down: error: argument -c/--connect: {error}\n")
+
+
+def test_a_libvirt_driver_that_does_not_exist_is_blamed_on_the_uri(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "down", "--all", "--connect", "nosuch:///system") == (1, "", (
+        "error: cannot connect to libvirt at nosuch:///system: no connection driver "
+        "available for nosuch:///system (hint: check the URI: labs run on qemu:///system)\n"))
+
+
 def test_down_of_an_unknown_lab(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "down", "nosuch") == (2, "", NO_LAB)
 

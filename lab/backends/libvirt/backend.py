@@ -56,10 +56,13 @@ class LibvirtBackend:
                 try:
                     self._conn = await self._call(libvirt.open, self.uri)
                 except libvirt.libvirtError as exc:
+                    unknown = exc.get_error_code() == libvirt.VIR_ERR_NO_CONNECT or \
+                        "URI" in _msg(exc)  # "unexpected qemu URI path"
                     raise BackendError(
                         f"cannot connect to libvirt at {self.uri}: {_msg(exc)}",
-                        hint="start the daemons (virtlogd -d; libvirtd -d) "
-                             "or run `lab doctor`") from exc
+                        hint=f"check the URI: labs run on {DEFAULT_URI}" if unknown else
+                        "start the daemons: virtlogd -d && libvirtd -d (or run ./setup)",
+                    ) from exc
             return self._conn
 
     async def version(self) -> str:
