@@ -83,15 +83,18 @@ def test_the_run_summary_says_which_probes_missed_and_what_to_do() -> None:
         TracerResult("client", "ftrace", "raw/client.trace", lost=150,
                      missed={"tcp_fin": 16, "tcp_set_state": 126}),
         TracerResult("server", "ftrace", "raw/server.trace", lost=40),
+        TracerResult("peer", "ftrace", "raw/peer.trace", lost=3, missed={"tcp_fin": 3}),
         TracerResult("other", "ftrace", "raw/other.trace")])
     assert summary.warnings == [
         "ftrace on client: 150 events lost (142 probe hits the kernel could not record: "
         "126 tcp_set_state, 16 tcp_fin (a probe that fires while another runs, as a packet "
-        "comes in: fewer functions added miss fewer); 8 not kept by the ring buffer: buffer "
-        "too small? "
-        "raise tracers.ftrace.buffer_kb)",
+        "comes in, is missed: fewer functions added miss fewer); 8 not kept by the ring "
+        "buffer: buffer too small? raise tracers.ftrace.buffer_kb)",
         "ftrace on server: 40 events lost (40 not kept by the ring buffer: buffer too small? "
         "raise tracers.ftrace.buffer_kb)",
+        # Only default probes missed: no function added to take out.
+        "ftrace on peer: 3 events lost (3 probe hits the kernel could not record: 3 tcp_fin "
+        "(a probe that fires while another runs, as a packet comes in, is missed))",
     ]
 
 
