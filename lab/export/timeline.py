@@ -34,6 +34,10 @@ STATE_NOTES: dict[tuple[object, object], str] = {
     ("TCP_CLOSING", "TCP_CLOSE"): _TIME_WAIT,
 }
 TUPLE_ARGS = {"saddr", "daddr", "sport", "dport", "saddrv6", "daddrv6", "family"}
+# Calls whose `uaddr` (the datagram's source, given to every event of the call) is
+# what they return, not what they are given: shown on the return.
+SOURCE_RETURNED = {"recvfrom", "recvmsg", "__sys_recvfrom", "__sys_recvmsg", "udp_recvmsg",
+                   "udpv6_recvmsg"}
 
 
 def timeline(result: Correlation) -> str:
@@ -74,7 +78,9 @@ def _call(e: Event) -> str:
     match e.kind:
         case Kind.SYSCALL_EXIT | Kind.FUNC_RETURN:
             value = returned(e)
-            return f"{e.name} = {'?' if value is None else value}"
+            source = e.args.get("uaddr") if e.name in SOURCE_RETURNED else None
+            return f"{e.name} = {'?' if value is None else value}" + (
+                f" (from {source})" if isinstance(source, str) else "")
         case Kind.SOCK_STATE:
             change = (e.args.get("oldstate"), e.args.get("newstate"))
             note = STATE_NOTES.get(change, "") if e.sock and e.sock.dport else ""
@@ -85,9 +91,15 @@ def _call(e: Event) -> str:
             args = {k: v for k, v in e.args.items() if k not in TUPLE_ARGS}
             return f"{e.name}({shown_args(e.name, args)}){tuple_}"
         case _ if e.irq:  # the task it interrupted says nothing of it: its socket does
-            return f"{e.name}({shown_args(e.name, e.args)}){_tuple(e)}"
+            return f"{e.name}({shown_args(e.name, _given(e))}){_tuple(e)}"
         case _:
-            return f"{e.name}({shown_args(e.name, e.args)})"
+            return f"{e.name}({shown_args(e.name, _given(e))})"
+
+
+def _given(e: Event) -> dict[str, object]:
+    if e.name in SOURCE_RETURNED and "uaddr" in e.args:
+        return {k: v for k, v in e.args.items() if k != "uaddr"}
+    return e.args
 
 
 def _tuple(e: Event) -> str:

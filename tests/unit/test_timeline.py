@@ -48,6 +48,18 @@ def test_a_function_probed_without_a_return_nests_nothing() -> None:
     assert len({line.index("→") for line in receives}) == 1
 
 
+def test_a_datagram_s_source_is_shown_where_the_receive_returns_it() -> None:
+    """recvfrom() is given a buffer for the source address and returns it filled: the
+    address is not an argument of its entry, but what its return brought."""
+    text = timeline(correlate(ftrace_nodes("linux-6.1", "udp2", ["alice", "bob", "server"])))
+    alice = [line for line in text.splitlines() if " alice " in line]
+    entries = [line for line in alice if "→ recvfrom(" in line or "→ udp_recvmsg(" in line]
+    assert entries and not any("uaddr" in line for line in entries)
+    assert any(line.endswith("← recvfrom = 6 (from 10.0.1.10:7778)") for line in alice)
+    sends = [line for line in alice if "→ udp_sendmsg(" in line]
+    assert sends and all("uaddr=10.0.1.10:7778" in line for line in sends)  # given
+
+
 def test_arguments_read_as_in_the_classic_lab() -> None:
     """Constants by name, pointers in hex; an IPv6 4-tuple with its brackets, and a
     tracepoint's IPv4 fields of an IPv6 socket left out."""
