@@ -10,8 +10,9 @@
  *   4. poll and recvfrom until each connection answered "hi";
  *   5. close all.
  * One thread and poll keep the trace readable: the N connects are all in
- * flight together yet appear in order. Serve it with `replyhi ADDRESS PORT N`;
- * N must fit replyhi's listen backlog (1024), as all N wait to be accepted.
+ * flight together yet appear in order. Serve it with `replyhi ADDRESS PORT N`.
+ * N is at most MAX_CONNS: each connection holds a descriptor (1024 by default),
+ * and all N must fit replyhi's listen backlog (1024) as they wait to be accepted.
  * Exits 1 unless all N connections got "hi".
  */
 #define _POSIX_C_SOURCE 200809L
@@ -29,6 +30,7 @@
 #define PROG "concurrent"
 #define PHASE_TIMEOUT_MS 30000 /* per waiting phase; slow emulated guests included */
 #define MAX_REPORTS 10         /* failures described one by one, then only counted */
+#define MAX_CONNS 1000
 
 enum state { CONNECTING, CONNECTED, WAITING, OK, FAILED };
 
@@ -45,8 +47,8 @@ static long nconns, nreports;
 static void usage(void)
 {
     fputs("usage: " PROG " ADDRESS PORT N\n"
-          "  connect N TCP connections at once, then send \"hello\" on each and\n"
-          "  expect \"hi\" (serve with: replyhi ADDRESS PORT N)\n",
+          "  connect N TCP connections at once (N: 1 to 1000), then send \"hello\"\n"
+          "  on each and expect \"hi\" (serve with: replyhi ADDRESS PORT N)\n",
           stderr);
     exit(2);
 }
@@ -164,7 +166,7 @@ int main(int argc, char **argv)
     if (argc != 4)
         usage();
     parse_number(argv[2], 1, 65535);
-    nconns = parse_number(argv[3], 1, 100000);
+    nconns = parse_number(argv[3], 1, MAX_CONNS);
     struct addrinfo *ai = resolve(argv[1], argv[2], SOCK_STREAM);
     conns = calloc((size_t)nconns, sizeof *conns);
     struct pollfd *pfds = calloc((size_t)nconns, sizeof *pfds);

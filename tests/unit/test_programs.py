@@ -302,7 +302,8 @@ def test_bulk_recv_verifies(programs: dict[str, Path], announced: int, data: byt
 @pytest.mark.parametrize("argv", [
     ["replyhi"], ["hello", "127.0.0.1"], ["udpecho", "127.0.0.1", "1", "2", "3"],
     ["udpsend", "127.0.0.1", "0"], ["concurrent", "127.0.0.1", "1"],
-    ["concurrent", "127.0.0.1", "1", "0"], ["bulk-recv", "127.0.0.1", "70000"],
+    ["concurrent", "127.0.0.1", "1", "0"], ["concurrent", "127.0.0.1", "1", "1001"],
+    ["bulk-recv", "127.0.0.1", "70000"],
     ["bulk-send", "127.0.0.1", "1", "-1"], ["bulk-send", "127.0.0.1", "1", "10", "0"],
     ["hello", "localhost", "1"], ["replyhi", "127.0.0.1", "1", "x"],
 ])
