@@ -116,20 +116,22 @@ async def run(args: argparse.Namespace) -> int:
     _check_runs_dir(args.runs)
     left_behind = False  # the lab could not be removed
     async with backend_for(args.connect if state is None else state.uri) as backend:
-        if state is not None:
-            await _check_up(state, backend)
         run_dir = RunDir.create(args.runs, name)
         out.print(str(run_dir.path))  # at once: a job killed later still knows it
-        if state is None:
-            try:
+        try:  # a CI job gets a report even when there is no lab to run on
+            if state is not None:
+                await _check_up(state, backend)
+            else:
                 state = await bring_up(topology, target.topology_file, backend, paths,
                                        options=UpOptions(timeout=args.timeout, name=name),
                                        events=ProgressPrinter())
-            except (LabError, asyncio.CancelledError) as exc:  # a CI job still gets a report
-                _record_failed_up(run_dir, name, topology, target.topology_file, book,
-                                  failed=exc if isinstance(exc, LabError) else None)
-                raise
-            err.print(f"lab {state.name} is up")
+                err.print(f"lab {state.name} is up")
+        except (LabError, asyncio.CancelledError) as exc:
+            why = None  # interrupted
+            if isinstance(exc, LabError):
+                why = str(exc) if args.lab else f"the lab did not come up: {exc}"
+            _record_no_lab(run_dir, name, topology, target.topology_file, book, why=why)
+            raise
         printer = _StepPrinter(book)
         try:
             err.print(f"running {book.name} ({count(len(book.steps), 'step')}) → {run_dir.path}")
@@ -210,17 +212,17 @@ async def _remove(state: LabState, backend: Backend, store: StateStore) -> bool:
     return True
 
 
-def _record_failed_up(run_dir: RunDir, lab: str, topology: Topology, topology_file: Path,
-                      book: Playbook, *, failed: LabError | None) -> None:
-    """The run directory of a lab that did not come up (`failed`, or interrupted: None):
-    its summary.json and junit.xml say why, and list the steps and expectations, none
-    run. Never in the way of the error itself."""
-    why = f"the lab did not come up: {failed}" if failed else "the run was interrupted"
+def _record_no_lab(run_dir: RunDir, lab: str, topology: Topology, topology_file: Path,
+                   book: Playbook, *, why: str | None) -> None:
+    """The run directory of a run with no lab to run on (it did not come up, or is no
+    longer running: `why`; or the run was interrupted: None): its summary.json and
+    junit.xml say why, and list the steps and expectations, none run. Never in the way
+    of the error itself."""
     try:
         summary = RunSummary(lab=lab, playbook=str(book.path), topology=str(topology_file),
                              nodes={n.name: NodeRun(n.image, "") for n in topology.nodes},
-                             error=why if failed else None, interrupted=failed is None)
-        save_cut_short(summary, book, run_dir, why)
+                             error=why, interrupted=why is None)
+        save_cut_short(summary, book, run_dir, why or "the run was interrupted")
     except OSError as exc:
         warn(f"no summary of it: {file_problem(exc)}")
 

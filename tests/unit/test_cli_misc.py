@@ -834,15 +834,21 @@ def test_run_on_a_lab_refuses_a_set_only_its_topology_takes(
         "topology it came up with) (hint: the variables these files take: count, port)\n"))
 
 
-def test_run_on_a_lab_whose_guests_are_gone_says_so_before_anything(
+def test_run_on_a_lab_whose_guests_are_gone_says_so_before_any_step(
         capsys: pytest.CaptureFixture[str], home: Path, host_uri: str, tmp_path: Path) -> None:
     save_lab(home, uri=host_uri)  # libvirt runs the server only
     record_topology(home)
-    code, _, err = run(capsys, "run", "--lab", LAB, REPLYHI, "--runs", str(tmp_path / "runs"))
-    assert (code, err) == (3, (
-        f"error: lab {LAB}: client not running (the host rebooted, or a guest died) (hint: "
-        f"lab down {LAB}; then lab run TOPOLOGY PLAYBOOK)\n"))
-    assert not list((tmp_path / "runs").iterdir())  # no run directory made for nothing
+    code, out, err = run(capsys, "run", "--lab", LAB, REPLYHI, "--runs", str(tmp_path / "runs"))
+    gone = (f"lab {LAB}: client not running (the host rebooted, or a guest died) (hint: "
+            f"lab down {LAB}; then lab run TOPOLOGY PLAYBOOK)")
+    assert (code, err) == (3, f"error: {gone}\n")
+    # As when a lab does not come up: a CI job finds a report that says why.
+    [run_dir] = (tmp_path / "runs").iterdir()
+    assert out == f"{run_dir}\n"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["failures"] == [gone]
+    assert {s["status"] for s in summary["steps"]} == {"skipped"}
+    assert f'<error message="{gone}">' in (run_dir / "junit.xml").read_text()
 
 
 def test_run_on_a_lab_without_its_topology_says_so(capsys: pytest.CaptureFixture[str],
