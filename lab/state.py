@@ -37,6 +37,7 @@ class NodeState(BaseModel):
     console_log: str
     role: str | None = None
     addresses: list[str] = []
+    ready_seconds: float | None = None  # from its start to answering SSH (lab up)
 
 
 class NetworkState(BaseModel):

@@ -249,7 +249,9 @@ async def _boot(backend: Backend, spec: DomainSpec, key: Path, *, deadline: floa
         raise BootError(spec.node, detail, console_tail=console_tail(spec.console_log),
                         hint=exc.hint) from exc
     await session.close()
-    events(ev.NodeReady(spec.lab, spec.node, loop.time() - started))
+    seconds = loop.time() - started
+    state.nodes[spec.node].ready_seconds = round(seconds, 3)
+    events(ev.NodeReady(spec.lab, spec.node, seconds))
 
 
 def free_port() -> int:

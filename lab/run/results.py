@@ -105,10 +105,12 @@ class ExpectationResult:
 
 @dataclass(frozen=True)
 class NodeRun:
-    """What a node ran: which image, which kernel."""
+    """What a node ran: which image, which kernel; how long it took to answer SSH when
+    its lab came up (None: not known, or it did not)."""
 
     image: str
     kernel: str
+    ready_seconds: float | None = None
 
 
 @dataclass

@@ -52,7 +52,8 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     directory holds a summary.json and a junit.xml that say how far it got."""
     started = time.monotonic()
     summary = RunSummary(lab=state.name, playbook=str(book.path), topology=state.topology,
-                         nodes={name: NodeRun(node.image, node.kernel_release)
+                         nodes={name: NodeRun(node.image, node.kernel_release,
+                                              node.ready_seconds)
                                 for name, node in state.nodes.items()})
     run_dir.write_json("topology.json", topology.to_dict())
     run_dir.write_json("playbook.json", book.to_dict())

@@ -22,6 +22,7 @@ def test_nodes_run_the_image_kernel(pair: tuple[str, str]) -> None:
     assert isinstance(nodes, dict)
     assert {n: nodes[n]["kernel_release"][:4] for n in nodes} == {
         "client": KERNELS[image][:4], "server": KERNELS[image][:4]}
+    assert all(0 < nodes[n]["ready_seconds"] < 120 for n in nodes)  # lab up's deadline
 
 
 def test_exec_propagates_status_streams_and_stdin(pair: tuple[str, str]) -> None:

@@ -89,7 +89,7 @@ async def lab(tmp_path: Path, fake_guest_factory: FakeGuestFactory) -> Lab:
         nodes[name] = NodeState(
             domain=f"sl-{LAB}-{name}", image="debian-11", kernel_release="5.10.0-33-amd64",
             ssh_host="127.0.0.1", ssh_port=guest.port, host_key=guest.host_key_line,
-            console_log=str(console), role=name)
+            console_log=str(console), role=name, ready_seconds=4.25)
     state = LabState(name=LAB, topology=str(topology_file), uri="test:///default",
                      created_at="2026-01-01T00:00:00Z", status="up", nodes=nodes)
     return Lab(load_topology(topology_file), state, paths, guests, tmp_path)
@@ -134,7 +134,8 @@ async def test_a_background_whose_trace_is_missing_fails_its_step_not_the_run(
     assert [s.status for s in summary.steps] == ["ok", "ok", "failed", "skipped", "skipped"]
     assert not summary.ok
     data = saved(run_dir)
-    assert data["nodes"] == {node: {"image": "debian-11", "kernel": "5.10.0-33-amd64"}
+    assert data["nodes"] == {node: {"image": "debian-11", "kernel": "5.10.0-33-amd64",
+                                    "ready_seconds": 4.25}  # how long it took to boot
                              for node in ("client", "server")}
     assert data["steps"][2]["nodes"] == ["server"]  # where the handle's command ran
     [failure] = data["failures"]
