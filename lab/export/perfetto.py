@@ -1,6 +1,8 @@
 """trace.json: the run in the Chrome Trace Event format, which Perfetto and chrome://tracing open.
 
-One process per node, one track per thread; system calls and kernel
+One process per node, one track per thread, and one for the kernel's work in
+softirq context (a packet handled), which runs under whatever task it
+interrupted and is not that task's; system calls and kernel
 functions are nested slices ("X"), state changes are instants ("i"), and
 each arrow of correlation is a flow from the sender's slice to the
 receiver's ("s" then "f", bound to the enclosing slices). Times are
@@ -21,6 +23,9 @@ from lab.events import Event
 from lab.export.slices import slices
 
 _NODE = attrgetter("node")
+# The tracks of work done in interrupt context: above any Linux thread id (PID_MAX_LIMIT).
+IRQ_TRACKS: dict[str, int] = {"softirq": 1 << 22, "hardirq": (1 << 22) + 1,
+                              "nmi": (1 << 22) + 2}
 
 
 def chrome_trace(result: Correlation) -> dict[str, Any]:
@@ -42,35 +47,47 @@ def _events(result: Correlation) -> Iterator[dict[str, Any]]:
     for node, pid in pids.items():
         yield _meta("process_name", pid, 0, f"{node} ({kernels[node]})")
         yield _meta("process_sort_index", pid, 0, pid, key="sort_index")
-    threads = {(e.node, e.tid): e.comm for e in result.events}  # a thread's last name
-    for (node, tid), comm in sorted(threads.items()):
-        yield _meta("thread_name", pids[node], tid, f"{comm}[{tid}]")
+    threads = {(e.node, _track(e)): f"{e.comm}[{e.tid}]" if e.irq is None else e.irq
+               for e in result.events}  # a thread's last name
+    for (node, tid), name in sorted(threads.items()):
+        yield _meta("thread_name", pids[node], tid, name)
     for s in all_slices:
         start = us(s.node, s.start)
-        yield {"ph": "X", "pid": pids[s.node], "tid": s.tid, "ts": start,
-               "dur": max(us(s.node, s.end) - start, 0.0), "name": s.name, "cat": s.kind,
+        first = s.entry or s.exit
+        yield {"ph": "X", "pid": pids[s.node], "tid": _track(first) if first else s.tid,
+               "ts": start, "dur": max(us(s.node, s.end) - start, 0.0), "name": s.name,
+               "cat": s.kind,
                "args": ({"ret": s.ret} if s.exit is not None else {"unfinished": True})
-               | _irq(s.entry or s.exit)}
+               | _interrupted(first)}
     for e in instants:
-        yield {"ph": "i", "s": "t", "pid": pids[e.node], "tid": e.tid, "ts": us(e.node, e.ts),
-               "name": e.name, "cat": e.kind.value, "args": dict(e.args) | _irq(e)}
+        yield {"ph": "i", "s": "t", "pid": pids[e.node], "tid": _track(e), "ts": us(e.node, e.ts),
+               "name": e.name, "cat": e.kind.value, "args": dict(e.args) | _interrupted(e)}
+    # An arrow starts and ends at an event: on its track.
+    irq_at = {(e.node, e.tid, e.ts): IRQ_TRACKS[e.irq] for e in result.events if e.irq}
     flow = 0
     for connection_flow in result.flows:
         for a in connection_flow.arrows:
             flow += 1
             common = {"name": f"{a.kind} {a.size} B" if a.size else f"{a.kind} {a.label}".strip(),
                       "cat": f"flow.{a.kind}", "id": flow}
-            yield {**common, "ph": "s", "pid": pids[a.sender], "tid": a.sender_tid,
+            sender = irq_at.get((a.sender, a.sender_tid, a.sent), a.sender_tid)
+            receiver = irq_at.get((a.receiver, a.receiver_tid, a.received), a.receiver_tid)
+            yield {**common, "ph": "s", "pid": pids[a.sender], "tid": sender,
                    "ts": us(a.sender, a.sent)}
             # A flow ends bound to the slice enclosing it: the receiving call, which
             # returns at `received`, so end a nanosecond before its last instant.
-            yield {**common, "ph": "f", "bp": "e", "pid": pids[a.receiver], "tid": a.receiver_tid,
+            yield {**common, "ph": "f", "bp": "e", "pid": pids[a.receiver], "tid": receiver,
                    "ts": max(us(a.receiver, a.received) - 0.001, us(a.sender, a.sent))}
 
 
-def _irq(e: Event | None) -> dict[str, str]:
-    """Where the kernel ran it, when not as the task's own work: {"irq": "softirq"}."""
-    return {"irq": e.irq} if e is not None and e.irq else {}
+def _track(e: Event) -> int:
+    """Its thread's track, or for work done in interrupt context, that context's."""
+    return e.tid if e.irq is None else IRQ_TRACKS[e.irq]
+
+
+def _interrupted(e: Event | None) -> dict[str, object]:
+    """The task an interrupt's work ran under: {"interrupted": "hello[133]"}."""
+    return {"interrupted": f"{e.comm}[{e.tid}]"} if e is not None and e.irq else {}
 
 
 def _meta(name: str, pid: int, tid: int, value: object, *, key: str = "name") -> dict[str, Any]:

@@ -77,6 +77,27 @@ def test_each_arrow_is_a_flow_forward_in_time(trace: tuple[dict[str, Any], int])
 
 
 @pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
+def test_softirq_work_has_a_track_of_its_own_not_the_interrupted_task_s(kernel: str) -> None:
+    """A packet handled in a softirq under hello's thread is not hello's doing: it would
+    look called by hello's recvfrom(). Arrows to and from it end on its track."""
+    result = correlate(ftrace_run(kernel, "handshake"), reference="client")
+    data = json.loads(json.dumps(chrome_trace(result)))
+    softirq = {(e["pid"], e["tid"]) for e in by_phase(data, "M")
+               if e["name"] == "thread_name" and e["args"]["name"] == "softirq"}
+    assert len(softirq) == 2  # one per node
+    on_it = [e for e in by_phase(data, "i") if (e["pid"], e["tid"]) in softirq]
+    assert {"tcp_v4_do_rcv", "tcp_rcv_state_process"} <= {e["name"] for e in on_it}
+    assert all(e["args"]["interrupted"].endswith("]") for e in on_it)
+    # Every event of softirq context (here all instants: state changes, functions
+    # probed at entry); the same functions run by a task itself stay on its track.
+    assert len(on_it) == sum(e.irq == "softirq" for e in result.events)
+    # The SYN-ACK leaves from the server's softirq track, reaches the client's.
+    [synack] = [e for e in by_phase(data, "s") if e["name"] == "handshake SYN-ACK"]
+    [arrival] = [e for e in by_phase(data, "f") if e["id"] == synack["id"]]
+    assert (synack["pid"], synack["tid"]) in softirq and (arrival["pid"], arrival["tid"]) in softirq
+
+
+@pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
 def test_every_report_names_the_sock_accept_returned(kernel: str) -> None:
     result = correlate(ftrace_run(kernel, "replyhi"), reference="client")
     timeline_text = timeline(result)
