@@ -238,8 +238,10 @@ def _print_summary(summary: RunSummary) -> None:
                   f"{escape(e.detail)}")
     if unchecked := [e for e in summary.expectations if not e.checked]:
         err.print(f"{count(len(unchecked), 'expectation')} {escape(unchecked[0].detail)}")
-    counts = ", ".join(f"{node} {sum(c.values())}" for node, c in summary.event_counts.items())
-    err.print(f"events: {counts or 'none'}")
+    nodes = summary.nodes or summary.event_counts  # a node nothing traced: "none"
+    counts = ", ".join(f"{node} {sum(summary.event_counts[node].values())}"
+                       if node in summary.event_counts else f"{node} none" for node in nodes)
+    err.print(f"events: {escape(counts) or 'none'}")
     for line in summary_lines(summary.correlation) if summary.correlation else []:
         err.print(escape(line))
     for line in summary.step_failures + summary.losses:  # what failed, then why it may have

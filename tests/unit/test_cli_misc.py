@@ -29,7 +29,7 @@ from lab.errors import BackendError
 from lab.paths import Paths
 from lab.playbook import Playbook, load_playbook
 from lab.run import RunSummary
-from lab.run.results import ExpectationResult, StepResult
+from lab.run.results import ExpectationResult, NodeRun, StepResult
 from lab.run.runner import StepSink
 from lab.ssh import Endpoint
 from lab.ssh.session import Command, NodeSession, Sink, command_line
@@ -989,3 +989,13 @@ def test_a_stray_argument_is_refused_with_the_verbs_usage(
     _, err = refused(capsys, argv)
     assert err.startswith(f"usage: {prog} ")
     assert err.splitlines()[-1] == f"{prog}: error: unrecognized arguments: {argv[-1]}"
+
+
+def test_a_run_s_event_counts_name_the_nodes_nothing_traced(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    summary = RunSummary(lab="l", playbook="p.yaml", topology="t.yaml", nodes={
+        n: NodeRun("debian-11", "5.10") for n in ("client", "router", "server")},
+        event_counts={"client": {"func_entry": 40, "syscall_entry": 12},
+                      "server": {"func_entry": 70}})
+    run_module._print_summary(summary)
+    assert "events: client 52, router none, server 70\n" in capsys.readouterr().err
