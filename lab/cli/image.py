@@ -19,7 +19,8 @@ def add_parser(sub: Subparsers) -> None:
         "image",
         description="Guest images are built from the recipes in images/ (Debian packages "
                     "unpacked into an initramfs) and cached by content: building an unchanged "
-                    "recipe again is instant.")
+                    "recipe again is instant.",
+        epilog="examples:\n  lab image list\n  lab image build debian-12")
     verbs = p.add_subparsers(dest="image_verb", metavar="ACTION", required=True)
     b = verbs.add_parser("build", help="build images (default: every recipe)",
                          description="Build the named images (default: every recipe in "

@@ -65,10 +65,24 @@ Build network labs of QEMU/KVM Linux guests from one YAML file.
   lab down --all                        remove every lab socklab created
 """
 
+EPILOG = """\
+exit status: 0 done, 1 failed, 2 bad input (a file, an option), 130 or 143
+interrupted; `lab run` exits 1 when a step or expectation failed and 3 when the
+lab did (`lab run --help`); exec and ssh exit with the remote command's status,
+or 255 when they could not run it.
+
+environment:
+  LAB_HOME              images and the labs' state (default: /var/lib/socklab
+                        as root, else ~/.local/share/socklab)
+  LIBVIRT_DEFAULT_URI   libvirt of this machine (default: qemu:///system)
+  LAB_DEBIAN_MIRROR     where images' Debian packages come from (default: the
+                        host's apt sources)
+"""
+
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = SuggestingParser(
-        prog="lab", description=DESCRIPTION,
+        prog="lab", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"lab {__version__}")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)

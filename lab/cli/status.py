@@ -18,7 +18,10 @@ from lab.state import LabState
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "status",
-        description="Show every lab recorded on this host, or one lab.",
+        description="Show every lab recorded on this host, or one lab. STATUS is up (its "
+                    "guests run), creating (its lab up has not ended, or was stopped: lab "
+                    "down removes it) or stale (a guest no longer runs: the host rebooted, "
+                    "or it died; lab down, then up again).",
         epilog="examples:\n  lab status\n  lab status pair-1a2b3c\n  lab status --json")
     p.add_argument("names", nargs="*", metavar="NAME", help="only these labs")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -469,6 +469,9 @@ def test_help_lists_every_verb(capsys: pytest.CaptureFixture[str]) -> None:
               and not line.startswith("     ")]
     assert listed == ["validate", "up", "run", "report", "down", "status", "exec", "cp", "ssh",
                       "image", "doctor"]
+    # After the verbs: what a script needs, exit statuses and the environment.
+    assert out.index("doctor ") < out.index("exit status: 0 done, 1 failed, 2 bad input")
+    assert "\n  LAB_HOME  " in out and "\n  LIBVIRT_DEFAULT_URI  " in out
 
 
 @pytest.mark.parametrize(("argv", "message"), [
