@@ -915,8 +915,8 @@ def test_every_option_says_what_it_does(capsys: pytest.CaptureFixture[str],
     assert says in option_help(verb_help(capsys, monkeypatch, *verb), option)
 
 
-@pytest.mark.parametrize("verb", [("status",), ("doctor",), ("image", "list"), ("exec",),
-                                  ("ssh",), ("cp",), ("down",), ("image", "build")])
+@pytest.mark.parametrize("verb", [("status",), ("doctor",), ("image",), ("image", "list"),
+                                  ("exec",), ("ssh",), ("cp",), ("down",), ("image", "build")])
 def test_every_verb_ends_with_examples_one_per_line(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
         verb: tuple[str, ...]) -> None:
