@@ -342,8 +342,12 @@ class _Walker:
         if self.values > MAX_VALUES or self.characters > MAX_CHARACTERS:
             what = (f"{MAX_VALUES} values" if self.values > MAX_VALUES
                     else f"{MAX_CHARACTERS} characters")
+            # Written out so, or repeated by aliases?
+            written = len(self.source) > MAX_VALUES // 2 or \
+                sum(map(len, self.source)) > MAX_CHARACTERS // 2
             raise InputError([InputIssue(
                 self.path, line, "", f"the document expands to more than {what}",
+                "a lab's file is far smaller: is it the right file?" if written else
                 "YAML aliases (*name) repeat what they name: use fewer, or none")])
         if isinstance(value, CommentedMap | CommentedSeq):
             return self.convert(value, loc, template=template)

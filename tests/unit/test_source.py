@@ -265,6 +265,15 @@ def test_nested_aliases_cannot_blow_the_document_up(write: Any,
     assert load(write("title: t\nitems: [&i {name: n}, *i]\n")).model.items[1].name == "n"
 
 
+def test_a_file_that_is_itself_too_large_is_not_blamed_on_aliases(
+        write: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lab.source.MAX_VALUES", 1000)
+    items = "".join(f"  - {i}\n" for i in range(1200))
+    assert errors(write(f"title: t\nextra:\n{items}")) == [
+        "doc.yaml:1001: the document expands to more than 1000 values "
+        "(hint: a lab's file is far smaller: is it the right file?)"]
+
+
 def test_a_template_error_keeps_its_hint_and_blames_no_set_option(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The playbook names a --set variable too, but the error is the node's name.
