@@ -19,7 +19,7 @@ from lab.cli.access import ProgressPrinter, backend_for, stopped_nodes
 from lab.cli.common import Subparsers, add_connect_option, read_topology
 from lab.cli.console import err, out, warn
 from lab.cli.parsing import seconds
-from lab.errors import LabError, LabNotFound, UsageError, file_problem
+from lab.errors import InputError, LabError, LabNotFound, UsageError, file_problem
 from lab.export.outputs import summary_lines
 from lab.lifecycle.down import tear_down
 from lab.lifecycle.events import TeardownFailed
@@ -186,7 +186,11 @@ def _target(args: argparse.Namespace, store: StateStore,
     topology_file, playbook_file = args.files
     if topology_file.is_file() and playbook_file.is_file():  # else loading says what is amiss
         _check_order(topology_file, playbook_file)
-    document, topology = read_topology(topology_file, overrides)
+    try:
+        document, topology = read_topology(topology_file, overrides)
+    except InputError:  # the playbook's templates need its facts
+        warn(f"{playbook_file}: not checked, as {topology_file} has errors; fix them first")
+        raise
     return _Target(None, topology_file, topology, playbook_file, [document])
 
 

@@ -126,6 +126,12 @@ def test_a_broken_topology_skips_its_playbooks_and_says_so(
     code, out, err = run(capsys, "broken.yaml", "topologies/pair.yaml", "playbooks/replyhi.yaml")
     assert code == 2 and "replyhi.yaml: ok with topologies/pair.yaml" in out
     assert "not checked" not in err
+    # lab run says so too, before anything boots.
+    assert main(["run", "broken.yaml", "playbooks/replyhi.yaml"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: playbooks/replyhi.yaml: not checked, as broken.yaml has errors; "
+        "fix them first",
+        "error: broken.yaml:2: nodes: must not be empty"]
 
 
 @pytest.mark.parametrize(("argv", "message"), [
