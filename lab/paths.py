@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.errors import UsageError
 from lab.names import LAB_NAME
 
 
@@ -22,7 +23,11 @@ class Paths:
     def default(cls) -> Paths:
         env = os.environ.get("LAB_HOME")
         if env:
-            return cls(Path(env).resolve())
+            home = Path(env).resolve()
+            if home.exists() and not home.is_dir():
+                raise UsageError(f"LAB_HOME={env}: not a directory",
+                                 hint="point it at a directory, or unset it for the default")
+            return cls(home)
         if os.geteuid() == 0:
             return cls(Path("/var/lib/socklab"))
         data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")

@@ -1002,3 +1002,13 @@ def test_a_run_s_event_counts_name_the_nodes_nothing_traced(
                       "server": {"func_entry": 70}})
     run_module._print_summary(summary)
     assert "events: client 52, router none, server 70\n" in capsys.readouterr().err
+
+
+def test_a_lab_home_that_is_a_file_is_refused(capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    (tmp_path / "home").write_text("")
+    monkeypatch.setenv("LAB_HOME", str(tmp_path / "home"))
+    assert run(capsys, "status") == (2, "", (
+        f"error: LAB_HOME={tmp_path / 'home'}: not a directory (hint: point it at a "
+        "directory, or unset it for the default)\n"))
