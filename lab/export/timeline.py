@@ -8,7 +8,8 @@
 
 Times are on the reference node's clock (the others converted by their
 clock fit), relative to the first event. Calls nest by thread: an entry
-indents what follows on its thread until its return. Kernel code run in a
+indents what follows on its thread until its return; a function probed
+without a return (tcp_fin) is marked ↦ and nests nothing. Kernel code run in a
 softirq (a packet being handled, under whatever task it interrupted) is
 marked [softirq].
 """
@@ -24,6 +25,7 @@ from lab.export.slices import RETURNS, opens, returned, returning
 
 ARROWS = {Kind.SYSCALL_ENTRY: "→", Kind.FUNC_ENTRY: "→", Kind.SYSCALL_EXIT: "←",
           Kind.FUNC_RETURN: "←", Kind.SOCK_STATE: "•", Kind.TRACEPOINT: "•"}
+ENTERED = "↦"  # a function probed without a return probe: it nests nothing
 INDENT = "  "
 # What a state change of a connection's sock means that its states do not say.
 _TIME_WAIT = "  (on to TIME_WAIT, in a time-wait sock the tracepoint does not show)"
@@ -45,7 +47,9 @@ def timeline(result: Correlation) -> str:
     if not events:
         return "# no events\n"
     reference, fits = result.reference, result.fits
-    lines = [f"# times in seconds on {reference}'s clock, from the first event"]
+    lines = [f"# times in seconds on {reference}'s clock, from the first event; → a call's "
+             f"entry, ← its return, {ENTERED} a function entered (its return is not traced), "
+             "• a state change or tracepoint"]
     lines += [f"# {fit.explain()}" for node, fit in sorted(fits.items()) if node != reference]
     lines += [f"# {node}: not aligned (no messages with {reference}): its own clock"
               for node in sorted(set(result.nodes) - set(fits) - {reference})]
@@ -66,10 +70,12 @@ def timeline(result: Correlation) -> str:
         key = (e.node, e.tid)
         if e.kind in RETURNS:
             depth[key] = max(depth.get(key, 0) - 1, 0)
+        called = opens(e, returns)
+        mark = ENTERED if e.kind is Kind.FUNC_ENTRY and not called else ARROWS[e.kind]
         lines.append(f"{(times[i] - start) / 1e9:+12.6f}  {who[(e.node, e.pid, e.comm)]}"
-                     f"{INDENT * depth.get(key, 0)}{ARROWS[e.kind]} {_call(e)}"
+                     f"{INDENT * depth.get(key, 0)}{mark} {_call(e)}"
                      + (f"  [{e.irq}]" if e.irq else ""))
-        if opens(e, returns):
+        if called:
             depth[key] = depth.get(key, 0) + 1
     return "\n".join(lines) + "\n"
 

@@ -46,6 +46,10 @@ def test_a_function_probed_without_a_return_nests_nothing() -> None:
     receives = [line for line in text.splitlines() if " server " in line and "→ recvfrom" in line]
     assert len(receives) >= 6
     assert len({line.index("→") for line in receives}) == 1
+    entered = [line for line in text.splitlines() if "move_addr_to_user(" in line]
+    assert entered and all("↦ move_addr_to_user(" in line for line in entered)
+    assert text.startswith("# times in seconds on ") and "↦ a function entered (its return " \
+        "is not traced)" in text.splitlines()[0]
 
 
 def test_a_datagram_s_source_is_shown_where_the_receive_returns_it() -> None:
@@ -103,9 +107,9 @@ def test_kernel_code_run_in_a_softirq_is_marked(kernel: str) -> None:
     assert all(e.irq is None for e in events if e.kind.value.startswith("syscall"))
     lines = timeline(correlate(events, reference="client")).splitlines()
     # Each says the socket it worked on: a connection's, or for a SYN the listener's.
-    assert any(re.search(r"<idle>\[0\] +→ tcp_v4_do_rcv\(\)  \(10\.0\.1\.1:\d+ > "
+    assert any(re.search(r"<idle>\[0\] +↦ tcp_v4_do_rcv\(\)  \(10\.0\.1\.1:\d+ > "
                          r"10\.0\.1\.10:7777\)  \[softirq\]$", line) for line in lines)
-    assert any(line.endswith("→ tcp_conn_request()  (10.0.1.10:7777)  [softirq]")
+    assert any(line.endswith("↦ tcp_conn_request()  (10.0.1.10:7777)  [softirq]")
                for line in lines)
     assert not any("[softirq]" in line for line in lines if "→ connect(" in line)
 
