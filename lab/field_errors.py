@@ -67,8 +67,9 @@ def pydantic_issues(exc: ValidationError, model: type[BaseModel], data: Any,
 def without_faulty_fields(exc: ValidationError, model: type[M], data: Any,
                           ) -> tuple[M, list[Loc]] | None:
     """The document validated without its unknown fields and its faulty optional ones
-    (left to their defaults), and where those were; None when a fault is elsewhere, which
-    no default can stand in for.
+    (left to their defaults), the model's STAND_INS for its faulty top-level fields that
+    have one, and where those were; None when a fault is elsewhere, which nothing can
+    stand in for.
 
     A fault in a required field takes the optional field holding it along (a `pull:`
     without its `dst:`), within the item or entry it is in: list items, named entries
@@ -77,7 +78,13 @@ def without_faulty_fields(exc: ValidationError, model: type[M], data: Any,
     same run: a user sees every problem at once, not one kind after another."""
     faulty = [(err["type"], _data_loc(data, err["loc"])) for err in exc.errors()]
     dropped: list[Loc] = []
+    stand_ins: Mapping[str, object] = getattr(model, "STAND_INS", {})
+    replaced: dict[str, object] = {}
     for kind, loc in faulty:
+        if len(loc) == 1 and loc[0] in stand_ins:  # a top-level field the rest needs
+            replaced[str(loc[0])] = stand_ins[str(loc[0])]
+            dropped.append(loc)
+            continue
         spot = loc if kind == "extra_forbidden" and loc and isinstance(loc[-1], str) \
             else _optional_holder(model, loc)
         if spot is None:
@@ -91,6 +98,7 @@ def without_faulty_fields(exc: ValidationError, model: type[M], data: Any,
         for part in loc[:-1]:
             parent = parent[part]
         parent.pop(loc[-1], None)
+    pruned.update(replaced)
     try:
         return model.model_validate(pruned), dropped
     except ValidationError:

@@ -15,7 +15,8 @@ error messages simple (no union noise) and lets every option be named in a
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -283,6 +284,8 @@ class PlaybookInput(_Input):
     """A socklab playbook: the steps of an experiment on a lab and what its traces must show."""
 
     model_config = ConfigDict(title="socklab playbook")
+    # Missing or faulty, the rest of the file is still checked, as if it were this.
+    STAND_INS: ClassVar[Mapping[str, str]] = {"name": "unnamed"}
 
     name: PlaybookName = Field(description="Playbook name; names the run's results.")
     description: str = Field(default="", description="What the experiment shows.")

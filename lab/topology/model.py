@@ -7,9 +7,9 @@ descriptions feed the editor JSON Schema (schema.py), so write them for users.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator
 
@@ -193,6 +193,8 @@ class TopologyInput(_Input):
     """A socklab topology: machines, networks, and the links between them."""
 
     model_config = ConfigDict(title="socklab topology")
+    # Missing or faulty, the rest of the file is still checked, as if it were this.
+    STAND_INS: ClassVar[Mapping[str, str]] = {"name": "unnamed"}
 
     name: Name = Field(description="Lab name; prefixes every libvirt object of the lab.")
     vars: Annotated[dict[str, Any], BeforeValidator(

@@ -97,6 +97,10 @@ CASES = [
         "expect-strace-any.yaml:6: expect[1].absent[0]: no tracer of this playbook records '__sys_connect' on node client (hint: a kernel function, which strace never sees: trace client with ftrace (trace: {start: ftrace}))",
         "expect-strace-any.yaml:7: expect[2].present[0]: no tracer of this playbook records 'tcp_v4_connect' on node client (hint: a kernel function, which strace never sees: trace client with ftrace (trace: {start: ftrace}))",
     ]),
+    ('no-name-and-references.yaml', [
+        "no-name-and-references.yaml:2: name: required field missing (hint: playbook name; names the run's results)",
+        "no-name-and-references.yaml:3: steps[0].node: unknown node 'sever' (hint: did you mean 'server'?)",
+    ]),
     ('handles.yaml', [
         "handles.yaml:3: steps[0].wait: handle 'server' is only started later, on line 6 (hint: move this step after the run step that starts it)",
         "handles.yaml:7: steps[1].timeout: a background command has no timeout: it runs until a wait: or stop: step, or the end of the playbook (hint: give the wait: step the timeout (wait: server, timeout: 30))",

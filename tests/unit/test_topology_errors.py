@@ -19,10 +19,17 @@ DATA = Path(__file__).parent / "bad_topologies"
 # file → options for load_topology
 OPTIONS: dict[str, dict[str, object]] = {
     "unknown-image.yaml": {"images": {"debian-11", "debian-12"}},
+    "bad-name-and-references.yaml": {"images": {"debian-11", "debian-12"}},
     "override-type.yaml": {"overrides": {"mem": "lots"}},
 }
 
 CASES = [
+    ('bad-name-and-references.yaml', [
+        "bad-name-and-references.yaml:2: name: 'Bad_Name!' is not a valid name (hint: 1-16 characters: a-z, 0-9 and '-', starting with a letter)",
+        "bad-name-and-references.yaml:5: nodes.server.image: unknown image 'debian-99' (hint: did you mean 'debian-12'? available: debian-11, debian-12)",
+        "bad-name-and-references.yaml:7: networks.lan: network is not linked to any node (hint: attach nodes to it under links:, or remove it)",
+        "bad-name-and-references.yaml:9: links[0].network: unknown network 'lann' (hint: did you mean 'lan'?)",
+    ]),
     ('bad-endpoints.yaml', [
         'bad-endpoints.yaml:8: links[0].nodes[1]: expected a node name or a mapping, got 5 (hint: write NODE or {node: NODE, ipv4: ADDRESS, ipv6: ADDRESS})',
         'bad-endpoints.yaml:8: links[0].nodes[2].ipv4: 10.0.1.8/24 has a prefix length (hint: give the address alone; the prefix comes from the network)',
