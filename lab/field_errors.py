@@ -141,9 +141,7 @@ def _describe(err: ErrorDetails, model: type[BaseModel], loc: Loc) -> tuple[str,
     kind, ctx, value = err["type"], err.get("ctx", {}), err["input"]
     got = f", got {shown(value)}"
     if kind == "missing":
-        owner = _model_at(model, loc[:-1])
-        field_info = owner.model_fields.get(str(loc[-1])) if owner and loc else None
-        about = field_info.description if field_info else None
+        about = _description(model, loc)
         return "required field missing", _as_hint(about) if about else None
     if kind == "extra_forbidden":
         owner = _model_at(model, loc[:-1])
@@ -162,7 +160,11 @@ def _describe(err: ErrorDetails, model: type[BaseModel], loc: Loc) -> tuple[str,
         "tuple_type": "expected a list", "float_type": "expected a number",
     }
     if kind in simple:
-        return simple[kind] + got, None
+        if isinstance(value, float) and value.is_integer() and "integer" in simple[kind]:
+            return simple[kind] + got, \
+                f"write {int(value)}: YAML reads 1e3 and 2.0 as fractions"
+        about = _description(model, loc) if kind in MAPPINGS else None
+        return simple[kind] + got, _as_hint(about) if about else None
     bounds = {"greater_than_equal": ("at least", "ge"), "less_than_equal": ("at most", "le"),
               "greater_than": ("more than", "gt"), "less_than": ("less than", "lt")}
     if kind in bounds:
@@ -172,6 +174,16 @@ def _describe(err: ErrorDetails, model: type[BaseModel], loc: Loc) -> tuple[str,
         return "must not be empty", None
     msg = err["msg"]
     return msg[:1].lower() + msg[1:] + (got if kind != "too_short" else ""), None
+
+
+MAPPINGS = {"dict_type", "model_type", "model_attributes_type"}
+
+
+def _description(model: type[BaseModel], loc: Loc) -> str | None:
+    """What the field at `loc` is, as its model describes it."""
+    owner = _model_at(model, loc[:-1])
+    field_info = owner.model_fields.get(str(loc[-1])) if owner and loc else None
+    return field_info.description if field_info else None
 
 
 def _as_hint(description: str) -> str:

@@ -209,6 +209,7 @@ def sort_issues(issues: Iterable[InputIssue]) -> list[InputIssue]:
 # --- reading and parsing -----------------------------------------------------
 
 def _read(path: Path) -> str:
+    line = None
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -216,10 +217,12 @@ def _read(path: Path) -> str:
     except IsADirectoryError:
         problem, hint = "is a directory, not a file", None
     except UnicodeDecodeError as exc:
-        problem, hint = f"not UTF-8 text (byte {exc.start})", None
+        line = exc.object[:exc.start].count(b"\n") + 1
+        problem, hint = f"not UTF-8 text (byte {exc.start})", \
+            "save the file as UTF-8 (is it a YAML file?)"
     except OSError as exc:
         problem, hint = f"cannot read: {exc.strerror or exc}", None
-    raise InputError([InputIssue(path, None, "", problem, hint)])
+    raise InputError([InputIssue(path, line, "", problem, hint)])
 
 
 def _parse(path: Path, text: str) -> Any:
@@ -247,6 +250,8 @@ def _syntax_issue(path: Path, text: str, exc: MarkedYAMLError) -> InputIssue:
     source = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
     if "'\\t'" in problem:
         hint = "indent with spaces; YAML does not allow tabs"
+    elif exc.context == "while scanning a quoted scalar" and exc.context_mark is not None:
+        hint = f"close the quote opened on line {exc.context_mark.line + 1}"
     elif "{{" in source or "{%" in source:
         hint = 'quote values that start with a template, e.g. memory: "{{ mem }}"'
     else:

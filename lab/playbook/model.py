@@ -192,14 +192,16 @@ class StepInput(_Input):
         shorthand("port", (int, str), "wait_port: 7777 or {port: 7777, proto: udp}"),
         json_schema_input_type=Port | WaitPortInput)] = Field(
         default=None, description="Wait until a port listens: PORT or {port, proto}.")
-    push: PushInput | None = Field(default=None, description="Copy a host file to nodes.")
-    pull: PullInput | None = Field(default=None,
-                                   description="Copy a file from one node into the results.")
+    push: PushInput | None = Field(default=None,
+                                   description="Copy a host file to nodes: {src, dst}.")
+    pull: PullInput | None = Field(
+        default=None, description="Copy a file from one node into the results: {src, dst}.")
     deploy: Annotated[DeployInput | None, BeforeValidator(
         shorthand("program", (str,), "deploy: hello or {program: ./mine.c, dest: /root/mine}"),
         json_schema_input_type=str | DeployInput)] = Field(
         default=None, description="Install a program: NAME or {program, dest}.")
-    trace: TraceInput | None = Field(default=None, description="Start or stop a tracer.")
+    trace: TraceInput | None = Field(
+        default=None, description="Start or stop a tracer: {start: ftrace} or {stop: ftrace}.")
     sleep: Seconds | None = Field(default=None,
                                   description=f"Pause, in seconds (at most {MAX_SLEEP}).")
     # options

@@ -97,6 +97,10 @@ CASES = [
         "expect-strace-any.yaml:6: expect[1].absent[0]: no tracer of this playbook records '__sys_connect' on node client (hint: a kernel function, which strace never sees: trace client with ftrace (trace: {start: ftrace}))",
         "expect-strace-any.yaml:7: expect[2].present[0]: no tracer of this playbook records 'tcp_v4_connect' on node client (hint: a kernel function, which strace never sees: trace client with ftrace (trace: {start: ftrace}))",
     ]),
+    ('action-shapes.yaml', [
+        "action-shapes.yaml:3: steps[0].pull: expected a mapping, got '/tmp/x' (hint: copy a file from one node into the results: {src, dst})",
+        "action-shapes.yaml:4: steps[1].trace: expected a mapping, got 'ftrace' (hint: start or stop a tracer: {start: ftrace} or {stop: ftrace})",
+    ]),
     ('no-name-and-references.yaml', [
         "no-name-and-references.yaml:2: name: required field missing (hint: playbook name; names the run's results)",
         "no-name-and-references.yaml:3: steps[0].node: unknown node 'sever' (hint: did you mean 'server'?)",

@@ -95,8 +95,16 @@ def test_directory(write: Any, tmp_path: Path) -> None:
 
 
 def test_not_utf8(write: Any, tmp_path: Path) -> None:
-    (tmp_path / "bin.yaml").write_bytes(b"title: \xff\n")
-    assert errors(Path("bin.yaml")) == ["bin.yaml: not UTF-8 text (byte 7)"]
+    (tmp_path / "bin.yaml").write_bytes(b"title: t\nextra: \xff\n")
+    assert errors(Path("bin.yaml")) == [
+        "bin.yaml:2: not UTF-8 text (byte 16) (hint: save the file as UTF-8 (is it a YAML "
+        "file?))"]
+
+
+def test_an_unclosed_quote_is_said_where_it_opened(write: Any) -> None:
+    assert errors(write('title: "t\nextra:\n  - x\n')) == [
+        "doc.yaml:4: YAML syntax error while scanning a quoted scalar started on line 1: "
+        "found unexpected end of stream (hint: close the quote opened on line 1)"]
 
 
 def test_empty_file(write: Any) -> None:

@@ -30,6 +30,10 @@ CASES = [
         "bad-name-and-references.yaml:7: networks.lan: network is not linked to any node (hint: attach nodes to it under links:, or remove it)",
         "bad-name-and-references.yaml:9: links[0].network: unknown network 'lann' (hint: did you mean 'lan'?)",
     ]),
+    ('whole-numbers.yaml', [
+        'whole-numbers.yaml:3: nodes.a.memory: expected an integer, got 1000.0 (hint: write 1000: YAML reads 1e3 and 2.0 as fractions)',
+        'whole-numbers.yaml:3: nodes.a.vcpus: expected an integer, got 2.0 (hint: write 2: YAML reads 1e3 and 2.0 as fractions)',
+    ]),
     ('bad-endpoints.yaml', [
         'bad-endpoints.yaml:8: links[0].nodes[1]: expected a node name or a mapping, got 5 (hint: write NODE or {node: NODE, ipv4: ADDRESS, ipv6: ADDRESS})',
         'bad-endpoints.yaml:8: links[0].nodes[2].ipv4: 10.0.1.8/24 has a prefix length (hint: give the address alone; the prefix comes from the network)',
