@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from lab import ssh
-from lab.backends.base import DEFAULT_URI, Backend
+from lab.backends.base import Backend
 from lab.backends.libvirt import LibvirtBackend
 from lab.cli.console import err
 from lab.keys import PRIVATE_KEY_NAME
@@ -20,8 +20,8 @@ from lab.state import LabState, StateStore
 
 
 @asynccontextmanager
-async def backend_for(uri: str | None) -> AsyncIterator[LibvirtBackend]:
-    backend = LibvirtBackend(uri or DEFAULT_URI)
+async def backend_for(uri: str) -> AsyncIterator[LibvirtBackend]:
+    backend = LibvirtBackend(uri)
     try:
         yield backend
     finally:

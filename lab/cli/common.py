@@ -15,6 +15,7 @@ from typing import TypeAlias
 from lab.backends.base import DEFAULT_URI
 from lab.cli.console import warn
 from lab.cli.parsing import LabParser
+from lab.errors import UsageError
 from lab.images.recipe import available_names
 from lab.source import Document, load_document
 from lab.topology import Topology, TopologyInput, expand
@@ -28,28 +29,46 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 def add_connect_option(parser: argparse.ArgumentParser,
                        purpose: str = "libvirt connection URI") -> None:
+    """--connect; `libvirt_uri(args.connect)` is the URI to use."""
     parser.add_argument(
-        "-c", "--connect", metavar="URI", type=local_uri,
-        default=os.environ.get("LIBVIRT_DEFAULT_URI"),
+        "-c", "--connect", metavar="URI", type=_connect_option,
         help=f"{purpose}, of this machine (default: $LIBVIRT_DEFAULT_URI or {DEFAULT_URI})")
 
 
-def local_uri(text: str) -> str:
-    """A libvirt URI of this machine. A lab's guests answer SSH on the loopback of the
-    host that runs them, and lab sends nothing off this one."""
+def libvirt_uri(given: str | None) -> str:
+    """--connect's URI, else $LIBVIRT_DEFAULT_URI's (checked as --connect's is), else
+    qemu:///system."""
+    if given:
+        return given
+    env = os.environ.get("LIBVIRT_DEFAULT_URI")
+    if not env:
+        return DEFAULT_URI
+    if (problem := _not_local(env)) is not None:
+        raise UsageError(f"LIBVIRT_DEFAULT_URI={env}: {problem}",
+                         hint=f"unset it, or give --connect {DEFAULT_URI}")
+    return env
+
+
+def _connect_option(text: str) -> str:
+    if (problem := _not_local(text)) is not None:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
+    return text
+
+
+def _not_local(text: str) -> str | None:
+    """Why `text` is not a libvirt URI of this machine, if it is not. A lab's guests
+    answer SSH on the loopback of the host that runs them, and lab sends nothing off
+    this one."""
     try:
         parts = urllib.parse.urlsplit(text)
         host = parts.hostname
-    except ValueError:
-        parts, host = None, None
-    if parts is None or not parts.scheme or "/" in parts.scheme:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a libvirt URI (e.g. {DEFAULT_URI}, or test:///default)")
+    except ValueError:  # an unclosed [ in the host
+        return f"not a libvirt URI (e.g. {DEFAULT_URI}, or test:///default)"
+    if not parts.scheme:
+        return f"not a libvirt URI (e.g. {DEFAULT_URI}, or test:///default)"
     if host is not None and host not in LOCAL_HOSTS:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} names host {host}: lab runs its labs on this machine only "
-            f"(e.g. {DEFAULT_URI})")
-    return text
+        return f"names host {host}: lab runs its labs on this machine only (e.g. {DEFAULT_URI})"
+    return None
 
 
 def add_lab_option(parser: argparse.ArgumentParser) -> None:

@@ -11,9 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from lab.accel import choose_accelerator
-from lab.backends.base import DEFAULT_URI
 from lab.backends.libvirt import LibvirtBackend
-from lab.cli.common import Subparsers, add_connect_option
+from lab.cli.common import Subparsers, add_connect_option, libvirt_uri
 from lab.cli.console import out
 from lab.errors import LabError
 from lab.images.cache import cached_image
@@ -45,7 +44,7 @@ def add_parser(sub: Subparsers) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     paths = Paths.default()
-    uri = args.connect or DEFAULT_URI
+    uri = libvirt_uri(args.connect)
     checks: list[Callable[[], Awaitable[Check]]] = [
         lambda: _libvirt(uri), _qemu, _kvm_device, lambda: _disk(paths),
         lambda: _images(paths), lambda: _accelerator(paths)]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from lab.aio import to_the_end
-from lab.backends.base import DEFAULT_URI, Backend
+from lab.backends.base import Backend
 from lab.cli.access import ProgressPrinter, backend_for, store
-from lab.cli.common import Subparsers, add_connect_option
+from lab.cli.common import Subparsers, add_connect_option, libvirt_uri
 from lab.cli.console import err, warn
 from lab.errors import LabError, LabNotFound, UsageError
 from lab.lifecycle.down import tear_down
@@ -48,7 +48,7 @@ async def run(args: argparse.Namespace) -> int:
             except LabError:  # a damaged state file: its objects are found by their owner
                 unreadable.add(name)
     # Labs without a readable state are found where --connect (or the default) says.
-    searched = (args.connect or DEFAULT_URI) if (args.all or unreadable) else None
+    searched = libvirt_uri(args.connect) if (args.all or unreadable) else None
     removed: list[str] = []
     kept: dict[str, LabError] = {}  # labs that could not be removed, and why
     for uri in sorted({s.uri for s in states} | ({searched} if searched else set())):

@@ -16,7 +16,7 @@ from rich.markup import escape
 from lab.aio import to_the_end
 from lab.backends.base import Backend
 from lab.cli.access import ProgressPrinter, backend_for, stopped_nodes
-from lab.cli.common import Subparsers, add_connect_option, read_topology
+from lab.cli.common import Subparsers, add_connect_option, libvirt_uri, read_topology
 from lab.cli.console import err, out, warn
 from lab.cli.parsing import seconds
 from lab.errors import InputError, LabError, LabNotFound, UsageError, file_problem
@@ -120,7 +120,7 @@ async def run(args: argparse.Namespace) -> int:
         note=f" (lab {args.lab} keeps the topology it came up with)" if args.lab else "")
     _check_runs_dir(args.runs)
     left_behind = False  # the lab could not be removed
-    async with backend_for(args.connect if state is None else state.uri) as backend:
+    async with backend_for(libvirt_uri(args.connect) if state is None else state.uri) as backend:
         run_dir = RunDir.create(args.runs, name)
         out.print(str(run_dir.path))  # at once: a job killed later still knows it
         try:  # a CI job gets a report even when there is no lab to run on

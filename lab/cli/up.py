@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from lab.cli.access import ProgressPrinter, backend_for
-from lab.cli.common import Subparsers, add_connect_option, read_topology
+from lab.cli.common import Subparsers, add_connect_option, libvirt_uri, read_topology
 from lab.cli.console import out
 from lab.cli.parsing import seconds
 from lab.lifecycle.up import UpOptions, bring_up
@@ -41,7 +41,7 @@ async def run(args: argparse.Namespace) -> int:
     document, topology = read_topology(args.topology, overrides)
     refuse_unused_overrides(overrides, [document])
     options = UpOptions(timeout=args.timeout, accel=args.accel, mirror=args.mirror)
-    async with backend_for(args.connect) as backend:
+    async with backend_for(libvirt_uri(args.connect)) as backend:
         state = await bring_up(topology, args.topology, backend, Paths.default(),
                                options=options, events=ProgressPrinter())
     out.print(state.name)

@@ -24,6 +24,7 @@ import pytest
 
 from lab.cli import down as down_module
 from lab.cli import run as run_module
+from lab.cli.common import libvirt_uri
 from lab.cli.main import main, parse
 from lab.errors import BackendError
 from lab.paths import Paths
@@ -189,14 +190,27 @@ def test_down_all_with_nothing_to_remove(capsys: pytest.CaptureFixture[str]) -> 
     # Guests answer SSH on the loopback of the host that runs them; lab sends nothing
     # off this one.
     ("qemu+ssh://root@lab-host/system",
-     "'qemu+ssh://root@lab-host/system' names host lab-host: lab runs its labs on this "
-     "machine only (e.g. qemu:///system)"),
-    ("system", "'system' is not a libvirt URI (e.g. qemu:///system, or test:///default)"),
+     "names host lab-host: lab runs its labs on this machine only (e.g. qemu:///system)"),
+    ("system", "not a libvirt URI (e.g. qemu:///system, or test:///default)"),
 ])
 def test_a_libvirt_uri_of_another_machine_is_refused(
-        capsys: pytest.CaptureFixture[str], uri: str, error: str) -> None:
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, uri: str,
+        error: str) -> None:
     _, err = refused(capsys, ("down", "--all", "--connect", uri))
-    assert err.endswith(f"lab down: error: argument -c/--connect: {error}\n")
+    assert err.endswith(f"lab down: error: argument -c/--connect: {uri!r}: {error}\n")
+    # From the environment, it is named there.
+    monkeypatch.setenv("LIBVIRT_DEFAULT_URI", uri)
+    assert run(capsys, "down", "--all") == (2, "", (
+        f"error: LIBVIRT_DEFAULT_URI={uri}: {error} (hint: unset it, or give --connect "
+        "qemu:///system)\n"))
+
+
+def test_an_empty_libvirt_default_uri_is_the_default(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIBVIRT_DEFAULT_URI", "")  # as CI files often leave it
+    assert libvirt_uri(parse(["down", "--all"]).connect) == "qemu:///system"
+    monkeypatch.setenv("LIBVIRT_DEFAULT_URI", "test:///default")
+    assert run(capsys, "down", "--all") == (0, "", "nothing to remove\n")
 
 
 def test_a_libvirt_driver_that_does_not_exist_is_blamed_on_the_uri(
