@@ -31,7 +31,7 @@ from lab.source import Loc
 from lab.text import closest
 from lab.tracers.ftrace.probes import DEFAULT_PROBES, OPTIONAL_PROBES
 from lab.tracers.strace.wrap import PROCESS_CALLS
-from lab.tracers.syscalls import SYSCALLS, is_syscall
+from lab.tracers.syscalls import KERNEL_SYSCALLS
 
 Report = Callable[[Loc, str, str], None]  # an issue: where, what, hint
 KERNEL_FUNCTIONS = frozenset(p.function for p in (*DEFAULT_PROBES, *OPTIONAL_PROBES))
@@ -160,7 +160,7 @@ def _check_recorded(loc: Loc, field: str, e: ExpectInput, nodes: tuple[str, ...]
         for j, name in enumerate(getattr(e, field)):
             # strace may record any system call, when its list allows.
             if name in recorded or name in told or not (ftraced or straced) or (
-                    straced and coverage.any_syscall and is_syscall(name)):
+                    straced and coverage.any_syscall and name in KERNEL_SYSCALLS):
                 continue
             told.add(name)
             issue((*loc, field, name if field == "count" else j),
@@ -190,7 +190,7 @@ def _record_hint(name: str, node: str, coverage: Coverage, everywhere: set[str],
     if _kernel_function(name) and not ftraced:
         return (f"a kernel function, which strace never sees: trace {node} with ftrace "
                 "(trace: {start: ftrace})")
-    known = everywhere | SYSCALLS if straced and coverage.any_syscall else everywhere
+    known = everywhere | KERNEL_SYSCALLS if straced and coverage.any_syscall else everywhere
     if close := closest(name, sorted(known), cutoff=0.7):
         return f"did you mean {close!r}?"
     if ftraced:

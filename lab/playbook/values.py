@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, Wit
 from lab.events import Kind
 from lab.field_errors import FieldError, matching
 from lab.text import closest, shown
-from lab.tracers.syscalls import STRACE_CLASSES, SYSCALLS, is_syscall
+from lab.tracers.syscalls import KERNEL_SYSCALLS, OTHER_NAME, STRACE_CLASSES, STRACE_SYSCALLS
 
 PLAYBOOK_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 HANDLE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
@@ -77,31 +77,40 @@ Function = Annotated[str, matching(
     Field(json_schema_extra={"pattern": FUNCTION_PATTERN})]
 
 
-def _known_syscall(value: str) -> str:
-    """A system call of x86-64 Linux: a misspelt one would trace nothing."""
-    name = value.removeprefix("!")
-    if name.startswith("%"):
-        if name not in STRACE_CLASSES:
-            close = closest(name, STRACE_CLASSES)
-            raise FieldError(f"{shown(name)} is not a class of system calls strace knows",
+def _known(names: frozenset[str]) -> Callable[[str], str]:
+    """A check that a system call (or strace class) is one of `names`: a misspelt one
+    would trace nothing."""
+    def check(value: str) -> str:
+        name = value.removeprefix("!")
+        if name.startswith("%"):
+            if name not in STRACE_CLASSES:
+                close = closest(name, STRACE_CLASSES)
+                raise FieldError(f"{shown(name)} is not a class of system calls strace knows",
+                                 hint=f"did you mean {close!r}?" if close else
+                                 f"known: {', '.join(sorted(STRACE_CLASSES))}")
+        elif (other := OTHER_NAME.get(name, "")) in names:
+            tracer = "strace" if names is STRACE_SYSCALLS else "ftrace"
+            raise FieldError(f"{tracer} names system call {name!r} {other!r}",
+                             hint=f"write {other}")
+        elif name not in names:
+            bare = name.removeprefix("sys_").removeprefix("__sys_")
+            close = bare if bare in names else closest(name, names, cutoff=0.75)
+            raise FieldError(f"{shown(name)} is not a system call of x86-64 Linux",
                              hint=f"did you mean {close!r}?" if close else
-                             f"known: {', '.join(sorted(STRACE_CLASSES))}")
-    elif not is_syscall(name):
-        bare = name.removeprefix("sys_").removeprefix("__sys_")
-        close = bare if is_syscall(bare) else closest(name, SYSCALLS, cutoff=0.75)
-        raise FieldError(f"{shown(name)} is not a system call of x86-64 Linux",
-                         hint=f"did you mean {close!r}?" if close else
-                         "e.g. accept4, without the sys_ prefix")
-    return value
+                             "e.g. accept4, without the sys_ prefix")
+        return value
+    return check
 
 
 Syscall = Annotated[str, matching(
     SYSCALL_PATTERN, "system call name", "e.g. accept4, without the sys_ prefix"),
-    AfterValidator(_known_syscall), Field(json_schema_extra={"pattern": SYSCALL_PATTERN})]
+    AfterValidator(_known(KERNEL_SYSCALLS)),
+    Field(json_schema_extra={"pattern": SYSCALL_PATTERN})]
 StraceSyscall = Annotated[str, matching(
     STRACE_SYSCALL_PATTERN, "strace syscall filter",
     "a system call name (sendto) or a class (%network)"),
-    AfterValidator(_known_syscall), Field(json_schema_extra={"pattern": STRACE_SYSCALL_PATTERN})]
+    AfterValidator(_known(STRACE_SYSCALLS)),
+    Field(json_schema_extra={"pattern": STRACE_SYSCALL_PATTERN})]
 EventName = Annotated[str, matching(
     EVENT_NAME_PATTERN, "event name",
     "a function (__sys_bind), a system call (bind) or a tracepoint"),

@@ -2,8 +2,8 @@
 
 Playbooks name system calls to trace (ftrace's syscall events, strace's -e
 trace=) and to check (expectations). A misspelt name would trace nothing and
-pass every `absent` check: names are checked against this list before a lab
-boots.
+pass every `absent` check: names are checked against these before a lab boots.
+strace and the kernel name a few calls differently (strace/calls.py).
 """
 
 from __future__ import annotations
@@ -71,14 +71,14 @@ SYSCALLS: frozenset[str] = frozenset({
     "landlock_add_rule", "landlock_restrict_self", "memfd_secret", "process_mrelease",
     "futex_waitv", "set_mempolicy_home_node",
 })
-# The names ftrace's syscall events use where the kernel's differ (newstat for stat).
-KERNEL_ONLY: frozenset[str] = frozenset(KERNEL_NAMES.values())
-# strace's -e trace= classes (strace(1)).
+# As the kernel names them (SYSCALL_DEFINE): ftrace's syscall events, and every event
+# lab makes, strace's too (stat is newstat).
+KERNEL_SYSCALLS: frozenset[str] = (SYSCALLS - KERNEL_NAMES.keys()) | set(KERNEL_NAMES.values())
+# A call's name as the other side names it: stat ↔ newstat.
+OTHER_NAME: dict[str, str] = {**KERNEL_NAMES, **{v: k for k, v in KERNEL_NAMES.items()}}
+# What strace's -e trace= takes: its names, two of the kernel's it knows, all and none.
+STRACE_SYSCALLS: frozenset[str] = SYSCALLS | {"sendfile64", "umount", "all", "none"}
+# strace's -e trace= classes (strace(1)), but its %%stat and %%statfs.
 STRACE_CLASSES: frozenset[str] = frozenset({
     "%file", "%process", "%net", "%network", "%signal", "%ipc", "%desc", "%memory",
-    "%creds", "%clock", "%pure", "%stat", "%lstat", "%fstat", "%%stat", "%statfs",
-    "%fstatfs", "%%statfs"})
-
-
-def is_syscall(name: str) -> bool:
-    return name in SYSCALLS or name in KERNEL_ONLY
+    "%creds", "%clock", "%pure", "%stat", "%lstat", "%fstat", "%statfs", "%fstatfs"})

@@ -184,8 +184,10 @@ CASES = [
         "syscall-names.yaml:3: tracers.ftrace.syscalls.add[0]: 'sys_connect' is not a system call of x86-64 Linux (hint: did you mean 'connect'?)",
         "syscall-names.yaml:3: tracers.ftrace.syscalls.add[2]: 'conect' is not a system call of x86-64 Linux (hint: did you mean 'connect'?)",
         "syscall-names.yaml:3: tracers.ftrace.syscalls.add[3]: 'frobnicate' is not a system call of x86-64 Linux (hint: e.g. accept4, without the sys_ prefix)",
+        "syscall-names.yaml:3: tracers.ftrace.syscalls.add[4]: ftrace names system call 'stat' 'newstat' (hint: write newstat)",
         "syscall-names.yaml:4: tracers.strace.syscalls[0]: '%netwrk' is not a class of system calls strace knows (hint: did you mean '%network'?)",
         "syscall-names.yaml:4: tracers.strace.syscalls[1]: 'writ' is not a system call of x86-64 Linux (hint: did you mean 'write'?)",
+        "syscall-names.yaml:4: tracers.strace.syscalls[4]: strace names system call 'newstat' 'stat' (hint: write stat)",
     ]),
     ('tracers.yaml', [
         "tracers.yaml:4: tracers.ftrace.functions.remove[0]: 'tcp_rcv_established' is both added and removed (hint: keep it in one of the two lists)",
