@@ -19,13 +19,14 @@ from operator import attrgetter
 from typing import Any
 
 from lab.correlate.correlation import Correlation
-from lab.events import Event
+from lab.events import Event, Irq
 from lab.export.slices import slices
 
 _NODE = attrgetter("node")
 # The tracks of work done in interrupt context: above any Linux thread id (PID_MAX_LIMIT).
-IRQ_TRACKS: dict[str, int] = {"softirq": 1 << 22, "hardirq": (1 << 22) + 1,
+IRQ_TRACKS: dict[Irq, int] = {"softirq": 1 << 22, "hardirq": (1 << 22) + 1,
                               "nmi": (1 << 22) + 2}
+NANOSECOND = 0.001  # in the format's microseconds
 
 
 def chrome_trace(result: Correlation) -> dict[str, Any]:
@@ -59,25 +60,34 @@ def _events(result: Correlation) -> Iterator[dict[str, Any]]:
                "cat": s.kind,
                "args": ({"ret": s.ret} if s.exit is not None else {"unfinished": True})
                | _interrupted(first)}
+    # Perfetto binds a flow to a slice open at its time on its track, never to an
+    # instant: an instant an arrow starts or ends at is a slice of a nanosecond.
+    arrows = [a for connection_flow in result.flows for a in connection_flow.arrows]
+    ends = {(a.sender, a.sender_tid, a.sent) for a in arrows} | {
+        (a.receiver, a.receiver_tid, a.received) for a in arrows}
+    at: dict[tuple[str, int, int], Event] = {}
     for e in instants:
-        yield {"ph": "i", "s": "t", "pid": pids[e.node], "tid": _track(e), "ts": us(e.node, e.ts),
-               "name": e.name, "cat": e.kind.value, "args": dict(e.args) | _interrupted(e)}
-    # An arrow starts and ends at an event: on its track.
-    irq_at = {(e.node, e.tid, e.ts): IRQ_TRACKS[e.irq] for e in result.events if e.irq}
-    flow = 0
-    for connection_flow in result.flows:
-        for a in connection_flow.arrows:
-            flow += 1
-            common = {"name": f"{a.kind} {a.size} B" if a.size else f"{a.kind} {a.label}".strip(),
-                      "cat": f"flow.{a.kind}", "id": flow}
-            sender = irq_at.get((a.sender, a.sender_tid, a.sent), a.sender_tid)
-            receiver = irq_at.get((a.receiver, a.receiver_tid, a.received), a.receiver_tid)
-            yield {**common, "ph": "s", "pid": pids[a.sender], "tid": sender,
-                   "ts": us(a.sender, a.sent)}
-            # A flow ends bound to the slice enclosing it: the receiving call, which
-            # returns at `received`, so end a nanosecond before its last instant.
-            yield {**common, "ph": "f", "bp": "e", "pid": pids[a.receiver], "tid": receiver,
-                   "ts": max(us(a.receiver, a.received) - 0.001, us(a.sender, a.sent))}
+        common = {"pid": pids[e.node], "tid": _track(e), "ts": us(e.node, e.ts),
+                  "name": e.name, "cat": e.kind.value, "args": dict(e.args) | _interrupted(e)}
+        if (key := (e.node, e.tid, e.ts)) in ends:
+            at[key] = e
+            yield {"ph": "X", "dur": NANOSECOND, **common}
+        else:
+            yield {"ph": "i", "s": "t", **common}
+    for flow, a in enumerate(arrows, 1):
+        common = {"name": f"{a.kind} {a.size} B" if a.size else f"{a.kind} {a.label}".strip(),
+                  "cat": f"flow.{a.kind}", "id": flow}
+        leaving = at.get((a.sender, a.sender_tid, a.sent))
+        arriving = at.get((a.receiver, a.receiver_tid, a.received))
+        sent = us(a.sender, a.sent)
+        yield {**common, "ph": "s", "pid": pids[a.sender],
+               "tid": a.sender_tid if leaving is None else _track(leaving), "ts": sent}
+        # A flow ends bound to the slice enclosing it: an instant's, or the receiving
+        # call, which returns at `received`: a nanosecond before.
+        received = us(a.receiver, a.received) - (0 if arriving is not None else NANOSECOND)
+        yield {**common, "ph": "f", "bp": "e", "pid": pids[a.receiver],
+               "tid": a.receiver_tid if arriving is None else _track(arriving),
+               "ts": max(received, sent)}
 
 
 def _track(e: Event) -> int:

@@ -85,7 +85,8 @@ def test_softirq_work_has_a_track_of_its_own_not_the_interrupted_task_s(kernel: 
     softirq = {(e["pid"], e["tid"]) for e in by_phase(data, "M")
                if e["name"] == "thread_name" and e["args"]["name"] == "softirq"}
     assert len(softirq) == 2  # one per node
-    on_it = [e for e in by_phase(data, "i") if (e["pid"], e["tid"]) in softirq]
+    on_it = [e for e in by_phase(data, "i") + by_phase(data, "X")
+             if (e["pid"], e["tid"]) in softirq]
     assert {"tcp_v4_do_rcv", "tcp_rcv_state_process"} <= {e["name"] for e in on_it}
     assert all(e["args"]["interrupted"].endswith("]") for e in on_it)
     # Every event of softirq context (here all instants: state changes, functions
@@ -95,6 +96,20 @@ def test_softirq_work_has_a_track_of_its_own_not_the_interrupted_task_s(kernel: 
     [synack] = [e for e in by_phase(data, "s") if e["name"] == "handshake SYN-ACK"]
     [arrival] = [e for e in by_phase(data, "f") if e["id"] == synack["id"]]
     assert (synack["pid"], synack["tid"]) in softirq and (arrival["pid"], arrival["tid"]) in softirq
+
+
+@pytest.mark.parametrize("run", ["replyhi", "handshake"])
+def test_every_flow_end_lies_in_a_slice_of_its_track(run: str) -> None:
+    """Perfetto draws a flow only between slices open at its ends' times on their
+    tracks (an instant is not one): arrows from state changes and tcp_fin included."""
+    result = correlate(ftrace_run("linux-6.1", run), reference="client")
+    data = json.loads(json.dumps(chrome_trace(result)))
+    slices = by_phase(data, "X")
+    flows = by_phase(data, "s") + by_phase(data, "f")
+    assert len(flows) == 2 * sum(len(f.arrows) for f in result.flows) > 0
+    for end in flows:
+        assert any(s["pid"] == end["pid"] and s["tid"] == end["tid"]
+                   and s["ts"] <= end["ts"] < s["ts"] + s["dur"] for s in slices), end
 
 
 @pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
