@@ -421,7 +421,8 @@ async def _trace_start(ctx: RunContext, node: str, action: TraceStart) -> NodeRe
         raise
     raw = ctx.run_dir.raw("ftrace", node)
     ctx.tracers[("ftrace", node)] = TracerResult(
-        node, "ftrace", str(raw.relative_to(ctx.run_dir.path)), skipped_probes=skipped)
+        node, "ftrace", str(raw.relative_to(ctx.run_dir.path)), skipped_probes=skipped,
+        added_functions=list(action.settings.functions.add))
     return NodeResult(node, ok=True)
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 
 from lab.correlate.correlation import Summary
 from lab.text import closest
-from lab.tracers.ftrace.probes import DEFAULT_FUNCTIONS, DEFAULT_PROBES, OPTIONAL_PROBES
+from lab.tracers.ftrace.probes import DEFAULT_PROBES, OPTIONAL_PROBES
 
 if TYPE_CHECKING:
     from lab.playbook import Step
@@ -87,6 +87,7 @@ class TracerResult:
     unparsed: int = 0
     unparsed_samples: list[str] = field(default_factory=list)
     skipped_probes: list[str] = field(default_factory=list)
+    added_functions: list[str] = field(default_factory=list)  # beyond the default set
     events: int = 0
     error: str | None = None  # why the trace could not be collected
 
@@ -224,10 +225,9 @@ def _why_lost(t: TracerResult) -> str:
     if missed:
         probes = ", ".join(f"{n} {name}" for name, n in
                            sorted(t.missed.items(), key=lambda kv: -kv[1]))
-        added = not t.missed.keys() <= set(DEFAULT_FUNCTIONS)
         why.append(f"{missed} probe hits the kernel could not record: {probes} (a probe "
                    "that fires while another runs, as a packet comes in, is missed"
-                   + (": fewer functions added miss fewer)" if added else ")"))
+                   + (": fewer functions added miss fewer)" if t.added_functions else ")"))
     if t.lost > missed:
         why.append(f"{t.lost - missed} not kept by the ring buffer: buffer too small? "
                    "raise tracers.ftrace.buffer_kb")

@@ -81,9 +81,13 @@ def test_nothing_lost_is_nothing_reported(tmp_path: Path) -> None:
 def test_the_run_summary_says_which_probes_missed_and_what_to_do() -> None:
     summary = RunSummary(lab="l", playbook="p.yaml", topology="t.yaml", tracers=[
         TracerResult("client", "ftrace", "raw/client.trace", lost=150,
-                     missed={"tcp_fin": 16, "tcp_set_state": 126}),
+                     missed={"tcp_fin": 16, "tcp_set_state": 126},
+                     added_functions=["tcp_set_state"]),
         TracerResult("server", "ftrace", "raw/server.trace", lost=40),
         TracerResult("peer", "ftrace", "raw/peer.trace", lost=3, missed={"tcp_fin": 3}),
+        # Functions added: a default probe's misses may be theirs too.
+        TracerResult("added", "ftrace", "raw/added.trace", lost=3, missed={"tcp_fin": 3},
+                     added_functions=["tcp_v4_do_rcv"]),
         TracerResult("other", "ftrace", "raw/other.trace")])
     assert summary.warnings == [
         "ftrace on client: 150 events lost (142 probe hits the kernel could not record: "
@@ -92,9 +96,12 @@ def test_the_run_summary_says_which_probes_missed_and_what_to_do() -> None:
         "buffer: buffer too small? raise tracers.ftrace.buffer_kb)",
         "ftrace on server: 40 events lost (40 not kept by the ring buffer: buffer too small? "
         "raise tracers.ftrace.buffer_kb)",
-        # Only default probes missed: no function added to take out.
+        # No function added to take out.
         "ftrace on peer: 3 events lost (3 probe hits the kernel could not record: 3 tcp_fin "
         "(a probe that fires while another runs, as a packet comes in, is missed))",
+        "ftrace on added: 3 events lost (3 probe hits the kernel could not record: 3 tcp_fin "
+        "(a probe that fires while another runs, as a packet comes in, is missed: fewer "
+        "functions added miss fewer))",
     ]
 
 
