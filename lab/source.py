@@ -49,6 +49,7 @@ VARS_KEY = "vars"
 MAX_VALUES = 100_000
 MAX_CHARACTERS = 10_000_000
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[\w-]")  # a YAML alias: *name
 
 
 @dataclass(frozen=True)
@@ -347,13 +348,11 @@ class _Walker:
         if self.values > MAX_VALUES or self.characters > MAX_CHARACTERS:
             what = (f"{MAX_VALUES} values" if self.values > MAX_VALUES
                     else f"{MAX_CHARACTERS} characters")
-            # Written out so, or repeated by aliases?
-            written = len(self.source) > MAX_VALUES // 2 or \
-                sum(map(len, self.source)) > MAX_CHARACTERS // 2
+            aliased = any(map(_ALIAS.search, self.source))
             raise InputError([InputIssue(
                 self.path, line, "", f"the document expands to more than {what}",
-                "a lab's file is far smaller: is it the right file?" if written else
-                "YAML aliases (*name) repeat what they name: use fewer, or none")])
+                "YAML aliases (*name) repeat what they name: use fewer, or none" if aliased
+                else "a lab's file is far smaller: is it the right file?")])
         if isinstance(value, CommentedMap | CommentedSeq):
             return self.convert(value, loc, template=template)
         if isinstance(value, TaggedScalar):

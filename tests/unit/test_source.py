@@ -276,9 +276,9 @@ def test_nested_aliases_cannot_blow_the_document_up(write: Any,
 def test_a_file_that_is_itself_too_large_is_not_blamed_on_aliases(
         write: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("lab.source.MAX_VALUES", 1000)
-    items = "".join(f"  - {i}\n" for i in range(1200))
+    items = "".join(f"  - {{a: {i}, b: '*{i}'}}\n" for i in range(400))  # no alias
     assert errors(write(f"title: t\nextra:\n{items}")) == [
-        "doc.yaml:1001: the document expands to more than 1000 values "
+        "doc.yaml:335: the document expands to more than 1000 values "
         "(hint: a lab's file is far smaller: is it the right file?)"]
 
 
