@@ -52,14 +52,13 @@ def add_parser(sub: Subparsers) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
-    if run_dir.name == EVENTS and run_dir.is_file():  # the events file itself
+    if run_dir.name == EVENTS and not (run_dir / EVENTS).exists():  # the events file itself
         run_dir = run_dir.parent
     events_file = run_dir / EVENTS
     if not events_file.is_file() and (events_file.exists() or events_file.is_symlink()):
-        what = ("a directory" if events_file.is_dir() else
-                "a symbolic link that leads nowhere" if events_file.is_symlink() else
-                "not a regular file")
-        raise UsageError(f"{events_file}: {what}, not a file of events",
+        what = ("a directory, not a file" if events_file.is_dir() else "not a regular file"
+                if events_file.exists() else "a symbolic link that leads nowhere")
+        raise UsageError(f"{events_file}: {what}",
                          hint="lab run writes it as a file, one event per line")
     if not events_file.is_file():
         if (run_dir / PLAYBOOK).is_file():  # `lab run` made it, and stopped early

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -58,12 +59,18 @@ def test_an_events_file_that_is_no_file_is_said_to_be_what_it_is(
     events = tmp_path / "events.jsonl"
     (tmp_path / "playbook.json").write_text("{}")
     events.mkdir()
-    assert report(capsys, str(tmp_path)) == (2, "", (
-        f"error: {events}: a directory, not a file of events (hint: lab run writes it as a "
-        "file, one event per line)\n"))
+    for given in (tmp_path, events):  # the run directory, or the file itself
+        assert report(capsys, str(given)) == (2, "", (
+            f"error: {events}: a directory, not a file (hint: lab run writes it as a file, "
+            "one event per line)\n"))
     events.rmdir()
+    os.mkfifo(tmp_path / "fifo")
+    events.symlink_to("fifo")
+    assert f"error: {events}: not a regular file (hint: " in \
+        report(capsys, str(tmp_path))[2]
+    events.unlink()
     events.symlink_to("events.jsonl")  # a loop
-    assert f"error: {events}: a symbolic link that leads nowhere, not a file of events" in \
+    assert f"error: {events}: a symbolic link that leads nowhere (hint: " in \
         report(capsys, str(tmp_path))[2]
 
 
