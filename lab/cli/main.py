@@ -66,14 +66,15 @@ Build network labs of QEMU/KVM Linux guests from one YAML file.
 """
 
 EPILOG = """\
-exit status: 0 done, 1 failed, 2 bad input (a file, an option), 130 or 143
-interrupted; `lab run` exits 1 when a step or expectation failed and 3 when the
-lab did (`lab run --help`); exec and ssh exit with the remote command's status,
-or 255 when they could not run it.
+exit status: 0 done, 1 failed, 2 bad input (a file, an option), 70 a bug in lab,
+130 or 143 interrupted; `lab run` exits 1 when a step or expectation failed and
+3 when the lab did (`lab run --help`); exec and ssh exit with the remote
+command's status, or 255 when they could not run it.
 
 environment:
   LAB_HOME              images and the labs' state (default: /var/lib/socklab
-                        as root, else ~/.local/share/socklab)
+                        as root, else $XDG_DATA_HOME/socklab or
+                        ~/.local/share/socklab)
   LIBVIRT_DEFAULT_URI   libvirt of this machine (default: qemu:///system)
   LAB_DEBIAN_MIRROR     where images' Debian packages come from (default: the
                         host's apt sources)

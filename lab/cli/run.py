@@ -65,11 +65,6 @@ The run directory (runs/<lab>-<time>/, printed on stdout as soon as it is
 made) holds the rendered topology and playbook, console logs, raw traces,
 events.jsonl, the reports, summary.json and junit.xml (for CI systems);
 `lab report` writes the reports again.
-
-exit status: 0 every step and expectation passed; 1 one failed (a regression);
-2 bad input; 3 the lab failed (it did not come up, a guest died, it could not
-be removed: a host to look at); 130 or 143 interrupted, with summary.json and
-junit.xml still written.
 """
 
 
