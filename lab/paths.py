@@ -24,8 +24,9 @@ class Paths:
         env = os.environ.get("LAB_HOME")
         if env:
             home = Path(env).resolve()
-            if home.exists() and not home.is_dir():
-                raise UsageError(f"LAB_HOME={env}: not a directory",
+            made = next(p for p in (home, *home.parents) if p.exists())  # or to be made in
+            if not made.is_dir():
+                raise UsageError(f"LAB_HOME={env}: {made} is not a directory",
                                  hint="point it at a directory, or unset it for the default")
             return cls(home)
         if os.geteuid() == 0:

@@ -1021,8 +1021,10 @@ def test_a_run_s_event_counts_name_the_nodes_nothing_traced(
 def test_a_lab_home_that_is_a_file_is_refused(capsys: pytest.CaptureFixture[str],
                                               monkeypatch: pytest.MonkeyPatch,
                                               tmp_path: Path) -> None:
-    (tmp_path / "home").write_text("")
-    monkeypatch.setenv("LAB_HOME", str(tmp_path / "home"))
-    assert run(capsys, "status") == (2, "", (
-        f"error: LAB_HOME={tmp_path / 'home'}: not a directory (hint: point it at a "
-        "directory, or unset it for the default)\n"))
+    home = tmp_path / "home"
+    home.write_text("")
+    for given in (home, home / "sub"):  # or where it would be made
+        monkeypatch.setenv("LAB_HOME", str(given))
+        assert run(capsys, "status") == (2, "", (
+            f"error: LAB_HOME={given}: {home} is not a directory (hint: point it at a "
+            "directory, or unset it for the default)\n"))
