@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=BaseModel)
 
 
+MAPPINGS = {"dict_type", "model_type", "model_attributes_type"}  # pydantic's error kinds
+
+
 class FieldError(ValueError):
     """Raised by model validators: a one-line message plus an optional hint."""
 
@@ -162,7 +165,7 @@ def _describe(err: ErrorDetails, model: type[BaseModel], loc: Loc) -> tuple[str,
     if kind in simple:
         if isinstance(value, float) and value.is_integer() and "integer" in simple[kind]:
             return simple[kind] + got, \
-                f"write {int(value)}: YAML reads 1e3 and 2.0 as fractions"
+                f"write {int(value)}: YAML reads 1e3 and 2.0 as floating-point numbers"
         about = _description(model, loc) if kind in MAPPINGS else None
         return simple[kind] + got, _as_hint(about) if about else None
     bounds = {"greater_than_equal": ("at least", "ge"), "less_than_equal": ("at most", "le"),
@@ -174,9 +177,6 @@ def _describe(err: ErrorDetails, model: type[BaseModel], loc: Loc) -> tuple[str,
         return "must not be empty", None
     msg = err["msg"]
     return msg[:1].lower() + msg[1:] + (got if kind != "too_short" else ""), None
-
-
-MAPPINGS = {"dict_type", "model_type", "model_attributes_type"}
 
 
 def _description(model: type[BaseModel], loc: Loc) -> str | None:

@@ -220,7 +220,7 @@ def _read(path: Path) -> str:
     except UnicodeDecodeError as exc:
         line = exc.object[:exc.start].count(b"\n") + 1
         problem, hint = f"not UTF-8 text (byte {exc.start})", \
-            "save the file as UTF-8 (is it a YAML file?)"
+            "save it as UTF-8; is it a YAML file?"
     except OSError as exc:
         problem, hint = f"cannot read: {exc.strerror or exc}", None
     raise InputError([InputIssue(path, line, "", problem, hint)])

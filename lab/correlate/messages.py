@@ -34,7 +34,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import partial
 from operator import attrgetter, indexOf
 
 import msgspec
@@ -55,7 +54,6 @@ from lab.events import Event
 CONNECTS = frozenset({"connect"})
 ACCEPTS = frozenset({"accept", "accept4"})
 CLOSES = frozenset({"close", "shutdown"})
-SYNACKS = ("tcp_v4_send_synack", "tcp_v6_send_synack")  # on the request sock (probes.py)
 RECEIVE_PATH = frozenset({"tcp_v4_do_rcv", "tcp_v6_do_rcv", "tcp_rcv_state_process"})
 # The state changes only `tcp_fin` makes, as it takes a FIN in: they stand in for a
 # `tcp_fin` probe hit that was missed. (It also takes FIN_WAIT2 to CLOSE, but so does
@@ -145,15 +143,16 @@ def _handshake(client: Endpoint, client_calls: list[Call], server: Endpoint,
     acked = _state(client, "TCP_SYN_SENT", {"TCP_ESTABLISHED"})
     # With the SYN-ACK traced (a function added), the SYN's flight is bounded too: the
     # client's move to SYN_SENT comes before the SYN leaves, the SYN-ACK answers it.
-    synack = next(filter(None, map(partial(_first, server), SYNACKS)), None)
+    synack = _first(server, "tcp_v4_send_synack") or _first(server, "tcp_v6_send_synack")
     syn_sent = _state(client, None, {"TCP_SYN_SENT"})
     if synack is not None and syn_sent is not None:
         arrows.append(Arrow(Link.HANDSHAKE, client.node, server.node, syn_sent.ts, synack[0],
                             sender_tid=syn_sent.tid, receiver_tid=synack[1], label="SYN"))
     if synack is not None and acked is not None:
         # It arrives where the client's receive path first runs after its SYN left.
-        taken = next((e for e in client.events if e.name in RECEIVE_PATH and syn_sent
-                      and syn_sent.ts <= e.ts <= acked.ts), acked)
+        after = acked.ts if syn_sent is None else syn_sent.ts
+        taken = next((e for e in client.events
+                      if e.name in RECEIVE_PATH and after <= e.ts <= acked.ts), acked)
         arrows.append(Arrow(Link.HANDSHAKE, server.node, client.node, synack[0], taken.ts,
                             sender_tid=synack[1], receiver_tid=taken.tid, label="SYN-ACK"))
     established = _state(server, "TCP_SYN_RECV", {"TCP_ESTABLISHED"})

@@ -97,8 +97,7 @@ def test_directory(write: Any, tmp_path: Path) -> None:
 def test_not_utf8(write: Any, tmp_path: Path) -> None:
     (tmp_path / "bin.yaml").write_bytes(b"title: t\nextra: \xff\n")
     assert errors(Path("bin.yaml")) == [
-        "bin.yaml:2: not UTF-8 text (byte 16) (hint: save the file as UTF-8 (is it a YAML "
-        "file?))"]
+        "bin.yaml:2: not UTF-8 text (byte 16) (hint: save it as UTF-8; is it a YAML file?)"]
 
 
 def test_an_unclosed_quote_is_said_where_it_opened(write: Any) -> None:

@@ -31,8 +31,8 @@ CASES = [
         "bad-name-and-references.yaml:9: links[0].network: unknown network 'lann' (hint: did you mean 'lan'?)",
     ]),
     ('whole-numbers.yaml', [
-        'whole-numbers.yaml:3: nodes.a.memory: expected an integer, got 1000.0 (hint: write 1000: YAML reads 1e3 and 2.0 as fractions)',
-        'whole-numbers.yaml:3: nodes.a.vcpus: expected an integer, got 2.0 (hint: write 2: YAML reads 1e3 and 2.0 as fractions)',
+        'whole-numbers.yaml:3: nodes.a.memory: expected an integer, got 1000.0 (hint: write 1000: YAML reads 1e3 and 2.0 as floating-point numbers)',
+        'whole-numbers.yaml:3: nodes.a.vcpus: expected an integer, got 2.0 (hint: write 2: YAML reads 1e3 and 2.0 as floating-point numbers)',
     ]),
     ('bad-endpoints.yaml', [
         'bad-endpoints.yaml:8: links[0].nodes[1]: expected a node name or a mapping, got 5 (hint: write NODE or {node: NODE, ipv4: ADDRESS, ipv6: ADDRESS})',
