@@ -3,7 +3,9 @@
 On a nested or paravirtual host /dev/kvm can exist while guests hang under it.
 The probe boots the image's kernel under KVM with a short deadline: a working
 KVM guest reaches init well within a second. The verdict is cached per host
-boot, so only the first `lab up` after a reboot pays for it.
+boot, so only the first `lab up` after a reboot pays for it. A probe that only
+timed out is tried once more (the host may have been busy); a second timeout
+in the same boot is kept too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from lab.log import get_logger
 PROBE_LINE = b"socklab-probe-ok"
 PROBE_DEADLINE = 4.0
 KVM_REFUSED = "QEMU could not start a guest under KVM"
+TIMED_OUT = "a KVM probe guest did not reach init within {:.0f} s"
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 _log = get_logger(__name__)
@@ -59,19 +62,26 @@ async def choose_accelerator(kernel: Path, initrd: Path, cache: Path,
         cached = json.loads(cache.read_text())
     except (OSError, ValueError):
         cached = None
-    if isinstance(cached, dict) and cached.get("boot_id") == boot_id:
-        reason = f"{cached.get('reason', 'probed')}; probed once per boot"
-        match cached.get("accel"):
-            case "kvm":
-                return Accelerator("kvm", reason)
-            case "tcg":
-                return Accelerator("tcg", reason)
+    this_boot = cached if isinstance(cached, dict) and cached.get("boot_id") == boot_id else {}
+    reason = f"{this_boot.get('reason', 'probed')}; probed once per boot"
+    match this_boot.get("accel"):
+        case "kvm":
+            return Accelerator("kvm", reason)
+        case "tcg":
+            return Accelerator("tcg", reason)
     accel = await probe_kvm(kernel, initrd)
-    # Kept until the host reboots when it will not change: not a probe that was only slow
-    # (a busy host) or could not run (QEMU missing).
-    if accel.name == "kvm" or accel.reason == KVM_REFUSED:
-        cache.parent.mkdir(parents=True, exist_ok=True)
+    # Kept until the host reboots when it will not change: not a probe that could not
+    # run (QEMU missing), nor one that was only slow once (a busy host).
+    slow = accel.reason == TIMED_OUT.format(PROBE_DEADLINE)
+    before = this_boot.get("timeouts")
+    timeouts = (before if isinstance(before, int) else 0) + slow
+    if slow and timeouts > 1:
+        accel = Accelerator("tcg", f"{accel.reason}, twice this boot")
+    verdict: dict[str, object] = {"boot_id": boot_id, "timeouts": timeouts}
+    if accel.name == "kvm" or accel.reason == KVM_REFUSED or timeouts > 1:
         verdict = {"boot_id": boot_id, "accel": accel.name, "reason": accel.reason}
+    if slow or "accel" in verdict:
+        cache.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(cache, (json.dumps(verdict) + "\n").encode(), mode=0o644)
     return accel
 
@@ -89,7 +99,7 @@ async def probe_kvm(kernel: Path, initrd: Path, deadline: float = PROBE_DEADLINE
     _log.debug("KVM probe output: %r", boot.output[-500:])
     if boot.exited:
         return Accelerator("tcg", KVM_REFUSED)
-    return Accelerator("tcg", f"a KVM probe guest did not reach init within {deadline:.0f} s")
+    return Accelerator("tcg", TIMED_OUT.format(deadline))
 
 
 def _write_probe_initrd(base: Path, out: Path) -> None:

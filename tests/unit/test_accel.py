@@ -127,6 +127,22 @@ async def test_a_probe_that_was_slow_or_could_not_run_is_tried_again(
     assert len(probe.calls) == 2
 
 
+async def test_a_probe_that_timed_out_twice_in_a_boot_is_not_tried_again(
+        probe: Probe, cache: Path, boot_id: Path) -> None:
+    # KVM that hangs (a nested host) would cost every lab up the probe's deadline.
+    probe.result = Accelerator("tcg", "a KVM probe guest did not reach init within 4 s")
+    await choose_accelerator(KERNEL, INITRD, cache)
+    second = await choose_accelerator(KERNEL, INITRD, cache)
+    assert second == Accelerator(
+        "tcg", "a KVM probe guest did not reach init within 4 s, twice this boot")
+    third = await choose_accelerator(KERNEL, INITRD, cache)
+    assert third.name == "tcg" and third.reason.endswith("twice this boot; probed once per boot")
+    assert len(probe.calls) == 2
+    boot_id.write_text("another boot\n")
+    await choose_accelerator(KERNEL, INITRD, cache)
+    assert len(probe.calls) == 3
+
+
 async def test_an_unknown_lab_accel_is_an_error(probe: Probe, cache: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAB_ACCEL", "xen")
