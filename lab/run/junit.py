@@ -71,6 +71,7 @@ def junit_xml(summary: RunSummary, playbook: str) -> bytes:
     properties = ET.SubElement(suite, "properties")
     for name, value in [("lab", summary.lab), ("topology", summary.topology),
                         ("playbook", summary.playbook),
+                        *((("accelerator", summary.accel),) if summary.accel else ()),
                         *((f"{node}.kernel", run.kernel) for node, run in summary.nodes.items()
                           if run.kernel)]:
         ET.SubElement(properties, "property", name=name, value=visible(value))

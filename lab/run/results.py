@@ -120,6 +120,7 @@ class RunSummary:
     playbook: str
     topology: str
     nodes: dict[str, NodeRun] = field(default_factory=dict)
+    accel: str = ""  # what the guests ran under: "kvm", or "tcg" (emulated: slower)
     started_at: str = field(default_factory=lambda: time.strftime(
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     seconds: float = 0.0

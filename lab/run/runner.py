@@ -54,7 +54,8 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
     summary = RunSummary(lab=state.name, playbook=str(book.path), topology=state.topology,
                          nodes={name: NodeRun(node.image, node.kernel_release,
                                               node.ready_seconds)
-                                for name, node in state.nodes.items()})
+                                for name, node in state.nodes.items()},
+                         accel=state.accel)
     run_dir.write_json("topology.json", topology.to_dict())
     run_dir.write_json("playbook.json", book.to_dict())
 

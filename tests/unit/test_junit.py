@@ -18,7 +18,8 @@ def summary() -> RunSummary:
         lab="pair-0a0b0c", playbook="playbooks/replyhi.yaml", topology="topologies/pair.yaml",
         nodes={"client": NodeRun("debian-12", "6.1.0-27-amd64"),
                "server": NodeRun("debian-12", "6.1.0-27-amd64")},
-        started_at="2026-12-01T05:00:00Z", seconds=7.25, steps=steps, expectations=[
+        started_at="2026-12-01T05:00:00Z", seconds=7.25, accel="kvm", steps=steps,
+        expectations=[
             ExpectationResult("server calls", 40, "server", ok=True, detail="all 6 in order"),
             ExpectationResult("client calls", 45, "client", ok=False, detail="no __sys_connect"),
         ])
@@ -44,6 +45,7 @@ def test_steps_and_expectations_are_test_cases() -> None:
     properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert properties["client.kernel"] == "6.1.0-27-amd64"
     assert properties["lab"] == "pair-0a0b0c"
+    assert properties["accelerator"] == "kvm"
 
 
 def test_the_step_a_run_was_interrupted_in_is_an_error() -> None:
