@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from lab.correlate.correlation import Summary
-from lab.text import closest
+from lab.text import closest, count
 from lab.tracers.ftrace.probes import DEFAULT_PROBES, OPTIONAL_PROBES
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ class RunSummary:
         """What makes the trace incomplete without failing the run."""
         lines = [f"{t.tracer} on {t.node}: not collected: {t.error}"
                  for t in self.tracers if t.error]
-        lines += [f"{t.tracer} on {t.node}: {t.lost} events lost ({_why_lost(t)})"
+        lines += [f"{t.tracer} on {t.node}: {count(t.lost, 'event')} lost: {_why_lost(t)}"
                   for t in self.tracers if t.lost]
         lines += [f"no clock round trips with {node} (its clock is aligned by its traffic "
                   f"alone): {why}" for node, why in sorted(self.unclocked.items())
@@ -226,9 +226,9 @@ def _why_lost(t: TracerResult) -> str:
     if missed:
         probes = ", ".join(f"{n} {name}" for name, n in
                            sorted(t.missed.items(), key=lambda kv: -kv[1]))
-        why.append(f"{missed} probe hits the kernel could not record: {probes} (a probe "
-                   "that fires while another runs, as a packet comes in, is missed"
-                   + (": fewer functions added miss fewer)" if t.added_functions else ")"))
+        why.append(f"{count(missed, 'probe hit')} the kernel could not record ({probes}), "
+                   "as a probe that fires while another runs (a packet coming in) is missed"
+                   + (", and fewer functions added miss fewer" if t.added_functions else ""))
     if t.lost > missed:
         why.append(f"{t.lost - missed} not kept by the ring buffer: buffer too small? "
                    "raise tracers.ftrace.buffer_kb")

@@ -84,24 +84,24 @@ def test_the_run_summary_says_which_probes_missed_and_what_to_do() -> None:
                      missed={"tcp_fin": 16, "tcp_set_state": 126},
                      added_functions=["tcp_set_state"]),
         TracerResult("server", "ftrace", "raw/server.trace", lost=40),
-        TracerResult("peer", "ftrace", "raw/peer.trace", lost=3, missed={"tcp_fin": 3}),
+        TracerResult("peer", "ftrace", "raw/peer.trace", lost=1, missed={"tcp_fin": 1}),
         # Functions added: a default probe's misses may be theirs too.
         TracerResult("added", "ftrace", "raw/added.trace", lost=3, missed={"tcp_fin": 3},
                      added_functions=["tcp_v4_do_rcv"]),
         TracerResult("other", "ftrace", "raw/other.trace")])
     assert summary.warnings == [
-        "ftrace on client: 150 events lost (142 probe hits the kernel could not record: "
-        "126 tcp_set_state, 16 tcp_fin (a probe that fires while another runs, as a packet "
-        "comes in, is missed: fewer functions added miss fewer); 8 not kept by the ring "
-        "buffer: buffer too small? raise tracers.ftrace.buffer_kb)",
-        "ftrace on server: 40 events lost (40 not kept by the ring buffer: buffer too small? "
-        "raise tracers.ftrace.buffer_kb)",
+        "ftrace on client: 150 events lost: 142 probe hits the kernel could not record "
+        "(126 tcp_set_state, 16 tcp_fin), as a probe that fires while another runs (a packet "
+        "coming in) is missed, and fewer functions added miss fewer; 8 not kept by the ring "
+        "buffer: buffer too small? raise tracers.ftrace.buffer_kb",
+        "ftrace on server: 40 events lost: 40 not kept by the ring buffer: buffer too small? "
+        "raise tracers.ftrace.buffer_kb",
         # No function added to take out.
-        "ftrace on peer: 3 events lost (3 probe hits the kernel could not record: 3 tcp_fin "
-        "(a probe that fires while another runs, as a packet comes in, is missed))",
-        "ftrace on added: 3 events lost (3 probe hits the kernel could not record: 3 tcp_fin "
-        "(a probe that fires while another runs, as a packet comes in, is missed: fewer "
-        "functions added miss fewer))",
+        "ftrace on peer: 1 event lost: 1 probe hit the kernel could not record (1 tcp_fin), "
+        "as a probe that fires while another runs (a packet coming in) is missed",
+        "ftrace on added: 3 events lost: 3 probe hits the kernel could not record (3 tcp_fin), "
+        "as a probe that fires while another runs (a packet coming in) is missed, and fewer "
+        "functions added miss fewer",
     ]
 
 
