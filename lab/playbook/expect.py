@@ -99,4 +99,5 @@ def _wanted(bound: Bound) -> str:
 
 
 def _among(names: list[str]) -> str:
-    return count(len(names), "matching event")
+    """How many events the check looked at (of its nodes, processes and kinds)."""
+    return f"{count(len(names), 'event')} checked"

@@ -42,18 +42,18 @@ def test_in_order() -> None:
     assert outcome(expectation(InOrder(names))) == (True, "all 4 in order")
     assert outcome(expectation(InOrder(("__sys_bind", "__sys_socket")))) == (
         False, "after __sys_bind: no __sys_socket (it occurs, but not after them) "
-               "(6 matching events)")
+               "(6 events checked)")
     assert outcome(expectation(InOrder(("__sys_connect",)))) == (
-        False, "after nothing: no __sys_connect (6 matching events)")
+        False, "after nothing: no __sys_connect (6 events checked)")
 
 
 def test_present_and_absent() -> None:
     assert outcome(expectation(Present(("__sys_accept4", "__sys_bind")))) == (
         True, "__sys_accept4 x2, __sys_bind x1")
     assert outcome(expectation(Present(("__sys_bind", "tcp_close")))) == (
-        False, "missing tcp_close (6 matching events)")
+        False, "missing tcp_close (6 events checked)")
     assert outcome(expectation(Absent(("__sys_connect",)))) == (
-        True, "none of them (6 matching events)")
+        True, "none of them (6 events checked)")
     assert outcome(expectation(Absent(("__sys_connect", "__sys_accept4")))) == (
         False, "found __sys_accept4 x2")
 
@@ -79,9 +79,9 @@ def test_one_outcome_per_node() -> None:
     e = expectation(Present(("__sys_connect",)), "client", "server", comm=None)
     results = evaluate([e], SERVER + CLIENT)
     assert [(r.node, r.ok) for r in results] == [("client", True), ("server", False)]
-    assert str(results[1]) == "x [server]: FAILED: missing __sys_connect (7 matching events)"
+    assert str(results[1]) == "x [server]: FAILED: missing __sys_connect (7 events checked)"
     assert evaluate([expectation(Present(("a",)), "router")], [])[0].detail == \
-        "missing a (0 matching events)"
+        "missing a (0 events checked)"
 
 
 def test_events_at_the_same_time_keep_their_file_order() -> None:
