@@ -81,7 +81,7 @@ class TracerResult:
     node: str
     tracer: str
     raw: str  # path inside the run directory
-    entries: int = 0
+    entries: int = 0  # ftrace: its ring buffer's; strace: the lines it wrote
     lost: int = 0  # lost in the ring buffer, marked lost in the text, or missed by probes
     missed: dict[str, int] = field(default_factory=dict)  # probe → hits it could not record
     unparsed: int = 0

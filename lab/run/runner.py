@@ -245,10 +245,13 @@ def _keep_events(summary: RunSummary, state: LabState, run_dir: RunDir) -> list[
             continue
         kernel = state.nodes[tracer.node].kernel_release
         with raw.open(errors="replace") as lines:
-            parsed = (parse_trace(lines, node=tracer.node, kernel=kernel)
-                      if tracer.tracer == "ftrace" else
-                      parse_strace(lines, node=tracer.node, kernel=kernel,
-                                   clocks=read_clocks_file(raw)))
+            if tracer.tracer == "ftrace":  # its entries are the ring buffer's count
+                parsed = parse_trace(lines, node=tracer.node, kernel=kernel)
+            else:
+                text = lines.read().splitlines()
+                tracer.entries = len(text)
+                parsed = parse_strace(text, node=tracer.node, kernel=kernel,
+                                      clocks=read_clocks_file(raw))
         tracer.unparsed, tracer.unparsed_samples = parsed.unparsed, parsed.unparsed_samples
         tracer.lost += parsed.lost  # LOST markers in the text itself
         tracer.events = len(parsed.events)

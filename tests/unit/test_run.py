@@ -568,3 +568,5 @@ async def test_the_strace_of_a_background_command_nothing_waited_for_is_kept(
         """)
     [tracer] = [t for t in summary.tracers if t.tracer == "strace"]
     assert tracer.node == "server" and (run_dir / tracer.raw).is_file()
+    lines = (run_dir / tracer.raw).read_text().splitlines()
+    assert tracer.entries == len(lines) > 0  # what it wrote, as ftrace's are its buffer's
