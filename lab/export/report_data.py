@@ -79,7 +79,9 @@ def _connection(result: Correlation, flow: Flow, latency: Latencies, slices: lis
         "id": c.id, "proto": c.proto, "paired": c.paired,
         "ends": [{"node": end.node, "role": end.role,
                   "local": format_address(end.local), "remote": format_address(end.remote),
-                  "processes": sorted({f"{e.comm}[{e.pid}]" for e in end.events if e.pid})}
+                  # Not the tasks a softirq interrupted (<idle>, sshd): they took no part.
+                  "processes": sorted({f"{e.comm}[{e.pid}]" for e in end.events
+                                       if e.pid and e.irq is None})}
                  for end in c.ends],
         "slices": [{"node": s.node, "tid": s.tid, "comm": s.comm, "kind": s.kind,
                     "name": s.name, "start": at(s.node, s.start), "end": at(s.node, s.end),

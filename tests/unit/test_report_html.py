@@ -158,3 +158,13 @@ def test_a_moment_run_in_a_softirq_says_so() -> None:
     labels = {i["label"] for c in data["connections"] for i in c["instants"]}
     assert "tcp_v4_do_rcv [softirq]" in labels
     assert "tcp_close" in labels  # run by the program itself: nothing to say
+
+
+def test_an_end_s_processes_are_the_ones_that_ran_it_not_those_a_softirq_interrupted() -> None:
+    result = correlate(ftrace_run("linux-6.1", "handshake"), reference="client")
+    interrupted = {e.comm for c in result.pairing.connections for end in c.ends
+                   for e in end.events if e.irq and e.pid}
+    assert interrupted - {"hello", "replyhi"}  # ksoftirqd: a packet was handled under it
+    ends = report_data(result, "handshake linux-6.1")["connections"][0]["ends"]
+    assert [[p.split("[")[0] for p in end["processes"]] for end in ends] == [
+        ["hello"], ["replyhi"]]
