@@ -159,7 +159,12 @@ def test_directions_that_never_interleave_leave_one_drift_bound_open() -> None:
     assert fit.quality is Quality.PARTIAL
     assert fit.drift_min is not None and fit.drift_max is None  # B→A later: steeper is fine
     assert within(drift, fit.drift_min, fit.drift_max)
+    # The offset is bounded both ways for the drift nearest none, as when drift cannot be
+    # told from delay, and the bounds any drift a clock has would give are said.
+    assert fit.ref_offset_min is not None and fit.ref_offset_max is not None
     assert within(offset, fit.ref_offset_min, fit.ref_offset_max)
+    assert fit.drift_unmeasured and "with any drift up to ±1000 ppm" in fit.explain()
+    assert "drift not measurable (taken as" in fit.brief()
     assert inversions(fit, a_to_b, b_to_a) == 0
 
 
@@ -296,8 +301,12 @@ def test_hull_method_matches_the_pairwise_definition(seed: int) -> None:
     assert all(v >= d * (u - fit.ref_time) + c for u, v in above)
     assert all(v <= d * (u - fit.ref_time) + c for u, v in below)
     if fit.drift_unmeasured:  # drift and delay untold: the bounds of the drift nearest none
-        assert d_min is not None and d_max is not None
-        assumed = min(max(Fraction(0), d_min), d_max)
+        assert d_min is not None or d_max is not None  # one may be open (never interleaved)
+        assumed = Fraction(0)
+        if d_min is not None:
+            assumed = max(assumed, d_min)
+        if d_max is not None:
+            assumed = min(assumed, d_max)
         assert fit.drift == 1 + assumed
         assert fit.ref_offset_min == max(v - assumed * (u - fit.ref_time) for u, v in below)
         assert fit.ref_offset_max == min(v - assumed * (u - fit.ref_time) for u, v in above)

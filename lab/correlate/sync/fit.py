@@ -148,7 +148,7 @@ class ClockFit:
     def drift_unmeasured(self) -> bool:
         """Whether the messages could not tell drift from delay, so that the drift nearest
         none they allow was assumed (none, mostly)."""
-        return not self.links and self._drift_loose
+        return not self.links and (self.quality is Quality.PARTIAL or self._drift_loose)
 
     @property
     def _drift_loose(self) -> bool:
@@ -269,13 +269,18 @@ def _fit(a_to_b: Sequence[Message], b_to_a: Sequence[Message],
             # The bisector, the mean of the extreme lines: feasible since the set is convex.
             d = (flat.slope + steep.slope) / 2
             c = (off_min + off_max) / 2
+    elif above and below:
+        # A drift bound is open: as when drift cannot be told from delay, the drift
+        # nearest none the messages allow, and the offsets it allows.
+        quality = Quality.PARTIAL
+        d, off_min, off_max, note = _least_drift(flat, steep, high, low)
+        note = f"the two directions never interleave in time: {note}"
+        c = (off_min + off_max) / 2
     else:
-        # A drift bound is open. Assume no drift if allowed (guests of one host drift
+        # One direction only. Assume no drift if allowed (guests of one host drift
         # little, and one-way data cannot tell drift from delay), else the nearest
-        # bound; then the middle of the offsets that slope allows, or its one bound.
-        quality = Quality.PARTIAL if above and below else Quality.ONE_SIDED
-        if quality is Quality.PARTIAL:
-            note = "the two directions never interleave in time, so drift is bounded one way"
+        # bound; then that slope's one offset bound.
+        quality = Quality.ONE_SIDED
         d = Fraction(0)
         if flat is not None:
             d = max(d, flat.slope)
@@ -311,8 +316,8 @@ def _implausible(flat: Bridge | None, steep: Bridge | None) -> str | None:
             "attributed to the wrong connection?")
 
 
-def _least_drift(flat: Bridge, steep: Bridge, high: Sequence[Point], low: Sequence[Point],
-                 ) -> tuple[Fraction, Fraction, Fraction, str]:
+def _least_drift(flat: Bridge | None, steep: Bridge | None, high: Sequence[Point],
+                 low: Sequence[Point]) -> tuple[Fraction, Fraction, Fraction, str]:
     """Messages too few, or their two directions too far apart, to tell drift from
     delay: the bisector could claim any drift in a huge range. Guests of one host drift
     by parts per million, so the drift nearest none that the messages allow is taken
@@ -322,8 +327,12 @@ def _least_drift(flat: Bridge, steep: Bridge, high: Sequence[Point], low: Sequen
         """The offsets at u = 0 of the feasible lines of slope d (both fall as d grows,
         every u being >= 0)."""
         return max(v - d * u for u, v in high), min(v - d * u for u, v in low)
-    d = min(max(Fraction(0), flat.slope), steep.slope)
-    slower, faster = max(flat.slope, -PLAUSIBLE_DRIFT), min(steep.slope, PLAUSIBLE_DRIFT)
+    d = Fraction(0)
+    slower, faster = -PLAUSIBLE_DRIFT, PLAUSIBLE_DRIFT  # a bridge missing: an open bound
+    if flat is not None:
+        d, slower = max(d, flat.slope), max(slower, flat.slope)
+    if steep is not None:
+        d, faster = min(d, steep.slope), min(faster, steep.slope)
     note = (f"drift not measurable from these messages; with any drift up to "
             f"±{float(PLAUSIBLE_DRIFT) * 1e6:.0f} ppm, "
             f"[{duration(offsets(faster)[0])}, {duration(offsets(slower)[1])}]")
