@@ -246,6 +246,7 @@ def test_round_trips_align_nodes_that_no_tcp_traffic_links() -> None:
     assert not any(c.paired for c in result.pairing.connections)
     fit = result.fits["server"]
     assert fit.quality is Quality.BOUNDED and fit.path == ("client", HOST, "server")
+    assert "via client → (host) → server (no TCP traffic reaches it; datagrams" in fit.brief()
     assert fit.ref_offset_min is not None and fit.ref_offset_max is not None
     true_offset = run.server_clock(fit.ref_time) - fit.ref_time
     assert fit.ref_offset_min <= true_offset <= fit.ref_offset_max, fit.explain()

@@ -26,6 +26,7 @@ from lab.correlate.sync.hull import Bridge, Point, lower_hull, min_slope_bridge,
 # Wider drift bounds than this (a fraction: 1e-3 is 1000 ppm) mean the trace cannot
 # tell drift from delay; no drift is assumed then, if the bounds allow it.
 PLAUSIBLE_DRIFT = Fraction(1, 1000)
+HOST = "(host)"  # the controller's clock among the nodes (host.py): no node can be named so
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,8 @@ class ClockFit:
             return (f"{head}: by a fallback, {offset}; {self.inverted} messages still "
                     "arrive before they leave (see connections.json)")
         via = f" via {' → '.join(self.path)}" if self.links else ""
+        if HOST in self.path:  # round trips over SSH: looser than TCP traffic would be
+            via += " (no TCP traffic reaches it; datagrams, which may be lost, align no clock)"
         if self.drift_unmeasured:
             drift = "drift not measurable (" + (
                 "taken as zero)" if self.drift == 1 else

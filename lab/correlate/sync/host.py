@@ -18,10 +18,9 @@ from typing import NamedTuple
 
 import msgspec
 
-from lab.correlate.sync.fit import Message
+from lab.correlate.sync.fit import HOST, Message
 from lab.errors import InputError, InputIssue
 
-HOST = "(host)"  # the controller's clock among the nodes: no node can be named so
 FILE = "round_trips.json"  # in a run directory: node → [[sent, guest, received], ...]
 
 
