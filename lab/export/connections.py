@@ -34,6 +34,9 @@ def connections_report(result: Correlation) -> dict[str, Any]:
         "unpaired": summary.unpaired,
         "inversions": summary.inversions,
         "latency_ns": summary.latency_ns,
+        # How far a latency between two nodes may be off (null: not bounded); one no
+        # larger than it is only known to be at most itself plus it.
+        "clock_error_ns": summary.clock_error_ns,
         "connections": [_connection(result, flow, latency)
                         for flow, latency in zip(result.flows, result.latencies, strict=True)],
         "unattributed": unattributed(summary),

@@ -11,8 +11,11 @@ from tests.unit.test_correlate_pairing import ftrace_run, strace_run
 
 @pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])
 def test_replyhi_bytes_each_way_and_lifecycle(kernel: str) -> None:
-    report = connections_report(correlate(ftrace_run(kernel, "replyhi")))
+    result = correlate(ftrace_run(kernel, "replyhi"))
+    report = connections_report(result)
     assert (report["paired"], report["unpaired"]) == (1, 0)
+    # How far its latencies may be off, as the terminal says it.
+    assert report["clock_error_ns"] == result.summary.clock_error_ns > 0
     client, server = report["connections"][0]["ends"]
     # "hello" one way, "hi" the other, seen identically from both ends.
     assert (client["bytes_sent"], client["bytes_received"]) == (5, 2)

@@ -124,6 +124,7 @@ def test_chromium_draws_the_replyhi_sequence(replyhi: dict[str, Any], tmp_path: 
     assert said, error
     ns = float(said[1]) * {"µs": 1e3, "ms": 1e6}[said[2]]
     assert abs(ns - replyhi["clock_error_ns"]) <= 0.001 * ns + 1000, error
+    assert not [c for c in latency_cells(dom) if c.startswith("≤")]  # all beyond the error
 
     png = shot.read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
@@ -168,3 +169,16 @@ def test_an_end_s_processes_are_the_ones_that_ran_it_not_those_a_softirq_interru
     ends = report_data(result, "handshake linux-6.1")["connections"][0]["ends"]
     assert [[p.split("[")[0] for p in end["processes"]] for end in ends] == [
         ["hello"], ["replyhi"]]
+
+
+def latency_cells(dom: Element) -> list[str]:
+    [latency] = [e for e in dom.walk() if e.attrs.get("id") == "latency"]
+    return [e.text for e in latency.walk() if e.tag == "td"]
+
+
+def test_a_latency_within_the_clock_error_is_shown_as_at_most(
+        replyhi: dict[str, Any], tmp_path: Path) -> None:
+    loose = {**replyhi, "clock_error_ns": 3_000_000}  # clocks known to ±3 ms only
+    dom, _ = drawn(loose, tmp_path)
+    # send → receive and first → last byte: 2.111 ms (min and median) could be 0 to 5.111.
+    assert [c for c in latency_cells(dom) if c.startswith("≤")] == ["≤ 5.111 ms"] * 4
