@@ -30,11 +30,13 @@ INDENT = "  "
 # What a state change of a connection's sock means that its states do not say.
 _TIME_WAIT = "  (on to TIME_WAIT, in a time-wait sock the tracepoint does not show)"
 STATE_NOTES: dict[tuple[object, object], str] = {
-    ("TCP_LISTEN", "TCP_SYN_RECV"): "  (a new sock, cloned from the listener, which stays "
+    ("TCP_LISTEN", "TCP_SYN_RECV"): "  (a new sock, cloned from the listener as the "
+                                    "handshake's last ACK comes in; the listener stays "
                                     "in LISTEN)",
     ("TCP_FIN_WAIT2", "TCP_CLOSE"): _TIME_WAIT,
     ("TCP_CLOSING", "TCP_CLOSE"): _TIME_WAIT,
 }
+CLOSED_LATE = "  (as close() returns to the program: its last reference to the socket went)"
 TUPLE_ARGS = {"saddr", "daddr", "sport", "dport", "saddrv6", "daddrv6", "family"}
 # Calls whose `uaddr` (the datagram's source, given to every event of the call) is
 # what they return, not what they are given: shown on the return.
@@ -72,9 +74,11 @@ def timeline(result: Correlation) -> str:
             depth[key] = max(depth.get(key, 0) - 1, 0)
         called = opens(e, returns)
         mark = ENTERED if e.kind is Kind.FUNC_ENTRY and not called else ARROWS[e.kind]
+        # close() drops the file; the socket goes as the call returns to the program.
+        late = e.name == "tcp_close" and not e.irq and not depth.get(key)
         lines.append(f"{(times[i] - start) / 1e9:+12.6f}  {who[(e.node, e.pid, e.comm)]}"
                      f"{INDENT * depth.get(key, 0)}{mark} {_call(e)}"
-                     + (f"  [{e.irq}]" if e.irq else ""))
+                     + (f"  [{e.irq}]" if e.irq else "") + (CLOSED_LATE if late else ""))
         if called:
             depth[key] = depth.get(key, 0) + 1
     return "\n".join(lines) + "\n"

@@ -145,7 +145,12 @@ def test_state_changes_say_what_their_states_do_not(kernel: str) -> None:
     text = timeline(correlate(ftrace_run(kernel, "handshake"), reference="client"))
     [cloned] = [line for line in text.splitlines() if "TCP_LISTEN → TCP_SYN_RECV" in line]
     assert re.search(r" server .*\(10\.0\.1\.10:7777 > 10\.0\.1\.1:\d+\)  \(a new sock, "
-                     r"cloned from the listener, which stays in LISTEN\)", cloned)
+                     r"cloned from the listener as the handshake's last ACK comes in; the "
+                     r"listener stays in LISTEN\)", cloned)
+    # tcp_close comes after close() returned: the socket goes as it returns.
+    closes = [line for line in text.splitlines() if "↦ tcp_close()" in line]
+    assert closes and all(line.endswith("(as close() returns to the program: its last "
+                                        "reference to the socket went)") for line in closes)
     # (Both ends closed at once on 5.10: each goes through CLOSING.)
     waits = [line for line in text.splitlines()
              if re.search(r"TCP_(FIN_WAIT2|CLOSING) → TCP_CLOSE", line)]
