@@ -36,7 +36,10 @@ async def traced_replyhi(lab_name: str, tmp: Path) -> dict[str, list[Event]]:
         assert hello.stdout.startswith(b"hi")
         for name, session in (("server", server), ("client", client)):
             stats = await stop_ftrace(session, tmp / f"ftrace-{name}.txt")
-            assert stats.lost == 0 and stats.entries > 20
+            # Nothing lost but the odd probe hit the kernel could not record (tcp_fin in
+            # a softirq inside another probe's handler), which it counts.
+            assert stats.lost == sum(stats.missed.values()) and stats.entries > 20
+            assert set(stats.missed) <= {"tcp_fin"}, stats.missed
             kernel = state.nodes[name].kernel_release
             result = parse_trace((tmp / f"ftrace-{name}.txt").read_text().splitlines(),
                                  node=name, kernel=kernel)
