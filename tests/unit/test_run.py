@@ -41,6 +41,11 @@ LAB = "pair-0a0b0c"
 REPORTS = ("events.jsonl", "connections.json", "timeline.txt", "trace.json", "report.html",
            "summary.json", "junit.xml")
 TRACED = "name: traced\ntracers:\n  ftrace: {comms: [replyhi, hello]}\nsteps:\n"
+ONE_TRACED_STEP = """\
+      - {nodes: all, trace: {start: ftrace}}
+      - {node: server, run: "true"}
+      - {nodes: all, trace: {stop: ftrace}}
+    """
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="strace steps build "
                                                                      "the clock reader")
 
@@ -230,11 +235,7 @@ async def test_an_interrupted_run_keeps_its_traces_events_for_lab_report(
     into events.jsonl, which `lab report` correlates when asked."""
     raise_in_step(monkeypatch, 1, asyncio.CancelledError())
     with pytest.raises(asyncio.CancelledError):
-        await lab.run_traced("""\
-              - {nodes: all, trace: {start: ftrace}}
-              - {node: server, run: "true"}
-              - {nodes: all, trace: {stop: ftrace}}
-            """)
+        await lab.run_traced(ONE_TRACED_STEP)
     [run_dir] = (lab.tmp / "runs").iterdir()
     data = json.loads((run_dir / "summary.json").read_text())
     assert data["interrupted"] and [s["status"] for s in data["steps"]] == [
@@ -250,11 +251,7 @@ async def test_a_run_whose_traces_cannot_be_analysed_still_leaves_its_summary(
         raise ValueError("a bug in correlation")
     monkeypatch.setattr(runner_module, "correlate", broken)
     with pytest.raises(ValueError, match="a bug in correlation"):
-        await lab.run_traced("""\
-              - {nodes: all, trace: {start: ftrace}}
-              - {node: server, run: "true"}
-              - {nodes: all, trace: {stop: ftrace}}
-            """)
+        await lab.run_traced(ONE_TRACED_STEP)
     [run_dir] = (lab.tmp / "runs").iterdir()
     data = json.loads((run_dir / "summary.json").read_text())
     assert [s["status"] for s in data["steps"]] == ["ok", "ok", "ok"]  # the steps ran
