@@ -22,7 +22,7 @@ from itertools import groupby
 from operator import attrgetter
 
 from lab.correlate.messages import Arrow, Flow, Link, flows, sync_messages
-from lab.correlate.pairing import Pairing, pair
+from lab.correlate.pairing import Endpoint, Pairing, pair
 from lab.correlate.sync import ClockFit, Quality, align
 from lab.correlate.sync.fit import identity
 from lab.correlate.sync.host import RoundTrip, RoundTrips, host_messages, through_host
@@ -39,11 +39,15 @@ class Latencies:
     connect_to_accept: int | None
     send_to_receive: list[int]  # each send that was received, to its last byte's receive
     first_to_last_byte: dict[str, int]  # "client→server" → first send to last receive
+    # The same sends by direction, "client→server" (by roles; by nodes when alike): a
+    # request and its reply take unlike times (one may wait for an accept()).
+    send_to_receive_by_direction: dict[str, list[int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         """As connections.json and report.html give it."""
         return {"connect_to_accept": self.connect_to_accept,
                 "send_to_receive": self.send_to_receive,
+                "send_to_receive_by_direction": self.send_to_receive_by_direction,
                 "first_to_last_byte": self.first_to_last_byte}
 
 
@@ -226,6 +230,7 @@ def _latencies(flow: Flow, clocks: _Clocks) -> Latencies:
     handshake = next((a for a in flow.arrows if a.kind == Link.HANDSHAKE), None)
     ends = flow.connection.ends
     per_send: list[int] = []
+    by_direction: dict[str, list[int]] = {}
     first_to_last: dict[str, int] = {}
     for (sender, receiver), moved in zip(((0, 1), (1, 0)), flow.transfers, strict=False):
         sent, received = clocks[ends[sender].node], clocks[ends[receiver].node]
@@ -233,10 +238,19 @@ def _latencies(flow: Flow, clocks: _Clocks) -> Latencies:
                  if t.send.start is not None and t.delivered is not None]
         per_send += [b - a for a, b in pairs]
         if pairs:
+            by_direction[_direction(ends[sender], ends[receiver])] = [b - a for a, b in pairs]
             first_to_last[f"{ends[sender].node}→{ends[receiver].node}"] = \
                 max(b for _, b in pairs) - pairs[0][0]
     return Latencies(None if handshake is None else _late(handshake, clocks),
-                     per_send, first_to_last)
+                     per_send, first_to_last, by_direction)
+
+
+def _direction(sender: Endpoint, receiver: Endpoint) -> str:
+    """"client→server": by roles, which runs of many connections share; by nodes when
+    the two ends have one role (peers)."""
+    if sender.role != receiver.role:
+        return f"{sender.role}→{receiver.role}"
+    return f"{sender.node}→{receiver.node}"
 
 
 def summarise(values: Sequence[int]) -> dict[str, int] | None:
@@ -250,10 +264,18 @@ def summarise(values: Sequence[int]) -> dict[str, int] | None:
 
 
 def run_statistics(latencies: Sequence[Latencies]) -> Mapping[str, dict[str, int] | None]:
+    """The run's latencies: connect_to_accept, send_to_receive (each way, then
+    "send_to_receive client→server" and so on, one by direction) and first_to_last_byte."""
+    directions: dict[str, list[int]] = {}
+    for x in latencies:
+        for direction, values in x.send_to_receive_by_direction.items():
+            directions.setdefault(direction, []).extend(values)
     return {
         "connect_to_accept": summarise([x.connect_to_accept for x in latencies
                                          if x.connect_to_accept is not None]),
         "send_to_receive": summarise([v for x in latencies for v in x.send_to_receive]),
+        **{f"send_to_receive {direction}": summarise(values)
+           for direction, values in sorted(directions.items())},
         "first_to_last_byte": summarise([v for x in latencies
                                           for v in x.first_to_last_byte.values()]),
     }

@@ -28,7 +28,8 @@ from lab.files import atomic_output
 
 CONNECTIONS, TIMELINE, TRACE, HTML = (
     "connections.json", "timeline.txt", "trace.json", "report.html")
-LATENCIES = {"connect_to_accept": "connect→accept", "send_to_receive": "send→receive",
+SEND_TO_RECEIVE = "send_to_receive"
+LATENCIES = {"connect_to_accept": "connect→accept", SEND_TO_RECEIVE: "send→receive",
              "first_to_last_byte": "first→last byte"}
 
 
@@ -44,9 +45,17 @@ def summary_lines(summary: Summary) -> list[str]:
     # than the alignment's error is only known to lie between 0 (it follows its cause)
     # and the two added.
     error = summary.clock_error_ns or 0
+    # Both ways at once tell neither: each way apart, when the run has them.
+    directions = [key for key in summary.latency_ns if key.startswith(f"{SEND_TO_RECEIVE} ")]
+    labels: dict[str, str] = {}
+    for key, label in LATENCIES.items():
+        if key == SEND_TO_RECEIVE and directions:
+            labels |= {d: f"{label} {d.removeprefix(key).strip()}" for d in directions}
+        else:
+            labels[key] = label
     medians = [f"{label} {duration(median)}" if median > error else
                f"{label} at most {duration(median + error)}"
-               for key, label in LATENCIES.items()
+               for key, label in labels.items()
                if (stats := summary.latency_ns.get(key)) is not None
                and (median := stats["median"]) is not None]
     if medians:

@@ -162,6 +162,9 @@ def test_captured_replyhi_is_one_connection_with_no_inversion(kernel: str,
     assert latency.connect_to_accept is not None and latency.connect_to_accept >= 0
     assert len(latency.send_to_receive) == 2 and min(latency.send_to_receive) >= 0
     assert set(latency.first_to_last_byte) == {"client→server", "server→client"}
+    assert sorted(latency.send_to_receive) == sorted(
+        v for values in latency.send_to_receive_by_direction.values() for v in values)
+    assert set(latency.send_to_receive_by_direction) == {"client→server", "server→client"}
 
 
 @pytest.mark.parametrize("kernel", ["linux-5.10", "linux-6.1"])

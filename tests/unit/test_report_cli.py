@@ -33,6 +33,8 @@ def test_report_writes_every_output_and_summarises(tmp_path: Path,
         "connections.json", "timeline.txt", "trace.json", "report.html")]
     assert "connections: 1 paired, 0 one-sided; 0 inversions after clock alignment" in err
     assert "clock server vs client: bounded" in err and "latency (median): connect→accept" in err
+    # Each way apart: a request and its reply take unlike times.
+    assert ", send→receive client→server " in err and ", send→receive server→client " in err
     connections = json.loads((tmp_path / "connections.json").read_text())
     (connection,) = connections["connections"]
     assert [(t["from"], t["bytes"], len(t["receives"])) for t in connection["transfers"]] == [
