@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from rich.markup import escape
 
@@ -15,6 +16,7 @@ from lab.correlate.sync.host import read_round_trips
 from lab.errors import InputError, InputIssue, UsageError
 from lab.events import read_events
 from lab.export.outputs import summary_lines, write_reports
+from lab.export.report_data import run_outcome
 from lab.text import count
 
 EVENTS = "events.jsonl"
@@ -99,8 +101,19 @@ async def run(args: argparse.Namespace) -> int:
     result = correlate(events, reference=reference, round_trips=trips)
     for line in summary_lines(result.summary):
         err.print(escape(line))
-    write_reports(run_dir, result, on_written=lambda path: out.print(str(path)))
+    write_reports(run_dir, result, run=_outcome(run_dir),
+                  on_written=lambda path: out.print(str(path)))
     return 0
+
+
+def _outcome(run_dir: Path) -> dict[str, Any] | None:
+    """How the run went, as its summary.json says, for report.html's head; None when
+    it cannot be read (the events alone were given)."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return run_outcome(summary) if isinstance(summary, dict) else None
 
 
 def _where_it_stopped(run_dir: Path) -> str:

@@ -10,9 +10,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -73,15 +74,18 @@ def summary_lines(summary: Summary) -> list[str]:
 
 
 def write_reports(directory: Path, result: Correlation, *,
+                  run: Mapping[str, Any] | None = None,
                   on_written: Callable[[Path], None] = lambda _: None) -> list[Path]:
     """Every report into `directory`, all or none: each is written beside its place and
     they replace the earlier ones together, once all are written, so that a failure (a
-    full disk) leaves the earlier set whole. `on_written` hears of each file then."""
+    full disk) leaves the earlier set whole. `run` (report_data.run_outcome) heads
+    report.html; `on_written` hears of each file then."""
     writers: dict[str, Callable[[], str]] = {
         CONNECTIONS: lambda: _json(connections_report(result), indent=2) + "\n",
         TIMELINE: lambda: timeline(result),
         TRACE: lambda: _json(chrome_trace(result)),
-        HTML: lambda: render_report(report_data(result, title=directory.resolve().name)),
+        HTML: lambda: render_report(report_data(result, title=directory.resolve().name,
+                                                run=run)),
     }
     paths = [directory / name for name in writers]
     with ExitStack() as stack:

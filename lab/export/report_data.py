@@ -4,7 +4,9 @@ Times are nanoseconds from the run's first event, on the reference node's
 clock. At most `MAX_DRAWN` connections are drawn (the first ones); the
 statistics cover all of them.
 
-    {"title", "reference", "nodes": [...], "clocks": {node: clock_summary},
+    {"title", "run": {"playbook", "ok", "accel", "failures", "warnings",
+                      "expectations": [{"name", "node", "ok", "detail"}]} or null,
+     "reference", "nodes": [...], "clocks": {node: clock_summary},
      "inversions", "latency_ns": {...}, "paired", "unpaired", "omitted",
      "connections": [{"id", "proto", "paired",
         "ends": [{"node", "role", "local", "remote", "processes"}],
@@ -17,6 +19,8 @@ statistics cover all of them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from lab.correlate.correlation import Correlation, Latencies
@@ -29,7 +33,20 @@ from lab.export.slices import Slice, slices
 MAX_DRAWN = 100
 
 
-def report_data(result: Correlation, title: str) -> dict[str, Any]:
+def run_outcome(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """What a run's summary.json says of how it went, as the report heads it."""
+    return {"playbook": Path(str(summary.get("playbook", ""))).stem,
+            "ok": bool(summary.get("ok")), "accel": summary.get("accel") or "",
+            "failures": list(summary.get("failures") or []),
+            "warnings": list(summary.get("warnings") or []),
+            "expectations": [{k: e.get(k) for k in ("name", "node", "ok", "detail")}
+                             for e in summary.get("expectations") or []
+                             if isinstance(e, dict)]}
+
+
+def report_data(result: Correlation, title: str,
+                run: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`run`: how the run went (`run_outcome`), None when not known."""
     connections = result.pairing.connections
     drawn = list(zip(result.flows, result.latencies, strict=True))[:MAX_DRAWN]
     # Slices need every event of the threads drawn (accept() begins on the listening
@@ -52,6 +69,7 @@ def report_data(result: Correlation, title: str) -> dict[str, Any]:
     summary = result.summary
     return {
         "title": title,
+        "run": None if run is None else dict(run),
         "reference": result.reference,
         "nodes": result.nodes,
         "clocks": {node: clock_summary(fit) for node, fit in sorted(result.fits.items())},

@@ -11,6 +11,7 @@ on every path, so a failed run still leaves its traces behind.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import time
 from collections import Counter
@@ -25,6 +26,7 @@ from lab.correlate.sync.host import RoundTrip, write_round_trips
 from lab.errors import LabError, file_problem
 from lab.events import Event, write_events
 from lab.export.outputs import write_reports
+from lab.export.report_data import run_outcome
 from lab.keys import PRIVATE_KEY_NAME
 from lab.log import get_logger
 from lab.paths import Paths
@@ -94,14 +96,15 @@ async def run_playbook(book: Playbook, topology: Topology, state: LabState, path
         events = _keep_events(summary, state, run_dir)
         result = correlate(events, reference=next(iter(state.nodes)), round_trips=trips)
         summary.correlation = result.summary
-        write_reports(run_dir.path, result)
         summary.expectations = _expectations(book, events, summary.steps)
+        summary.ok = not summary.lost and all(s.status == "ok" for s in summary.steps) and \
+            all(e.ok for e in summary.expectations)
+        write_reports(run_dir.path, result, run=run_outcome(json.loads(summary.to_json())))
     except Exception as exc:  # a full disk, or a bug: the steps' results are still kept
+        summary.ok = False
         summary.error = f"the traces could not be analysed: {exc}"
         cut_short("the traces could not be analysed")
         raise
-    summary.ok = not summary.lost and all(s.status == "ok" for s in summary.steps) and all(
-        e.ok for e in summary.expectations)
     summary.seconds = round(time.monotonic() - started, 3)
     save_summary(summary, book, run_dir)
     return summary

@@ -16,6 +16,7 @@ from lab.correlate.synthetic import synthetic_run
 from lab.events import write_events
 from lab.export.outputs import summary_lines
 from tests.unit.test_correlate_pairing import ftrace_run
+from tests.unit.test_report_html import embedded
 
 
 def report(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -250,3 +251,16 @@ def test_reports_are_replaced_all_or_none(tmp_path: Path, capsys: pytest.Capture
         1, f"error: {tmp_path / 'trace.json'}: No space left on device")
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "events.jsonl"}
     assert after == {name: data for name, data in before.items() if name != "events.jsonl"}
+
+
+def test_report_html_says_how_the_run_went_from_its_summary(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_events(tmp_path / "events.jsonl", ftrace_run("linux-6.1", "replyhi"))
+    assert report(capsys, str(tmp_path))[0] == 0
+    assert embedded((tmp_path / "report.html").read_text())["run"] is None  # not known
+    (tmp_path / "summary.json").write_text(json.dumps(
+        {"playbook": "playbooks/replyhi.yaml", "ok": True, "failures": [], "warnings": [],
+         "expectations": [{"name": "calls", "node": "server", "ok": True, "detail": "ok"}]}))
+    assert report(capsys, str(tmp_path))[0] == 0
+    run = embedded((tmp_path / "report.html").read_text())["run"]
+    assert (run["playbook"], run["ok"], len(run["expectations"])) == ("replyhi", True, 1)

@@ -14,7 +14,7 @@ import pytest
 from lab.correlate.correlation import correlate
 from lab.correlate.synthetic import synthetic_run
 from lab.export.html import render_report
-from lab.export.report_data import report_data
+from lab.export.report_data import report_data, run_outcome
 from tests import browser
 from tests.browser import Element, drawn_page, render_in_chromium
 from tests.unit.test_correlate_pairing import ftrace_run
@@ -186,3 +186,29 @@ def test_a_latency_within_the_clock_error_is_shown_as_at_most(
     rows = [c for c in latency_cells(dom) if c.startswith(("send", "connect", "first"))]
     assert rows == ["connect → accept", "send → receive", "send → receive, client→server",
                     "send → receive, server→client", "first → last byte"]
+
+
+def test_the_page_heads_with_how_the_run_went(replyhi: dict[str, Any], tmp_path: Path) -> None:
+    """A CI job's reader opens report.html: it says whether the run passed, what failed,
+    what was warned of, and each expectation."""
+    run = run_outcome({
+        "playbook": "playbooks/replyhi.yaml", "ok": False, "accel": "tcg",
+        "failures": ["expectation client calls [client] failed: no __sys_connect"],
+        "warnings": ["ftrace on client: 1 event lost: 1 probe hit the kernel could not record"],
+        "expectations": [
+            {"name": "server calls", "node": "server", "ok": True, "detail": "all 6 in order",
+             "line": 40, "checked": True},
+            {"name": "client calls", "node": "client", "ok": False,
+             "detail": "no __sys_connect", "line": 45, "checked": True}]})
+    dom, _ = drawn({**replyhi, "run": run}, tmp_path)
+    chips = [" ".join((e.text + " ".join(c.text for c in e.children)).split())
+             for e in dom.select("chip")]
+    assert {"playbook replyhi", "run failed", "guests under TCG"} <= set(chips), chips
+    warnings = [p.text for p in dom.select("warning", tag="p") if p.text.startswith(("✗", "⚠"))]
+    assert warnings == ["✗ expectation client calls [client] failed: no __sys_connect",
+                        "⚠ ftrace on client: 1 event lost: 1 probe hit the kernel could not "
+                        "record"]
+    [section] = [e for e in dom.walk() if e.attrs.get("id") == "expectations"]
+    assert [e.text for e in section.walk() if e.tag == "td"] == [
+        "server calls", "server", "ok", "all 6 in order",
+        "client calls", "client", "FAIL", "no __sys_connect"]
