@@ -29,9 +29,9 @@ from lab.files import atomic_output
 
 CONNECTIONS, TIMELINE, TRACE, HTML = (
     "connections.json", "timeline.txt", "trace.json", "report.html")
-SEND_TO_RECEIVE = "send_to_receive"
+SEND_TO_RECEIVE, FIRST_TO_LAST = "send_to_receive", "first_to_last_byte"
 LATENCIES = {"connect_to_accept": "connect→accept", SEND_TO_RECEIVE: "send→receive",
-             "first_to_last_byte": "first→last byte"}
+             FIRST_TO_LAST: "first→last byte"}
 
 
 def summary_lines(summary: Summary) -> list[str]:
@@ -50,6 +50,9 @@ def summary_lines(summary: Summary) -> list[str]:
     directions = [key for key in summary.latency_ns if key.startswith(f"{SEND_TO_RECEIVE} ")]
     labels: dict[str, str] = {}
     for key, label in LATENCIES.items():
+        if key == FIRST_TO_LAST and summary.latency_ns.get(key) == \
+                summary.latency_ns.get(SEND_TO_RECEIVE):
+            continue  # one send each way: it says the same again
         if key == SEND_TO_RECEIVE and directions:
             labels |= {d: f"{label} {d.removeprefix(key).strip()}" for d in directions}
         else:

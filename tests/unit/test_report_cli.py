@@ -264,3 +264,16 @@ def test_report_html_says_how_the_run_went_from_its_summary(
     assert report(capsys, str(tmp_path))[0] == 0
     run = embedded((tmp_path / "report.html").read_text())["run"]
     assert (run["playbook"], run["ok"], len(run["expectations"])) == ("replyhi", True, 1)
+
+
+def test_latencies_are_told_each_way_and_not_twice() -> None:
+    one_send_each_way = {"count": 2, "median": 2_000_000}
+    summary = Summary(paired=1, unpaired=0, inversions=0, clocks={"server": "fit"},
+                      latency_ns={"send_to_receive": one_send_each_way,
+                                  "send_to_receive client→server": {"median": 3_000_000},
+                                  "send_to_receive server→client": {"median": 1_000_000},
+                                  "first_to_last_byte": one_send_each_way},
+                      unattributed={}, clock_error_ns=100_000)
+    assert summary_lines(summary)[-1] == (
+        "latency (median): send→receive client→server 3.000 ms, send→receive server→client "
+        "1.000 ms (clocks aligned within ±100.000 µs)")
