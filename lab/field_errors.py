@@ -148,6 +148,9 @@ def _describe(err: ErrorDetails, model: type[BaseModel], loc: Loc) -> tuple[str,
         return "required field missing", _as_hint(about) if about else None
     if kind == "extra_forbidden":
         owner = _model_at(model, loc[:-1])
+        elsewhere: Mapping[str, str] = getattr(model, "ELSEWHERE", {}) if len(loc) == 1 else {}
+        if str(loc[-1]) in elsewhere:  # a top-level field of the other kind of file
+            return "unknown field", elsewhere[str(loc[-1])]
         return "unknown field", _field_hint(str(loc[-1]), list(owner.model_fields) if owner else [])
     if kind in ("value_error", "assertion_error"):
         error = ctx.get("error")

@@ -288,6 +288,11 @@ class PlaybookInput(_Input):
     model_config = ConfigDict(title="socklab playbook")
     # Missing or faulty, the rest of the file is still checked, as if it were this.
     STAND_INS: ClassVar[Mapping[str, str]] = {"name": "unnamed"}
+    # A topology's fields, given here: the hint an unknown one gets.
+    ELSEWHERE: ClassVar[Mapping[str, str]] = dict.fromkeys(
+        ("nodes", "networks", "links", "defaults"),
+        "a topology's field: the topology is a file of its own, given to lab run "
+        "before the playbook; a step names its own nodes")
 
     name: PlaybookName = Field(description="Playbook name; names the run's results.")
     description: str = Field(default="", description="What the experiment shows.")

@@ -195,6 +195,11 @@ class TopologyInput(_Input):
     model_config = ConfigDict(title="socklab topology")
     # Missing or faulty, the rest of the file is still checked, as if it were this.
     STAND_INS: ClassVar[Mapping[str, str]] = {"name": "unnamed"}
+    # A playbook's fields, given here: the hint an unknown one gets.
+    ELSEWHERE: ClassVar[Mapping[str, str]] = dict.fromkeys(
+        ("steps", "expect", "tracers", "description"),
+        "a playbook's field: a playbook is a file of its own, given to lab run after "
+        "the topology")
 
     name: Name = Field(description="Lab name; prefixes every libvirt object of the lab.")
     vars: Annotated[dict[str, Any], BeforeValidator(

@@ -97,6 +97,9 @@ CASES = [
         "expect-strace-any.yaml:6: expect[1].absent[0]: no tracer of this playbook records '__sys_connect' on node client (hint: a kernel function, which strace never sees: trace client with ftrace (trace: {start: ftrace}))",
         "expect-strace-any.yaml:7: expect[2].present[0]: no tracer of this playbook records 'tcp_v4_connect' on node client (hint: a kernel function, which strace never sees: trace client with ftrace (trace: {start: ftrace}))",
     ]),
+    ('topology-fields.yaml', [
+        "topology-fields.yaml:2: defaults: unknown field (hint: a topology's field: the topology is a file of its own, given to lab run before the playbook; a step names its own nodes)",
+    ]),
     ('action-shapes.yaml', [
         "action-shapes.yaml:3: steps[0].pull: expected a mapping, got '/tmp/x' (hint: copy a file from one node into the results: {src, dst})",
         "action-shapes.yaml:4: steps[1].trace: expected a mapping, got 'ftrace' (hint: start or stop a tracer: {start: ftrace} or {stop: ftrace})",

@@ -30,6 +30,9 @@ CASES = [
         "bad-name-and-references.yaml:7: networks.lan: network is not linked to any node (hint: attach nodes to it under links:, or remove it)",
         "bad-name-and-references.yaml:9: links[0].network: unknown network 'lann' (hint: did you mean 'lan'?)",
     ]),
+    ('playbook-fields.yaml', [
+        "playbook-fields.yaml:4: steps: unknown field (hint: a playbook's field: a playbook is a file of its own, given to lab run after the topology)",
+    ]),
     ('whole-numbers.yaml', [
         'whole-numbers.yaml:3: nodes.a.memory: expected an integer, got 1000.0 (hint: write 1000: YAML reads 1e3 and 2.0 as floating-point numbers)',
         'whole-numbers.yaml:3: nodes.a.vcpus: expected an integer, got 2.0 (hint: write 2: YAML reads 1e3 and 2.0 as floating-point numbers)',
