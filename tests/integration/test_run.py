@@ -107,7 +107,7 @@ def test_replyhi_is_one_connection_in_causal_order_with_bounded_clocks(runs: Shi
     assert clock["quality"] == "bounded" or len(missed) == 2, (clock["explain"], missed)
     assert clock["offset_min_ns"] <= clock["offset_ns"] <= clock["offset_max_ns"]
     # The bounds are said: with a drift measured, or on the assumption of none.
-    assert re.search(r"(bounds: offset|, within) \[-?[\d.]+ m?s, -?[\d.]+ m?s\]",
+    assert re.search(r"(bounds: offset|, within) \[-?[\d.]+ [mµn]?s, -?[\d.]+ [mµn]?s\]",
                      clock["explain"]), clock["explain"]
     (connection,) = connections["connections"]
     assert [(t["from"], t["bytes"], len(t["receives"])) for t in connection["transfers"]] == [
