@@ -72,17 +72,21 @@ async def choose_accelerator(kernel: Path, initrd: Path, cache: Path,
     accel = await probe_kvm(kernel, initrd)
     # Kept until the host reboots when it will not change: not a probe that could not
     # run (QEMU missing), nor one that was only slow once (a busy host).
-    slow = accel.reason == TIMED_OUT.format(PROBE_DEADLINE)
-    before = this_boot.get("timeouts")
-    timeouts = (before if isinstance(before, int) else 0) + slow
-    if slow and timeouts > 1:
-        accel = Accelerator("tcg", f"{accel.reason}, twice this boot")
-    verdict: dict[str, object] = {"boot_id": boot_id, "timeouts": timeouts}
-    if accel.name == "kvm" or accel.reason == KVM_REFUSED or timeouts > 1:
+    verdict: dict[str, object]
+    if accel.reason == TIMED_OUT.format(PROBE_DEADLINE):
+        before = this_boot.get("timeouts")
+        timeouts = (before if isinstance(before, int) else 0) + 1
+        if timeouts == 1:  # counted, not kept
+            verdict = {"boot_id": boot_id, "timeouts": timeouts}
+        else:
+            accel = Accelerator("tcg", f"{accel.reason}, twice this boot")
+            verdict = {"boot_id": boot_id, "accel": accel.name, "reason": accel.reason}
+    elif accel.name == "kvm" or accel.reason == KVM_REFUSED:
         verdict = {"boot_id": boot_id, "accel": accel.name, "reason": accel.reason}
-    if slow or "accel" in verdict:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(cache, (json.dumps(verdict) + "\n").encode(), mode=0o644)
+    else:
+        return accel
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(cache, (json.dumps(verdict) + "\n").encode(), mode=0o644)
     return accel
 
 

@@ -280,23 +280,13 @@ def _fit(a_to_b: Sequence[Message], b_to_a: Sequence[Message],
         note = f"the two directions never interleave in time: {note}"
         c = (off_min + off_max) / 2
     else:
-        # One direction only. Assume no drift if allowed (guests of one host drift
-        # little, and one-way data cannot tell drift from delay), else the nearest
-        # bound; then that slope's one offset bound.
+        # One direction only, which cannot tell drift from delay (nor does it bound
+        # either): no drift assumed, and the offset on its one bound.
         quality = Quality.ONE_SIDED
         d = Fraction(0)
-        if flat is not None:
-            d = max(d, flat.slope)
-        if steep is not None:
-            d = min(d, steep.slope)
-        lo = max((v - d * u for u, v in high), default=None)
-        hi = min((v - d * u for u, v in low), default=None)
-        if lo is not None and hi is not None:
-            c = (lo + hi) / 2
-        else:
-            c = next(x for x in (lo, hi) if x is not None)
-            note = ("no drift assumed; the offset sits on its bound "
-                    "(the fastest message taken as instantaneous)")
+        c = Fraction(max(v for _, v in high) if high else min(v for _, v in low))
+        note = ("no drift assumed; the offset sits on its bound "
+                "(the fastest message taken as instantaneous)")
     if d <= -1:
         return _fallback(above, below, t0, "the fit would run a clock backwards")
     return ClockFit(quality, 1 + d, c - d * t0, ref_time=t0, ref_offset_min=off_min,
