@@ -5,6 +5,8 @@ leaves it. Each round times, on the same file:
 
   bare:       a loop that only reads each line and splits it into its fields
               (`line.split(",")`; whitespace `line.split()` is printed too);
+  read:       only decoding every line into an event (msgspec): the floor of
+              anything that correlates events as Python objects;
   correlate:  what `lab report` does before writing: read every event, pair
               both ends of each connection, match each send to its receives,
               align the clocks, compute latencies;
@@ -27,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lab.correlate.correlation import Correlation, correlate
+from lab.correlate.correlation import Correlation, correlate, no_gc_pauses
 from lab.correlate.synthetic import synthetic_run
 from lab.events import read_events, write_events
 from lab.export.outputs import write_reports
@@ -41,6 +43,15 @@ def bare(path: Path, *, sep: str | None) -> float:
         for line in f:
             line.split(sep)
     return time.perf_counter() - started
+
+
+def read(path: Path) -> float:
+    started = time.perf_counter()
+    with no_gc_pauses():
+        events = list(read_events(path))
+    seconds = time.perf_counter() - started
+    del events
+    return seconds
 
 
 def correlated(path: Path) -> tuple[float, Correlation]:
@@ -64,26 +75,30 @@ def main() -> None:
         size = path.stat().st_size
         print(f"{count} events, {connections} connections, "
               f"{size / 1e6:.0f} MB of events.jsonl")
-        fields, words, corr, reports = [], [], [], []
+        fields, words, reads, corr, reports = [], [], [], [], []
         for n in range(1, args.rounds + 1):
             fields.append(bare(path, sep=","))
             words.append(bare(path, sep=None))
+            reads.append(read(path))
+            gc.collect()
             seconds, result = correlated(path)
             corr.append(seconds)
             started = time.perf_counter()
             write_reports(Path(tmp), result)
             reports.append(time.perf_counter() - started)
             print(f"round {n}: bare split(',') {fields[-1]:.2f} s   split() {words[-1]:.2f} s   "
-                  f"correlate {corr[-1]:.2f} s   reports {reports[-1]:.2f} s   "
-                  f"({len(result.pairing.connections)} connections, "
+                  f"read {reads[-1]:.2f} s   correlate {corr[-1]:.2f} s   "
+                  f"reports {reports[-1]:.2f} s   ({len(result.pairing.connections)} connections, "
                   f"{len(result.inversions)} inversions)")
             del result
             gc.collect()
-    f, w, c, r = (statistics.median(x) for x in (fields, words, corr, reports))
+    f, w, d, c, r = (statistics.median(x) for x in (fields, words, reads, corr, reports))
     print(f"median: bare {count / f:,.0f} events/s (split(',')), {count / w:,.0f} (split()); "
           f"correlate {count / c:,.0f} events/s; reports {count / r:,.0f} events/s")
     print(f"ratio correlate / bare split(',') = {f / c:.2f}   "
           f"(/ split(): {w / c:.2f})   (target >= 0.30)")
+    print(f"floor: read alone {count / d:,.0f} events/s, ratio {f / d:.2f}; "
+          f"correlation after reading takes {(c - d) / c:.0%} of correlate")
     print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
