@@ -23,7 +23,7 @@ from enum import StrEnum
 from itertools import groupby, islice
 from operator import attrgetter, gt
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -48,6 +48,8 @@ Tracer = Literal["ftrace", "strace"]
 Irq = Literal["softirq", "hardirq", "nmi"]
 Proto = Literal["tcp", "udp"]
 Family = Literal["inet", "inet6"]
+# CLOCK_MONOTONIC in ns: never negative, and within the kernel's signed 64 bits.
+Nanoseconds = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]
 
 
 class SocketId(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
@@ -67,7 +69,7 @@ class Event(msgspec.Struct, frozen=True, gc=False):
     node: str
     kernel: str
     tracer: Tracer
-    ts: int  # guest CLOCK_MONOTONIC, nanoseconds
+    ts: Nanoseconds  # guest CLOCK_MONOTONIC
     pid: int
     tid: int
     comm: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,20 @@ def test_a_bad_line_is_named_with_its_field_and_left_out(
         f"warning: {events}:4: tid: expected `int`, got `str` (hint: each line must "
         "be one event of the schema in lab/events.py); line left out")
     assert f"correlating {len(lines) - 1} events" in err
+
+
+@pytest.mark.parametrize(("ts", "bound"),
+                         [("-5", ">= 0"), (str(1 << 63), "<= 9223372036854775807")])
+def test_a_time_no_monotonic_clock_shows_is_left_out(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], ts: str, bound: str) -> None:
+    events = tmp_path / "events.jsonl"
+    write_events(events, synthetic_run(1).events)
+    lines = events.read_text().splitlines()
+    lines[1] = re.sub(r'"ts":\d+', f'"ts":{ts}', lines[1])
+    events.write_text("\n".join(lines) + "\n")
+    code, _, err = report(capsys, str(tmp_path))
+    assert code == 0
+    assert err.splitlines()[0].startswith(f"warning: {events}:2: ts: expected `int` {bound} ")
 
 
 def test_a_run_cut_short_mid_line_is_reported_without_that_line(
