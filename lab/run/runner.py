@@ -27,6 +27,7 @@ from lab.errors import LabError, file_problem
 from lab.events import Event, write_events
 from lab.export.outputs import write_reports
 from lab.export.report_data import run_outcome
+from lab.files import atomic_write
 from lab.keys import PRIVATE_KEY_NAME
 from lab.log import get_logger
 from lab.paths import Paths
@@ -163,9 +164,10 @@ def save_cut_short(summary: RunSummary, book: Playbook, run_dir: RunDir, why: st
 
 
 def save_summary(summary: RunSummary, book: Playbook, run_dir: RunDir) -> None:
-    """summary.json, and the same as the JUnit XML that CI systems show."""
-    (run_dir.path / "summary.json").write_text(summary.to_json())
-    (run_dir.path / JUNIT_FILE).write_bytes(junit_xml(summary, book.name))
+    """summary.json, and the same as the JUnit XML that CI systems show: each whole or
+    not at all (a run stopped as it writes them is read by `lab report` and CI)."""
+    atomic_write(run_dir.path / "summary.json", summary.to_json().encode(), mode=0o644)
+    atomic_write(run_dir.path / JUNIT_FILE, junit_xml(summary, book.name), mode=0o644)
 
 
 async def _steps(ctx: RunContext, summary: RunSummary, on_step: StepSink) -> None:
