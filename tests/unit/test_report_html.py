@@ -183,6 +183,13 @@ def test_a_latency_within_the_clock_error_is_shown_as_at_most(
     # send → receive (both ways, and client → server) and first → last byte: 2.111 ms
     # (min and median; all four one way) could be 0 to 5.111.
     assert [c for c in latency_cells(dom) if c.startswith("≤")] == ["≤ 5.111 ms"] * 8
+    # The connection's own too: each way's one send (the reply's 8.425 ms is beyond the
+    # error), and first → last byte each way.
+    [body] = [e for e in dom.walk() if "connection-body" in e.classes]
+    cells = [e.text for e in body.walk() if e.tag == "td"]
+    assert cells[-3] == "15.34 ms"  # connect → accept, beyond the error
+    assert cells[-2] == "≤ 5.111 ms, 8.425 ms"
+    assert cells[-1] == "client→server ≤ 5.111 ms, server→client 8.425 ms"
     rows = [c for c in latency_cells(dom) if c.startswith(("send", "connect", "first"))]
     assert rows == ["connect → accept", "send → receive", "send → receive, client→server",
                     "send → receive, server→client", "first → last byte"]
