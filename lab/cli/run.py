@@ -20,7 +20,7 @@ from lab.cli.common import Subparsers, add_connect_option, libvirt_uri, read_top
 from lab.cli.console import err, out, warn
 from lab.cli.parsing import seconds
 from lab.errors import InputError, LabError, LabNotFound, UsageError, file_problem
-from lab.export.outputs import summary_lines
+from lab.export.outputs import CONNECTIONS, HTML, TIMELINE, TRACE, summary_lines
 from lab.lifecycle.down import tear_down
 from lab.lifecycle.events import TeardownFailed
 from lab.lifecycle.up import UpOptions, bring_up
@@ -144,7 +144,7 @@ async def run(args: argparse.Namespace) -> int:
                 left_behind = not await to_the_end(_remove(state, backend, store))
             else:
                 err.print(f"lab {state.name} is still up")
-    _print_summary(summary)
+    _print_summary(summary, run_dir.path)
     if summary.lost:  # a guest died: the steps it failed say nothing of the experiment
         return LAB_FAILED
     if not summary.ok:  # a regression is told first, a lab left behind warned of above
@@ -231,8 +231,9 @@ def _record_no_lab(run_dir: RunDir, lab: str, topology: Topology, topology_file:
         warn(f"no summary of it: {file_problem(exc)}")
 
 
-def _print_summary(summary: RunSummary) -> None:
-    """What the run found: warnings, expectations, events, correlation, failures."""
+def _print_summary(summary: RunSummary, run_dir: Path) -> None:
+    """What the run found: warnings, expectations, events, correlation, where the
+    reports are, failures."""
     for line in summary.warnings:
         warn(line)
     checked = [e for e in summary.expectations if e.checked]
@@ -248,6 +249,8 @@ def _print_summary(summary: RunSummary) -> None:
     err.print(f"events: {escape(counts) or 'none'}")
     for line in summary_lines(summary.correlation) if summary.correlation else []:
         err.print(escape(line))
+    err.print(f"reports: {escape(str(run_dir / HTML))} (a browser), {TIMELINE}, "
+              f"{TRACE} (ui.perfetto.dev), {CONNECTIONS}")
     for line in summary.step_failures + summary.losses:  # what failed, then why it may have
         err.print(f"[bold red]error:[/bold red] {escape(line)}")
     if failed := [f"{e.name} [{e.node}]" for e in checked if not e.ok]:

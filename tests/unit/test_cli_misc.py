@@ -1008,14 +1008,17 @@ def test_a_stray_argument_is_refused_with_the_verbs_usage(
     assert err.splitlines()[-1] == f"{prog}: error: unrecognized arguments: {argv[-1]}"
 
 
-def test_a_run_s_event_counts_name_the_nodes_nothing_traced(
+def test_a_run_s_summary_counts_events_of_every_node_and_says_where_the_reports_are(
         capsys: pytest.CaptureFixture[str]) -> None:
     summary = RunSummary(lab="l", playbook="p.yaml", topology="t.yaml", nodes={
         n: NodeRun("debian-11", "5.10") for n in ("client", "router", "server")},
         event_counts={"client": {"func_entry": 40, "syscall_entry": 12},
                       "server": {"func_entry": 70}})
-    run_module._print_summary(summary)
-    assert "events: client 52, router none, server 70\n" in capsys.readouterr().err
+    run_module._print_summary(summary, Path("runs/l-1"))
+    err = capsys.readouterr().err
+    assert "events: client 52, router none, server 70\n" in err  # a node nothing traced too
+    assert err.endswith("reports: runs/l-1/report.html (a browser), timeline.txt, "
+                        "trace.json (ui.perfetto.dev), connections.json\n")
 
 
 def test_a_lab_home_that_is_a_file_is_refused(capsys: pytest.CaptureFixture[str],
