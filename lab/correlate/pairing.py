@@ -34,10 +34,13 @@ CONNECTING = frozenset({"connect", "__sys_connect", "tcp_v4_connect", "tcp_v6_co
 ACCEPTING = frozenset({"accept", "accept4", "__sys_accept4", "inet_csk_accept"})
 BINDS = {"bind", "__sys_bind"}
 # Calls whose address argument is the peer of the datagram (bind's is the local one);
-# with ftrace, every event of such a call carries it (lab/tracers/ftrace/parse.py).
-DATAGRAM_CALLS = {"sendto", "recvfrom", "sendmsg", "recvmsg", "__sys_sendto", "__sys_recvfrom",
-                  "__sys_sendmsg", "__sys_recvmsg", "udp_sendmsg", "udp_recvmsg",
-                  "udpv6_sendmsg", "udpv6_recvmsg"}
+# with ftrace, every event of such a call carries it (lab/tracers/ftrace/parse.py). A
+# receive's is where the datagram came from: what it returns, not what it is given.
+DATAGRAM_SENDS = frozenset({"sendto", "sendmsg", "__sys_sendto", "__sys_sendmsg",
+                            "udp_sendmsg", "udpv6_sendmsg"})
+DATAGRAM_RECEIVES = frozenset({"recvfrom", "recvmsg", "__sys_recvfrom", "__sys_recvmsg",
+                               "udp_recvmsg", "udpv6_recvmsg"})
+DATAGRAM_CALLS = DATAGRAM_SENDS | DATAGRAM_RECEIVES
 UDP_IDLE_NS = 5_000_000_000  # a UDP flow silent this long is over: the next is a new flow
 WILDCARDS = {"0.0.0.0", "::"}  # an unbound UDP socket's own address
 

@@ -17,7 +17,7 @@ marked [softirq].
 from __future__ import annotations
 
 from lab.correlate.correlation import Correlation
-from lab.correlate.pairing import format_address
+from lab.correlate.pairing import DATAGRAM_RECEIVES, format_address
 from lab.correlate.sync.fit import duration
 from lab.events import Event, Kind
 from lab.export.arguments import shown_args
@@ -38,10 +38,6 @@ STATE_NOTES: dict[tuple[object, object], str] = {
 }
 CLOSED_LATE = "  (as close() returns to the program: its last reference to the socket went)"
 TUPLE_ARGS = {"saddr", "daddr", "sport", "dport", "saddrv6", "daddrv6", "family"}
-# Calls whose `uaddr` (the datagram's source, given to every event of the call) is
-# what they return, not what they are given: shown on the return.
-SOURCE_RETURNED = {"recvfrom", "recvmsg", "__sys_recvfrom", "__sys_recvmsg", "udp_recvmsg",
-                   "udpv6_recvmsg"}
 
 
 def timeline(result: Correlation) -> str:
@@ -88,7 +84,7 @@ def _call(e: Event) -> str:
     match e.kind:
         case Kind.SYSCALL_EXIT | Kind.FUNC_RETURN:
             value = returned(e)
-            source = e.args.get("uaddr") if e.name in SOURCE_RETURNED else None
+            source = e.args.get("uaddr") if e.name in DATAGRAM_RECEIVES else None
             return f"{e.name} = {'?' if value is None else value}" + (
                 f" (from {source})" if isinstance(source, str) else "")
         case Kind.SOCK_STATE:
@@ -107,7 +103,9 @@ def _call(e: Event) -> str:
 
 
 def _given(e: Event) -> dict[str, object]:
-    if e.name in SOURCE_RETURNED and "uaddr" in e.args:
+    """The arguments a call was given: a receive's `uaddr` is what it returns (shown
+    on its return), not what it was given."""
+    if e.name in DATAGRAM_RECEIVES and "uaddr" in e.args:
         return {k: v for k, v in e.args.items() if k != "uaddr"}
     return e.args
 
