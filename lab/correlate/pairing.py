@@ -33,6 +33,8 @@ ROLE_ORDER = {"client": 0, "peer": 1, "server": 2}
 CONNECTING = frozenset({"connect", "__sys_connect", "tcp_v4_connect", "tcp_v6_connect"})
 ACCEPTING = frozenset({"accept", "accept4", "__sys_accept4", "inet_csk_accept"})
 BINDS = {"bind", "__sys_bind"}
+# The first event of a connection's socket: socket(), or the SYN-ACK of the accepting side.
+BIRTHS = frozenset({"socket", "__sys_socket", "tcp_v4_send_synack", "tcp_v6_send_synack"})
 # Calls whose address argument is the peer of the datagram (bind's is the local one);
 # with ftrace, every event of such a call carries it (lab/tracers/ftrace/parse.py). A
 # receive's is where the datagram came from: what it returns, not what it is given.
@@ -153,7 +155,7 @@ def endpoints(ordered: Iterable[Event]) -> tuple[list[Endpoint], list[Unattribut
             current = t.current
             if current is None or (
                     e.ts - current.last > UDP_IDLE_NS if current.proto == "udp" else
-                    current.ended and e.kind is state and e.args.get("newstate") in BEGUN):
+                    current.ended and _begins_another(e)):
                 t.generations += 1
                 _, proto, local, remote = t.key
                 current = t.current = Endpoint(e.node, proto, s.family, local, remote,
@@ -166,6 +168,17 @@ def endpoints(ordered: Iterable[Event]) -> tuple[list[Endpoint], list[Unattribut
                 if new in ENDED:
                     current.ended = True
     return found, loose
+
+
+def _begins_another(e: Event) -> bool:
+    """Whether `e`, on the 4-tuple of a connection that has ended, is of the next one.
+
+    Every event of a socket carries the 4-tuple it connects with (sockets.py), from
+    its birth, which comes before its first state change; on the accepting side, the
+    SYN-ACK goes out of the request sock before the connection's sock exists. The
+    ended connection's last events (close() returning, its sock destroyed) stay
+    with it."""
+    return e.name in BIRTHS or (e.kind is Kind.SOCK_STATE and e.args.get("newstate") in BEGUN)
 
 
 def _key(e: Event) -> _Key | None:

@@ -6,9 +6,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
+from lab.correlate.correlation import correlate
 from lab.correlate.pairing import LISTENING, pair
 from lab.correlate.sockets import annotate_sockets
+from lab.correlate.synthetic import synthetic_run
 from lab.events import Event, Kind, SocketId
 from lab.tracers.ftrace import parse_trace
 from lab.tracers.strace import parse_strace, read_clocks_file
@@ -133,6 +136,27 @@ def test_a_reused_port_is_a_new_connection() -> None:
         "tcp 10.0.0.1:4000 > 10.0.0.2:80", "tcp 10.0.0.1:4000 > 10.0.0.2:80 #2"]
     assert all(c.paired for c in result.connections)
     assert [[e.ts for e in c.ends[0].events] for c in result.connections] == [[1, 3], [5]]
+
+
+def test_a_reused_port_s_next_connection_keeps_the_calls_it_made_before_its_syn() -> None:
+    """Its socket carries the 4-tuple from birth (sockets.py): socket() and connect()'s
+    entry come before its first state change, yet are of the new connection."""
+    def one_port(e: Event) -> Event:
+        s = e.sock
+        if s is None or 32769 not in (s.sport, s.dport):
+            return e
+        return replace(e, sock=replace(s, sport=32768 if s.sport == 32769 else s.sport,
+                                       dport=32768 if s.dport == 32769 else s.dport))
+    run = synthetic_run(2, spacing_ns=20_000_000)
+    result = correlate([one_port(e) for e in run.events], reference="client")
+    first, second = result.flows
+    assert second.connection.id == first.connection.id + " #2"
+    for flow in result.flows:
+        assert [c.name for c in flow.calls[0]] == [
+            "socket", "connect", "sendto", "recvfrom", "close"]
+        assert [c.start is not None for c in flow.calls[0]] == [True] * 5
+        assert {a.label for a in flow.arrows} >= {"connect → accept", "ACK", "FIN"}
+    assert all(x.connect_to_accept is not None for x in result.latencies)
 
 
 def test_ipv4_mapped_addresses_pair_with_plain_ipv4() -> None:
