@@ -212,8 +212,8 @@ def _observe(t: _Tracker, e: Event) -> _Socket | None:
         if e.name == "close":
             sock.closed = True
             t.by_fd.pop((e.pid, fd), None)
-    elif e.kind == Kind.SYSCALL_EXIT and e.name in NEW_FD_SYSCALLS and (e.ret or -1) >= 0:
-        assert e.ret is not None
+    elif e.kind == Kind.SYSCALL_EXIT and e.name in NEW_FD_SYSCALLS \
+            and e.ret is not None and e.ret >= 0:  # 0 too: a daemon's stdin closed
         # Born here when no `__sys_*` return made it first (strace traces no function).
         sock = t.by_fd.get((e.pid, e.ret)) or t.new_socket(e.pid, e.ret)
         if e.sock is not None:

@@ -80,6 +80,17 @@ def test_a_descriptor_that_is_no_socket_is_left_alone() -> None:
     assert write.sock == SocketId(fd=1)
 
 
+def test_a_socket_on_descriptor_0_is_a_socket() -> None:
+    """A daemon with its stdin closed gets 0 from socket(): strace traces no function."""
+    base = Event(node="n", kernel="k", tracer="strace", ts=1, pid=1, tid=1, comm="c",
+                 kind=Kind.SYSCALL_ENTRY, name="socket", args={"domain": "AF_INET"})
+    sock = SocketId(fd=0, proto="tcp", family="inet", saddr="10.0.0.1", sport=1000,
+                    daddr="10.0.0.2", dport=80)
+    events = [base, replace(base, ts=2, kind=Kind.SYSCALL_EXIT, ret=0, sock=sock),
+              replace(base, ts=3, name="close", args={"fd": 0}, sock=SocketId(fd=0))]
+    assert [e.sock for e in annotate_sockets(events)] == [sock] * 3
+
+
 def test_a_reused_descriptor_is_a_new_socket() -> None:
     base = Event(node="n", kernel="k", tracer="ftrace", ts=0, pid=1, tid=1, comm="c",
                  kind=Kind.FUNC_RETURN, name="__sys_socket", ret=3)
