@@ -51,11 +51,12 @@ class Transfer(msgspec.Struct, frozen=True, gc=False):
     receives: tuple[Call, ...]
     offset: int
     size: int
+    whole: bool = True  # the receives returned every byte (not when the trace ends first)
 
     @property
     def delivered(self) -> Call | None:
         """The receive that returned the send's last byte, if any did."""
-        return self.receives[-1] if self.receives else None
+        return self.receives[-1] if self.receives and self.whole else None
 
 
 def syscalls(events: Sequence[Event]) -> tuple[str, list[Call]]:
@@ -101,7 +102,7 @@ def stream_transfers(sends: Sequence[Call], receives: Sequence[Call]) -> list[Tr
                 got.append(receives[j])
             at += receives[j].moved
             j += 1
-        out.append(Transfer(send, tuple(got), offset, size))
+        out.append(Transfer(send, tuple(got), offset, size, whole=at >= end))
         offset = end
     return out
 

@@ -110,6 +110,14 @@ def test_bytes_never_read_leave_a_send_without_receive() -> None:
     assert transfers[1].delivered is None
 
 
+def test_a_send_read_in_part_is_not_delivered() -> None:
+    """The trace ended (or the reader stopped) before its last byte was read: its
+    latency is not known, though the read bounds the clocks (its arrow is kept)."""
+    [transfer] = stream_transfers([call("write", 100, 0)], [call("read", 50, 5)])
+    assert [r.ret for r in transfer.receives] == [50]
+    assert transfer.delivered is None
+
+
 def test_a_lost_datagram_is_skipped_and_the_next_one_matched_by_size() -> None:
     sends = [call("sendto", 10, 0), call("sendto", 20, 1), call("sendto", 10, 2)]
     receives = [call("recvfrom", 10, 0), call("recvfrom", 10, 1)]
