@@ -166,6 +166,9 @@ def _correlate(events: Iterable[Event], reference: str | None,
                                   note="no TCP traffic with another node")
     result = Correlation(ordered, pairing, found, reference, fits)
     clocks = {node: result.clock(node) for node in nodes}
+    # Pairing could only order the connections by each node's own clock.
+    found.sort(key=lambda flow: min(clocks[end.node](end.first) for end in flow.connection.ends))
+    pairing.connections[:] = [flow.connection for flow in found]
     # Between nodes whose clocks could not be aligned a latency would only show the
     # clocks' difference: not measured.
     aligned = {n for n in nodes if n not in fits or fits[n].quality is not Quality.NO_DATA}

@@ -90,6 +90,20 @@ def test_every_send_is_matched_to_the_receive_that_returned_it() -> None:
                                 Link.CLOSE, Link.CLOSE])
 
 
+def test_connections_are_in_the_order_they_began_on_the_reference_clock() -> None:
+    """A one-sided connection has only its node's clock, 10 s ahead here: it began
+    first all the same, and reports list (and draw) it first."""
+    run = synthetic_run(3, offset_ns=10_000_000_000)
+    events = [e for e in run.events  # the client's view of the first one is not traced
+              if not (e.node == "client" and e.sock and e.sock.sport == 32768)]
+    result = correlate(events, reference="client")
+    began = [min(result.clock(end.node)(end.first) for end in c.ends)
+             for c in result.pairing.connections]
+    assert began == sorted(began)
+    assert [c.paired for c in result.pairing.connections] == [False, True, True]
+    assert [f.connection for f in result.flows] == result.pairing.connections
+
+
 def call(name: str, ret: int, at: int) -> Call:
     return Call(name, tid=1, start=at, end=at + 1, ret=ret)
 
