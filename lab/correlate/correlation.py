@@ -38,9 +38,11 @@ class Latencies:
 
     connect_to_accept: int | None
     send_to_receive: list[int]  # each send that was received, to its last byte's receive
-    first_to_last_byte: dict[str, int]  # "client→server" → first send to last receive
-    # The same sends by direction, "client→server" (by roles; by nodes when alike): a
-    # request and its reply take unlike times (one may wait for an accept()).
+    # Each way, "client→server" (by roles; by nodes when alike), from the first send to
+    # the last receive.
+    first_to_last_byte: dict[str, int]
+    # The same sends by direction, named alike: a request and its reply take unlike
+    # times (one may wait for an accept()).
     send_to_receive_by_direction: dict[str, list[int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
@@ -242,7 +244,7 @@ def _latencies(flow: Flow, clocks: _Clocks) -> Latencies:
         per_send += [b - a for a, b in pairs]
         if pairs:
             by_direction[_direction(ends[sender], ends[receiver])] = [b - a for a, b in pairs]
-            first_to_last[f"{ends[sender].node}→{ends[receiver].node}"] = \
+            first_to_last[_direction(ends[sender], ends[receiver])] = \
                 max(b for _, b in pairs) - pairs[0][0]
     return Latencies(None if handshake is None else _late(handshake, clocks),
                      per_send, first_to_last, by_direction)

@@ -97,12 +97,14 @@ def flows(connections: Iterable[Connection]) -> list[Flow]:
 
 
 def sync_messages(all_flows: Iterable[Flow]) -> dict[tuple[str, str], list[Message]]:
-    """The arrows that constrain clocks: TCP only, by (sender, receiver) node."""
+    """The arrows that constrain clocks: TCP only, by (sender, receiver) node; none
+    within a node (over loopback), whose clock is one."""
     found: dict[tuple[str, str], list[Message]] = defaultdict(list)
     for flow in all_flows:
         if flow.connection.proto == "tcp":
             for a in flow.arrows:
-                found[(a.sender, a.receiver)].append(Message(a.sent, a.received))
+                if a.sender != a.receiver:
+                    found[(a.sender, a.receiver)].append(Message(a.sent, a.received))
     return dict(found)
 
 

@@ -210,9 +210,8 @@ def pair(events: Iterable[Event]) -> Pairing:
         if id(end) in taken:
             continue
         taken.add(id(end))
-        mirror = [m for m in _mirrors(by_tuple, end)
-                  if id(m) not in taken and m.node != end.node
-                  and m.generation == end.generation]
+        mirror = [m for m in _mirrors(by_tuple, end)  # on this node too: over loopback
+                  if id(m) not in taken and m.generation == end.generation]
         ends_of = [end]
         if mirror:
             taken.add(id(mirror[0]))

@@ -104,6 +104,21 @@ def test_connections_are_in_the_order_they_began_on_the_reference_clock() -> Non
     assert [f.connection for f in result.flows] == result.pairing.connections
 
 
+def test_both_ends_on_one_node_are_one_connection_on_its_one_clock() -> None:
+    """A client and a server on one node (over loopback, or the node's own address):
+    paired, with latencies each way, and no clock to fit."""
+    run = synthetic_run(2)  # the server's clock is the client's: one node's
+    on_one = [replace(e, node="client") for e in run.events]
+    result = correlate(on_one, reference="client")
+    assert [[(end.node, end.role) for end in c.ends] for c in result.pairing.connections] == [
+        [("client", "client"), ("client", "server")]] * 2
+    assert (result.fits, result.summary.inversions) == ({}, 0)
+    for latency in result.latencies:
+        assert latency.connect_to_accept is not None and latency.connect_to_accept > 0
+        assert set(latency.first_to_last_byte) == {"client→server", "server→client"}
+        assert len(latency.send_to_receive) == 2
+
+
 def call(name: str, ret: int, at: int) -> Call:
     return Call(name, tid=1, start=at, end=at + 1, ret=ret)
 
