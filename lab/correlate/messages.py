@@ -128,7 +128,8 @@ def _flow(connection: Connection) -> Flow:
 
 
 def _moving(calls: Sequence[Call], names: frozenset[str]) -> list[Call]:
-    return [c for c in calls if c.name in names]
+    """The calls of `names` that take bytes from the stream (a peek leaves them)."""
+    return [c for c in calls if c.name in names and not c.peek]
 
 
 def _handshake(client: Endpoint, client_calls: list[Call], server: Endpoint,

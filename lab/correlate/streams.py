@@ -22,6 +22,7 @@ from lab.events import Event, Kind
 
 SENDS = frozenset({"sendto", "sendmsg", "write", "writev"})
 RECEIVES = frozenset({"recvfrom", "recvmsg", "read", "readv"})
+MSG_PEEK = 0x2
 UDP_WINDOW = 64  # receives looked ahead for a datagram's match (the rest were lost)
 _TRACER = attrgetter("tracer")
 
@@ -37,11 +38,12 @@ class Call(msgspec.Struct, frozen=True, gc=False):
     start: int | None
     end: int
     ret: int | None
+    peek: bool = False  # a receive with MSG_PEEK: it left the bytes it returned queued
 
     @property
     def moved(self) -> int:
-        """Bytes this call sent or received (0 for errors and end of file)."""
-        return self.ret if self.ret is not None and self.ret > 0 else 0
+        """Bytes this call sent or took (0 for errors, end of file and a peek)."""
+        return self.ret if self.ret is not None and self.ret > 0 and not self.peek else 0
 
 
 class Transfer(msgspec.Struct, frozen=True, gc=False):
@@ -71,14 +73,28 @@ def syscalls(events: Sequence[Event]) -> tuple[str, list[Call]]:
         tracer = tracers.pop() if tracers else ""
     entry, exit_ = Kind.SYSCALL_ENTRY, Kind.SYSCALL_EXIT  # this loop sees every event
     entered: dict[tuple[int, str], int] = {}
+    peeking: set[tuple[int, str]] = set()
     calls: list[Call] = []
     for e in events:
         kind = e.kind
         if kind is entry:
             entered[(e.tid, e.name)] = e.ts
+            if e.name in RECEIVES and _peeks(e.args.get("flags")):
+                peeking.add((e.tid, e.name))
         elif kind is exit_:
-            calls.append(Call(e.name, e.tid, entered.pop((e.tid, e.name), None), e.ts, e.ret))
+            key = (e.tid, e.name)
+            peek = key in peeking
+            if peek:
+                peeking.remove(key)
+            calls.append(Call(e.name, e.tid, entered.pop(key, None), e.ts, e.ret, peek))
     return tracer, calls
+
+
+def _peeks(flags: object) -> bool:
+    """Whether a receive's flags have MSG_PEEK: a number (ftrace), or names (strace)."""
+    if isinstance(flags, int):
+        return bool(flags & MSG_PEEK)
+    return isinstance(flags, str) and "MSG_PEEK" in flags.split("|")
 
 
 def stream_transfers(sends: Sequence[Call], receives: Sequence[Call]) -> list[Transfer]:

@@ -14,11 +14,12 @@ from msgspec.structs import replace
 from lab.correlate.correlation import _clock_error, correlate, run_statistics
 from lab.correlate.messages import Link
 from lab.correlate.pairing import LISTENING
-from lab.correlate.streams import Call, datagram_transfers, stream_transfers
+from lab.correlate.streams import Call, datagram_transfers, stream_transfers, syscalls
 from lab.correlate.sync import Quality
 from lab.correlate.sync.fit import duration, identity
 from lab.correlate.sync.host import HOST, RoundTrip
 from lab.correlate.synthetic import SyntheticRun, synthetic_run
+from lab.events import Event, Kind
 from lab.export.outputs import summary_lines
 from lab.playbook import evaluate, load_playbook
 from lab.topology import load_topology
@@ -145,6 +146,27 @@ def test_a_send_read_in_part_is_not_delivered() -> None:
     [transfer] = stream_transfers([call("write", 100, 0)], [call("read", 50, 5)])
     assert [r.ret for r in transfer.receives] == [50]
     assert transfer.delivered is None
+
+
+@pytest.mark.parametrize("flags", [0x2 | 0x40, "MSG_PEEK|MSG_DONTWAIT"])  # ftrace, strace
+def test_a_peek_takes_no_bytes_from_the_stream(flags: int | str) -> None:
+    """recv(MSG_PEEK) returns bytes and leaves them queued: the read after it takes
+    them. Were the peek counted, the next send would be matched to the read before it
+    was sent, and bound the clocks wrongly."""
+    def syscall(kind: Kind, name: str, ts: int, **more: Any) -> Event:
+        return Event(node="s", kernel="k", tracer="ftrace", ts=ts, pid=1, tid=1, comm="c",
+                     kind=kind, name=name, **more)
+    _, receives = syscalls([
+        syscall(Kind.SYSCALL_ENTRY, "recvfrom", 2, args={"fd": 3, "flags": flags}),
+        syscall(Kind.SYSCALL_EXIT, "recvfrom", 10, ret=5),
+        syscall(Kind.SYSCALL_ENTRY, "recvfrom", 11, args={"fd": 3, "flags": 0}),
+        syscall(Kind.SYSCALL_EXIT, "recvfrom", 20, ret=5),
+        syscall(Kind.SYSCALL_ENTRY, "recvfrom", 1500, args={"fd": 3, "flags": 0}),
+        syscall(Kind.SYSCALL_EXIT, "recvfrom", 1510, ret=5)])
+    assert [(c.peek, c.moved) for c in receives] == [(True, 0), (False, 5), (False, 5)]
+    sends = [call("sendto", 5, 0), call("sendto", 5, 1000)]
+    transfers = stream_transfers(sends, receives)
+    assert [[r.end for r in t.receives] for t in transfers] == [[20], [1510]]
 
 
 def test_a_lost_datagram_is_skipped_and_the_next_one_matched_by_size() -> None:
