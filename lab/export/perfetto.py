@@ -74,8 +74,10 @@ def _events(result: Correlation) -> Iterator[dict[str, Any]]:
             yield {"ph": "X", "dur": NANOSECOND, **common}
         else:
             yield {"ph": "i", "s": "t", **common}
+    inverted = set(result.inversions)
     for flow, a in enumerate(arrows, 1):
-        common = {"name": f"{a.kind} {a.size} B" if a.size else f"{a.kind} {a.label}".strip(),
+        name = f"{a.kind} {a.size} B" if a.size else f"{a.kind} {a.label}".strip()
+        common = {"name": f"{name} (INVERTED)" if a in inverted else name,
                   "cat": f"flow.{a.kind}", "id": flow}
         leaving = at.get((a.sender, a.sender_tid, a.sent))
         arriving = at.get((a.receiver, a.receiver_tid, a.received))
@@ -83,11 +85,14 @@ def _events(result: Correlation) -> Iterator[dict[str, Any]]:
         yield {**common, "ph": "s", "pid": pids[a.sender],
                "tid": a.sender_tid if leaving is None else _track(leaving), "ts": sent}
         # A flow ends bound to the slice enclosing it: an instant's, or the receiving
-        # call, which returns at `received`: a nanosecond before.
-        received = us(a.receiver, a.received) - (0 if arriving is not None else NANOSECOND)
+        # call, which returns at `received`: a nanosecond before, though not before it
+        # left (unless it arrived before it left: an inversion is drawn as it is).
+        received = us(a.receiver, a.received)
+        if arriving is None:
+            received = max(received - NANOSECOND, min(received, sent))
         yield {**common, "ph": "f", "bp": "e", "pid": pids[a.receiver],
                "tid": a.receiver_tid if arriving is None else _track(arriving),
-               "ts": max(received, sent)}
+               "ts": received}
 
 
 def _track(e: Event) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from msgspec.structs import replace
 
-from lab.correlate.correlation import _clock_error, correlate, run_statistics
+from lab.correlate.correlation import Correlation, _clock_error, correlate, run_statistics
 from lab.correlate.messages import Link
 from lab.correlate.pairing import LISTENING
 from lab.correlate.streams import Call, datagram_transfers, stream_transfers, syscalls
@@ -376,16 +376,19 @@ def test_a_socket_reusing_a_closed_ones_address_is_a_new_connection(
     assert fit.drift == 1 and not result.inversions, fit.explain()
 
 
-def test_datagrams_received_before_they_were_sent_are_inversions() -> None:
-    # The captured star, its clocks aligned through round trips that put alice's clock
-    # 10 s off what her traffic says: her datagrams one way arrive before they leave,
-    # and the summary must say so.
+def misaligned_star() -> Correlation:
+    """The captured star, its clocks aligned through round trips that put alice's clock
+    10 s off what her traffic says: her datagrams one way arrive before they leave."""
     events = ftrace_nodes("linux-6.1", "udp2", ["alice", "bob", "server"])
     first = {n: min(e.ts for e in events if e.node == n) for n in ("alice", "bob", "server")}
     skew = {"alice": 10_000_000_000, "bob": 0, "server": 0}
     trips = {n: [RoundTrip(skew[n] + k * 1_000, first[n] - 1_000_000 + k * 1_000,
                            skew[n] + k * 1_000 + 500) for k in range(8)] for n in first}
-    result = correlate(events, reference="server", round_trips=trips)
+    return correlate(events, reference="server", round_trips=trips)
+
+
+def test_datagrams_received_before_they_were_sent_are_inversions() -> None:
+    result = misaligned_star()  # the summary must say so
     assert result.fits["alice"].quality is Quality.BOUNDED
     alices = {(a.sender, a.receiver) for a in result.inversions} & {
         ("alice", "server"), ("server", "alice")}

@@ -13,6 +13,7 @@ from lab.export.perfetto import chrome_trace
 from lab.export.report_data import report_data
 from lab.export.timeline import timeline
 from tests.unit.test_correlate_pairing import ftrace_run
+from tests.unit.test_correlation import misaligned_star
 
 
 @pytest.fixture(params=["linux-5.10", "linux-6.1"])
@@ -123,3 +124,18 @@ def test_every_report_names_the_sock_accept_returned(kernel: str) -> None:
     assert isinstance(html_accept, str) and html_accept.startswith("sock ffff")
     assert trace_accept == html_accept
     assert f"← inet_csk_accept = {html_accept}" in timeline_text
+
+
+def test_an_inversion_is_drawn_as_it_is_and_named() -> None:
+    """Received before sent even once aligned: the flow goes back in time, as the
+    report's count says, not moved forward to look right."""
+    result = misaligned_star()
+    assert result.inversions
+    data = json.loads(json.dumps(chrome_trace(result)))
+    starts = {e["id"]: e for e in by_phase(data, "s")}
+    backwards = [(starts[f["id"]], f) for f in by_phase(data, "f")
+                 if f["ts"] < starts[f["id"]]["ts"]]
+    assert len(backwards) == len(result.inversions)
+    assert all(s["name"].endswith(" (INVERTED)") for s, _ in backwards)
+    named = [e for e in by_phase(data, "s") if e["name"].endswith(" (INVERTED)")]
+    assert len(named) == len(result.inversions)
