@@ -79,7 +79,7 @@ class Correlation:
     pairing: Pairing
     flows: list[Flow]  # one per connection, in the same order
     reference: str
-    fits: dict[str, ClockFit]  # every node but the reference that has a fit
+    fits: dict[str, ClockFit]  # every node but the reference (no-data when nothing aligns it)
     latencies: list[Latencies] = field(default_factory=list)  # one per flow
     inversions: list[Arrow] = field(default_factory=list)  # still backwards once aligned
 

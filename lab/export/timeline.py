@@ -48,9 +48,7 @@ def timeline(result: Correlation) -> str:
     lines = [f"# times in seconds on {reference}'s clock, from the first event; → a call's "
              f"entry, ← its return, {ENTERED} a function entered (its return is not traced), "
              "• a state change or tracepoint"]
-    lines += [f"# {fit.explain()}" for node, fit in sorted(fits.items()) if node != reference]
-    lines += [f"# {node}: not aligned (no messages with {reference}): its own clock"
-              for node in sorted(set(result.nodes) - set(fits) - {reference})]
+    lines += [f"# {fit.explain()}" for _, fit in sorted(fits.items())]
     if (error := result.summary.clock_error_ns) is not None:
         lines.append(f"# events of two nodes closer than {duration(error)} may have happened "
                      "in either order: the clocks are aligned no better")

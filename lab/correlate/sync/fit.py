@@ -287,8 +287,6 @@ def _fit(a_to_b: Sequence[Message], b_to_a: Sequence[Message],
         c = Fraction(max(v for _, v in high) if high else min(v for _, v in low))
         note = ("no drift assumed; the offset sits on its bound "
                 "(the fastest message taken as instantaneous)")
-    if d <= -1:
-        return _fallback(above, below, t0, "the fit would run a clock backwards")
     return ClockFit(quality, 1 + d, c - d * t0, ref_time=t0, ref_offset_min=off_min,
                     ref_offset_max=off_max,
                     drift_min=None if flat is None else 1 + flat.slope,
