@@ -233,19 +233,18 @@ def _late(a: Arrow, clocks: _Clocks) -> int:
 
 def _latencies(flow: Flow, clocks: _Clocks) -> Latencies:
     handshake = next((a for a in flow.arrows if a.kind == Link.HANDSHAKE), None)
-    ends = flow.connection.ends
     per_send: list[int] = []
     by_direction: dict[str, list[int]] = {}
     first_to_last: dict[str, int] = {}
-    for (sender, receiver), moved in zip(((0, 1), (1, 0)), flow.transfers, strict=False):
-        sent, received = clocks[ends[sender].node], clocks[ends[receiver].node]
+    for sender, receiver, moved in flow.directions():
+        sent, received = clocks[sender.node], clocks[receiver.node]
         pairs = [(sent(t.send.start), received(t.delivered.end)) for t in moved
                  if t.send.start is not None and t.delivered is not None]
         per_send += [b - a for a, b in pairs]
         if pairs:
-            by_direction[_direction(ends[sender], ends[receiver])] = [b - a for a, b in pairs]
-            first_to_last[_direction(ends[sender], ends[receiver])] = \
-                max(b for _, b in pairs) - pairs[0][0]
+            direction = _direction(sender, receiver)
+            by_direction[direction] = [b - a for a, b in pairs]
+            first_to_last[direction] = max(b for _, b in pairs) - pairs[0][0]
     return Latencies(None if handshake is None else _late(handshake, clocks),
                      per_send, first_to_last, by_direction)
 

@@ -31,7 +31,7 @@ UDP arrows are drawn but never constrain the clocks.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from operator import attrgetter, indexOf
@@ -91,6 +91,13 @@ class Flow:
     transfers: list[list[Transfer]]  # [0]: ends[0] → ends[1], [1]: the other way
     arrows: list[Arrow]
 
+    def directions(self) -> Iterator[tuple[Endpoint, Endpoint, list[Transfer]]]:
+        """Each way's transfers, with the end that sent them and the end that took them
+        (none for a one-sided connection)."""
+        ends = self.connection.ends
+        yield from ((sender, receiver, moved) for (sender, receiver), moved in zip(
+            ((ends[0], ends[-1]), (ends[-1], ends[0])), self.transfers, strict=False))
+
 
 def flows(connections: Iterable[Connection]) -> list[Flow]:
     return [_flow(c) for c in connections]
@@ -115,16 +122,18 @@ def _flow(connection: Connection) -> Flow:
         return Flow(connection, tracers, calls, [], [])
     match = stream_transfers if connection.proto == "tcp" else datagram_transfers
     a, b = connection.ends
-    transfers = [match(_moving(calls[0], SENDS), _moving(calls[1], RECEIVES)),
-                 match(_moving(calls[1], SENDS), _moving(calls[0], RECEIVES))]
-    arrows = [Arrow(Link.DATA, sender.node, receiver.node, t.send.start, r.end, t.size,
-                    t.send.tid, r.tid)
-              for (sender, receiver), moved in zip(((a, b), (b, a)), transfers, strict=True)
-              for t in moved if t.send.start is not None for r in t.receives]
+    flow = Flow(connection, tracers, calls,
+                [match(_moving(calls[0], SENDS), _moving(calls[1], RECEIVES)),
+                 match(_moving(calls[1], SENDS), _moving(calls[0], RECEIVES))], [])
+    flow.arrows = [Arrow(Link.DATA, sender.node, receiver.node, t.send.start, r.end, t.size,
+                         t.send.tid, r.tid)
+                   for sender, receiver, moved in flow.directions()
+                   for t in moved if t.send.start is not None for r in t.receives]
     if connection.proto == "tcp":
-        arrows += [*_handshake(a, calls[0], b, calls[1]), *_handshake(b, calls[1], a, calls[0]),
-                   *_close(a, calls[0], b, calls[1]), *_close(b, calls[1], a, calls[0])]
-    return Flow(connection, tracers, calls, transfers, arrows)
+        flow.arrows += [
+            *_handshake(a, calls[0], b, calls[1]), *_handshake(b, calls[1], a, calls[0]),
+            *_close(a, calls[0], b, calls[1]), *_close(b, calls[1], a, calls[0])]
+    return flow
 
 
 def _moving(calls: Sequence[Call], names: frozenset[str]) -> list[Call]:

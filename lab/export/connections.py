@@ -72,9 +72,7 @@ def _connection(result: Correlation, flow: Flow, latency: Latencies) -> dict[str
             {"from": sender.node, "to": receiver.node, "offset": t.offset, "bytes": t.size,
              "send": _call(result.clock(sender.node), t.send),
              "receives": [_call(result.clock(receiver.node), r) for r in t.receives]}
-            for (sender, receiver), moved in zip(
-                ((c.ends[0], c.ends[-1]), (c.ends[-1], c.ends[0])), flow.transfers, strict=False)
-            for t in moved],
+            for sender, receiver, moved in flow.directions() for t in moved],
     }
 
 
