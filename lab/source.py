@@ -5,7 +5,8 @@ One loader for topologies, image recipes and playbooks:
 1. YAML is read with ruamel.yaml's round-trip loader, which remembers the line
    of every mapping key and list item; duplicate keys are errors.
 2. Each string scalar containing `{{` or `{%` is rendered on its own with
-   Jinja2's NativeEnvironment, so `"{{ mem }}"` stays an int when `mem` is one.
+   Jinja2's native types, so `"{{ mem }}"` stays an int when `mem` is one, in
+   its sandbox (lab/templating.py).
    Variables: the document's top-level `vars:` mapping (taken literally),
    overridden by `--set KEY=VALUE` (VALUE read as YAML). An override no
    template uses and `vars:` does not declare is not an error: it is listed in
@@ -29,8 +30,8 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from jinja2 import StrictUndefined, Template, TemplateError, Undefined, UndefinedError, meta
-from jinja2.nativetypes import NativeEnvironment
+from jinja2 import Template, TemplateError, Undefined, UndefinedError, meta
+from jinja2.exceptions import SecurityError
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
@@ -38,6 +39,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from lab.errors import InputError, InputIssue, UsageError
 from lab.field_errors import pydantic_issues, without_faulty_fields
+from lab.templating import TemplateEnvironment
 from lab.text import closest, kind_of
 
 M = TypeVar("M", bound=BaseModel)
@@ -263,9 +265,8 @@ def _syntax_issue(path: Path, text: str, exc: MarkedYAMLError) -> InputIssue:
 # --- conversion to plain data, with templating --------------------------------
 
 @cache
-def _jinja() -> NativeEnvironment:
-    # The user's own file, rendered on the user's machine: no sandbox needed.
-    return NativeEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
+def _jinja() -> TemplateEnvironment:
+    return TemplateEnvironment()
 
 
 @lru_cache(maxsize=1024)  # a template repeated (by YAML aliases) is compiled once
@@ -393,6 +394,9 @@ class _Walker:
                            f"define it under vars: or pass --set {missing}=VALUE")
             else:
                 self._fail(loc, line, f"template error: {exc}")
+        except SecurityError as exc:
+            self._fail(loc, line, f"template error: {str(exc).strip().rstrip('.')}",
+                       "a template reads its variables and works on plain values only")
         except TemplateError as exc:
             self._fail(loc, line, f"template error: {str(exc).strip().rstrip('.')}",
                        "templates are Jinja2: {{ expression }} and {% statement %}")

@@ -295,6 +295,37 @@ def test_a_template_error_keeps_its_hint_and_blames_no_set_option(
         "(hint: did you mean 'server'? nodes: client, server)"]
 
 
+def test_a_template_cannot_reach_python_s_internals(write: Any, tmp_path: Path) -> None:
+    """A file from anyone is safe to validate: its templates run in Jinja2's sandbox."""
+    touched = tmp_path / "touched"
+    path = write(f"""\
+        title: "{{{{ cycler.__init__.__globals__.os.system('touch {touched}') }}}}"
+        extra: "{{{{ [].append(1) }}}}"
+        """)
+    assert errors(path) == [
+        "doc.yaml:1: title: template error: access to attribute '__init__' of 'type' object "
+        "is unsafe (hint: a template reads its variables and works on plain values only)",
+        "doc.yaml:2: extra: template error: access to attribute 'append' of 'list' object "
+        "is unsafe (hint: a template reads its variables and works on plain values only)"]
+    assert not touched.exists()
+
+
+def test_a_template_cannot_make_a_value_that_exhausts_memory(write: Any) -> None:
+    path = write("""\
+        title: "{{ 'ab' * 3 }}"
+        count: "{{ 2 ** 64 }}"
+        extra: ["{{ 'x' * 10**9 }}", "{{ [0] * 10**7 }}", "{{ 7 ** 1000000 }}"]
+        """)
+    said = errors(path)
+    assert [s.split(": template error: ")[-1].split(" (hint")[0] for s in said] == [
+        "'x' * 1000000000 would be longer than 1,000,000",
+        "a list * 10000000 would be longer than 1,000,000",
+        "7 ** 1000000 is a number too large"]
+    assert [s.split(":")[1] for s in said] == ["3"] * 3
+    assert load(write("title: \"{{ 'ab' * 3 }}\"\ncount: \"{{ 2 ** 64 }}\"\n")).model == Doc(
+        title="ababab", count=2 ** 64)
+
+
 def test_a_long_text_repeated_by_aliases_is_stopped_early(
         write: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("lab.source.MAX_CHARACTERS", 10_000)
