@@ -23,7 +23,7 @@ from enum import StrEnum
 from itertools import groupby, islice
 from operator import attrgetter, gt
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -48,6 +48,8 @@ Tracer = Literal["ftrace", "strace"]
 Irq = Literal["softirq", "hardirq", "nmi"]
 Proto = Literal["tcp", "udp"]
 Family = Literal["inet", "inet6"]
+# An argument as a tracer gives it: a number, a name or an address (text), or NULL.
+Arg = int | str | None
 # CLOCK_MONOTONIC in ns: never negative, and within the kernel's signed 64 bits.
 Nanoseconds = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]
 
@@ -75,7 +77,7 @@ class Event(msgspec.Struct, frozen=True, gc=False):
     comm: str
     kind: Kind
     name: str
-    args: dict[str, Any] = {}
+    args: dict[str, Arg] = {}
     ret: int | None = None
     sock: SocketId | None = None
     irq: Irq | None = None  # None: the task's own work (a system call, its kernel code)
@@ -160,9 +162,10 @@ def _decode_each(path: Path, block: bytes, first_line: int,
 
 
 def _issue(path: Path, line: int, exc: msgspec.DecodeError) -> InputIssue:
-    """msgspec says "Expected `int`, got `str` - at `$.sock.sport`": field first."""
+    """msgspec says "Expected `int`, got `str` - at `$.sock.sport`": field first (of a
+    mapping's value, "$.args[...]", only the mapping: msgspec does not say the key)."""
     message, _, where = str(exc).partition(" - at `$")
-    field = where.rstrip("`").lstrip(".")
+    field = where.rstrip("`").lstrip(".").removesuffix("[...]")
     if message[1:2].islower():  # "Expected" → "expected", but "JSON" stays
         message = message[:1].lower() + message[1:]
     return InputIssue(path, line, field, message,

@@ -20,7 +20,7 @@ from functools import cache
 from itertools import chain, groupby
 from operator import attrgetter
 
-from lab.events import Event, Kind, SocketId, by_node
+from lab.events import Arg, Event, Kind, SocketId, by_node
 
 Address = tuple[str, int]
 _Key = tuple[str, str, Address, Address]  # node, protocol, local, remote
@@ -58,7 +58,7 @@ class Endpoint:
     bound: bool = False  # its local port was bound explicitly (bind()) on this node
     events: list[Event] = field(default_factory=list)
     # Its TCP state changes as (old state, new state, event), in time order.
-    changes: list[tuple[str | None, str | None, Event]] = field(default_factory=list)
+    changes: list[tuple[Arg, Arg, Event]] = field(default_factory=list)
     ended: bool = False  # a TCP state change closed it: its 4-tuple is free again
     role: str = "peer"  # once paired: "client" (it connected), "server" or "peer"
 

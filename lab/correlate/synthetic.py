@@ -22,7 +22,7 @@ from fractions import Fraction
 
 from msgspec.structs import replace
 
-from lab.events import Event, Kind, SocketId
+from lab.events import Arg, Event, Kind, SocketId
 
 CLIENT, SERVER = "client", "server"
 CLIENT_ADDR, SERVER_ADDR, SERVER_PORT = "10.0.1.1", "10.0.1.10", 7777
@@ -139,7 +139,7 @@ class _Emitter:
     comm: str
     sock: SocketId
 
-    def at(self, ts: int, kind: Kind, name: str, args: dict[str, object] | None = None, *,
+    def at(self, ts: int, kind: Kind, name: str, args: dict[str, Arg] | None = None, *,
            ret: int | None = None, sock: SocketId | None = None, tid: int | None = None,
            comm: str | None = None) -> None:
         tid = self.tid if tid is None else tid
@@ -153,7 +153,7 @@ class _Emitter:
                 {"oldstate": old, "newstate": new}, tid=tid, comm=comm)
 
     def call(self, ts: int, syscall: str, function: str, ret: int,
-             args: dict[str, object]) -> int:
+             args: dict[str, Arg]) -> int:
         self.at(ts, Kind.SYSCALL_ENTRY, syscall, args)
         self.at(ts + 1_000, Kind.FUNC_ENTRY, function, args)
         self.at(ts + 3_000, Kind.FUNC_RETURN, function, ret=ret)

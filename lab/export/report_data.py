@@ -34,14 +34,19 @@ MAX_DRAWN = 100
 
 
 def run_outcome(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """What a run's summary.json says of how it went, as the report heads it."""
+    """What a run's summary.json says of how it went, as the report heads it; what is
+    not as `lab run` writes it (an edited file) is left out."""
     return {"playbook": Path(str(summary.get("playbook", ""))).stem,
-            "ok": bool(summary.get("ok")), "accel": summary.get("accel") or "",
-            "failures": list(summary.get("failures") or []),
-            "warnings": list(summary.get("warnings") or []),
+            "ok": summary.get("ok") is True, "accel": str(summary.get("accel") or ""),
+            "failures": [str(f) for f in _listed(summary.get("failures"))],
+            "warnings": [str(w) for w in _listed(summary.get("warnings"))],
             "expectations": [{k: e.get(k) for k in ("name", "node", "ok", "detail")}
-                             for e in summary.get("expectations") or []
+                             for e in _listed(summary.get("expectations"))
                              if isinstance(e, dict)]}
+
+
+def _listed(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def report_data(result: Correlation, title: str,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from lab.correlate.correlation import Correlation
 from lab.correlate.pairing import DATAGRAM_RECEIVES, format_address
 from lab.correlate.sync.fit import duration
-from lab.events import Event, Kind
+from lab.events import Arg, Event, Kind
 from lab.export.arguments import shown_args
 from lab.export.slices import RETURNS, opens, returned, returning
 
@@ -100,7 +100,7 @@ def _call(e: Event) -> str:
             return f"{e.name}({shown_args(e.name, _given(e))})"
 
 
-def _given(e: Event) -> dict[str, object]:
+def _given(e: Event) -> dict[str, Arg]:
     """The arguments a call was given: a receive's `uaddr` is what it returns (shown
     on its return), not what it was given."""
     if e.name in DATAGRAM_RECEIVES and "uaddr" in e.args:

@@ -279,6 +279,28 @@ def test_report_html_says_how_the_run_went_from_its_summary(
     assert report(capsys, str(tmp_path))[0] == 0
     run = embedded((tmp_path / "report.html").read_text())["run"]
     assert (run["playbook"], run["ok"], len(run["expectations"])) == ("replyhi", True, 1)
+    # An edited summary.json: what is not as `lab run` writes it is left out.
+    (tmp_path / "summary.json").write_text(json.dumps(
+        {"ok": "yes", "warnings": 7, "failures": ["f", 2], "expectations": {"a": 1}}))
+    assert report(capsys, str(tmp_path))[0] == 0
+    run = embedded((tmp_path / "report.html").read_text())["run"]
+    assert (run["ok"], run["warnings"], run["failures"], run["expectations"]) == (
+        False, [], ["f", "2"], [])
+
+
+@pytest.mark.parametrize("value", ['{}', '[1]', '1.5', 'true'])
+def test_an_argument_no_tracer_gives_is_a_faulty_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str) -> None:
+    events = tmp_path / "events.jsonl"
+    write_events(events, synthetic_run(1).events)
+    lines = events.read_text().splitlines()
+    n = next(i for i, line in enumerate(lines) if '"newstate":' in line)
+    lines[n] = re.sub(r'"newstate":"\w+"', f'"newstate":{value}', lines[n])
+    events.write_text("\n".join(lines) + "\n")
+    code, _, err = report(capsys, str(tmp_path))
+    assert code == 0
+    assert err.splitlines()[0].startswith(
+        f"warning: {events}:{n + 1}: args: expected `int | str | null`, got ")
 
 
 def test_latencies_are_told_each_way_and_not_twice() -> None:
