@@ -24,6 +24,7 @@ Everything wrong is raised at once as one `InputError`; never a traceback.
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -141,6 +142,16 @@ def load_document(path: Path, model: type[M], *, overrides: Mapping[str, str] = 
     failed templates, unknown fields and faulty optional fields do not raise: they
     come back in `Document.issues`, for the caller's own checks to be reported with
     them, and the model holds the rest (defaults in their place)."""
+    try:
+        return _load_document(path, model, overrides, facts, keep_going)
+    except RecursionError:  # in the YAML parser, or any step after it
+        raise InputError([InputIssue(path, None, "", "nested too deeply to read",
+                                     "a lab file nests a few levels: was it generated?")],
+                         ) from None
+
+
+def _load_document(path: Path, model: type[M], overrides: Mapping[str, str],
+                   facts: Mapping[str, Any], keep_going: bool) -> Document[M]:
     text = _read(path)
     root = _parse(path, text)
     if root is None:
@@ -214,6 +225,9 @@ def sort_issues(issues: Iterable[InputIssue]) -> list[InputIssue]:
 def _read(path: Path) -> str:
     line = None
     try:
+        if not is_regular(path):  # a pipe would block (no signal stops that), a device not end
+            raise InputError([InputIssue(path, None, "", "not a regular file",
+                                         "save it to a file first")])
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         problem, hint = "file not found", "check the path"
@@ -226,6 +240,16 @@ def _read(path: Path) -> str:
     except OSError as exc:
         problem, hint = f"cannot read: {exc.strerror or exc}", None
     raise InputError([InputIssue(path, line, "", problem, hint)])
+
+
+def is_regular(path: Path) -> bool:
+    """Whether `path` is a regular file, or missing or a directory (which reading says);
+    not a pipe, a socket or a device."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return True
+    return stat.S_ISREG(mode) or stat.S_ISDIR(mode)
 
 
 def _parse(path: Path, text: str) -> Any:

@@ -25,7 +25,7 @@ from lab.playbook.facts import FACT_NAMES, explain_missing_fact, topology_facts
 from lab.playbook.model import PlaybookInput
 from lab.playbook.plan import Playbook
 from lab.playbook.resolve import resolve_playbook
-from lab.source import Document, load_document
+from lab.source import Document, is_regular, load_document
 from lab.text import closest
 from lab.topology import Topology, TopologyInput
 
@@ -72,13 +72,15 @@ def document_kind(path: Path) -> DocumentKind:
     A file that cannot be read or parsed counts as a topology: loading it
     reports the problem either way.
     """
+    if not is_regular(path):
+        return "topology"
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return "topology"
     try:
         data = YAML(typ="safe", pure=True).load(text)
-    except YAMLError:
+    except (YAMLError, RecursionError):  # nested too deep: loading says so
         data = None
     if not isinstance(data, dict):
         return "playbook" if re.search(r"^steps\s*:", text, re.MULTILINE) else "topology"

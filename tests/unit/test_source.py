@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,22 @@ def test_missing_file(write: Any) -> None:
 def test_directory(write: Any, tmp_path: Path) -> None:
     (tmp_path / "dir.yaml").mkdir()
     assert errors(Path("dir.yaml")) == ["dir.yaml: is a directory, not a file"]
+
+
+def test_a_pipe_or_a_device_is_refused_not_waited_on(write: Any, tmp_path: Path) -> None:
+    """Reading a pipe no one writes would block where no signal can stop it; a device
+    such as /dev/zero never ends."""
+    os.mkfifo(tmp_path / "fifo.yaml")
+    assert errors(Path("fifo.yaml")) == [
+        "fifo.yaml: not a regular file (hint: save it to a file first)"]
+    assert errors(Path("/dev/zero")) == [
+        "/dev/zero: not a regular file (hint: save it to a file first)"]
+
+
+def test_a_file_nested_too_deeply_is_refused(write: Any) -> None:
+    path = write("title: t\nextra: " + "[" * 1000 + "]" * 1000 + "\n")
+    assert errors(path) == ["doc.yaml: nested too deeply to read "
+                            "(hint: a lab file nests a few levels: was it generated?)"]
 
 
 def test_not_utf8(write: Any, tmp_path: Path) -> None:
