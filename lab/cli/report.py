@@ -15,8 +15,9 @@ from lab.correlate.correlation import choose_reference, correlate
 from lab.correlate.sync.host import read_round_trips
 from lab.errors import InputError, InputIssue, UsageError
 from lab.events import read_events
-from lab.export.outputs import summary_lines, write_reports
+from lab.export.outputs import TIMELINE, summary_lines, write_reports
 from lab.export.report_data import run_outcome
+from lab.export.timeline import NO_EVENTS
 from lab.text import count
 
 EVENTS = "events.jsonl"
@@ -89,6 +90,10 @@ async def run(args: argparse.Namespace) -> int:
                          f"{events_file}", hint=f"nodes with events: {', '.join(nodes)}")
     reference = choose_reference(nodes, args.reference or _first_node(run_dir))
     if not events:
+        if _made_from_events(run_dir):  # cut short or emptied since: keep what they say
+            raise InputError([InputIssue(
+                events_file, None, "", "holds no events, but the reports beside it were made "
+                "from some: they are kept", hint="remove them to write empty ones")])
         warn(f"{events_file} holds no events (did the playbook start a tracer?); the "
              "reports will be empty")
     try:
@@ -104,6 +109,15 @@ async def run(args: argparse.Namespace) -> int:
     write_reports(run_dir, result, run=_outcome(run_dir),
                   on_written=lambda path: out.print(str(path)))
     return 0
+
+
+def _made_from_events(run_dir: Path) -> bool:
+    """Whether the reports in `run_dir` were made from events (timeline.txt says)."""
+    try:
+        with (run_dir / TIMELINE).open() as f:
+            return f.readline() not in ("", NO_EVENTS)
+    except (OSError, ValueError):
+        return False
 
 
 def _outcome(run_dir: Path) -> dict[str, Any] | None:

@@ -37,13 +37,14 @@ STATE_NOTES: dict[tuple[object, object], str] = {
     ("TCP_CLOSING", "TCP_CLOSE"): _TIME_WAIT,
 }
 CLOSED_LATE = "  (as close() returns to the program: its last reference to the socket went)"
+NO_EVENTS = "# no events\n"
 TUPLE_ARGS = {"saddr", "daddr", "sport", "dport", "saddrv6", "daddrv6", "family"}
 
 
 def timeline(result: Correlation) -> str:
     events, times = result.events, result.times
     if not events:
-        return "# no events\n"
+        return NO_EVENTS
     reference, fits = result.reference, result.fits
     lines = [f"# times in seconds on {reference}'s clock, from the first event; → a call's "
              f"entry, ← its return, {ENTERED} a function entered (its return is not traced), "

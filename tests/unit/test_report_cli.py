@@ -152,6 +152,22 @@ def test_a_run_without_events_is_reported_empty_with_a_warning(
     assert code == 0 and len(out.split()) == 4
     assert "holds no events (did the playbook start a tracer?)" in err
     assert json.loads((tmp_path / "connections.json").read_text())["connections"] == []
+    assert report(capsys, str(tmp_path))[0] == 0  # again: its empty reports, again
+
+
+def test_an_emptied_events_file_leaves_the_reports_made_from_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_events(tmp_path / "events.jsonl", synthetic_run(1).events)
+    assert report(capsys, str(tmp_path))[0] == 0
+    made = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "events.jsonl"}
+    (tmp_path / "events.jsonl").write_text("")  # truncated by a disk filling up, say
+    code, out, err = report(capsys, str(tmp_path))
+    assert (code, out) == (2, "")
+    assert err == (f"error: {tmp_path / 'events.jsonl'}: holds no events, but the reports "
+                   "beside it were made from some: they are kept (hint: remove them to write "
+                   "empty ones)\n")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()
+            if p.name != "events.jsonl"} == made
 
 
 def test_a_report_that_cannot_be_written_is_one_line_naming_it(
