@@ -194,8 +194,8 @@ def unused_overrides(overrides: Mapping[str, str], documents: Iterable[Document[
 def refuse_unused_overrides(overrides: Mapping[str, str], documents: Iterable[Document[Any]],
                             *, reserved: Mapping[str, str] = {}, note: str = "") -> None:
     """A `--set` that none of the files a verb runs uses or declares is a typo (the
-    lab would boot without it): refused before anything starts. `lab validate` only
-    warns, as it may not have been given every file the `--set` is meant for.
+    lab would boot without it): refused before anything starts. `lab validate` given
+    a topology alone only warns: the `--set` may be meant for a playbook.
     `reserved` names say why they cannot be set ("a fact of the topology"); `note`
     ends the message, on why other files do not count."""
     documents = list(documents)

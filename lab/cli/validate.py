@@ -22,7 +22,13 @@ from lab.playbook import (
     resolve_playbook,
 )
 from lab.playbook.schema import schema_json as playbook_schema_json
-from lab.source import Document, load_document, parse_overrides, unused_overrides
+from lab.source import (
+    Document,
+    load_document,
+    parse_overrides,
+    refuse_unused_overrides,
+    unused_overrides,
+)
 from lab.text import count
 from lab.topology import Topology, TopologyInput, expand
 from lab.topology.schema import schema_json as topology_schema_json
@@ -101,11 +107,15 @@ async def run(args: argparse.Namespace) -> int:
         if not any(target in resolved for target in targets):  # its facts are unknown
             broken = str(targets[0]) if len(targets) == 1 else "every topology given"
             warn(f"{path}: not checked, as {broken} has errors; fix them first")
-    for key in unused_overrides(overrides, check.documents) if check.complete else ():
-        why = FACT_REASON if key in FACT_NAMES else "no file uses or declares this variable"
-        warn(f"--set {key}: {why}")
     if check.issues:
         raise InputError(check.issues)
+    if playbooks and check.complete:  # every file `lab run` reads: refused as it refuses
+        refuse_unused_overrides(overrides, check.documents,
+                                reserved=dict.fromkeys(FACT_NAMES, FACT_REASON))
+    for key in unused_overrides(overrides, check.documents) if check.complete else ():
+        # A topology alone: the --set may be for a playbook not given.
+        why = FACT_REASON if key in FACT_NAMES else "no file uses or declares this variable"
+        warn(f"--set {key}: {why}")
     return 0
 
 

@@ -58,8 +58,14 @@ def test_set_reaches_topology_and_playbook(capsys: pytest.CaptureFixture[str]) -
     code, _, err = run(capsys, *argv, "--set", "port=99999")
     assert (code, err) == (2, "error: playbooks/concurrent.yaml:29: steps[4].wait_port.port: "
                               "must be at most 65535, got 99999 (from --set port=99999)\n")
+    # With a topology and a playbook, every file `lab run` reads: refused as it refuses.
     code, _, err = run(capsys, *argv, "--set", "colour=red")
-    assert (code, err) == (0, "warning: --set colour: no file uses or declares this variable\n")
+    assert (code, err) == (2, "error: --set colour: no variable of that name in "
+                              "topologies/pair.yaml or playbooks/concurrent.yaml (hint: the "
+                              "variables these files take: connections, image, memory, port)\n")
+    # A topology alone: the --set may be meant for a playbook.
+    code, _, err = run(capsys, argv[0], "--set", "port=1")
+    assert (code, err) == (0, "warning: --set port: no file uses or declares this variable\n")
 
 
 def test_issues_of_every_file_once(capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,5 +174,6 @@ def test_a_set_of_a_fact_is_named_so_and_never_blamed(capsys: pytest.CaptureFixt
         "steps[0].timeout: expected a number, got '10.0.1.10'\n")  # the fact's, not --set's
     code, _, err = run(capsys, "topologies/pair.yaml", "playbooks/replyhi.yaml",
                        "--set", "nodes=3")
-    assert (code, err) == (0, "warning: --set nodes: a fact of the topology, which --set "
-                              "cannot change\n")
+    assert (code, err) == (2, "error: --set nodes: a fact of the topology, which --set "
+                              "cannot change (hint: name the variable otherwise, in vars: and "
+                              "in the templates)\n")
