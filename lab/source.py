@@ -51,7 +51,8 @@ VARS_KEY = "vars"
 # of values, or a long text to gigabytes.
 MAX_VALUES = 100_000
 MAX_CHARACTERS = 10_000_000
-_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+VARIABLE_NAME = r"[A-Za-z_][A-Za-z0-9_]*"  # what a template can name
+VARIABLE_RULE = "use letters, digits and '_', not starting with a digit"
 _ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[\w-]")  # a YAML alias: *name
 
 
@@ -126,9 +127,9 @@ def parse_overrides(items: Iterable[str]) -> dict[str, str]:
         key = key.strip()
         if not sep or not key:
             raise UsageError(f"--set {item!r}: expected KEY=VALUE", hint="e.g. --set memory=512")
-        if not _VAR_NAME.match(key):
+        if not re.fullmatch(VARIABLE_NAME, key):
             raise UsageError(f"--set {item!r}: {key!r} is not a variable name",
-                             hint="use letters, digits and '_', not starting with a digit")
+                             hint=VARIABLE_RULE)
         out[key] = value
     return out
 

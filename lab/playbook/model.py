@@ -53,7 +53,7 @@ from lab.playbook.values import (
     shorthand,
 )
 from lab.text import kind_of
-from lab.topology.model import null_is_empty, null_is_no_items
+from lab.topology.model import Variables, null_is_empty, null_is_no_items
 from lab.tracers.ftrace.probes import BUFFER_KB
 
 
@@ -296,8 +296,7 @@ class PlaybookInput(_Input):
 
     name: PlaybookName = Field(description="Playbook name; names the run's results.")
     description: str = Field(default="", description="What the experiment shows.")
-    vars: Annotated[dict[str, Any], BeforeValidator(
-        null_is_empty, json_schema_input_type=dict[str, Any] | None)] = Field(
+    vars: Variables = Field(
         default_factory=dict,
         description="Variables for {{ templates }} in string values; --set KEY=VALUE "
                     "overrides them. Topology facts (lab, nodes, networks, roles) are "

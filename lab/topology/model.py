@@ -11,10 +11,18 @@ from collections.abc import Callable, Mapping
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+)
 
 from lab.field_errors import FieldError, matching
 from lab.images.recipe import NAME_PATTERN as IMAGE_PATTERN
+from lab.source import VARIABLE_NAME, VARIABLE_RULE
 from lab.text import kind_of, shown
 
 # Names end up in libvirt object names, interface configs and shell commands:
@@ -111,6 +119,19 @@ def null_is_empty(value: Any) -> Any:
     return {} if value is None else value
 
 
+def _literal(value: Any) -> Any:
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
+        raise FieldError("a variable's value is taken as written, not as a template",
+                         hint="write the template where the variable is used")
+    return value
+
+
+VariableName = Annotated[str, matching(VARIABLE_NAME, "variable name", VARIABLE_RULE)]
+# `vars:`: a template names each variable, whose value it takes as written.
+Variables = Annotated[dict[VariableName, Annotated[Any, AfterValidator(_literal)]],
+                      BeforeValidator(null_is_empty, json_schema_input_type=dict[str, Any] | None)]
+
+
 def null_is_no_items(value: Any) -> Any:
     """A key written with no value (YAML null) as an empty list."""
     return () if value is None else value
@@ -202,8 +223,7 @@ class TopologyInput(_Input):
         "the topology")
 
     name: Name = Field(description="Lab name; prefixes every libvirt object of the lab.")
-    vars: Annotated[dict[str, Any], BeforeValidator(
-        null_is_empty, json_schema_input_type=dict[str, Any] | None)] = Field(
+    vars: Variables = Field(
         default_factory=dict,
         description="Variables for {{ templates }} in string values; "
                     "--set KEY=VALUE overrides them.")

@@ -155,6 +155,10 @@ CASES = [
     ('unquoted-template.yaml', [
         'unquoted-template.yaml:5: nodes.client.memory: unquoted template: YAML reads it as a mapping (hint: quote it: memory: "{{ mem }}")',
     ]),
+    ('vars-names-and-templates.yaml', [
+        "vars-names-and-templates.yaml:3: vars.my-mem: 'my-mem' is not a valid variable name (hint: use letters, digits and '_', not starting with a digit)",
+        "vars-names-and-templates.yaml:5: vars.image: a variable's value is taken as written, not as a template (hint: write the template where the variable is used)",
+    ]),
     ('vars-not-mapping.yaml', [
         'vars-not-mapping.yaml:2: vars: expected a mapping of variables, got a list',
     ]),
