@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
 import shlex
 from collections.abc import Sequence
 from typing import Any
@@ -148,7 +149,9 @@ def seconds(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") \
             from None
-    if not 0 < value < float("inf"):
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds, got {text}")
+    if value <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
     return value
 
