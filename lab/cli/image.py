@@ -42,8 +42,9 @@ def add_parser(sub: Subparsers) -> None:
 
 async def build(args: argparse.Namespace) -> int:
     paths = Paths.default()
-    for name in args.names or sorted(available_names()):
-        recipe = load_recipe(name)
+    # Every recipe read first: a typo at the end of the list is said before a long build.
+    recipes = [(name, load_recipe(name)) for name in args.names or sorted(available_names())]
+    for name, recipe in recipes:
         if cached_image(recipe, paths) and not args.force:
             image = await build_image(recipe, paths)
             out.print(f"{name}: cached, Linux {image.kernel_release} ({image.directory})")
