@@ -22,7 +22,10 @@ def atomic_output(path: Path, *, mode: int) -> Iterator[Path]:
     writes it, or has a program write it. When the block raises, the
     temporary file is removed and `path` is untouched.
     """
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:  # a directory this host will not write in: named by the file
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     os.close(fd)
     temp = Path(name)
     try:

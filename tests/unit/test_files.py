@@ -81,3 +81,10 @@ def test_an_error_about_another_file_keeps_its_own_name(tmp_path: Path) -> None:
         temp.write_bytes(missing.read_bytes())  # the input is what is missing
     assert caught.value.filename == str(missing)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_directory_it_cannot_write_in_is_named_by_the_target(tmp_path: Path) -> None:
+    target = tmp_path / "gone" / "report.html"  # its directory was removed, say
+    with pytest.raises(FileNotFoundError) as caught, atomic_output(target, mode=0o644):
+        pass
+    assert caught.value.filename == str(target)
