@@ -45,12 +45,15 @@ class Coverage:
     ftraced: set[str] = field(default_factory=set)  # nodes ftrace runs on at some point
     straced: set[str] = field(default_factory=set)  # nodes with a command run under strace
     ftrace_names: dict[str, set[str]] = field(default_factory=dict)  # node → its events
+    removed: dict[str, set[str]] = field(default_factory=dict)  # node → left out by remove:
 
-    def add_ftrace(self, nodes: Iterable[str], names: Iterable[str]) -> None:
-        recorded = set(names)
+    def add_ftrace(self, nodes: Iterable[str], names: Iterable[str],
+                   removed: Iterable[str] = ()) -> None:
+        recorded, left_out = set(names), set(removed) - set(names)
         for node in nodes:
             self.ftraced.add(node)
             self.ftrace_names.setdefault(node, set()).update(recorded)
+            self.removed.setdefault(node, set()).update(left_out)
 
     def tracers(self, node: str) -> set[str]:
         return ({"ftrace"} if node in self.ftraced else set()) | (
@@ -180,6 +183,9 @@ def _record_hint(name: str, node: str, coverage: Coverage, everywhere: set[str],
     add = f"functions: {{add: [{name}]}}"
     strace = f"tracers: {{strace: {{syscalls: [{name}]}}}}"
     elsewhere = [n for n, seen in coverage.ftrace_names.items() if name in seen and n != node]
+    if ftraced and name in coverage.removed.get(node, ()):
+        which = "functions" if _kernel_function(name) else "syscalls"
+        return f"the trace leaves it out ({which}: {{remove: [{name}]}}): keep it, or check another"
     if elsewhere and ftraced:
         return (f"ftrace records it on {', '.join(elsewhere)}: add it where {node}'s "
                 f"trace starts too ({add})")

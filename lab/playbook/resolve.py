@@ -486,7 +486,8 @@ class _Resolver:
         settings = replace(base, functions=self.changes((*where, "functions"), t.functions,
                                                         base.functions),
                            syscalls=self.changes((*where, "syscalls"), t.syscalls, base.syscalls))
-        self.coverage.add_ftrace(nodes, settings.event_names())
+        self.coverage.add_ftrace(nodes, settings.event_names(),
+                                 (*settings.functions.remove, *settings.syscalls.remove))
         if not settings.comms and not self.unknown.programs:
             self.issue((*where, "start"), f"{t.start} has no process to trace",
                        "deploy a program, or name processes under tracers.ftrace.comms")

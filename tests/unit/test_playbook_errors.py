@@ -79,6 +79,10 @@ CASES = [
         "expectations.yaml:24: expect[7].count.__sys_sokcet: no tracer of this playbook records '__sys_sokcet' on node server (hint: did you mean '__sys_socket'?)",
         "expectations.yaml:26: expect[8].present[0]: no tracer of this playbook records 'tcp_rcv_established' on node server (hint: trace it: tracers: {ftrace: {functions: {add: [tcp_rcv_established]}}} (or syscalls: for a system call))",
     ]),
+    ('removed-events.yaml', [
+        "removed-events.yaml:7: expect[0].in_order[1]: no tracer of this playbook records '__sys_bind' on node server (hint: the trace leaves it out (functions: {remove: [__sys_bind]}): keep it, or check another)",
+        "removed-events.yaml:8: expect[1].present[0]: no tracer of this playbook records 'bind' on node server (hint: the trace leaves it out (syscalls: {remove: [bind]}): keep it, or check another)",
+    ]),
     ('deploy-collision.yaml', [
         'deploy-collision.yaml:5: steps[1].deploy.dest: /opt/socklab/bin/hello on node server already holds another program, deployed on line 4 (hint: give one of them a dest: of its own)',
     ]),
