@@ -31,6 +31,11 @@ def add_parser(sub: Subparsers) -> None:
 async def run(args: argparse.Namespace) -> int:
     src, dst = REMOTE.match(args.source), REMOTE.match(args.destination)
     if bool(src) == bool(dst):
+        for given in (args.source, args.destination):
+            node, colon, _ = given.partition(":")
+            if colon and "/" not in node and not REMOTE.match(given):  # a NODE that is none
+                what = f"{node!r} is not a node name" if node else "no node name before ':'"
+                raise UsageError(f"{given}: {what}", hint="lab status lists the nodes of each lab")
         raise UsageError("exactly one of SRC and DST must be NODE:PATH",
                          hint="lab cp FILE NODE:PATH or lab cp NODE:PATH FILE")
     remote = src or dst

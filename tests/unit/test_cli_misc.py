@@ -426,6 +426,15 @@ def test_cp_needs_exactly_one_remote_side(capsys: pytest.CaptureFixture[str], ho
         "(hint: lab cp FILE NODE:PATH or lab cp NODE:PATH FILE)\n"))
 
 
+@pytest.mark.parametrize(("given", "said"), [
+    (":/x", "no node name before ':'"), ("Bad_Node:/x", "'Bad_Node' is not a node name")])
+def test_cp_names_a_node_side_whose_node_is_none(capsys: pytest.CaptureFixture[str],
+                                                 home: Path, given: str, said: str) -> None:
+    save_lab(home)
+    assert run(capsys, "cp", given, "./here") == (2, "", (
+        f"error: {given}: {said} (hint: lab status lists the nodes of each lab)\n"))
+
+
 @pytest.mark.parametrize("argv", [
     ("exec", "--lab", "nosuch", "client", "--", "true"),
     ("cp", "--lab", "nosuch", "a.txt", "client:/tmp/"),
