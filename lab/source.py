@@ -51,6 +51,10 @@ VARS_KEY = "vars"
 # of values, or a long text to gigabytes.
 MAX_VALUES = 100_000
 MAX_CHARACTERS = 10_000_000
+KEY_RULE = ("YAML reads 007, 1e3 or true as a number or a truth value; a name starts with "
+            "a letter")
+YAML_WORDS = {"True": "true", "False": "false", "None": "null"}  # keys as Python shows them
+_NUMBER = re.compile(r"[-+]?[0-9][0-9_.e+-]*")
 VARIABLE_NAME = r"[A-Za-z_][A-Za-z0-9_]*"  # what a template can name
 VARIABLE_RULE = "use letters, digits and '_', not starting with a digit"
 _ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[\w-]")  # a YAML alias: *name
@@ -270,7 +274,11 @@ def _syntax_issue(path: Path, text: str, exc: MarkedYAMLError) -> InputIssue:
     if exc.problem and exc.context and exc.context_mark and exc.context_mark.line + 1 != line:
         context = f" {exc.context} started on line {exc.context_mark.line + 1}"
     if dup := re.match(r'found duplicate key "(.*?)" with value', problem):
-        return InputIssue(path, line, "", f"duplicate key '{dup.group(1)}'",
+        key = dup.group(1)
+        if key in YAML_WORDS or _NUMBER.fullmatch(key):  # `1` and `true`: alike to Python
+            return InputIssue(path, line, "",
+                              f"a key must be a name, not {YAML_WORDS.get(key, key)}", KEY_RULE)
+        return InputIssue(path, line, "", f"duplicate key '{key}'",
                           "each key may appear once per mapping; merge the two entries")
     if problem == "but found another document":
         return InputIssue(path, line, "", "a second YAML document ('---'): a file holds one",
@@ -449,9 +457,7 @@ class _Walker:
             self._fail(loc, line, "unquoted template: YAML reads it as a mapping",
                        f'quote it: {unquoted.group(1).strip()} "{unquoted.group(2)}"')
         else:
-            self._fail(loc, line, f"a key must be a name, not {kind_of(key)}",
-                       "YAML reads 007, 1e3 or true as a number or a truth value; a name "
-                       "starts with a letter")
+            self._fail(loc, line, f"a key must be a name, not {kind_of(key)}", KEY_RULE)
 
 
 def _line(lookup: Any, key: Any) -> int | None:

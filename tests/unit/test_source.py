@@ -139,6 +139,14 @@ def test_duplicate_keys(write: Any) -> None:
         "(hint: each key may appear once per mapping; merge the two entries)"]
 
 
+@pytest.mark.parametrize(("keys", "word"), [("1: a, true: b", "true"), ("1: a, 1.0: b", "1.0")])
+def test_keys_only_python_finds_alike_are_no_names_not_duplicates(
+        write: Any, keys: str, word: str) -> None:
+    assert errors(write(f"title: t\nextra: {{{keys}}}\n")) == [
+        f"doc.yaml:2: a key must be a name, not {word} (hint: YAML reads 007, 1e3 or true "
+        "as a number or a truth value; a name starts with a letter)"]
+
+
 def test_syntax_error(write: Any) -> None:
     assert errors(write("title: a\ncount: 1: 2\n")) == [
         "doc.yaml:2: YAML syntax error: mapping values are not allowed here "
