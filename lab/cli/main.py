@@ -78,6 +78,7 @@ environment:
   LIBVIRT_DEFAULT_URI   libvirt of this machine (default: qemu:///system)
   LAB_DEBIAN_MIRROR     where images' Debian packages come from (default: the
                         host's apt sources)
+  LAB_IMAGES_DIR        the image recipes (default: images/ of this checkout)
 """
 
 

@@ -65,7 +65,9 @@ def image_hint(image: str, images: Collection[str]) -> str:
     """What to say of an unknown image name, so that `lab image build` and a topology
     answer a misspelt one alike: "did you mean 'debian-12'? available: …"."""
     if not images:
-        return "no image recipes found"
+        if os.environ.get("LAB_IMAGES_DIR"):
+            return f"LAB_IMAGES_DIR={recipes_dir()} holds no recipes: unset it for images/"
+        return f"{recipes_dir()} holds no recipes"
     close = closest(image, list(images))
     available = f"available: {', '.join(sorted(images))}"
     return f"did you mean '{close}'? {available}" if close else available

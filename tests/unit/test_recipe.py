@@ -95,7 +95,8 @@ def test_no_recipes_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert available_names() == set()
     with pytest.raises(ImageError) as caught:
         load_recipe("tiny")
-    assert caught.value.hint == "no image recipes found"
+    assert caught.value.hint == (f"LAB_IMAGES_DIR={tmp_path / 'missing'} holds no recipes: "
+                                 "unset it for images/")
 
 
 def key_of(recipes: Path, text: str) -> str:

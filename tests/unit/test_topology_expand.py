@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from lab.errors import InputError
+from lab.images.recipe import recipes_dir
 from lab.topology import Topology, load_topology
 
 
@@ -183,7 +184,8 @@ def test_images_are_checked_only_when_given(topo: Any) -> None:
     with pytest.raises(InputError) as caught:
         topo(text, images=set())
     assert [str(i) for i in caught.value.issues] == [
-        "lab.yaml:2: nodes.a: unknown image 'debian-11' (hint: no image recipes found)"]
+        f"lab.yaml:2: nodes.a: unknown image 'debian-11' (hint: {recipes_dir()} holds no "
+        "recipes)"]
 
 
 def test_to_dict_round_trips(topo: Any) -> None:
