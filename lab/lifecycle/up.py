@@ -15,11 +15,12 @@ import socket
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from lab import ssh
 from lab.accel import choose_accelerator
-from lab.aio import all_or_cancel
+from lab.aio import all_or_cancel, in_thread, to_the_end
 from lab.backends.base import (
     Accelerator,
     Backend,
@@ -99,14 +100,14 @@ async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Pa
         lab_dir = paths.lab_dir(lab)
         # Files are written in worker threads so that the event loop is free to
         # hand the networks to libvirt as soon as its connection is open.
-        key = await asyncio.to_thread(ensure_lab_keypair, lab_dir)
+        key = await in_thread(partial(ensure_lab_keypair, lab_dir))
         first = next(iter(images.values()))
         accel = await choose_accelerator(first.kernel, first.initrd, paths.home / "accel.json",
                                          options.accel)
         events(ev.AcceleratorChosen(lab, accel))
         state.accel = accel.name
-        specs = await asyncio.to_thread(_domain_specs, topology, lab, lab_dir, images=images,
-                                        authorized=public_key_line(key), accel=accel)
+        specs = await in_thread(partial(_domain_specs, topology, lab, lab_dir, images=images,
+                                        authorized=public_key_line(key), accel=accel))
         for node in topology.nodes:
             spec = specs[node.name]
             state.nodes[node.name] = NodeState(
@@ -141,10 +142,7 @@ async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Pa
         log.debug("lab up failed (%r); tearing down", exc)
         if not booting:  # its domains were named, never created: libvirt has none to remove
             state.nodes.clear()
-        try:
-            await asyncio.shield(_tear_down(state, backend, store, networks_up))
-        except Exception as failed:  # the failure that stopped `lab up` is the one to tell
-            events(ev.TeardownFailed(lab, str(failed)))
+        await _undo(exc, state, backend, store, networks_up, events=events)
         raise
     events(ev.LabReady(lab, time.monotonic() - started))
     return state
@@ -167,6 +165,20 @@ async def _create_networks(backend: Backend, state: LabState) -> None:
     for result in results:
         if isinstance(result, BaseException):
             raise result
+
+
+async def _undo(failure: BaseException, state: LabState, backend: Backend, store: StateStore,
+                networks_up: asyncio.Task[None], *, events: ev.EventSink) -> None:
+    """Remove what a failed or interrupted `lab up` made, to the end even when it is
+    interrupted meanwhile (half a lab must not be left); `failure`, what stopped it,
+    stays the one to tell."""
+    try:
+        await to_the_end(_tear_down(state, backend, store, networks_up))
+    except asyncio.CancelledError:
+        if not isinstance(failure, Exception):
+            raise
+    except Exception as failed:
+        events(ev.TeardownFailed(state.name, str(failed)))
 
 
 async def _tear_down(state: LabState, backend: Backend, store: StateStore,

@@ -243,6 +243,28 @@ async def test_when_one_node_fails_to_start_the_others_stop_before_the_teardown(
     assert not any(paths.labs.iterdir())
 
 
+async def test_an_interrupt_during_the_teardown_after_a_failure_lets_it_finish(
+        topology: Topology, paths: Paths) -> None:
+    """Ctrl-C as a failed `lab up` removes its domains: the networks go too, and the
+    failure stays the error told."""
+    class SlowToDestroy(FakeBackend):
+        async def destroy_domain(self, name: str) -> bool:
+            self.calls.append(("destroy_domain", name))
+            await asyncio.sleep(0.2)  # `virsh destroy` takes seconds
+            return False
+
+    backend = SlowToDestroy(paths)
+    task = asyncio.create_task(bring_up(topology, Path("pair.yaml"), backend, paths,
+                                        options=UpOptions(accel="tcg")))
+    while "destroy_domain" not in [kind for kind, _ in backend.calls]:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(BootError, match="no domains here"):
+        await task
+    assert [kind for kind, _ in backend.calls].count("destroy_network") == 2
+    assert not any(paths.labs.iterdir())
+
+
 async def test_a_failed_teardown_is_told_and_the_failure_of_up_is_the_error(
         topology: Topology, paths: Paths) -> None:
     backend = FakeBackend(paths, destroy_error=BackendError("cannot destroy network lan"))
