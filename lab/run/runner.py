@@ -128,9 +128,12 @@ async def _run_steps(book: Playbook, state: LabState, paths: Paths, run_dir: Run
             await _time_clocks(ctx, trips, summary)
             await _steps(ctx, summary, on_step)
         finally:
-            # Leave nothing running in the guests, whatever happened above.
-            await to_the_end(_wind_down(ctx, summary))
-            summary.tracers = list(ctx.tracers.values())
+            # Leave nothing running in the guests, whatever happened above; what the
+            # tracers collected is kept even when this is interrupted meanwhile.
+            try:
+                await to_the_end(_wind_down(ctx, summary))
+            finally:
+                summary.tracers = list(ctx.tracers.values())
         await _time_clocks(ctx, trips, summary)  # the tracers have stopped: in no trace
         summary.lost = [node for node, session in sessions.items() if session.lost]
 

@@ -24,7 +24,7 @@ from lab.errors import LabError
 from lab.keys import ensure_lab_keypair
 from lab.paths import Paths
 from lab.playbook import load_playbook
-from lab.run import RunDir, RunSummary, run_playbook
+from lab.run import RunDir, RunSummary, actions, run_playbook
 from lab.run import runner as runner_module
 from lab.run.round_trips import ROUNDS
 from lab.ssh import NodeUnreachable
@@ -243,6 +243,30 @@ async def test_an_interrupted_run_keeps_its_traces_events_for_lab_report(
     assert nodes_with_events(run_dir) == {"client", "server"}
     assert data["event_counts"]["server"]["syscall_exit"] > 0
     assert not (run_dir / "connections.json").exists()  # not correlated: not asked for
+
+
+async def test_an_interrupt_as_the_tracers_are_collected_keeps_what_they_collected(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C as the run winds down, reading back the trace buffers (seconds under
+    emulation): the collection runs to its end, and its events are kept."""
+    collecting = asyncio.Event()
+    stop = actions.stop_ftrace
+
+    async def slow_stop(*args: Any, **kwargs: Any) -> Any:
+        collecting.set()
+        await asyncio.sleep(0.3)
+        return await stop(*args, **kwargs)
+    monkeypatch.setattr(actions, "stop_ftrace", slow_stop)
+    run = asyncio.create_task(lab.run_traced("""\
+      - {nodes: all, trace: {start: ftrace}}
+      - {node: server, run: "true"}
+    """))  # no step stops ftrace: winding down does
+    await collecting.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    [run_dir] = (lab.tmp / "runs").iterdir()
+    assert nodes_with_events(run_dir) == {"client", "server"}
 
 
 async def test_a_run_whose_traces_cannot_be_analysed_still_leaves_its_summary(
