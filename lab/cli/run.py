@@ -126,10 +126,11 @@ async def run(args: argparse.Namespace) -> int:
                                        options=UpOptions(timeout=args.timeout, name=name),
                                        events=ProgressPrinter())
                 err.print(f"lab {state.name} is up")
-        except (LabError, asyncio.CancelledError) as exc:
+        except (LabError, OSError, asyncio.CancelledError) as exc:
             why = None  # interrupted
-            if isinstance(exc, LabError):
-                why = str(exc) if args.lab else f"the lab did not come up: {exc}"
+            if not isinstance(exc, asyncio.CancelledError):  # a full disk, say: as a failure
+                what = file_problem(exc) if isinstance(exc, OSError) else str(exc)
+                why = what if args.lab else f"the lab did not come up: {what}"
             _record_no_lab(run_dir, name, topology, target.topology_file, book, why=why)
             raise
         printer = _StepPrinter(book)

@@ -87,15 +87,15 @@ async def bring_up(topology: Topology, source: Path, backend: Backend, paths: Pa
         state.networks[network.name] = NetworkState(
             name=network_name(lab, network.name), bridge=bridge_name(lab, index))
     store.save(state)  # the networks are named before they exist
-    # What `lab run --lab` runs playbooks against: the topology the lab is made of, not
-    # the file, which may be edited meanwhile.
-    atomic_write(paths.lab_dir(lab) / TOPOLOGY_FILE, json.dumps(topology.to_dict()).encode(),
-                 mode=0o644)
     log = get_logger(__name__, lab=lab)
     # libvirt creates the networks (~0.1 s) while this thread prepares the nodes.
     networks_up = asyncio.create_task(_create_networks(backend, state))
     booting = False  # from then on, libvirt may have a domain of the lab
     try:
+        # What `lab run --lab` runs playbooks against: the topology the lab is made of,
+        # not the file, which may be edited meanwhile.
+        atomic_write(paths.lab_dir(lab) / TOPOLOGY_FILE,
+                     json.dumps(topology.to_dict()).encode(), mode=0o644)
         images = await _images(topology, paths, lab, options, events)
         lab_dir = paths.lab_dir(lab)
         # Files are written in worker threads so that the event loop is free to

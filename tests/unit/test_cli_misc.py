@@ -640,6 +640,20 @@ def test_run_checks_the_runs_directory_before_booting(capsys: pytest.CaptureFixt
     assert '<error message="the lab did not come up: no libvirt here">' in junit
 
 
+def test_a_file_the_host_refuses_as_the_lab_comes_up_is_in_the_run_s_summary(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def disk_full(*_: object, **__: object) -> LabState:
+        raise OSError(28, "No space left on device", "/var/lib/socklab/labs/x/client.img")
+    monkeypatch.setattr("lab.cli.run.bring_up", disk_full)
+    code, out, err = run(capsys, *RUN, "--runs", str(tmp_path))
+    assert (code, err) == (3, "error: /var/lib/socklab/labs/x/client.img: No space left on "
+                              "device\n")
+    summary = json.loads((Path(out.strip()) / "summary.json").read_text())
+    assert summary["failures"] == ["the lab did not come up: /var/lib/socklab/labs/x/client.img:"
+                                   " No space left on device"]
+
+
 def test_run_renders_the_playbook_once_for_the_lab_it_boots(
         capsys: pytest.CaptureFixture[str], tmp_path: Path, home: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
