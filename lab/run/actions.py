@@ -32,7 +32,7 @@ from lab.playbook import (
 )
 from lab.playbook.plan import output_matches
 from lab.programs import build_program
-from lab.run.context import NODE_DIR, Background, RunContext, pidfile
+from lab.run.context import Background, RunContext
 from lab.run.results import TAIL, NodeResult, TracerResult
 from lab.ssh import CommandResult, CommandTimeout
 from lab.text import last_line
@@ -188,10 +188,6 @@ async def _with_strace(ctx: RunContext, step: Step, node: str,
     return outcome
 
 
-def _strace_output(step: Step, node: str) -> str:
-    return f"{NODE_DIR}/strace-{step.index + 1:02d}-{node}.txt"
-
-
 async def _command_line(ctx: RunContext, step: Step, node: str) -> str:
     """The step's command, wrapped in strace when the step asks for it."""
     action = step.action
@@ -202,9 +198,9 @@ async def _command_line(ctx: RunContext, step: Step, node: str) -> str:
     if node not in ctx.clocks_installed:
         await install_clocks(session, ctx.program_cache)
         ctx.clocks_installed.add(node)
-    await session.run(["mkdir", "-p", NODE_DIR], check=True)
+    await session.run(["mkdir", "-p", ctx.node_dir], check=True)
     syscalls = ctx.book.strace.syscalls
-    return wrap(action.command, _strace_output(step, node),
+    return wrap(action.command, ctx.node_file(step, node, "strace"),
                 list(syscalls) if syscalls is not None else None)
 
 
@@ -214,7 +210,7 @@ async def _collect_strace(ctx: RunContext, step: Step, node: str) -> None:
     if not (isinstance(action, Run) and action.strace):
         return
     local = ctx.run_dir.raw(f"strace-{step.index + 1:02d}", node)
-    await collect_strace(ctx.session(node), _strace_output(step, node), local)
+    await collect_strace(ctx.session(node), ctx.node_file(step, node, "strace"), local)
     ctx.tracers[(f"strace-{step.index + 1:02d}", node)] = TracerResult(
         node, "strace", str(local.relative_to(ctx.run_dir.path)))
 
@@ -224,7 +220,7 @@ async def _start_background(ctx: RunContext, step: Step, node: str) -> NodeResul
     assert isinstance(action, Run) and action.background
     # The command's process id is written first, so that `stop` can signal it.
     command = await _command_line(ctx, step, node)
-    line = (f"mkdir -p {NODE_DIR} && echo $$ > {pidfile(step, node)} && "
+    line = (f"mkdir -p {ctx.node_dir} && echo $$ > {ctx.node_file(step, node, 'pid')} && "
             f"exec sh -c {shlex.quote(command)}")
     task = asyncio.create_task(ctx.session(node).run(line))
     ctx.backgrounds.setdefault(action.background, []).append(Background(node, step, task))
@@ -269,7 +265,8 @@ async def _signal(ctx: RunContext, bg: Background, timeout: float) -> None:
     for signal in ("TERM", "KILL"):
         if bg.task.done():
             return
-        await session.run(f"p=$(cat {bg.pidfile}) && (kill -{signal} -$p || kill -{signal} $p)"
+        await session.run(f"p=$(cat {ctx.node_file(bg.step, bg.node, 'pid')}) && "
+                          f"(kill -{signal} -$p || kill -{signal} $p)"
                           " 2>/dev/null", timeout=timeout)
         try:
             await asyncio.wait_for(asyncio.shield(bg.task), timeout)

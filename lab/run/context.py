@@ -11,7 +11,9 @@ from lab.run.results import RunDir, TracerResult
 from lab.ssh import CommandResult, NodeSession
 from lab.state import LabState
 
-# Where a run leaves files on a node: background commands' process ids, strace's traces.
+# Where runs leave files on a node: background commands' process ids, strace's traces,
+# in a directory of each run's own (`node_dir`): a run on a lab kept up never reads an
+# earlier run's (and signals a process id the guest has given to another since).
 NODE_DIR = "/run/socklab"
 
 
@@ -23,15 +25,6 @@ class Background:
     step: Step
     task: asyncio.Task[CommandResult]
     judged: bool = False  # how it ended was checked (waited for, stopped, or at the end)
-
-    @property
-    def pidfile(self) -> str:
-        return pidfile(self.step, self.node)
-
-
-def pidfile(step: Step, node: str) -> str:
-    """Numbered by step from 1, as the outputs are (outputs/02-server.out)."""
-    return f"{NODE_DIR}/{step.index + 1:02d}-{node}.pid"
 
 
 @dataclass
@@ -50,3 +43,13 @@ class RunContext:
 
     def session(self, node: str) -> NodeSession:
         return self.sessions[node]
+
+    @property
+    def node_dir(self) -> str:
+        """This run's directory on the nodes, named as its run directory (lab and time)."""
+        return f"{NODE_DIR}/{self.run_dir.path.name}"
+
+    def node_file(self, step: Step, node: str, kind: str) -> str:
+        """A step's file on a node, numbered by step from 1 as the outputs are
+        (outputs/02-server.out): "pid", "strace"."""
+        return f"{self.node_dir}/{step.index + 1:02d}-{node}.{kind}"

@@ -234,6 +234,12 @@ async def _wind_down(ctx: RunContext, summary: RunSummary) -> None:
             log.warning("%s (its trace was collected)", problem)
     except (LabError, OSError) as exc:
         log.warning("could not stop the tracers: %s", exc)
+    if ctx.tidy:  # the lab stays up: its guests are left as found
+        try:
+            await all_settled(*(session.run(["rm", "-rf", ctx.node_dir], check=True)
+                                for session in ctx.sessions.values()))
+        except (LabError, OSError) as exc:
+            log.warning("could not remove %s: %s", ctx.node_dir, exc)
 
 
 def _copy_consoles(state: LabState, run_dir: RunDir) -> None:

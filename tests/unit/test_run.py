@@ -119,7 +119,7 @@ def nodes_with_events(run_dir: Path) -> set[str]:
 async def test_a_background_whose_trace_is_missing_fails_its_step_not_the_run(
         lab: Lab, end: str) -> None:
     # Something removes the command's trace (a clean-up script): lab validate cannot know.
-    trace = "/run/socklab/strace-02-server.txt"
+    trace = "/run/socklab/*/02-server.strace"  # in the run's own directory there
     playbook = f"""\
         name: lost
         tracers:
@@ -131,7 +131,7 @@ async def test_a_background_whose_trace_is_missing_fails_its_step_not_the_run(
             background: server
             strace: true
           - node: server
-            run: while [ ! -e {trace} ]; do sleep 0.02; done; rm {trace}
+            run: while ! ls {trace}; do sleep 0.02; done; rm {trace}
           - {{{end}: server}}
           - {{node: client, run: echo after}}
           - {{nodes: all, trace: {{stop: ftrace}}}}
@@ -150,7 +150,7 @@ async def test_a_background_whose_trace_is_missing_fails_its_step_not_the_run(
     [failure] = data["failures"]
     name = {"wait": "wait for server", "stop": "stop server"}[end]
     assert failure.startswith(f"step 4 ({name}) failed: server: ")
-    assert "no strace output /run/socklab/strace-02-server.txt" in failure
+    assert f"no strace output /run/socklab/{run_dir.name}/02-server.strace" in failure
     # The command's output is kept, and the tracers the skipped step would have
     # stopped were stopped and collected at the end.
     assert (run_dir / "outputs" / "02-server.err").exists()
@@ -243,6 +243,21 @@ async def test_an_interrupted_run_keeps_its_traces_events_for_lab_report(
     assert nodes_with_events(run_dir) == {"client", "server"}
     assert data["event_counts"]["server"]["syscall_exit"] > 0
     assert not (run_dir / "connections.json").exists()  # not correlated: not asked for
+
+
+async def test_a_run_on_a_lab_kept_up_leaves_no_file_of_its_own_on_the_guests(
+        lab: Lab) -> None:
+    """Its background commands' process ids are in a directory of its own, removed as
+    it ends: a later run never signals an id the guest has since given to another."""
+    summary, _ = await lab.run("""\
+        name: background
+        steps:
+          - {node: server, run: "sleep 30", background: idle}
+          - {stop: idle}
+        """)
+    assert summary.ok
+    for guest in lab.guests.values():
+        assert not any(Path(guest.local_path("/run/socklab")).glob("*/*"))
 
 
 async def test_an_interrupt_as_the_tracers_are_collected_keeps_what_they_collected(
