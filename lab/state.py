@@ -7,11 +7,13 @@ controller was killed half-way through `lab up`.
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
+from lab.backends.base import not_local
 from lab.errors import LabError, LabNotFound
 from lab.files import atomic_write
 from lab.names import LAB_NAME
@@ -25,13 +27,26 @@ TOPOLOGY_FILE = "topology.json"  # the topology as `lab up` rendered it (Topolog
 Status = Literal["creating", "up"]
 
 
+def _loopback(host: str) -> str:
+    if not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(f"{host} is not a loopback address: lab reaches guests on 127.0.0.1")
+    return host
+
+
+def _this_host(uri: str) -> str:
+    if (problem := not_local(uri)) is not None:
+        raise ValueError(f"{uri}: {problem}")
+    return uri
+
+
 class NodeState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     domain: str
     image: str
     kernel_release: str = ""
-    ssh_host: str
+    # Checked again when read: a state file edited by hand must not send lab elsewhere.
+    ssh_host: Annotated[str, AfterValidator(_loopback)]
     ssh_port: int
     host_key: str | None = None
     console_log: str
@@ -52,7 +67,7 @@ class LabState(BaseModel):
 
     name: str
     topology: str
-    uri: str
+    uri: Annotated[str, AfterValidator(_this_host)]
     created_at: str
     status: Status = "creating"
     accel: str = ""

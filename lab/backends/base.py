@@ -7,6 +7,7 @@ backend turns specs into real objects and finds them again by lab name.
 from __future__ import annotations
 
 import ipaddress
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,11 +17,12 @@ METADATA_NAMESPACE = "https://socklab.dev/xmlns/lab/1"
 # Where labs are made when no URI is given: the host's system libvirt, which may
 # create bridges and use KVM. Backends are found by URI; this one is libvirt's.
 DEFAULT_URI = "qemu:///system"
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def is_local(uri: str) -> bool:
     """Whether the hypervisor runs on this host (qemu:///system, not qemu+ssh://h/)."""
-    return "://" not in uri or uri.split("://", 1)[1].startswith("/")
+    return not_local(uri) is None
 
 
 @dataclass(frozen=True)
@@ -107,3 +109,19 @@ class Backend(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def not_local(text: str) -> str | None:
+    """Why `text` is not a libvirt URI of this machine, if it is not. A lab's guests
+    answer SSH on the loopback of the host that runs them, and lab sends nothing off
+    this one."""
+    try:
+        parts = urllib.parse.urlsplit(text)
+        host = parts.hostname
+    except ValueError:  # an unclosed [ in the host
+        return f"not a libvirt URI (e.g. {DEFAULT_URI}, or test:///default)"
+    if not parts.scheme:
+        return f"not a libvirt URI (e.g. {DEFAULT_URI}, or test:///default)"
+    if host is not None and host not in LOCAL_HOSTS:
+        return f"names host {host}: lab runs its labs on this machine only (e.g. {DEFAULT_URI})"
+    return None

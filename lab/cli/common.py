@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeAlias
 
-from lab.backends.base import DEFAULT_URI
+from lab.backends.base import DEFAULT_URI, not_local
 from lab.cli.console import warn
 from lab.cli.parsing import LabParser
 from lab.errors import UsageError
@@ -23,9 +22,6 @@ from lab.topology.routes import unreachable
 
 # What each verb module's add_parser() receives.
 Subparsers: TypeAlias = "argparse._SubParsersAction[LabParser]"
-
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-
 
 def add_connect_option(parser: argparse.ArgumentParser,
                        purpose: str = "libvirt connection URI") -> None:
@@ -43,32 +39,16 @@ def libvirt_uri(given: str | None) -> str:
     env = os.environ.get("LIBVIRT_DEFAULT_URI")
     if not env:
         return DEFAULT_URI
-    if (problem := _not_local(env)) is not None:
+    if (problem := not_local(env)) is not None:
         raise UsageError(f"LIBVIRT_DEFAULT_URI={env}: {problem}",
                          hint=f"unset it, or give --connect {DEFAULT_URI}")
     return env
 
 
 def _connect_option(text: str) -> str:
-    if (problem := _not_local(text)) is not None:
+    if (problem := not_local(text)) is not None:
         raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
     return text
-
-
-def _not_local(text: str) -> str | None:
-    """Why `text` is not a libvirt URI of this machine, if it is not. A lab's guests
-    answer SSH on the loopback of the host that runs them, and lab sends nothing off
-    this one."""
-    try:
-        parts = urllib.parse.urlsplit(text)
-        host = parts.hostname
-    except ValueError:  # an unclosed [ in the host
-        return f"not a libvirt URI (e.g. {DEFAULT_URI}, or test:///default)"
-    if not parts.scheme:
-        return f"not a libvirt URI (e.g. {DEFAULT_URI}, or test:///default)"
-    if host is not None and host not in LOCAL_HOSTS:
-        return f"names host {host}: lab runs its labs on this machine only (e.g. {DEFAULT_URI})"
-    return None
 
 
 def add_lab_option(parser: argparse.ArgumentParser) -> None:

@@ -121,9 +121,21 @@ def test_a_directory_not_named_as_a_lab_is_no_lab(store: StateStore) -> None:
     assert store.names() == ["pair-1a2b3c"]
 
 
+def _edited(**changes: str) -> str:
+    """A state file edited by hand to send lab elsewhere."""
+    data = lab_state("x").model_dump()
+    if "ssh_host" in changes:
+        data["nodes"]["client"]["ssh_host"] = changes["ssh_host"]
+    data.update({k: v for k, v in changes.items() if k != "ssh_host"})
+    return json.dumps(data)
+
+
 @pytest.mark.parametrize("content", ["", "{not json", '{"name": "x"}', "[]",
-                                     json.dumps({**lab_state("x").model_dump(), "extra": 1})],
-                         ids=["empty", "syntax", "incomplete", "not-an-object", "unknown-field"])
+                                     json.dumps({**lab_state("x").model_dump(), "extra": 1}),
+                                     _edited(ssh_host="192.0.2.7"),
+                                     _edited(uri="qemu+ssh://192.0.2.7/system")],
+                         ids=["empty", "syntax", "incomplete", "not-an-object", "unknown-field",
+                              "ssh-elsewhere", "libvirt-elsewhere"])
 def test_corrupt_state_is_an_error_naming_the_file(store: StateStore, content: str) -> None:
     store.save(lab_state("pair-1a2b3c"))
     path = store.paths.labs / "pair-1a2b3c" / STATE_FILE
