@@ -15,7 +15,7 @@ from dataclasses import replace
 from operator import attrgetter
 from typing import TypeVar
 
-from lab.aio import all_settled
+from lab.aio import all_settled, to_the_end
 from lab.errors import LabError, NodeError, file_problem
 from lab.playbook import (
     Deploy,
@@ -410,11 +410,12 @@ async def _trace_start(ctx: RunContext, node: str, action: TraceStart) -> NodeRe
     try:
         skipped = await start_ftrace(ctx.session(node), action.settings,
                                      timeout=action.timeout)
-    except LabError:
-        if ctx.tidy:  # a start cut short leaves probes behind on a lab that stays up
+    except (LabError, asyncio.CancelledError):
+        if ctx.tidy:  # a start cut short or interrupted leaves probes on a lab that stays up
             with suppress(LabError):
-                await ctx.session(node).run("sh -s", input=cleanup_script().encode(),
-                                            timeout=min(action.timeout, TIDY_TIMEOUT))
+                await to_the_end(ctx.session(node).run(
+                    "sh -s", input=cleanup_script().encode(),
+                    timeout=min(action.timeout, TIDY_TIMEOUT)))
         raise
     raw = ctx.run_dir.raw("ftrace", node)
     ctx.tracers[("ftrace", node)] = TracerResult(

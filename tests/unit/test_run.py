@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import FakeTracefs
+from conftest import FakeTracefs, eventually
 
 from lab.correlate.sync.host import read_round_trips
 from lab.errors import LabError
@@ -339,6 +339,19 @@ async def test_a_tracer_whose_stop_step_failed_is_not_stopped_again(lab: Lab) ->
     assert data["warnings"] == [f"ftrace on client: not collected: {why}"]
     assert client.done == ["start", "stop"]
     assert nodes_with_events(run_dir) == {"server"}
+
+
+async def test_an_interrupted_trace_start_is_tidied_up_on_a_lab_that_stays_up(
+        lab: Lab) -> None:
+    """Ctrl-C while ftrace starts (a minute under emulation): no probe is left behind."""
+    client = lab.client_tracefs
+    client.hang.add("start")
+    run = asyncio.create_task(lab.run_traced("- {nodes: all, trace: {start: ftrace}}\n"))
+    assert await eventually(lambda: client.done == ["start"])
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert client.done == ["start", "cleanup"]
 
 
 @pytest.mark.parametrize("slow", ["start", "stop"])
