@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from msgspec.structs import replace
 
 from lab.correlate.correlation import correlate
+from lab.correlate.synthetic import synthetic_run
+from lab.events import Event, Kind
 from lab.export.connections import connections_report
 from tests.unit.test_correlate_pairing import ftrace_run, strace_run
 
@@ -40,3 +43,22 @@ def test_concurrent_connections_all_paired_with_their_bytes(kernel: str) -> None
         client, server = connection["ends"]
         assert client["bytes_sent"] == server["bytes_received"] > 0
         assert server["bytes_sent"] == client["bytes_received"] > 0
+
+
+def test_bytes_received_are_those_taken_from_the_socket() -> None:
+    """A receive that failed (EAGAIN) or peeked (MSG_PEEK) took none: counted, bytes
+    would be more than were sent, and the send matched to the wrong receive."""
+    events = synthetic_run(1).events
+    read = next(e for e in events if e.node == "server" and e.name == "read"
+                and e.kind is Kind.SYSCALL_EXIT and e.ret)
+    def receive(at: int, flags: int, ret: int) -> list[Event]:
+        entry = replace(read, ts=at, kind=Kind.SYSCALL_ENTRY, name="recvfrom",
+                        args={"fd": 4, "flags": flags}, ret=None)
+        return [entry, replace(entry, ts=at + 100, kind=Kind.SYSCALL_EXIT, args={}, ret=ret)]
+    tries = receive(read.ts - 3_000, 0x40, -11) + receive(read.ts - 2_000, 0x2, read.ret or 0)
+    report = connections_report(correlate(sorted(events + tries, key=lambda e: e.ts)))
+    [connection] = report["connections"]
+    client, server = connection["ends"]
+    assert client["bytes_sent"] == server["bytes_received"] == 5
+    [request] = [t for t in connection["transfers"] if t["to"] == "server"]
+    assert [r["name"] for r in request["receives"]] == ["read"]

@@ -159,6 +159,22 @@ def test_a_reused_port_s_next_connection_keeps_the_calls_it_made_before_its_syn(
     assert all(x.connect_to_accept is not None for x in result.latencies)
 
 
+def test_a_udp_flow_ends_after_a_silence_not_after_a_while() -> None:
+    """Datagrams every second for 10 s are one flow; 6 s of silence ends it."""
+    client, server = ("10.0.0.1", 5000), ("10.0.0.2", 53)
+
+    def sent(ts: int) -> Event:
+        return Event(node="c", kernel="k", tracer="strace", ts=ts, pid=1, tid=1, comm="x",
+                     kind=Kind.SYSCALL_EXIT, name="sendto", ret=8,
+                     sock=SocketId(fd=3, proto="udp", family="inet", saddr=client[0],
+                                   sport=client[1], daddr=server[0], dport=server[1]))
+    second = 1_000_000_000
+    steady = [sent(k * second) for k in range(11)]
+    assert [len(e.events) for e in pair(steady).connections[0].ends] == [11]
+    flows = pair([*steady, sent(16 * second)]).connections
+    assert [[len(e.events) for e in c.ends] for c in flows] == [[11], [1]]
+
+
 def test_ipv4_mapped_addresses_pair_with_plain_ipv4() -> None:
     def sent(node: str, local: tuple[str, int], remote: tuple[str, int]) -> Event:
         return Event(node=node, kernel="k", tracer="ftrace", ts=1, pid=1, tid=1, comm="c",

@@ -170,6 +170,22 @@ def test_ftrace_settings_merge_playbook_and_step_changes(load: Any) -> None:
     assert (action.settings.buffer_kb, action.settings.comms) == (1024, ("replyhi", "bulk-send"))
 
 
+def test_a_deployed_program_is_traced_by_the_name_the_kernel_gives_its_process(
+        load: Any) -> None:
+    """The kernel keeps 15 characters of a process's name: ftrace's filter on a
+    longer one would match nothing, and the trace stay empty."""
+    script = Path("measure-the-latency.sh")
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o755)
+    book = load("""\
+        name: p
+        steps:
+          - {node: server, deploy: ./measure-the-latency.sh}
+          - {node: server, trace: {start: ftrace}}
+        """)
+    assert book.ftrace.comms == ("measure-the-lat",)
+
+
 def test_explicit_comms_replace_the_default(load: Any) -> None:
     book = load("""\
         name: p

@@ -237,11 +237,13 @@ def test_undefined_variables(write: Any) -> None:
     assert errors(write("""\
         title: "{{ a }} and {{ b }}"
         count: "{{ c.d }}"
-        extra: "{{ e | default('fine') }}"
+        extra: ["{{ e | default('fine') }}", "{{ [f] }}", "{{ {'g': h} }}"]
         """), c="{}") == [
-        # One per value: the first name Jinja2 trips over.
+        # One per value: the first name Jinja2 trips over, inside a list or mapping too.
         "doc.yaml:1: title: undefined variable 'a' (hint: define it under vars: or pass --set a=VALUE)",
         "doc.yaml:2: count: template error: 'dict object' has no attribute 'd'",
+        "doc.yaml:3: extra[1]: undefined variable 'f' (hint: define it under vars: or pass --set f=VALUE)",
+        "doc.yaml:3: extra[2]: undefined variable 'h' (hint: define it under vars: or pass --set h=VALUE)",
     ]
 
 
