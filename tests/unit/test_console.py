@@ -80,9 +80,11 @@ async def test_a_ready_line_cut_in_half_is_not_read_until_complete(tmp_path: Pat
 async def test_lines_that_are_not_the_ready_line(tmp_path: Path, line: bytes) -> None:
     log = tmp_path / "server.console.log"
     log.write_bytes(BOOT_NOISE + line)
-    with pytest.raises(BootError):
+    with pytest.raises(BootError) as caught:  # waited for until the deadline: never read
         await wait_for_ready_line("server", log, deadline=deadline_in(0.1), alive=Alive(),
                                   interval=INTERVAL)
+    assert caught.value.message == (
+        "node server: no ready line on the console before the deadline")
 
 
 async def test_deadline_raises_boot_error_with_the_console_tail(tmp_path: Path) -> None:
