@@ -103,6 +103,10 @@ class SSHError(NodeError):
     """Management SSH to a node failed (connection, host key, command)."""
 
 
+class LabInUse(LabError):
+    """Another lab command holds the lab (makes, runs on or removes it)."""
+
+
 class LabNotFound(LabError):
     """No lab of that name is recorded, or several match where one is needed: a name
     mistyped or missing is bad input."""

@@ -7,14 +7,19 @@ controller was killed half-way through `lab up`.
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
+import os
 import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from lab.backends.base import not_local
-from lab.errors import LabError, LabNotFound
+from lab.errors import LabError, LabInUse, LabNotFound
 from lab.files import atomic_write
 from lab.names import LAB_NAME
 from lab.paths import Paths
@@ -23,6 +28,7 @@ from lab.ssh import Endpoint
 STATE_FILE = "state.json"
 KNOWN_HOSTS = "known_hosts"
 SSH_CONFIG = "ssh_config"
+LOCK_FILE = "lock"  # held by the command making, running on or removing the lab
 TOPOLOGY_FILE = "topology.json"  # the topology as `lab up` rendered it (Topology.to_dict)
 Status = Literal["creating", "up"]
 
@@ -159,6 +165,38 @@ class StateStore:
 
     def remove(self, name: str) -> None:
         shutil.rmtree(self.paths.lab_dir(name), ignore_errors=True)
+
+    @contextmanager
+    def in_use(self, name: str) -> Iterator[None]:
+        """Hold the lab while a command makes, runs on or removes it: another that would
+        (`lab down` of it, a second `lab run --lab`) is refused meanwhile, with who holds
+        it. The kernel lets go when the holder ends, however it ends."""
+        directory = self.paths.lab_dir(name)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o755)
+        lock = directory / LOCK_FILE
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another"
+            os.close(fd)
+            raise LabInUse(f"lab {name} is in use by {holder}",
+                           hint="wait for it to end, or stop it (Ctrl-C)") from None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"process {os.getpid()} ({_command()})".encode(), 0)
+            yield
+        finally:
+            if not (directory / STATE_FILE).exists():  # nothing was made, or all removed
+                lock.unlink(missing_ok=True)
+                with suppress(OSError):
+                    directory.rmdir()
+            os.close(fd)
+
+
+def _command() -> str:
+    """This command as `lab run ...` would be typed, in short."""
+    return " ".join(["lab", *sys.argv[1:3]])
 
 
 def _first_problem(exc: ValidationError | ValueError) -> str:

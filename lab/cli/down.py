@@ -85,10 +85,11 @@ async def _down_on(backend: Backend, states: list[LabState], labs: StateStore,
     progress = ProgressPrinter()
     for state, note in targets:  # each lab whole, even when interrupted: no half-removed lab
         try:
-            await to_the_end(tear_down(
-                state, backend, labs, progress,
-                extra_domains=owned.domains.get(state.name) if owned else None,
-                extra_networks=owned.networks.get(state.name) if owned else None))
+            with labs.in_use(state.name):  # not while it comes up or a run is on it
+                await to_the_end(tear_down(
+                    state, backend, labs, progress,
+                    extra_domains=owned.domains.get(state.name) if owned else None,
+                    extra_networks=owned.networks.get(state.name) if owned else None))
         except LabError as exc:
             kept[state.name] = exc
             continue

@@ -115,36 +115,39 @@ async def run(args: argparse.Namespace) -> int:
         note=f" (lab {args.lab} keeps the topology it came up with)" if args.lab else "")
     _check_runs_dir(args.runs)
     left_behind = False  # the lab could not be removed
-    async with backend_for(libvirt_uri(args.connect) if state is None else state.uri) as backend:
-        run_dir = RunDir.create(args.runs, name)
-        out.print(str(run_dir.path))  # at once: a job killed later still knows it
-        try:  # a CI job gets a report even when there is no lab to run on
-            if state is not None:
-                await _check_up(state, backend)
-            else:
-                state = await bring_up(topology, target.topology_file, backend, paths,
-                                       options=UpOptions(timeout=args.timeout, name=name),
-                                       events=ProgressPrinter())
-                err.print(f"lab {state.name} is up")
-        except (LabError, OSError, asyncio.CancelledError) as exc:
-            why = None  # interrupted
-            if not isinstance(exc, asyncio.CancelledError):  # a full disk, say: as a failure
-                what = file_problem(exc) if isinstance(exc, OSError) else str(exc)
-                why = what if args.lab else f"the lab did not come up: {what}"
-            _record_no_lab(run_dir, name, topology, target.topology_file, book, why=why)
-            raise
-        printer = _StepPrinter(book)
-        try:
-            err.print(f"running {book.name} ({count(len(book.steps), 'step')}) → {run_dir.path}")
-            summary = await run_playbook(book, topology, state, paths, run_dir,
-                                         on_step=printer, tidy=bool(args.keep or args.lab))
-        finally:
-            printer.close()
-            if not (args.keep or args.lab):
-                # To its end even when interrupted: half a lab must not be left behind.
-                left_behind = not await to_the_end(_remove(state, backend, store))
-            else:
-                err.print(f"lab {state.name} is still up")
+    uri = libvirt_uri(args.connect) if state is None else state.uri
+    with store.in_use(name):  # no `lab down` of it, nor another run on it, meanwhile
+        async with backend_for(uri) as backend:
+            run_dir = RunDir.create(args.runs, name)
+            out.print(str(run_dir.path))  # at once: a job killed later still knows it
+            try:  # a CI job gets a report even when there is no lab to run on
+                if state is not None:
+                    await _check_up(state, backend)
+                else:
+                    state = await bring_up(topology, target.topology_file, backend, paths,
+                                           options=UpOptions(timeout=args.timeout, name=name),
+                                           events=ProgressPrinter())
+                    err.print(f"lab {state.name} is up")
+            except (LabError, OSError, asyncio.CancelledError) as exc:
+                why = None  # interrupted
+                if not isinstance(exc, asyncio.CancelledError):  # a full disk, say: as a failure
+                    what = file_problem(exc) if isinstance(exc, OSError) else str(exc)
+                    why = what if args.lab else f"the lab did not come up: {what}"
+                _record_no_lab(run_dir, name, topology, target.topology_file, book, why=why)
+                raise
+            printer = _StepPrinter(book)
+            try:
+                err.print(f"running {book.name} ({count(len(book.steps), 'step')}) → "
+                          f"{run_dir.path}")
+                summary = await run_playbook(book, topology, state, paths, run_dir,
+                                             on_step=printer, tidy=bool(args.keep or args.lab))
+            finally:
+                printer.close()
+                if not (args.keep or args.lab):
+                    # To its end even when interrupted: half a lab must not be left behind.
+                    left_behind = not await to_the_end(_remove(state, backend, store))
+                else:
+                    err.print(f"lab {state.name} is still up")
     _print_summary(summary, run_dir.path)
     if summary.lost:  # a guest died: the steps it failed say nothing of the experiment
         return LAB_FAILED

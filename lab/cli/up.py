@@ -10,8 +10,10 @@ from lab.cli.common import Subparsers, add_connect_option, libvirt_uri, read_top
 from lab.cli.console import out
 from lab.cli.parsing import seconds
 from lab.lifecycle.up import UpOptions, bring_up
+from lab.names import new_lab_name
 from lab.paths import Paths
 from lab.source import parse_overrides, refuse_unused_overrides
+from lab.state import StateStore
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -40,9 +42,12 @@ async def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.overrides)
     document, topology = read_topology(args.topology, overrides)
     refuse_unused_overrides(overrides, [document])
-    options = UpOptions(timeout=args.timeout, accel=args.accel, mirror=args.mirror)
+    name = new_lab_name(topology.name)
+    options = UpOptions(timeout=args.timeout, accel=args.accel, mirror=args.mirror, name=name)
+    paths = Paths.default()
     async with backend_for(libvirt_uri(args.connect)) as backend:
-        state = await bring_up(topology, args.topology, backend, Paths.default(),
-                               options=options, events=ProgressPrinter())
+        with StateStore(paths).in_use(name):  # `lab down --all` meanwhile leaves it be
+            state = await bring_up(topology, args.topology, backend, paths,
+                                   options=options, events=ProgressPrinter())
     out.print(state.name)
     return 0

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -233,6 +234,20 @@ def test_down_removes_the_labs_objects_and_state(capsys: pytest.CaptureFixture[s
         f"lab {LAB} removed\n"))
     assert not (home / "labs" / LAB).exists()
     assert run(capsys, "status")[0:2] == (0, "no labs (start one with `lab up TOPOLOGY`)\n")
+
+
+def test_down_leaves_a_lab_another_command_holds(capsys: pytest.CaptureFixture[str],
+                                                 home: Path, host_uri: str) -> None:
+    """`lab down --all` in another terminal while a lab comes up, or a run is on it."""
+    save_lab(home, uri=host_uri)
+    with StateStore(Paths(home)).in_use(LAB):
+        code, _, err = run(capsys, "down", LAB)
+        assert (code, err) == (1, f"error: lab {LAB} is in use by process {os.getpid()} "
+                                  f"({' '.join(['lab', *sys.argv[1:3]])}) (hint: wait for "
+                                  "it to end, or stop it (Ctrl-C))\n")
+        assert StateStore(Paths(home)).load(LAB)
+    assert run(capsys, "down", LAB)[0] == 0  # once it has let go
+    assert not (home / "labs" / LAB).exists()
 
 
 def test_down_all_goes_on_past_a_lab_it_cannot_remove(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from lab.errors import LabError, LabNotFound
+from lab.errors import LabError, LabInUse, LabNotFound
 from lab.paths import Paths
 from lab.ssh import Endpoint
 from lab.state import STATE_FILE, LabState, NetworkState, NodeState, StateStore
@@ -177,3 +178,20 @@ def test_endpoint_of_a_node_that_has_not_booted() -> None:
         "(hint: the lab is creating; `lab down pair-1a2b3c` and up again)")
     with pytest.raises(LabError):
         state.endpoints()
+
+
+def test_a_lab_in_use_is_refused_to_another_holder_until_let_go(store: StateStore) -> None:
+    with store.in_use("pair-1a2b3c"):
+        store.save(lab_state("pair-1a2b3c"))
+        with pytest.raises(LabInUse, match=rf"^lab pair-1a2b3c is in use by process "
+                                           rf"{os.getpid()} \(lab"), store.in_use("pair-1a2b3c"):
+            pass
+    with store.in_use("pair-1a2b3c"):  # let go: the next holder has it
+        assert store.load("pair-1a2b3c").name == "pair-1a2b3c"
+
+
+def test_holding_a_lab_that_never_came_to_be_leaves_nothing(store: StateStore) -> None:
+    with store.in_use("pair-1a2b3c"):
+        pass  # `lab up` failed before it recorded anything
+    assert not store.paths.lab_dir("pair-1a2b3c").exists()
+    assert store.names() == []
