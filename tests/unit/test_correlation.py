@@ -151,6 +151,21 @@ def call(name: str, ret: int, at: int) -> Call:
     return Call(name, tid=1, start=at, end=at + 1, ret=ret)
 
 
+def test_an_end_traced_twice_counts_the_calls_of_the_tracer_that_saw_most() -> None:
+    """ftrace and a strace-wrapped command on one end: each byte is counted once, from
+    the tracer that saw more of its calls."""
+    events = synthetic_run(1).events
+    straced = [replace(e, tracer="strace") for e in events
+               if e.node == "client" and e.name == "sendto"]
+    [flow] = correlate(sorted(events + straced, key=lambda e: e.ts), reference="client").flows
+    assert flow.tracers == ["ftrace", "ftrace"]
+    assert [c.name for c in flow.calls[0]] == ["socket", "connect", "sendto", "recvfrom", "close"]
+    strace_only = [e for e in events if e.node == "server"] + [
+        replace(e, tracer="strace") for e in events if e.node == "client"]
+    [flow] = correlate(strace_only, reference="client").flows
+    assert flow.tracers == ["strace", "ftrace"]
+
+
 def test_a_stream_send_is_matched_to_every_receive_holding_its_bytes() -> None:
     sends = [call("write", 5, 0), call("write", 10, 10), call("write", -11, 15),
              call("write", 3, 20)]
