@@ -358,3 +358,15 @@ async def test_version_is_the_daemons_libvirt_release(backend: LibvirtBackend) -
     number = libvirt.getVersion()  # the library's own: the test driver runs in-process
     assert await backend.version() == \
         f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
+
+
+async def test_a_libvirt_that_stops_answering_fails_the_call_within_its_deadline(
+        backend: LibvirtBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hung libvirtd: the command fails with what to do, instead of hanging for ever."""
+    monkeypatch.setattr("lab.backends.libvirt.backend.CALL_TIMEOUT", 0.2)
+    started = time.monotonic()
+    with pytest.raises(BackendError) as caught:
+        await backend._call(time.sleep, 5)  # as a call into a daemon that never answers
+    assert time.monotonic() - started < 1
+    assert caught.value.message == f"libvirt at {backend.uri} did not answer within 0.2 s"
+    assert caught.value.hint is not None and "lab down --all" in caught.value.hint

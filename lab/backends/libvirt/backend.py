@@ -8,8 +8,10 @@ networks are recognised by their name and bridge pattern.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import re
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -31,11 +33,17 @@ from lab.names import LAB_NAME
 from lab.render import render
 
 T = TypeVar("T")
+CALL_TIMEOUT = 60.0  # seconds; destroying a domain waits for QEMU to exit (~2 s, up to ~15)
 HOSTFWD_REFUSED = "could not set up host forwarding rule"  # QEMU: the SSH port is taken
 BRIDGE_PATTERN = re.compile(r"^sl[0-9a-f]{6}-\d+$")
 
 # libvirt prints every error to stderr by default; we report them ourselves.
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+def _retrieved(answer: asyncio.Future[Any]) -> None:
+    if not answer.cancelled():
+        answer.exception()
 
 
 class LibvirtBackend:
@@ -48,7 +56,27 @@ class LibvirtBackend:
         self._log = get_logger(__name__, uri=uri)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(fn, *args)
+        """fn(*args), which blocks, in a thread of its own, within CALL_TIMEOUT: a daemon
+        that stopped answering fails the command instead of hanging it. The thread does
+        not keep the process from exiting, should libvirt never return."""
+        running: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def work() -> None:
+            running.set_running_or_notify_cancel()
+            try:
+                running.set_result(fn(*args))
+            except BaseException as exc:  # handed to the caller, whatever it is
+                running.set_exception(exc)
+        threading.Thread(target=work, daemon=True, name="libvirt").start()
+        answer = asyncio.wrap_future(running)
+        answer.add_done_callback(_retrieved)  # an answer after the deadline: no one waits
+        try:
+            return await asyncio.wait_for(asyncio.shield(answer), CALL_TIMEOUT)
+        except TimeoutError:
+            raise BackendError(
+                f"libvirt at {self.uri} did not answer within {CALL_TIMEOUT:g} s",
+                hint="is libvirtd stuck? `lab doctor` checks it; restart it, then "
+                     "`lab down --all` removes what is left") from None
 
     async def connection(self) -> libvirt.virConnect:
         async with self._lock:
