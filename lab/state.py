@@ -194,6 +194,21 @@ class StateStore:
             os.close(fd)
 
 
+    def held(self, name: str) -> bool:
+        """Whether a command holds the lab now (`in_use`)."""
+        try:
+            fd = os.open(self.paths.lab_dir(name) / LOCK_FILE, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: no holder is kept out
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+
 def _command() -> str:
     """This command as `lab run ...` would be typed, in short."""
     return " ".join(["lab", *sys.argv[1:3]])

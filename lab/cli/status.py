@@ -19,9 +19,9 @@ def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "status",
         description="Show every lab recorded on this host, or one lab. STATUS is up (its "
-                    "guests run), creating (its lab up has not ended, or was stopped: lab "
-                    "down removes it) or stale (a guest no longer runs: the host rebooted, "
-                    "or it died; lab down, then up again).",
+                    "guests run), creating (its lab up runs), interrupted (its lab up was "
+                    "stopped before the lab was up: lab down removes it) or stale (a guest "
+                    "no longer runs: the host rebooted, or it died; lab down, then up again).",
         epilog="examples:\n  lab status\n  lab status pair-1a2b3c\n  lab status --json")
     p.add_argument("names", nargs="*", metavar="NAME", help="only these labs")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -47,7 +47,9 @@ async def run(args: argparse.Namespace) -> int:
     for column in ("LAB", "STATUS", "NODE", "ROLE", "IMAGE", "KERNEL", "SSH", "ADDRESSES"):
         table.add_column(column)
     for state in states:
-        status = "stale" if stopped.get(state.name) else state.status
+        status: str = "stale" if stopped.get(state.name) else state.status
+        if status == "creating" and not labs.held(state.name):  # no `lab up` makes it now
+            status = "interrupted"
         for i, (name, node) in enumerate(state.nodes.items()):
             table.add_row(state.name if i == 0 else "", status if i == 0 else "",
                           name, node.role or "", node.image, node.kernel_release,

@@ -168,6 +168,15 @@ def test_status_says_a_lab_whose_guest_is_gone_is_stale(
                    f"died): `lab down {LAB}` and up again\n")
 
 
+def test_status_tells_a_lab_coming_up_from_one_whose_lab_up_was_stopped(
+        capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    save_lab(home, booted=False)
+    with StateStore(Paths(home)).in_use(LAB):  # its `lab up` runs
+        assert run(capsys, "status")[1].splitlines()[1].split()[:2] == [LAB, "creating"]
+    # Killed (its lock went with it), or stopped before the lab was up.
+    assert run(capsys, "status")[1].splitlines()[1].split()[:2] == [LAB, "interrupted"]
+
+
 def test_status_of_an_unknown_lab(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "status", "nosuch") == (2, "", NO_LAB)
 
