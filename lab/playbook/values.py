@@ -22,7 +22,10 @@ from lab.tracers.syscalls import KERNEL_SYSCALLS, OTHER_NAME, STRACE_CLASSES, ST
 
 PLAYBOOK_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 HANDLE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
-FUNCTION_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]{0,127}$"  # kernel symbols, incl. `foo.cold`
+# A kprobe's event is named after its function (`NAME__return` for its return), and the
+# kernel takes C identifiers of up to 63 characters only: a compiler's part of a
+# function (`foo.cold`, `foo.isra.0`) cannot be probed by name.
+FUNCTION_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,54}$"
 SYSCALL_PATTERN = r"^[a-z_][a-z0-9_]{0,63}$"
 STRACE_SYSCALL_PATTERN = r"^[%!]?[a-z_][a-z0-9_]{0,63}$"  # strace's -e trace= (%network…)
 EVENT_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:/]{0,127}$"  # functions, syscalls, tcp:tcp_probe
@@ -73,7 +76,8 @@ Handle = Annotated[str, matching(
     HANDLE_PATTERN, "handle", "1-32 characters: a-z, 0-9, '_' and '-', starting with a letter"),
     Field(json_schema_extra={"pattern": HANDLE_PATTERN})]
 Function = Annotated[str, matching(
-    FUNCTION_PATTERN, "kernel function name", "e.g. tcp_v4_connect"),
+    FUNCTION_PATTERN, "kernel function name",
+    "letters, digits and '_', e.g. tcp_v4_connect (a part such as foo.cold has no probe)"),
     Field(json_schema_extra={"pattern": FUNCTION_PATTERN})]
 
 

@@ -100,11 +100,14 @@ def test_timestamps_are_nanoseconds_and_ordered() -> None:
 
 def test_unknown_lines_are_counted_and_lost_events_added_up() -> None:
     text = (FIXTURES / "linux-6.1" / "replyhi-client.trace").read_text().splitlines()
-    garbage = ["this is not a trace line", "CPU:0 [LOST 17 EVENTS]", "CPU:1 [LOST 3 EVENTS]"]
+    cut = " hello-150 (  150) [000] .....  5.016525: __sys_sendto: (__sys_sendto+0x0/0x1"
+    garbage = ["this is not a trace line", "CPU:0 [LOST 17 EVENTS]", "CPU:1 [LOST 3 EVENTS]",
+               "CPU:0 [LOST EVENTS]",  # the trace file's marker gives no count: one at least
+               cut]  # a probe's line cut short is no tracepoint's
     result = parse_trace([*text[:20], *garbage, *text[20:]], node="client", kernel="6.1")
-    assert result.unparsed == 1
-    assert result.unparsed_samples == ["this is not a trace line"]
-    assert result.lost == 20
+    assert result.unparsed == 2
+    assert result.unparsed_samples == ["this is not a trace line", cut]
+    assert result.lost == 21
     assert len(result.events) == len(parse_trace(text, node="c", kernel="k").events)
 
 
@@ -142,6 +145,18 @@ def test_a_datagram_source_goes_to_every_event_of_its_receive(kernel: str) -> No
     assert len(receives) == 6 * 6  # entry and return of three layers, six datagrams
     sources = {e.args.get("uaddr") for e in receives}
     assert len(sources) == 2 and all(str(s).startswith("10.0.1.") for s in sources)
+
+
+def test_a_softirq_inside_a_datagram_call_is_not_given_its_peer() -> None:
+    """A packet of another socket handled as the call runs: not the datagram's."""
+    softirq = (" udpsend-200 (  200) [000] ..s.  10.0000015: tcp_fin: (tcp_fin+0x0/0x180) "
+               "sk=0xffff888003a1d000 family=2 sport=0x1e61 dport=0x9c40 saddr=0xa01000a "
+               "daddr=0x101000a")
+    lines = SENDTO.format(name="0xffffc90000403e50", family=2).splitlines()
+    evs = parse_trace([lines[0], softirq, *lines[1:]], node="client", kernel="linux-5.10").events
+    assert [(e.name, e.irq, e.args.get("uaddr")) for e in evs] == [
+        ("__sys_sendto", None, "10.0.1.10:7777"), ("tcp_fin", "softirq", None),
+        ("udp_sendmsg", None, "10.0.1.10:7777"), ("__sys_sendto", None, "10.0.1.10:7777")]
 
 
 def test_send_without_destination_reads_no_garbage() -> None:

@@ -79,6 +79,9 @@ CASES = [
         "expectations.yaml:24: expect[7].count.__sys_sokcet: no tracer of this playbook records '__sys_sokcet' on node server (hint: did you mean '__sys_socket'?)",
         "expectations.yaml:26: expect[8].present[0]: no tracer of this playbook records 'tcp_rcv_established' on node server (hint: trace it: tracers: {ftrace: {functions: {add: [tcp_rcv_established]}}} (or syscalls: for a system call))",
     ]),
+    ('function-parts.yaml', [
+        "function-parts.yaml:3: tracers.ftrace.functions.add[0]: 'tcp_v4_rcv.cold' is not a valid kernel function name (hint: letters, digits and '_', e.g. tcp_v4_connect (a part such as foo.cold has no probe))",
+    ]),
     ('removed-events.yaml', [
         "removed-events.yaml:7: expect[0].in_order[1]: no tracer of this playbook records '__sys_bind' on node server (hint: the trace leaves it out (functions: {remove: [__sys_bind]}): keep it, or check another)",
         "removed-events.yaml:8: expect[1].present[0]: no tracer of this playbook records 'bind' on node server (hint: the trace leaves it out (syscalls: {remove: [bind]}): keep it, or check another)",

@@ -8,7 +8,8 @@ A line looks like (5.10 prints four flag characters, 6.1 five):
      <idle>-0    (-------) [000] ..s..   76.600000: inet_sock_set_state: family=AF_INET ...
 
 Lines it does not understand are counted and sampled, never dropped silently;
-`CPU:N [LOST M EVENTS]` markers are added up as lost events.
+`CPU:N [LOST M EVENTS]` markers are added up as lost events (one, at least, when
+the marker gives no count).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from lab.tracers.result import ParseResult
 LINE = re.compile(
     r"^\s*(?P<comm>.+?)-(?P<tid>\d+)\s+\(\s*(?P<tgid>[\d-]+)\)\s+\[(?P<cpu>\d+)\]\s+"
     r"(?P<flags>\S{4,5})\s+(?P<sec>\d+)\.(?P<frac>\d+):\s(?P<rest>.*)$")
-LOST = re.compile(r"^CPU:(\d+) \[LOST (\d+) EVENTS\]")
+LOST = re.compile(r"^CPU:(\d+) \[LOST (?:(\d+) )?EVENTS\]")  # no count: some, how many unknown
 SYSCALL_ENTRY = re.compile(r"^sys_(\w+)\((.*)\)$")
 SYSCALL_EXIT = re.compile(r"^sys_(\w+) -> (0x[0-9a-f]+)$")
 NAMED = re.compile(r"^(\w+): (.*)$")
@@ -50,7 +51,7 @@ def parse_trace(lines: Iterable[str], *, node: str, kernel: str) -> ParseResult:
         if not line.strip() or line.startswith("#"):
             continue
         if m := LOST.match(line):
-            result.lost += int(m.group(2))
+            result.lost += int(m.group(2) or 1)  # at least one
             continue
         event = _event(line, node, kernel)
         if event is None:
@@ -84,8 +85,8 @@ def _hand_out_peers(events: list[Event]) -> list[Event]:
         if opens:
             calls[e.tid], peers[e.tid] = [i], ""
             continue
-        if (held := calls.get(e.tid)) is None:
-            continue
+        if (held := calls.get(e.tid)) is None or e.irq is not None:
+            continue  # a softirq's work (another socket's packet) is not the call's
         held.append(i)
         if e.kind is Kind.FUNC_ENTRY and e.name in PEER_SOURCES \
                 and isinstance(peer := e.args.get("uaddr"), str):
@@ -129,6 +130,8 @@ def _event(line: str, node: str, kernel: str) -> Event | None:
     k = KPROBE_BODY.match(body)
     if k:
         return _kprobe(base, name, _kv(k["args"]))
+    if body.startswith("("):  # a probe's line cut short: no tracepoint's body starts so
+        return None
     return _tracepoint(base, name, _kv(body))
 
 
