@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.correlate.sockets import annotate_sockets
 from lab.events import Event, Kind, SocketId
 from lab.tracers.ftrace import parse_trace
 
@@ -109,6 +110,18 @@ def test_unknown_lines_are_counted_and_lost_events_added_up() -> None:
     assert result.unparsed_samples == ["this is not a trace line", cut]
     assert result.lost == 21
     assert len(result.events) == len(parse_trace(text, node="c", kernel="k").events)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_function_of_both_protocols_leaves_the_protocol_to_its_socket(kernel: str) -> None:
+    """__inet_bind binds TCP and UDP sockets alike: its event says neither, and the
+    UDP server's other events make it UDP once its socket is known."""
+    [bind] = [e for e in events(kernel, "udp2-server")
+              if e.name == "__inet_bind" and e.kind is Kind.FUNC_ENTRY]
+    assert bind.sock is not None and bind.sock.proto is None
+    [bound] = [e for e in annotate_sockets(events(kernel, "udp2-server"))
+               if e.name == "__inet_bind" and e.kind is Kind.FUNC_ENTRY]
+    assert bound.sock is not None and bound.sock.proto == "udp"
 
 
 def test_events_round_trip_through_json() -> None:

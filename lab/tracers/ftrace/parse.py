@@ -192,11 +192,19 @@ def _sock_of(values: dict[str, Any], prefix: str, function: str) -> SocketId | N
     family = FAMILIES.get(values.get(prefix + "family", 0))
     ipv4 = family == "inet"
     return SocketId(
-        sk=sk, family=family, proto="udp" if function.startswith("udp") else "tcp",
+        sk=sk, family=family, proto=_proto_of(function),
         sport=values.get(prefix + "sport"),
         dport=_port(values.get(prefix + "dport")),
         saddr=_ipv4(values.get(prefix + "saddr")) if ipv4 else None,
         daddr=_ipv4(values.get(prefix + "daddr")) if ipv4 else None)
+
+
+def _proto_of(function: str) -> Proto | None:
+    """The protocol a function's name says (`__inet_bind` serves both: the socket's
+    other events tell)."""
+    if function.startswith("udp"):
+        return "udp"
+    return "tcp" if function.startswith(("tcp", "inet_csk")) else None
 
 
 def _sockaddr(values: dict[str, Any]) -> str | None:
