@@ -323,6 +323,16 @@ def test_names_are_the_kernels() -> None:
 # --- lines the captures do not have ---------------------------------------------------
 
 
+def test_a_call_whose_end_strace_could_not_read_keeps_its_entry() -> None:
+    """`= ? <unavailable>`: the registers could not be read as it ended."""
+    result = parse_strace([
+        '144   1.000001 read(3<TCP:[10.0.1.1:40000->10.0.1.10:7777]>, "x", 1) = ? <unavailable>',
+        "144   1.000100 exit_group(0)         = ?"], node="n", kernel="k", clocks=ZERO)
+    assert (result.unparsed, result.unfinished) == (0, 2)
+    assert [(e.name, e.kind) for e in result.events] == [
+        ("read", Kind.SYSCALL_ENTRY), ("exit_group", Kind.SYSCALL_ENTRY)]
+
+
 def test_threads_share_their_creators_pid_and_name() -> None:
     lines = [
         '300   1.000001 execve("/opt/socklab/bin/srv", ["srv"], 0x7ffd /* 1 var */) = 0 <0.000010>',

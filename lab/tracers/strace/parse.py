@@ -88,7 +88,8 @@ RESUMED = re.compile(r"^<\.\.\. (?P<name>[a-z_][a-z0-9_]*) resumed>(?P<rest>.*)$
 # A thread that died inside a call: `read(0,  <unfinished ...>) = ?`, `<... read resumed>
 # <unfinished ...>) = ?`.
 DIED_IN_CALL = re.compile(r"\s*<unfinished \.\.\.>(?=\)\s*= \?$)")
-DURATION = re.compile(r"\s+<(?P<dur>\d+\.\d+)>$")
+# How long it took; `<unavailable>` when strace could not read the registers as it ended.
+DURATION = re.compile(r"\s+<(?:(?P<dur>\d+\.\d+)|unavailable)>$")
 RETURN = re.compile(r"^\s*= (?P<ret>.*)$")
 FAILURE = re.compile(r"^(?:-1|\?) (?P<errno>E[A-Z0-9_]+) \(.*\)$")
 THREAD = re.compile(r"\bCLONE_THREAD\b")
@@ -215,9 +216,9 @@ def _finish(call: _Call, text: str, ts: int, *, resumed: bool) -> bool:
     if split is None:
         return False
     args, after = split
-    duration = DURATION.search(after)
-    if duration:
-        after = after[:duration.start()]
+    took = None
+    if duration := DURATION.search(after):
+        after, took = after[:duration.start()], duration["dur"]
     r = RETURN.match(after)
     if not r:
         return False
@@ -239,10 +240,10 @@ def _finish(call: _Call, text: str, ts: int, *, resumed: bool) -> bool:
         except ValueError:
             return False
         call.ret_what = what
-    if resumed or duration is None:
+    if resumed or took is None:
         call.exit_ts = ts  # the resumed line is printed when the call returned
     else:
-        call.exit_ts = call.entry_ts + seconds_to_ns(duration["dur"])
+        call.exit_ts = call.entry_ts + seconds_to_ns(took)
     return True
 
 
