@@ -323,6 +323,25 @@ def test_names_are_the_kernels() -> None:
 # --- lines the captures do not have ---------------------------------------------------
 
 
+def test_sendmsg_and_recvmsg_name_their_datagram_s_peer() -> None:
+    """msg_name: where sendmsg() sends to, and (on the return) where recvmsg()'s came from."""
+    result = parse_strace([
+        '150   1.000001 sendmsg(3<UDP:[0.0.0.0:5000]>, {msg_name={sa_family=AF_INET, '
+        'sin_port=htons(7777), sin_addr=inet_addr("10.0.1.10")}, msg_namelen=16, '
+        'msg_iov=[{iov_base="hello", iov_len=5}], msg_iovlen=1, msg_controllen=0, '
+        'msg_flags=0}, 0) = 5 <0.000030>',
+        '150   1.000101 recvmsg(3<UDP:[0.0.0.0:5000]>, {msg_name={sa_family=AF_INET6, '
+        'sin6_port=htons(7777), sin6_flowinfo=htonl(0), inet_pton(AF_INET6, "fd00::10", '
+        '&sin6_addr), sin6_scope_id=0}, msg_namelen=28, msg_iov=[{iov_base="hi", '
+        'iov_len=64}], msg_iovlen=1, msg_controllen=0, msg_flags=0}, 0) = 2 <0.000030>'],
+        node="n", kernel="k", clocks=ZERO)
+    assert [(e.name, e.kind, e.args.get("addr")) for e in result.events] == [
+        ("sendmsg", Kind.SYSCALL_ENTRY, "10.0.1.10:7777"),
+        ("sendmsg", Kind.SYSCALL_EXIT, "10.0.1.10:7777"),
+        ("recvmsg", Kind.SYSCALL_ENTRY, None),  # not known yet
+        ("recvmsg", Kind.SYSCALL_EXIT, "[fd00::10]:7777")]
+
+
 def test_a_call_whose_end_strace_could_not_read_keeps_its_entry() -> None:
     """`= ? <unavailable>`: the registers could not be read as it ended."""
     result = parse_strace([

@@ -74,7 +74,8 @@ PARAMS: dict[str, tuple[str, ...]] = {
 OUTPUTS: dict[str, frozenset[str]] = {
     "accept": frozenset({"upeer_sockaddr"}), "accept4": frozenset({"upeer_sockaddr"}),
     "getsockname": frozenset({"usockaddr"}), "getpeername": frozenset({"usockaddr"}),
-    "recvfrom": frozenset({"addr"}), "getsockopt": frozenset({"optval"}),
+    "recvfrom": frozenset({"addr"}), "recvmsg": frozenset({"addr"}),
+    "getsockopt": frozenset({"optval"}),
 }
 # String arguments worth keeping (decoded); other strings are buffers and dropped.
 STRING_PARAMS = frozenset({"filename"})

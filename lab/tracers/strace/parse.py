@@ -72,6 +72,7 @@ from lab.tracers.strace.syntax import (
     descriptor,
     named,
     scalar,
+    sockaddr,
     socket_id,
     split_args,
     split_call,
@@ -95,6 +96,7 @@ FAILURE = re.compile(r"^(?:-1|\?) (?P<errno>E[A-Z0-9_]+) \(.*\)$")
 THREAD = re.compile(r"\bCLONE_THREAD\b")
 CLONE_FLAGS = re.compile(r"\bflags=(?P<flags>[A-Z0-9_|]+)")
 FIRST_COMM = "strace"
+MSG_NAME = re.compile(r"\bmsg_name=(\{sa_family=[^}]*\})")
 
 
 @dataclass
@@ -293,6 +295,11 @@ def _arguments(call: _Call, *, exiting: bool) -> tuple[dict[str, Any], SocketId 
         if i >= len(params):
             break
         param = params[i]
+        if param == "msg":  # sendmsg's and recvmsg's peer is msg_name's address: "addr"
+            peer = MSG_NAME.search(text)
+            if peer and (address := sockaddr(peer[1])) and "addr" not in hidden:
+                args["addr"] = address
+            continue
         value: Any = unquote(text) if param in STRING_PARAMS else scalar(text)
         if value is not None and param not in hidden:
             args[param] = value
