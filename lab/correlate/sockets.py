@@ -83,6 +83,8 @@ class _Tracker:
     open_calls: dict[int, list[Event]] = field(default_factory=dict)  # tid → __sys_* entries
     last_state_probe: dict[int, Event] = field(default_factory=dict)  # tid → tcp_set_state
     pending_accept: dict[int, str] = field(default_factory=dict)  # tid → sock being accepted
+    # The socket a `__sys_*` return just made on each thread, for its system call's exit.
+    made: dict[int, _Socket] = field(default_factory=dict)
     # The socket of the last entry of each function or system call on each thread,
     # for its return, which names no socket (these calls do not recurse).
     entered: dict[tuple[int, str, str], int] = field(default_factory=dict)  # → event index
@@ -203,6 +205,7 @@ def _observe(t: _Tracker, e: Event) -> _Socket | None:
                 t.by_fd[(e.pid, e.ret)] = sock = accepted
             else:
                 sock = t.new_socket(e.pid, e.ret)
+            t.made[e.tid] = sock
         elif entry is not None and entry.sock and entry.sock.fd is not None:
             sock = t.of_fd(e.pid, entry.sock.fd)
     elif e.kind == Kind.SYSCALL_ENTRY and fd is not None:
@@ -214,8 +217,10 @@ def _observe(t: _Tracker, e: Event) -> _Socket | None:
             t.by_fd.pop((e.pid, fd), None)
     elif e.kind == Kind.SYSCALL_EXIT and e.name in NEW_FD_SYSCALLS \
             and e.ret is not None and e.ret >= 0:  # 0 too: a daemon's stdin closed
-        # Born here when no `__sys_*` return made it first (strace traces no function).
-        sock = t.by_fd.get((e.pid, e.ret)) or t.new_socket(e.pid, e.ret)
+        # Born here when no `__sys_*` return made it first (strace traces no function);
+        # a socket on its descriptor before is another, whose close() was not traced.
+        made = t.made.pop(e.tid, None)
+        sock = made if made is not None and made.fd == e.ret else t.new_socket(e.pid, e.ret)
         if e.sock is not None:
             _learn(t, sock, e.sock)
     elif e.kind in (Kind.FUNC_ENTRY, Kind.FUNC_RETURN) and sk is not None:

@@ -13,6 +13,8 @@ from msgspec.structs import replace
 from lab.correlate.sockets import annotate_sockets
 from lab.events import Event, Kind, SocketId
 from lab.tracers.ftrace import parse_trace
+from lab.tracers.strace import parse_strace
+from lab.tracers.strace.clock import ClockSample
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "ftrace"
 ADDRESSES = {"replyhi": ("10.0.1.10", "10.0.1.1"), "replyhi6": ("fd00:0:0:1::10", "fd00:0:0:1::1")}
@@ -89,6 +91,22 @@ def test_a_socket_on_descriptor_0_is_a_socket() -> None:
     events = [base, replace(base, ts=2, kind=Kind.SYSCALL_EXIT, ret=0, sock=sock),
               replace(base, ts=3, name="close", args={"fd": 0}, sock=SocketId(fd=0))]
     assert [e.sock for e in annotate_sockets(events)] == [sock] * 3
+
+
+def test_a_descriptor_given_again_without_a_traced_close_is_a_new_socket() -> None:
+    """strace -e trace=%network traces no close(): the next socket() on descriptor 3
+    is another socket all the same, and lends the first none of its ports."""
+    lines = [
+        "150   100.000001 socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3<TCP:[1001]> <0.000010>",
+        '150   100.000100 sendto(3<TCP:[10.0.1.1:40000->10.0.1.10:7777]>, "hi", 2, 0, NULL, 0)'
+        " = 2 <0.000010>",
+        "150   100.001001 socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3<TCP:[1002]> <0.000010>",
+        '150   100.001200 sendto(3<TCP:[10.0.1.1:40002->10.0.1.10:7777]>, "hi", 2, 0, NULL, 0)'
+        " = 2 <0.000010>"]
+    parsed = parse_strace(lines, node="n", kernel="k", clocks=ClockSample(0, 0))
+    ports = [(e.name, e.sock.sport if e.sock else None) for e in annotate_sockets(parsed.events)]
+    assert ports == [("socket", 40000)] * 2 + [("sendto", 40000)] * 2 + [
+        ("socket", 40002)] * 2 + [("sendto", 40002)] * 2
 
 
 def test_a_reused_descriptor_is_a_new_socket() -> None:
