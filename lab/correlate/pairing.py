@@ -201,9 +201,10 @@ def pair(events: Iterable[Event]) -> Pairing:
     for end in ends:
         end.role = _role(end)
     loose = _adopt_datagram_calls(ends, loose)
-    by_tuple: dict[tuple[str, Address, Address], list[Endpoint]] = defaultdict(list)
-    for end in ends:
-        by_tuple[(end.proto, end.local, end.remote)].append(end)
+    by_tuple = _by_tuple(ends)
+    if merged := _flows_split_alike(ends, by_tuple):
+        ends = [end for end in ends if id(end) not in merged]
+        by_tuple = _by_tuple(ends)
     connections: list[Connection] = []
     taken: set[int] = set()
     for end in ends:
@@ -223,6 +224,38 @@ def pair(events: Iterable[Event]) -> Pairing:
         connections.append(Connection(_name(ends_of[0]), end.proto, ends_of))
     connections.sort(key=_began)
     return Pairing(connections, loose, ordered, list(grouped))
+
+
+_ByTuple = dict[tuple[str, Address, Address], list[Endpoint]]  # (proto, local, remote)
+
+
+def _by_tuple(ends: Iterable[Endpoint]) -> _ByTuple:
+    found: _ByTuple = defaultdict(list)
+    for end in ends:
+        found[(end.proto, end.local, end.remote)].append(end)
+    return found
+
+
+def _flows_split_alike(ends: list[Endpoint], by_tuple: _ByTuple) -> set[int]:
+    """A UDP flow ends where it falls silent for UDP_IDLE_NS, on each node's own clock: a
+    silence near that long may end it on one side only, and the k-th flow of one side
+    would then pair with another's k-th. Where the two sides of a 4-tuple split into
+    unlike numbers of flows, each side's are made one (matching datagrams by size and
+    order is sound across a silence). Returns the endpoints merged into others."""
+    sides: dict[tuple[str, Address, Address], list[Endpoint]] = defaultdict(list)
+    for end in ends:
+        if end.proto == "udp":
+            sides[(end.node, end.local, end.remote)].append(end)
+    merged: set[int] = set()
+    for side in sides.values():
+        mirrors = {(m.node, m.local, m.remote) for m in _mirrors(by_tuple, side[0])}
+        if any(len(sides[mirror]) != len(side) for mirror in mirrors):
+            for flows in (side, *(sides[mirror] for mirror in mirrors)):
+                for later in flows[1:]:
+                    if id(later) not in merged:
+                        flows[0].events += later.events
+                        merged.add(id(later))
+    return merged
 
 
 def _order(end: Endpoint) -> tuple[int, int]:

@@ -175,6 +175,27 @@ def test_a_udp_flow_ends_after_a_silence_not_after_a_while() -> None:
     assert [[len(e.events) for e in c.ends] for c in flows] == [[11], [1]]
 
 
+def test_a_silence_that_ends_a_udp_flow_on_one_side_only_splits_neither() -> None:
+    """A heartbeat every 5 s: the client's clock sees 5.0001 s between two sends, the
+    server's 4.99985 s between their receives. Paired flow by flow, the second send
+    would meet the third receive; one flow each side, every datagram meets its own."""
+    client, server = ("10.0.0.1", 5000), ("10.0.0.2", 53)
+
+    def call(node: str, ts: int, name: str) -> Event:
+        local, remote = (client, server) if node == "c" else (server, client)
+        return Event(node=node, kernel="k", tracer="strace", ts=ts, pid=1, tid=1, comm="x",
+                     kind=Kind.SYSCALL_EXIT, name=name, ret=8,
+                     sock=SocketId(fd=3, proto="udp", family="inet", saddr=local[0],
+                                   sport=local[1], daddr=remote[0], dport=remote[1]))
+    sent = [1_000_000, 5_001_100_000, 35_001_100_000]
+    received = [1_300_000, 5_001_150_000, 35_001_300_000]
+    result = pair([*(call("c", t, "sendto") for t in sent),
+                   *(call("s", t, "recvfrom") for t in received)])
+    [flow] = result.connections
+    assert flow.paired
+    assert [[e.ts for e in end.events] for end in flow.ends] == [sent, received]
+
+
 def test_ipv4_mapped_addresses_pair_with_plain_ipv4() -> None:
     def sent(node: str, local: tuple[str, int], remote: tuple[str, int]) -> Event:
         return Event(node=node, kernel="k", tracer="ftrace", ts=1, pid=1, tid=1, comm="c",
