@@ -173,7 +173,11 @@ def _install_with_libraries(uroot: Path, root: Path, rel: str) -> None:
         raise ImageError(f"the recipe's packages provide no /{rel}",
                          hint="add the package that ships it to packages")
     target = root / rel
-    if target.exists():
+    if target.is_symlink():
+        # A busybox applet (sbin/tc): the recipe's own binary replaces it. Its link is
+        # absolute (/bin/busybox), and on this host leads out of the image: never through it.
+        target.unlink()
+    elif target.exists():
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source, target)
