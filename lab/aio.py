@@ -8,7 +8,10 @@ cut off when the process exits.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -59,6 +62,19 @@ async def in_thread(func: Callable[[], T]) -> T:
     """func() in a worker thread, off the event loop, to its end (`to_the_end`): a
     thread cannot be cancelled."""
     return await to_the_end(asyncio.to_thread(func))
+
+
+async def output_of(proc: asyncio.subprocess.Process) -> tuple[bytes, bytes]:
+    """What `proc` (started in a session of its own) printed, once it has ended; if the
+    caller is cancelled meanwhile, its process group is killed (by its id) and waited
+    for: no download or unpacking runs on behind an interrupted command."""
+    try:
+        return await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await to_the_end(proc.wait())
 
 
 async def _ended(tasks: Sequence[asyncio.Future[T]]) -> None:

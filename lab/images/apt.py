@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.aio import output_of
 from lab.errors import ImageError
 from lab.log import get_logger
 
@@ -61,9 +62,9 @@ class AptSuite:
     async def _apt(self, *argv: str, cwd: Path | None = None) -> str:
         env = dict(os.environ, APT_CONFIG=str(self._config()), LC_ALL="C")
         proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env=env,
+            *argv, cwd=cwd, env=env, start_new_session=True,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
+        out, err = await output_of(proc)
         if proc.returncode != 0:
             tail = err.decode(errors="replace").strip().splitlines()[-3:]
             raise ImageError(f"{' '.join(argv[:2])} for {self.suite} failed: {' / '.join(tail)}",

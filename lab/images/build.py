@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from lab.aio import in_thread
+from lab.aio import in_thread, output_of
 from lab.errors import ImageError
 from lab.images.apt import AptSuite
 from lab.images.cache import (
@@ -85,8 +85,9 @@ async def _unpack(debs: list[Path], into: Path) -> None:
     into.mkdir(parents=True, exist_ok=True)
     for deb in debs:
         proc = await asyncio.create_subprocess_exec(
-            "dpkg-deb", "-x", str(deb), str(into), stderr=asyncio.subprocess.PIPE)
-        _, err = await proc.communicate()
+            "dpkg-deb", "-x", str(deb), str(into), stderr=asyncio.subprocess.PIPE,
+            start_new_session=True)
+        _, err = await output_of(proc)
         if proc.returncode != 0:
             raise ImageError(f"cannot unpack {deb.name}: {err.decode().strip()}")
 

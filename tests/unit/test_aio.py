@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 import pytest
+from conftest import eventually
 
-from lab.aio import all_or_cancel, all_settled, in_thread, to_the_end
+from lab.aio import all_or_cancel, all_settled, in_thread, output_of, to_the_end
 
 
 async def fail(after: float, message: str) -> int:
@@ -106,3 +108,27 @@ async def test_a_cancelled_caller_lets_the_work_run_to_its_end() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert log == ["wound down", "sessions closed"]
+
+
+async def test_an_interrupted_wait_on_a_command_ends_it_and_what_it_started() -> None:
+    """Ctrl-C during an image build's download: apt and its helper processes go too."""
+    proc = await asyncio.create_subprocess_exec(
+        "sh", "-c", "sleep 30 & echo $!; wait", stdout=asyncio.subprocess.PIPE,
+        start_new_session=True)
+    assert proc.stdout is not None
+    child = int(await proc.stdout.readline())  # started by the command
+    waiting = asyncio.create_task(output_of(proc))
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert proc.returncode is not None  # ended, and waited for
+    assert await eventually(lambda: not Path(f"/proc/{child}").exists() or
+                            "zombie" in Path(f"/proc/{child}/status").read_text().lower())
+
+
+async def test_the_output_of_a_command_that_ends_by_itself() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        "sh", "-c", "echo out; echo err >&2", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, start_new_session=True)
+    assert await output_of(proc) == (b"out\n", b"err\n")
