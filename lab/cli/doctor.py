@@ -87,7 +87,10 @@ async def _kvm_device() -> Check:
         st = os.stat(KVM_DEVICE)
     except FileNotFoundError:
         return Check("/dev/kvm", True, "absent: guests run under TCG (software emulation)")
-    group = grp.getgrgid(st.st_gid).gr_name
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:  # a group with no name here (a container's host's)
+        group = str(st.st_gid)
     mode = stat.S_IMODE(st.st_mode)
     detail = f"owner group {group}, mode {mode:o}"
     if mode & 0o006 == 0o006 or (group == "kvm" and mode & 0o060 == 0o060):
@@ -110,7 +113,10 @@ async def _images(paths: Paths) -> Check:
     names = sorted(available_names())
     if not names:
         return Check("images", False, "no image recipes found", "run lab from a socklab checkout")
-    missing = [n for n in names if cached_image(load_recipe(n), paths) is None]
+    try:
+        missing = [n for n in names if cached_image(load_recipe(n), paths) is None]
+    except LabError as exc:  # a recipe that does not load: this check fails, not doctor
+        return Check("images", False, exc.message, exc.hint or "fix the recipe in images/")
     if missing:
         return Check("images", False, f"not built: {', '.join(missing)}",
                      f"lab image build {' '.join(missing)}")
@@ -119,7 +125,10 @@ async def _images(paths: Paths) -> Check:
 
 async def _accelerator(paths: Paths) -> Check:
     for name in sorted(available_names()):
-        image = cached_image(load_recipe(name), paths)
+        try:
+            image = cached_image(load_recipe(name), paths)
+        except LabError:  # said by the images check
+            continue
         if image:
             accel = await choose_accelerator(image.kernel, image.initrd,
                                              paths.home / "accel.json")
