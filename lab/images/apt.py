@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,8 @@ from lab.log import get_logger
 
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 ARCH = "amd64"
+LISTS_FRESH = 24 * 3600  # seconds the package lists are used for before they are fetched again
+FETCHED = "lists-fetched"  # touched as they are fetched
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class AptSuite:
             sources.write_text(sources_text)
             for stale in (self.root / "lists").glob("*_Packages*"):
                 stale.unlink()
+            (self.root / FETCHED).unlink(missing_ok=True)  # another mirror's were
         if not conf.exists() or conf.read_text() != conf_text:
             conf.write_text(conf_text)
         return conf
@@ -71,11 +76,17 @@ class AptSuite:
                              hint=f"check that {self.mirror} serves suite {self.suite}")
         return out.decode(errors="replace")
 
-    async def update(self, *, force: bool = False) -> None:
+    async def update(self) -> None:
+        """Fetch the package lists, unless fetched within LISTS_FRESH: a Debian point
+        release removes the versions that older lists name (their download would fail)."""
         self._config()
-        if force or not any((self.root / "lists").glob("*_Packages*")):
-            get_logger(__name__, suite=self.suite).info("apt-get update from %s", self.mirror)
-            await self._apt("apt-get", "-q", "update")
+        fetched = self.root / FETCHED
+        with suppress(FileNotFoundError):
+            if time.time() - fetched.stat().st_mtime < LISTS_FRESH:
+                return
+        get_logger(__name__, suite=self.suite).info("apt-get update from %s", self.mirror)
+        await self._apt("apt-get", "-q", "update")
+        fetched.touch()
 
     async def resolve_kernel(self, package: str) -> str:
         """A metapackage such as linux-image-amd64 → the versioned image package."""
