@@ -27,7 +27,7 @@ from lab.images.cpio import CpioWriter
 from lab.images.kernel import extract_vmlinux
 from lab.images.mirror import debian_mirror
 from lab.images.recipe import Recipe
-from lab.images.store import build_once
+from lab.images.store import build_once, exclusive
 from lab.paths import Paths
 
 LIB_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "lib", "usr/lib")
@@ -54,12 +54,15 @@ async def _build(recipe: Recipe, paths: Paths, work: Path, *, mirror: str | None
     """Build the recipe in the scratch directory `work`; return the image directory."""
     started = time.monotonic()
     suite = AptSuite(recipe.suite, debian_mirror(mirror), paths.downloads / recipe.suite)
-    progress(f"resolving packages of {recipe.suite}")
-    await suite.update()
-    kernel_pkg = await suite.resolve_kernel(recipe.kernel)
-    userland = await suite.closure(recipe.packages)
-    progress(f"downloading {len(userland) + 1} packages")
-    debs = await suite.download([kernel_pkg, *userland])
+    # Recipes of one suite share its lists and downloads: one build at a time uses them.
+    async with exclusive(paths.downloads / f".{recipe.suite}.lock", progress,
+                         f"another build's downloads from {recipe.suite}"):
+        progress(f"resolving packages of {recipe.suite}")
+        await suite.update()
+        kernel_pkg = await suite.resolve_kernel(recipe.kernel)
+        userland = await suite.closure(recipe.packages)
+        progress(f"downloading {len(userland) + 1} packages")
+        debs = await suite.download([kernel_pkg, *userland])
     progress("unpacking")
     await _unpack([debs[kernel_pkg]], work / "kernel")
     await _unpack([debs[p] for p in userland], work / "userland")

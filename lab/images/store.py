@@ -38,7 +38,7 @@ async def build_once(images: Path, name: str, key: str, build: Build, *, force: 
     """The image of recipe `name` in images/NAME-KEY, built by `build` unless another
     process built it while this one waited for the lock (`force`: built regardless)."""
     final = images / f"{name}-{key}"
-    async with _recipe_lock(images, name, progress):
+    async with exclusive(images / f".{name}.lock", progress, "another process building it"):
         image = read_image(name, final)
         if image is not None and not force:
             return image
@@ -56,11 +56,13 @@ async def build_once(images: Path, name: str, key: str, build: Build, *, force: 
 
 
 @asynccontextmanager
-async def _recipe_lock(images: Path, name: str,
-                       progress: Callable[[str], None]) -> AsyncIterator[None]:
-    images.mkdir(parents=True, exist_ok=True)
+async def exclusive(lock_file: Path, progress: Callable[[str], None],
+                    holder: str) -> AsyncIterator[None]:
+    """Hold an exclusive flock on `lock_file`, waiting (and saying so) while `holder`
+    has it."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
     # Never removed: removing it would let two processes lock two different files.
-    with (images / f".{name}.lock").open("a") as lock:
+    with lock_file.open("a") as lock:
         waited = False
         while True:
             try:
@@ -68,7 +70,7 @@ async def _recipe_lock(images: Path, name: str,
                 break
             except BlockingIOError:
                 if not waited:
-                    progress("waiting for another process building it")
+                    progress(f"waiting for {holder}")
                     waited = True
                 # Polled, not waited for in a thread: a thread blocked in flock cannot
                 # be cancelled, so Ctrl-C would wait for the other build to finish.
