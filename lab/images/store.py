@@ -42,7 +42,8 @@ async def build_once(images: Path, name: str, key: str, build: Build, *, force: 
         image = read_image(name, final)
         if image is not None and not force:
             return image
-        work = Path(tempfile.mkdtemp(dir=images, prefix=".build-"))
+        await in_thread(lambda: _sweep_scratch(images, name))
+        work = Path(tempfile.mkdtemp(dir=images, prefix=f".build-{name}-"))
         try:
             out = await build(work)
             await in_thread(lambda: _move_into_place(name, out, final, replace=force))
@@ -91,10 +92,18 @@ def _move_into_place(name: str, out: Path, final: Path, *, replace: bool) -> Non
         return
     # Moved aside, not removed first: the image is missing only between two renames,
     # and a path into it that a reader already holds then leads to the new build.
-    aside = Path(tempfile.mkdtemp(dir=final.parent, prefix=".old-"))
+    aside = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".old-{name}-"))
     final.rename(aside / final.name)
     out.rename(final)
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def _sweep_scratch(images: Path, name: str) -> None:
+    """Remove what a build of `name` killed half-way left (SIGKILL, power loss): with
+    its lock held, no build of it is running."""
+    for prefix in (".build-", ".old-"):
+        for left in images.glob(f"{prefix}{name}-*"):
+            shutil.rmtree(left, ignore_errors=True)
 
 
 def prune_older_builds(name: str, *, keep: Path, images: Path) -> None:

@@ -119,6 +119,19 @@ async def test_a_build_prunes_the_recipes_older_builds_only(tmp_path: Path) -> N
     assert listing(images) == sorted([".tiny.lock", f"tiny-{KEY}", *others])
 
 
+async def test_a_build_sweeps_what_a_killed_build_of_its_recipe_left_only(
+        tmp_path: Path) -> None:
+    """A build killed half-way (SIGKILL) leaves its scratch directory: the next build
+    of that recipe, holding its lock, removes it; another recipe's may be in use."""
+    images = tmp_path / "images"
+    left = [".build-tiny-k1ll3d", ".old-tiny-k1ll3d"]
+    others = [".build-other-1n8u1d", ".old-other-1n8u1d"]
+    for name in [*left, *others]:
+        (images / name / "lib").mkdir(parents=True)
+    await build_once(images, "tiny", KEY, SlowBuild(0), force=False, progress=print)
+    assert listing(images) == sorted([".tiny.lock", f"tiny-{KEY}", *others])
+
+
 async def test_a_failed_build_leaves_nothing_behind_and_frees_the_lock(tmp_path: Path) -> None:
     images = tmp_path / "images"
 
