@@ -38,23 +38,21 @@ class FileTransfers:
         if local.is_dir() and not recursive:
             raise TransferError(self.node, f"cannot copy {local}: is a directory",
                                 hint=RECURSIVE_HINT)
-        sftp = await self._client()
-        await self._run(f"{local} to {self.node}:{remote}", timeout,
-                        sftp.put(str(local), remote, preserve=True, recurse=recursive))
+
+        async def copy() -> None:  # all of it within the timeout, the session's opening too
+            sftp = await self._client()
+            await sftp.put(str(local), remote, preserve=True, recurse=recursive)
+        await self._run(f"{local} to {self.node}:{remote}", timeout, copy())
 
     async def get(self, remote: str, local: Path, *, recursive: bool,
                   timeout: float | None) -> None:
-        what = f"{self.node}:{remote} to {local}"
-        sftp = await self._client()
-        try:
-            is_dir = await sftp.isdir(remote)
-        except (asyncssh.Error, OSError) as exc:
-            raise self._error(what, exc) from None
-        if is_dir and not recursive:
-            raise TransferError(self.node, f"cannot copy {self.node}:{remote}: is a directory",
-                                hint=RECURSIVE_HINT)
-        await self._run(what, timeout,
-                        sftp.get(remote, str(local), preserve=True, recurse=recursive))
+        async def copy() -> None:  # all of it within the timeout, the check for a directory too
+            sftp = await self._client()
+            if not recursive and await sftp.isdir(remote):
+                raise TransferError(self.node, f"cannot copy {self.node}:{remote}: is a "
+                                    "directory", hint=RECURSIVE_HINT)
+            await sftp.get(remote, str(local), preserve=True, recurse=recursive)
+        await self._run(f"{self.node}:{remote} to {local}", timeout, copy())
 
     async def _client(self) -> asyncssh.SFTPClient:
         async with self._lock:
