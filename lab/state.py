@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import os
+import shlex
 import shutil
 import sys
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from lab.ssh import Endpoint
 STATE_FILE = "state.json"
 KNOWN_HOSTS = "known_hosts"
 SSH_CONFIG = "ssh_config"
+SHOWN_COMMAND = 100  # characters of a holder's command line a refusal shows
 LOCK_FILE = "lock"  # held by the command making, running on or removing the lab
 TOPOLOGY_FILE = "topology.json"  # the topology as `lab up` rendered it (Topology.to_dict)
 Status = Literal["creating", "up"]
@@ -184,7 +186,7 @@ class StateStore:
                            hint="wait for it to end, or stop it (Ctrl-C)") from None
         try:
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"process {os.getpid()} ({_command()})".encode(), 0)
+            os.pwrite(fd, f"process {os.getpid()} ({typed_command()})".encode(), 0)
             yield
         finally:
             if not (directory / STATE_FILE).exists():  # nothing was made, or all removed
@@ -209,9 +211,10 @@ class StateStore:
         return False
 
 
-def _command() -> str:
-    """This command as `lab run ...` would be typed, in short."""
-    return " ".join(["lab", *sys.argv[1:3]])
+def typed_command() -> str:
+    """This command as it was typed (`lab run --lab pair-1a2b3c …`), cut short."""
+    typed = shlex.join(["lab", *sys.argv[1:]])
+    return typed if len(typed) <= SHOWN_COMMAND else typed[:SHOWN_COMMAND - 1] + "…"
 
 
 def _first_problem(exc: ValidationError | ValueError) -> str:

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -35,7 +34,14 @@ from lab.run.results import ExpectationResult, NodeRun, StepResult
 from lab.run.runner import StepSink
 from lab.ssh import Endpoint
 from lab.ssh.session import Command, NodeSession, Sink, command_line
-from lab.state import TOPOLOGY_FILE, LabState, NetworkState, NodeState, StateStore
+from lab.state import (
+    TOPOLOGY_FILE,
+    LabState,
+    NetworkState,
+    NodeState,
+    StateStore,
+    typed_command,
+)
 from lab.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,8 +258,8 @@ def test_down_leaves_a_lab_another_command_holds(capsys: pytest.CaptureFixture[s
     with StateStore(Paths(home)).in_use(LAB):
         code, _, err = run(capsys, "down", LAB)
         assert (code, err) == (1, f"error: lab {LAB} is in use by process {os.getpid()} "
-                                  f"({' '.join(['lab', *sys.argv[1:3]])}) (hint: wait for "
-                                  "it to end, or stop it (Ctrl-C))\n")
+                                  f"({typed_command()}) (hint: wait for it to end, or stop "
+                                  "it (Ctrl-C))\n")
         assert StateStore(Paths(home)).load(LAB)
     assert run(capsys, "down", LAB)[0] == 0  # once it has let go
     assert not (home / "labs" / LAB).exists()
