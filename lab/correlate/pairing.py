@@ -310,14 +310,16 @@ def _port_of(text: object) -> int | None:
     return int(port) if host and port.isdigit() else None
 
 
-def _mirrors(by_tuple: dict[tuple[str, Address, Address], list[Endpoint]],
-             end: Endpoint) -> list[Endpoint]:
+def _mirrors(by_tuple: _ByTuple, end: Endpoint) -> list[Endpoint]:
+    """The other node's views of `end`'s connection (or this node's, over loopback)."""
     exact = by_tuple.get((end.proto, end.remote, end.local), [])
     if exact or end.proto != "udp":
         return exact
-    # A wildcard local address (on either side) matches by port.
+    # A wildcard local address (on either side) matches by port; on another node only:
+    # on this one, the node's flows to two peers on one port would match each other.
     return [m for (proto, local, remote), ms in by_tuple.items() for m in ms
-            if proto == "udp" and _same(local, end.remote) and _same(remote, end.local)]
+            if proto == "udp" and m.node != end.node and _same(local, end.remote)
+            and _same(remote, end.local)]
 
 
 def _same(a: Address, b: Address) -> bool:

@@ -196,6 +196,20 @@ def test_a_silence_that_ends_a_udp_flow_on_one_side_only_splits_neither() -> Non
     assert [[e.ts for e in end.events] for end in flow.ends] == [sent, received]
 
 
+def test_a_node_s_udp_flows_to_two_peers_on_one_port_pair_with_those_peers() -> None:
+    """Three nodes on port 9000, unbound (0.0.0.0): a's flows to b and to c match each
+    other by port, but a flow pairs across nodes only (or, over loopback, exactly)."""
+    ip = {"a": "10.0.0.1", "b": "10.0.0.2", "c": "10.0.0.3"}
+
+    def call(node: str, peer: str, ts: int, name: str) -> Event:
+        return Event(node=node, kernel="k", tracer="strace", ts=ts, pid=1, tid=1, comm="x",
+                     kind=Kind.SYSCALL_EXIT, name=name, ret=8, args={"addr": f"{ip[peer]}:9000"},
+                     sock=SocketId(fd=3, proto="udp", family="inet", saddr="0.0.0.0", sport=9000))
+    flows = pair([call("a", "b", 1000, "sendto"), call("b", "a", 2000, "recvfrom"),
+                  call("a", "c", 3000, "sendto"), call("c", "a", 4000, "recvfrom")]).connections
+    assert [[end.node for end in flow.ends] for flow in flows] == [["a", "b"], ["a", "c"]]
+
+
 def test_ipv4_mapped_addresses_pair_with_plain_ipv4() -> None:
     def sent(node: str, local: tuple[str, int], remote: tuple[str, int]) -> Event:
         return Event(node=node, kernel="k", tracer="ftrace", ts=1, pid=1, tid=1, comm="c",
