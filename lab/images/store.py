@@ -101,9 +101,10 @@ def _move_into_place(name: str, out: Path, final: Path, *, replace: bool) -> Non
 def _sweep_scratch(images: Path, name: str) -> None:
     """Remove what a build of `name` killed half-way left (SIGKILL, power loss): with
     its lock held, no build of it is running."""
-    for prefix in (".build-", ".old-"):
+    for prefix in (".build-", ".old-"):  # then mkdtemp's 8 characters: not debian-12-tc's
         for left in images.glob(f"{prefix}{name}-*"):
-            shutil.rmtree(left, ignore_errors=True)
+            if re.fullmatch(rf"{re.escape(prefix + name)}-[a-z0-9_]{{8}}", left.name):
+                shutil.rmtree(left, ignore_errors=True)
 
 
 def prune_older_builds(name: str, *, keep: Path, images: Path) -> None:

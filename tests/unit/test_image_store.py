@@ -124,8 +124,9 @@ async def test_a_build_sweeps_what_a_killed_build_of_its_recipe_left_only(
     """A build killed half-way (SIGKILL) leaves its scratch directory: the next build
     of that recipe, holding its lock, removes it; another recipe's may be in use."""
     images = tmp_path / "images"
-    left = [".build-tiny-k1ll3d", ".old-tiny-k1ll3d"]
-    others = [".build-other-1n8u1d", ".old-other-1n8u1d"]
+    left = [".build-tiny-k1ll3d00", ".old-tiny-k1ll3d00"]
+    others = [".build-other-1n8u1d00", ".old-other-1n8u1d00",
+              ".build-tiny-tc-b31mqd36"]  # recipe tiny-tc's, building under its own lock
     for name in [*left, *others]:
         (images / name / "lib").mkdir(parents=True)
     await build_once(images, "tiny", KEY, SlowBuild(0), force=False, progress=print)
