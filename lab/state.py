@@ -13,6 +13,7 @@ import os
 import shlex
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Annotated, Literal
@@ -30,6 +31,7 @@ STATE_FILE = "state.json"
 KNOWN_HOSTS = "known_hosts"
 SSH_CONFIG = "ssh_config"
 SHOWN_COMMAND = 100  # characters of a holder's command line a refusal shows
+LOCK_TRIES, LOCK_RETRY = 5, 0.02  # a held lock is tried for 0.1 s before refusing
 LOCK_FILE = "lock"  # held by the command making, running on or removing the lab
 TOPOLOGY_FILE = "topology.json"  # the topology as `lab up` rendered it (Topology.to_dict)
 Status = Literal["creating", "up"]
@@ -177,24 +179,22 @@ class StateStore:
         directory.mkdir(parents=True, exist_ok=True, mode=0o755)
         lock = directory / LOCK_FILE
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _locked(fd):
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another"
             os.close(fd)
             raise LabInUse(f"lab {name} is in use by {holder}",
-                           hint="wait for it to end, or stop it (Ctrl-C)") from None
+                           hint="wait for it to end, or stop it (Ctrl-C)")
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"process {os.getpid()} ({typed_command()})".encode(), 0)
             yield
         finally:
+            os.ftruncate(fd, 0)  # no one holds it: never said to
             if not (directory / STATE_FILE).exists():  # nothing was made, or all removed
                 lock.unlink(missing_ok=True)
                 with suppress(OSError):
                     directory.rmdir()
             os.close(fd)
-
 
     def held(self, name: str) -> bool:
         """Whether a command holds the lab now (`in_use`)."""
@@ -203,12 +203,25 @@ class StateStore:
         except OSError:
             return False
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: no holder is kept out
+            # Shared, and let go at once: `in_use` waits out so short a hold (`_locked`).
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return True
         finally:
             os.close(fd)
         return False
+
+
+def _locked(fd: int) -> bool:
+    """Whether the exclusive lock on `fd` was taken, trying for a moment: `held`, as
+    `lab status` asks, holds it shared for a few microseconds."""
+    for _ in range(LOCK_TRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            time.sleep(LOCK_RETRY)
+    return False
 
 
 def typed_command() -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -195,3 +197,18 @@ def test_holding_a_lab_that_never_came_to_be_leaves_nothing(store: StateStore) -
         pass  # `lab up` failed before it recorded anything
     assert not store.paths.lab_dir("pair-1a2b3c").exists()
     assert store.names() == []
+
+
+def test_asking_whether_a_lab_is_held_keeps_no_one_from_holding_it(store: StateStore) -> None:
+    """`lab status` asks (a shared lock for a moment) as `lab down` takes the lab: down
+    waits the moment out, and once let go no holder is named any more."""
+    store.save(lab_state("pair-1a2b3c"))
+    lock = store.paths.lab_dir("pair-1a2b3c") / "lock"
+    with store.in_use("pair-1a2b3c"):
+        assert store.held("pair-1a2b3c")
+    assert not store.held("pair-1a2b3c") and lock.read_text() == ""
+    fd = os.open(lock, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_SH)  # as held() does, let go 30 ms later
+    threading.Timer(0.03, os.close, (fd,)).start()
+    with store.in_use("pair-1a2b3c"):
+        pass
