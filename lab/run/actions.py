@@ -46,7 +46,7 @@ from lab.tracers.ftrace import (
 from lab.tracers.strace import collect_strace, install_clocks, wrap
 
 PORT_POLL = 0.1  # seconds between looks at a node's socket tables
-TIDY_TIMEOUT = 10.0  # seconds to remove what a trace start cut short left behind
+TIDY_TIMEOUT = 10.0  # seconds to remove what a run leaves on a node (a trace start cut short)
 # Seconds from SIGTERM to SIGKILL for what a playbook left running at its end: it never
 # waited for those commands, so how they end is not part of the experiment; its own
 # stop steps take their `timeout:` (DEFAULT_STOP_TIMEOUT).

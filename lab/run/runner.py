@@ -32,7 +32,13 @@ from lab.keys import PRIVATE_KEY_NAME
 from lab.log import get_logger
 from lab.paths import Paths
 from lab.playbook import Playbook, evaluate
-from lab.run.actions import judge_unwaited, run_step, stop_all_backgrounds, stop_all_tracers
+from lab.run.actions import (
+    TIDY_TIMEOUT,
+    judge_unwaited,
+    run_step,
+    stop_all_backgrounds,
+    stop_all_tracers,
+)
 from lab.run.context import RunContext
 from lab.run.junit import FILE as JUNIT_FILE
 from lab.run.junit import junit_xml
@@ -236,7 +242,8 @@ async def _wind_down(ctx: RunContext, summary: RunSummary) -> None:
         log.warning("could not stop the tracers: %s", exc)
     if ctx.tidy:  # the lab stays up: its guests are left as found
         try:
-            await all_settled(*(session.run(["rm", "-rf", ctx.node_dir], check=True)
+            await all_settled(*(session.run(["rm", "-rf", ctx.node_dir], check=True,
+                                            timeout=TIDY_TIMEOUT)
                                 for session in ctx.sessions.values()))
         except (LabError, OSError) as exc:
             log.warning("could not remove %s: %s", ctx.node_dir, exc)
