@@ -190,6 +190,8 @@ def _observe(t: _Tracker, e: Event) -> _Socket | None:
     fd = e.sock.fd if e.sock else None
     sk = e.sock.sk if e.sock else None
     calls = t.open_calls.setdefault(e.tid, [])
+    # What the thread's `__sys_*` return made is its system call's, which ends here.
+    made = t.made.pop(e.tid, None) if e.kind == Kind.SYSCALL_EXIT else None
 
     if e.kind == Kind.FUNC_ENTRY and e.name.startswith(SYSCALL_LAYER_PREFIX):
         calls.append(e)
@@ -219,7 +221,6 @@ def _observe(t: _Tracker, e: Event) -> _Socket | None:
             and e.ret is not None and e.ret >= 0:  # 0 too: a daemon's stdin closed
         # Born here when no `__sys_*` return made it first (strace traces no function);
         # a socket on its descriptor before is another, whose close() was not traced.
-        made = t.made.pop(e.tid, None)
         sock = made if made is not None and made.fd == e.ret else t.new_socket(e.pid, e.ret)
         if e.sock is not None:
             _learn(t, sock, e.sock)

@@ -109,6 +109,27 @@ def test_a_descriptor_given_again_without_a_traced_close_is_a_new_socket() -> No
         ("socket", 40002)] * 2 + [("sendto", 40002)] * 2
 
 
+def test_a_socket_made_below_a_call_whose_exit_was_missed_lends_itself_to_no_later_call(
+        ) -> None:
+    """`__sys_socket` returned 3 but socket()'s exit was not recorded; later, with
+    close() not traced either, accept4() returns 3: another socket."""
+    base = Event(node="n", kernel="k", tracer="ftrace", ts=1, pid=1, tid=1, comm="c",
+                 kind=Kind.FUNC_RETURN, name="__sys_socket", ret=3)
+    first = SocketId(sk="aaaa", proto="tcp", family="inet", saddr="10.0.0.1", sport=1000,
+                     daddr="10.0.0.2", dport=80)
+    events = [base,
+              replace(base, ts=2, kind=Kind.FUNC_ENTRY, name="__sys_sendto", ret=None,
+                      sock=SocketId(fd=3)),
+              replace(base, ts=3, kind=Kind.FUNC_ENTRY, name="tcp_sendmsg", ret=None,
+                      sock=first),
+              replace(base, ts=4, kind=Kind.FUNC_RETURN, name="__sys_sendto", ret=5),
+              replace(base, ts=5, kind=Kind.SYSCALL_EXIT, name="sendto", ret=5),
+              replace(base, ts=6, kind=Kind.SYSCALL_EXIT, name="accept4", ret=3)]
+    out = annotate_sockets(events)
+    assert out[0].sock is not None and out[0].sock.sport == 1000
+    assert out[5].sock is not None and out[5].sock.sport is None  # not the first's 1000
+
+
 def test_a_reused_descriptor_is_a_new_socket() -> None:
     base = Event(node="n", kernel="k", tracer="ftrace", ts=0, pid=1, tid=1, comm="c",
                  kind=Kind.FUNC_RETURN, name="__sys_socket", ret=3)
