@@ -83,15 +83,20 @@ async def _down_on(backend: Backend, states: list[LabState], labs: StateStore,
                      " (it had no readable state file)")
                     for lab in sorted(orphans if only is None else orphans & only)]
     progress = ProgressPrinter()
-    for state, note in targets:  # each lab whole, even when interrupted: no half-removed lab
+    for read, note in targets:  # each lab whole, even when interrupted: no half-removed lab
         try:
-            with labs.in_use(state.name):  # not while it comes up or a run is on it
+            with labs.in_use(read.name):  # not while it comes up or a run is on it
+                # Read again now it is held: the lab up it was read during may have ended.
+                try:
+                    state = labs.load(read.name) if not note else read
+                except LabNotFound:
+                    continue  # removed meanwhile, by another lab down
                 await to_the_end(tear_down(
                     state, backend, labs, progress,
                     extra_domains=owned.domains.get(state.name) if owned else None,
                     extra_networks=owned.networks.get(state.name) if owned else None))
         except LabError as exc:
-            kept[state.name] = exc
+            kept[read.name] = exc
             continue
-        err.print(f"lab {state.name} removed{note}")
-        removed.append(state.name)
+        err.print(f"lab {read.name} removed{note}")
+        removed.append(read.name)

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from lab.backends.libvirt import LibvirtBackend
 from lab.cli import down as down_module
 from lab.cli import run as run_module
 from lab.cli.common import libvirt_uri
@@ -263,6 +264,23 @@ def test_down_leaves_a_lab_another_command_holds(capsys: pytest.CaptureFixture[s
         assert StateStore(Paths(home)).load(LAB)
     assert run(capsys, "down", LAB)[0] == 0  # once it has let go
     assert not (home / "labs" / LAB).exists()
+
+
+async def test_down_removes_a_lab_as_it_is_once_held_not_as_it_was_read(
+        capsys: pytest.CaptureFixture[str], home: Path, host_uri: str) -> None:
+    """Read while its lab up ran (no domain recorded yet), removed after that lab up
+    ended: the domains it recorded meanwhile go too."""
+    state = save_lab(home, uri=host_uri)
+    as_read = state.model_copy(update={"nodes": {}, "status": "creating"})
+    removed: list[str] = []
+    backend = LibvirtBackend(host_uri)
+    try:
+        await down_module._down_on(backend, [as_read], StateStore(Paths(home)), removed, {},
+                                   sweep=False)
+    finally:
+        await backend.close()
+    assert removed == [LAB]
+    assert f"removed domain sl-{LAB}-server" in capsys.readouterr().err
 
 
 def test_down_all_goes_on_past_a_lab_it_cannot_remove(
