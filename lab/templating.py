@@ -3,9 +3,10 @@
 Native types, so that `"{{ mem }}"` stays an int when `mem` is one; in Jinja2's
 immutable sandbox, because a file may come from anyone (`lab validate` on a
 topology from elsewhere): a template reads variables and calls harmless
-methods, never reaches Python's internals (`cycler.__init__.__globals__`) nor
-changes a variable, and cannot make a value that exhausts memory by repetition
-(`'x' * 10**9`; the sandbox bounds `range()` itself).
+methods, and never reaches Python's internals (`cycler.__init__.__globals__`)
+nor changes a variable. Repetition and powers (`'x' * 10**9`) are bounded, as
+the sandbox bounds `range()`; a width given to a string method or a format
+(`'x'.ljust(10**8)`) is not.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from lab.cli.access import backend_for, stopped_nodes, store
 from lab.cli.common import Subparsers
 from lab.cli.console import out, warn
 from lab.errors import LabError
-from lab.state import LabState
+from lab.state import LabState, StateStore
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -35,9 +35,10 @@ async def run(args: argparse.Namespace) -> int:
     for name, problem in unreadable.items():
         warn(f"lab {name}: {problem.message} (remove it with `lab down {name}`)")
     stopped = await _stopped_nodes(states)
-    if args.json:  # the saved state, and which guests no longer run (null: not known)
-        out.out(json.dumps([{**s.model_dump(), "stopped_nodes": stopped.get(s.name)}
-                            for s in states], indent=2))
+    shown = {s.name: _status(s, stopped, labs) for s in states}
+    if args.json:  # the saved state, its STATUS, and which guests no longer run (null: not known)
+        out.out(json.dumps([{**s.model_dump(), "status": shown[s.name],
+                             "stopped_nodes": stopped.get(s.name)} for s in states], indent=2))
         return 0
     if not states:
         if not unreadable:
@@ -47,9 +48,7 @@ async def run(args: argparse.Namespace) -> int:
     for column in ("LAB", "STATUS", "NODE", "ROLE", "IMAGE", "KERNEL", "SSH", "ADDRESSES"):
         table.add_column(column)
     for state in states:
-        status: str = "stale" if stopped.get(state.name) else state.status
-        if status == "creating" and not labs.held(state.name):  # no `lab up` makes it now
-            status = "interrupted"
+        status = shown[state.name]
         for i, (name, node) in enumerate(state.nodes.items()):
             table.add_row(state.name if i == 0 else "", status if i == 0 else "",
                           name, node.role or "", node.image, node.kernel_release,
@@ -62,6 +61,15 @@ async def run(args: argparse.Namespace) -> int:
             warn(f"lab {lab}: {', '.join(nodes)} not running (the host rebooted, or a guest "
                  f"died): `lab down {lab}` and up again")
     return 0
+
+
+def _status(state: LabState, stopped: dict[str, list[str]], labs: StateStore) -> str:
+    """up, creating, interrupted (no `lab up` makes it now) or stale."""
+    if stopped.get(state.name):
+        return "stale"
+    if state.status == "creating" and not labs.held(state.name):
+        return "interrupted"
+    return state.status
 
 
 async def _stopped_nodes(states: list[LabState]) -> dict[str, list[str]]:

@@ -136,7 +136,7 @@ def test_status_json_is_the_saved_state_and_what_no_longer_runs(
     code, out, err = run(capsys, "status", "--json")
     assert (code, err) == (0, "")
     labs = json.loads(out)
-    assert labs == [{**state.model_dump(), "stopped_nodes": ["client"]}]
+    assert labs == [{**state.model_dump(), "status": "stale", "stopped_nodes": ["client"]}]
     assert labs[0]["nodes"]["server"]["ssh_port"] == 40020
     assert labs[0]["nodes"]["server"]["host_key"] == KEY
     # Naming the lab gives the same.
@@ -182,6 +182,7 @@ def test_status_tells_a_lab_coming_up_from_one_whose_lab_up_was_stopped(
         assert run(capsys, "status")[1].splitlines()[1].split()[:2] == [LAB, "creating"]
     # Killed (its lock went with it), or stopped before the lab was up.
     assert run(capsys, "status")[1].splitlines()[1].split()[:2] == [LAB, "interrupted"]
+    assert json.loads(run(capsys, "status", "--json")[1])[0]["status"] == "interrupted"
 
 
 def test_status_of_an_unknown_lab(capsys: pytest.CaptureFixture[str]) -> None:

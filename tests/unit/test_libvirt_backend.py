@@ -370,3 +370,11 @@ async def test_a_libvirt_that_stops_answering_fails_the_call_within_its_deadline
     assert time.monotonic() - started < 1
     assert caught.value.message == f"libvirt at {backend.uri} did not answer within 0.2 s"
     assert caught.value.hint is not None and "lab down --all" in caught.value.hint
+
+    class Hung:  # the connection to that daemon: closing it would wait as long
+        def close(self) -> None:
+            time.sleep(5)
+    backend._conn = Hung()  # type: ignore[assignment]
+    started = time.monotonic()
+    await backend.close()  # not asked again: it would not answer that either
+    assert time.monotonic() - started < 0.1

@@ -53,6 +53,7 @@ class LibvirtBackend:
         self.uri = uri
         self._conn: libvirt.virConnect | None = None
         self._lock = asyncio.Lock()
+        self._stuck = False  # a call did not return within CALL_TIMEOUT
         self._log = get_logger(__name__, uri=uri)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -73,6 +74,7 @@ class LibvirtBackend:
         try:
             return await asyncio.wait_for(asyncio.shield(answer), CALL_TIMEOUT)
         except TimeoutError:
+            self._stuck = True
             raise BackendError(
                 f"libvirt at {self.uri} did not answer within {CALL_TIMEOUT:g} s",
                 hint="is libvirtd stuck? `lab doctor` checks it; restart it, then "
@@ -105,7 +107,8 @@ class LibvirtBackend:
     async def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            await self._call(conn.close)
+            if not self._stuck:  # a daemon that did not answer would not answer this either
+                await self._call(conn.close)
 
     async def create_network(self, spec: NetworkSpec) -> None:
         conn = await self.connection()
