@@ -8,7 +8,6 @@ controller was killed half-way through `lab up`.
 from __future__ import annotations
 
 import fcntl
-import ipaddress
 import os
 import shlex
 import shutil
@@ -20,7 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from lab.backends.base import not_local
+from lab.backends.base import loopback, not_local
 from lab.errors import LabError, LabInUse, LabNotFound
 from lab.files import atomic_write
 from lab.names import LAB_NAME
@@ -37,12 +36,6 @@ TOPOLOGY_FILE = "topology.json"  # the topology as `lab up` rendered it (Topolog
 Status = Literal["creating", "up"]
 
 
-def _loopback(host: str) -> str:
-    if not ipaddress.ip_address(host).is_loopback:
-        raise ValueError(f"{host} is not a loopback address: lab reaches guests on 127.0.0.1")
-    return host
-
-
 def _this_host(uri: str) -> str:
     if (problem := not_local(uri)) is not None:
         raise ValueError(f"{uri}: {problem}")
@@ -56,7 +49,7 @@ class NodeState(BaseModel):
     image: str
     kernel_release: str = ""
     # Checked again when read: a state file edited by hand must not send lab elsewhere.
-    ssh_host: Annotated[str, AfterValidator(_loopback)]
+    ssh_host: Annotated[str, AfterValidator(loopback)]
     ssh_port: int
     host_key: str | None = None
     console_log: str

@@ -58,8 +58,14 @@ class ForwardSpec:
     mac: str
 
     def __post_init__(self) -> None:
-        if not ipaddress.ip_address(self.host).is_loopback:
-            raise ValueError(f"management port on {self.host}: only loopback is allowed")
+        loopback(self.host)
+
+
+def loopback(host: str) -> str:
+    """`host`, a loopback address: where the host reaches a node (ValueError if not)."""
+    if not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(f"management port on {host}: only loopback is allowed")
+    return host
 
 
 @dataclass(frozen=True)
