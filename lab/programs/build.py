@@ -16,11 +16,11 @@ import os
 import re
 import shlex
 import shutil
-import signal
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from importlib import resources
 from pathlib import Path
 
+from lab.aio import output_of
 from lab.errors import ProgramError
 from lab.files import atomic_output, atomic_write
 
@@ -127,16 +127,11 @@ async def _compile(name: str, source: Path, output: Path, compiler: str,
         *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True)
     try:
-        async with asyncio.timeout(COMPILE_TIMEOUT):
-            raw, _ = await proc.communicate()
+        async with asyncio.timeout(COMPILE_TIMEOUT):  # its group killed when cut short
+            raw, _ = await output_of(proc)
     except TimeoutError:
         raise ProgramError(name, f"the compiler took over {COMPILE_TIMEOUT:.0f} s",
                            source=source, hint=f"the command was: {shown}") from None
-    finally:
-        if proc.returncode is None:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
     output_text = raw.decode(errors="replace")
     if proc.returncode != 0:
         raise _compile_error(name, source, output_text, shown)
